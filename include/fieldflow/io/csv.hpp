@@ -1,0 +1,15 @@
+#pragma once
+// Plain CSV tables of numbers: a header line of column names, then one row per index, each value
+// printed with 9 significant digits (%.9g), which round-trips float32 and is close to double.
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace ff {
+
+using CsvColumn = std::pair<std::string, const std::vector<double>*>;
+
+std::string format_csv(const std::vector<CsvColumn>& columns);
+void write_csv(const std::string& path, const std::vector<CsvColumn>& columns);  // atomic
+
+}  // namespace ff

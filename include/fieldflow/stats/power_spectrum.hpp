@@ -1,0 +1,38 @@
+#pragma once
+// Power spectra with the README's conventions (those of Pylians3 and nbodykit):
+//   delta_k = sum_x delta(x) exp(-i k.x)  (FFTW forward, unnormalised)
+//   P(k) = (L^3 / N^6) |delta_k|^2,  P12 = (L^3 / N^6) Re(delta1_k delta2_k^*)
+//   k_F = 2 pi / L; bin i >= 1 holds i <= |k| / (W k_F) < i + 1; |k| > k_N = pi N / L dropped;
+//   k of a bin = mean |k| of its modes; nmodes counts k and -k; k = 0 excluded.
+// The mass-assignment window prod_i sinc(pi n_i / N)^p is divided out when opts.mas names one.
+#include <vector>
+
+#include "fieldflow/core/grid.hpp"
+#include "fieldflow/stats/paint.hpp"
+
+namespace ff {
+
+struct PowerSpectrumOptions {
+  MassAssignment mas = MassAssignment::none;  // window to divide out
+  double kbin_width = 1.0;                    // bin width in units of k_F
+  double shot_noise = 0.0;                    // subtracted from auto spectra, (Mpc/h)^3
+};
+
+struct PowerSpectrum {
+  std::vector<double> k;       // h/Mpc
+  std::vector<double> pk;      // (Mpc/h)^3
+  std::vector<double> nmodes;
+};
+
+struct CrossSpectrum {
+  std::vector<double> k, pk1, pk2, pk12, r, nmodes;
+};
+
+// T = float transforms in single precision (accumulating in double), T = double in double.
+template <typename T>
+PowerSpectrum measure_power_spectrum(const BasicGrid<T>& field, const PowerSpectrumOptions& opts = {});
+template <typename T>
+CrossSpectrum measure_cross_spectrum(const BasicGrid<T>& a, const BasicGrid<T>& b,
+                                     const PowerSpectrumOptions& opts = {});
+
+}  // namespace ff

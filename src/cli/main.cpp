@@ -1,0 +1,48 @@
+// fieldflow: learn the density of 3D matter fields with normalizing flows and use it to
+// reconstruct masked, noisy observations. See README.md.
+#include <CLI/CLI.hpp>
+
+#include <cstdio>
+#include <exception>
+#include <new>
+
+#include "commands.hpp"
+#include "fieldflow/core/error.hpp"
+
+namespace ff::cli {
+
+void add_config_args(CLI::App* sub, ConfigArgs& args) {
+  sub->add_option("config", args.path, "YAML configuration file")->required();
+  sub->add_option("--set", args.overrides,
+                  "Override a config key, e.g. --set train.optimizer.lr=1e-3 (repeatable)")
+      ->type_name("KEY=VALUE")
+      ->expected(1)
+      ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
+}
+
+}  // namespace ff::cli
+
+int main(int argc, char** argv) {
+  CLI::App app{
+      "fieldflow: normalizing-flow priors for 3D cosmological density fields.\n"
+      "Paint snapshots, measure power spectra, simulate, train, sample and denoise."};
+  app.require_subcommand(1);
+  app.set_version_flag("--version", "fieldflow 0.1.0");
+  ff::cli::add_paint_command(app);
+  ff::cli::add_pk_command(app);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e);
+  } catch (const ff::Error& e) {
+    std::fprintf(stderr, "fieldflow: %s\n", e.what());
+    return 1;
+  } catch (const std::bad_alloc&) {
+    std::fprintf(stderr, "fieldflow: out of memory\n");
+    return 1;
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "fieldflow: %s\n", e.what());
+    return 1;
+  }
+  return 0;
+}
