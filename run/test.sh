@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# Installs every dependency, builds fieldflow and runs every test with ctest: the Release build
+# (unit, MPI, command-line and Python tests), then the unit tests again under AddressSanitizer and
+# UndefinedBehaviorSanitizer. Idempotent; run as root on Debian 12. Usage: run/test.sh
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash run/deps.sh
+export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMPI_MCA_rmaps_base_oversubscribe=1
+jobs=$(nproc)
+
+echo "== Release build and all tests"
+bash run/build.sh build
+ctest --test-dir build --output-on-failure -j "$jobs" --timeout 900
+
+echo "== Sanitizer build (ASan + UBSan) and the unit tests"
+bash run/build.sh build-asan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DFIELDFLOW_SANITIZE=ON -DFIELDFLOW_BENCH=OFF
+ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+  ctest --test-dir build-asan --output-on-failure -j "$jobs" -L unit --timeout 900
