@@ -1,0 +1,546 @@
+#include "fieldflow/io/hdf5.hpp"
+
+#include <H5PLpublic.h>
+
+#include <cstdio>
+#include <cstring>
+#include <filesystem>
+#include <mutex>
+
+#include "fieldflow/core/error.hpp"
+
+namespace ff::h5 {
+
+namespace {
+
+// Debian's hdf5-filter-plugin-blosc-serial installs here; HDF5 searches it by default unless
+// HDF5_PLUGIN_PATH replaces the default list, so we append it when it is missing.
+#ifdef H5_DEFAULT_PLUGINDIR
+constexpr const char* kPluginDir = H5_DEFAULT_PLUGINDIR;
+#else
+constexpr const char* kPluginDir = "/usr/lib/x86_64-linux-gnu/hdf5/serial/plugins";
+#endif
+
+void add_plugin_dir(const std::string& dir) {
+  std::error_code ec;
+  if (!std::filesystem::is_directory(dir, ec)) return;
+  unsigned int n = 0;
+  if (H5PLsize(&n) < 0) return;
+  for (unsigned int i = 0; i < n; ++i) {
+    char buf[4096];
+    const ssize_t len = H5PLget(i, buf, sizeof buf);
+    if (len > 0 && std::string(buf) == dir) return;
+  }
+  H5PLappend(dir.c_str());
+}
+
+template <typename T>
+hid_t native_type();
+template <>
+hid_t native_type<int32_t>() {
+  return H5T_NATIVE_INT32;
+}
+template <>
+hid_t native_type<uint32_t>() {
+  return H5T_NATIVE_UINT32;
+}
+template <>
+hid_t native_type<int64_t>() {
+  return H5T_NATIVE_INT64;
+}
+template <>
+hid_t native_type<uint64_t>() {
+  return H5T_NATIVE_UINT64;
+}
+template <>
+hid_t native_type<float>() {
+  return H5T_NATIVE_FLOAT;
+}
+template <>
+hid_t native_type<double>() {
+  return H5T_NATIVE_DOUBLE;
+}
+
+// File-side types: little-endian, as Gadget, h5py and numpy write on x86.
+hid_t file_type(ElementType t) {
+  switch (t) {
+    case ElementType::int32:
+      return H5T_STD_I32LE;
+    case ElementType::uint32:
+      return H5T_STD_U32LE;
+    case ElementType::int64:
+      return H5T_STD_I64LE;
+    case ElementType::uint64:
+      return H5T_STD_U64LE;
+    case ElementType::float32:
+      return H5T_IEEE_F32LE;
+    case ElementType::float64:
+      return H5T_IEEE_F64LE;
+  }
+  return H5T_IEEE_F64LE;
+}
+
+std::string with_hdf5_message(const std::string& what) {
+  const std::string detail = last_error_message();
+  return detail.empty() ? what : what + " (HDF5: " + detail + ")";
+}
+
+herr_t walk_innermost(unsigned n, const H5E_error2_t* err, void* data) {
+  if (n == 0 && err->desc) *static_cast<std::string*>(data) = err->desc;
+  return 0;
+}
+
+}  // namespace
+
+void initialize() {
+  static std::once_flag once;
+  std::call_once(once, [] {
+    H5open();
+    add_plugin_dir(kPluginDir);
+  });
+  // Per thread in thread-safe builds, so set it every time (cheap).
+  H5Eset_auto2(H5E_DEFAULT, nullptr, nullptr);
+}
+
+std::string last_error_message() {
+  std::string message;
+  H5Ewalk2(H5E_DEFAULT, H5E_WALK_UPWARD, walk_innermost, &message);
+  return message;
+}
+
+const char* to_string(ElementType type) {
+  switch (type) {
+    case ElementType::int32:
+      return "int32";
+    case ElementType::uint32:
+      return "uint32";
+    case ElementType::int64:
+      return "int64";
+    case ElementType::uint64:
+      return "uint64";
+    case ElementType::float32:
+      return "float32";
+    case ElementType::float64:
+      return "float64";
+  }
+  return "?";
+}
+
+bool filter_available(H5Z_filter_t filter) {
+  initialize();
+  return H5Zfilter_avail(filter) > 0;
+}
+
+// ---- Handle ----
+
+void Handle::reset() {
+  if (id_ < 0) return;
+  switch (H5Iget_type(id_)) {
+    case H5I_FILE:
+      H5Fclose(id_);
+      break;
+    case H5I_GROUP:
+      H5Gclose(id_);
+      break;
+    case H5I_DATASET:
+      H5Dclose(id_);
+      break;
+    case H5I_ATTR:
+      H5Aclose(id_);
+      break;
+    case H5I_DATASPACE:
+      H5Sclose(id_);
+      break;
+    case H5I_DATATYPE:
+      H5Tclose(id_);
+      break;
+    case H5I_GENPROP_LST:
+      H5Pclose(id_);
+      break;
+    default:
+      break;
+  }
+  id_ = H5I_INVALID_HID;
+}
+
+// ---- Object: attributes ----
+
+std::string Object::where() const {
+  return name_ == "/" ? std::string() : name_;
+}
+
+std::string Object::child_name(const std::string& child) const {
+  if (!child.empty() && child[0] == '/') return child;
+  return name_ == "/" ? "/" + child : name_ + "/" + child;
+}
+
+void Object::fail(const std::string& what) const {
+  const std::string w = where();
+  throw Error(file_, with_hdf5_message(w.empty() ? what : w + ": " + what));
+}
+
+bool Object::has_attribute(const std::string& attr) const {
+  return H5Aexists(id(), attr.c_str()) > 0;
+}
+
+template <typename T>
+std::vector<T> Object::read_attribute_array(const std::string& attr) const {
+  if (!has_attribute(attr)) fail("missing attribute " + attr);
+  Handle a(H5Aopen(id(), attr.c_str(), H5P_DEFAULT));
+  if (!a.valid()) fail("cannot open attribute " + attr);
+  Handle space(H5Aget_space(a.id()));
+  const hssize_t n = H5Sget_simple_extent_npoints(space.id());
+  if (n < 0) fail("cannot read the shape of attribute " + attr);
+  Handle type(H5Aget_type(a.id()));
+  const H5T_class_t cls = H5Tget_class(type.id());
+  if (cls != H5T_INTEGER && cls != H5T_FLOAT) fail("attribute " + attr + " is not numeric");
+  std::vector<T> values(static_cast<size_t>(n));
+  if (n > 0 && H5Aread(a.id(), native_type<T>(), values.data()) < 0)
+    fail("cannot read attribute " + attr + " as a number");
+  return values;
+}
+
+template <typename T>
+T Object::read_attribute(const std::string& attr) const {
+  const std::vector<T> values = read_attribute_array<T>(attr);
+  if (values.size() != 1)
+    fail("attribute " + attr + " has " + std::to_string(values.size()) + " elements, expected one");
+  return values[0];
+}
+
+std::string Object::read_attribute_string(const std::string& attr) const {
+  if (!has_attribute(attr)) fail("missing attribute " + attr);
+  Handle a(H5Aopen(id(), attr.c_str(), H5P_DEFAULT));
+  if (!a.valid()) fail("cannot open attribute " + attr);
+  Handle type(H5Aget_type(a.id()));
+  if (H5Tget_class(type.id()) != H5T_STRING) fail("attribute " + attr + " is not a string");
+  if (H5Tis_variable_str(type.id()) > 0) {
+    // h5py's default for str attributes.
+    Handle memtype(H5Tcopy(H5T_C_S1));
+    H5Tset_size(memtype.id(), H5T_VARIABLE);
+    H5Tset_cset(memtype.id(), H5Tget_cset(type.id()));
+    char* value = nullptr;
+    if (H5Aread(a.id(), memtype.id(), &value) < 0) fail("cannot read attribute " + attr);
+    std::string out = value ? value : "";
+    Handle space(H5Aget_space(a.id()));
+    H5Dvlen_reclaim(memtype.id(), space.id(), H5P_DEFAULT, &value);
+    return out;
+  }
+  const size_t size = H5Tget_size(type.id());
+  Handle memtype(H5Tcopy(H5T_C_S1));
+  H5Tset_size(memtype.id(), size + 1);
+  H5Tset_strpad(memtype.id(), H5T_STR_NULLTERM);
+  std::vector<char> buf(size + 1, '\0');
+  if (H5Aread(a.id(), memtype.id(), buf.data()) < 0) fail("cannot read attribute " + attr);
+  return std::string(buf.data());
+}
+
+template <typename T>
+void Object::write_attribute(const std::string& attr, T value) {
+  write_attribute_array<T>(attr, std::vector<T>{value});
+}
+
+template <typename T>
+void Object::write_attribute_array(const std::string& attr, const std::vector<T>& values) {
+  if (has_attribute(attr) && H5Adelete(id(), attr.c_str()) < 0)
+    fail("cannot replace attribute " + attr);
+  Handle space;
+  if (values.size() == 1) {
+    space = Handle(H5Screate(H5S_SCALAR));
+  } else {
+    const hsize_t dims[1] = {values.size()};
+    space = Handle(H5Screate_simple(1, dims, nullptr));
+  }
+  Handle a(H5Acreate2(id(), attr.c_str(), native_type<T>(), space.id(), H5P_DEFAULT, H5P_DEFAULT));
+  if (!a.valid()) fail("cannot create attribute " + attr);
+  if (!values.empty() && H5Awrite(a.id(), native_type<T>(), values.data()) < 0)
+    fail("cannot write attribute " + attr);
+}
+
+void Object::write_attribute_string(const std::string& attr, const std::string& value) {
+  if (has_attribute(attr) && H5Adelete(id(), attr.c_str()) < 0)
+    fail("cannot replace attribute " + attr);
+  Handle type(H5Tcopy(H5T_C_S1));
+  H5Tset_size(type.id(), value.empty() ? 1 : value.size());
+  H5Tset_strpad(type.id(), H5T_STR_NULLPAD);
+  H5Tset_cset(type.id(), H5T_CSET_UTF8);
+  Handle space(H5Screate(H5S_SCALAR));
+  Handle a(H5Acreate2(id(), attr.c_str(), type.id(), space.id(), H5P_DEFAULT, H5P_DEFAULT));
+  if (!a.valid()) fail("cannot create attribute " + attr);
+  std::string padded = value.empty() ? std::string(1, '\0') : value;
+  if (H5Awrite(a.id(), type.id(), padded.data()) < 0) fail("cannot write attribute " + attr);
+}
+
+#define FF_H5_ATTRIBUTE_TYPES(T)                                                     \
+  template T Object::read_attribute<T>(const std::string&) const;                    \
+  template std::vector<T> Object::read_attribute_array<T>(const std::string&) const; \
+  template void Object::write_attribute<T>(const std::string&, T);                   \
+  template void Object::write_attribute_array<T>(const std::string&, const std::vector<T>&);
+FF_H5_ATTRIBUTE_TYPES(int32_t)
+FF_H5_ATTRIBUTE_TYPES(uint32_t)
+FF_H5_ATTRIBUTE_TYPES(int64_t)
+FF_H5_ATTRIBUTE_TYPES(uint64_t)
+FF_H5_ATTRIBUTE_TYPES(float)
+FF_H5_ATTRIBUTE_TYPES(double)
+#undef FF_H5_ATTRIBUTE_TYPES
+
+// ---- Group ----
+
+bool Group::has(const std::string& path) const {
+  // H5Lexists needs every intermediate link to exist: check each prefix.
+  const std::string full = child_name(path);
+  size_t pos = 1;
+  while (pos <= full.size()) {
+    const size_t next = full.find('/', pos);
+    const std::string prefix = full.substr(0, next);
+    if (H5Lexists(id(), prefix.c_str(), H5P_DEFAULT) <= 0) return false;
+    if (next == std::string::npos) break;
+    pos = next + 1;
+  }
+  return true;
+}
+
+Group Group::open_group(const std::string& path) const {
+  const std::string full = child_name(path);
+  if (!has(path)) throw Error(file_, "missing group " + full);
+  Handle g(H5Gopen2(id(), full.c_str(), H5P_DEFAULT));
+  if (!g.valid()) throw Error(file_, with_hdf5_message("cannot open group " + full));
+  return Group(std::move(g), file_, full);
+}
+
+Group Group::create_group(const std::string& path) {
+  const std::string full = child_name(path);
+  Handle lcpl(H5Pcreate(H5P_LINK_CREATE));
+  H5Pset_create_intermediate_group(lcpl.id(), 1);
+  Handle g(H5Gcreate2(id(), full.c_str(), lcpl.id(), H5P_DEFAULT, H5P_DEFAULT));
+  if (!g.valid()) throw Error(file_, with_hdf5_message("cannot create group " + full));
+  return Group(std::move(g), file_, full);
+}
+
+Dataset Group::open_dataset(const std::string& path) const {
+  const std::string full = child_name(path);
+  if (!has(path)) throw Error(file_, "missing dataset " + full);
+  Handle d(H5Dopen2(id(), full.c_str(), H5P_DEFAULT));
+  if (!d.valid()) throw Error(file_, with_hdf5_message("cannot open dataset " + full));
+  return Dataset(std::move(d), file_, full);
+}
+
+Dataset Group::create_dataset(const std::string& path, ElementType stored,
+                              const std::vector<hsize_t>& shape, const DatasetOptions& options) {
+  const std::string full = child_name(path);
+  auto fail_create = [&](const std::string& why) -> void {
+    throw Error(file_, with_hdf5_message("cannot create dataset " + full + ": " + why));
+  };
+  if (shape.empty()) fail_create("no dimensions");
+  Handle space(H5Screate_simple(int(shape.size()), shape.data(), nullptr));
+  if (!space.valid()) fail_create("bad shape");
+  Handle dcpl(H5Pcreate(H5P_DATASET_CREATE));
+  const bool compress = options.deflate_level > 0 || options.blosc_zstd;
+  if (compress && options.chunk_rows == 0) fail_create("compression needs chunk_rows > 0");
+  if (options.chunk_rows > 0 && shape[0] > 0) {
+    std::vector<hsize_t> chunk = shape;
+    chunk[0] = std::min<hsize_t>(options.chunk_rows, shape[0]);
+    for (hsize_t& c : chunk) c = std::max<hsize_t>(c, 1);
+    if (H5Pset_chunk(dcpl.id(), int(chunk.size()), chunk.data()) < 0) fail_create("bad chunk");
+    if (options.blosc_zstd) {
+      if (!filter_available(kBloscFilter))
+        fail_create(
+            "the Blosc filter (HDF5 filter 32001) is not available; install "
+            "hdf5-filter-plugin-blosc-serial or set HDF5_PLUGIN_PATH");
+      // cd_values as hdf5-blosc reads them: [0..3] filled in by the filter (version, format,
+      // type size, chunk bytes), then compression level 5, shuffle 2 = bitshuffle,
+      // compressor 5 = zstd: what Quijote's files carry.
+      const unsigned int cd[7] = {0, 0, 0, 0, 5, 2, 5};
+      if (H5Pset_filter(dcpl.id(), kBloscFilter, H5Z_FLAG_MANDATORY, 7, cd) < 0)
+        fail_create("cannot set the Blosc filter");
+    }
+    if (options.deflate_level > 0) {
+      H5Pset_shuffle(dcpl.id());
+      if (H5Pset_deflate(dcpl.id(), unsigned(std::min(options.deflate_level, 9))) < 0)
+        fail_create("cannot set gzip compression");
+    }
+  }
+  Handle lcpl(H5Pcreate(H5P_LINK_CREATE));
+  H5Pset_create_intermediate_group(lcpl.id(), 1);
+  Handle d(H5Dcreate2(id(), full.c_str(), file_type(stored), space.id(), lcpl.id(), dcpl.id(),
+                      H5P_DEFAULT));
+  if (!d.valid()) fail_create(to_string(stored));
+  return Dataset(std::move(d), file_, full);
+}
+
+std::vector<std::string> Group::children() const {
+  std::vector<std::string> names;
+  auto collect = [](hid_t, const char* name, const H5L_info_t*, void* data) -> herr_t {
+    static_cast<std::vector<std::string>*>(data)->push_back(name);
+    return 0;
+  };
+  hsize_t idx = 0;
+  if (H5Literate(id(), H5_INDEX_NAME, H5_ITER_INC, &idx, collect, &names) < 0)
+    fail("cannot list the members");
+  return names;
+}
+
+// ---- Dataset ----
+
+std::vector<hsize_t> Dataset::shape() const {
+  Handle space(H5Dget_space(id()));
+  const int rank = H5Sget_simple_extent_ndims(space.id());
+  if (rank < 0) fail("cannot read the shape");
+  std::vector<hsize_t> dims(static_cast<size_t>(rank));
+  if (rank > 0) H5Sget_simple_extent_dims(space.id(), dims.data(), nullptr);
+  return dims;
+}
+
+size_t Dataset::element_count() const {
+  size_t n = 1;
+  for (hsize_t d : shape()) n *= size_t(d);
+  return n;
+}
+
+ElementType Dataset::stored_type() const {
+  Handle type(H5Dget_type(id()));
+  const H5T_class_t cls = H5Tget_class(type.id());
+  const size_t size = H5Tget_size(type.id());
+  if (cls == H5T_FLOAT) {
+    if (size == 4) return ElementType::float32;
+    if (size == 8) return ElementType::float64;
+  } else if (cls == H5T_INTEGER) {
+    const bool is_signed = H5Tget_sign(type.id()) == H5T_SGN_2;
+    if (size == 4) return is_signed ? ElementType::int32 : ElementType::uint32;
+    if (size == 8) return is_signed ? ElementType::int64 : ElementType::uint64;
+  }
+  fail("unsupported element type (class " + std::to_string(int(cls)) + ", " + std::to_string(size) +
+       " bytes)");
+}
+
+void Dataset::require_filters() const {
+  Handle dcpl(H5Dget_create_plist(id()));
+  const int n = H5Pget_nfilters(dcpl.id());
+  for (int i = 0; i < n; ++i) {
+    unsigned int flags = 0;
+    size_t cd_count = 0;
+    char name[256] = {0};
+    unsigned int config = 0;
+    const H5Z_filter_t filter = H5Pget_filter2(dcpl.id(), unsigned(i), &flags, &cd_count, nullptr,
+                                               sizeof name, name, &config);
+    if (filter < 0) continue;
+    if (H5Zfilter_avail(filter) <= 0) {
+      std::string what = "needs HDF5 filter " + std::to_string(filter);
+      if (name[0]) what += std::string(" (") + name + ")";
+      what += ", which is not available";
+      if (filter == kBloscFilter)
+        what += ": install hdf5-filter-plugin-blosc-serial or set HDF5_PLUGIN_PATH";
+      throw Error(file_, name_ + ": " + what);
+    }
+  }
+}
+
+void Dataset::transfer_rows(bool write, hsize_t first_row, hsize_t rows, hid_t memory_type,
+                            void* data) const {
+  const std::vector<hsize_t> dims = shape();
+  if (dims.empty()) fail("is a scalar, not an array");
+  if (first_row + rows > dims[0] || first_row + rows < first_row)
+    fail("rows " + std::to_string(first_row) + ".." + std::to_string(first_row + rows) +
+         " out of range (" + std::to_string(dims[0]) + " rows)");
+  if (rows == 0) return;
+  std::vector<hsize_t> start(dims.size(), 0), count = dims;
+  start[0] = first_row;
+  count[0] = rows;
+  Handle file_space(H5Dget_space(id()));
+  H5Sselect_hyperslab(file_space.id(), H5S_SELECT_SET, start.data(), nullptr, count.data(),
+                      nullptr);
+  Handle mem_space(H5Screate_simple(int(count.size()), count.data(), nullptr));
+  const herr_t status =
+      write ? H5Dwrite(id(), memory_type, mem_space.id(), file_space.id(), H5P_DEFAULT, data)
+            : H5Dread(id(), memory_type, mem_space.id(), file_space.id(), H5P_DEFAULT, data);
+  if (status < 0) {
+    if (!write) require_filters();
+    fail(std::string(write ? "cannot write" : "cannot read") + " rows " +
+         std::to_string(first_row) + ".." + std::to_string(first_row + rows));
+  }
+}
+
+template <typename T>
+void Dataset::read(T* out) const {
+  if (element_count() == 0) return;
+  if (H5Dread(id(), native_type<T>(), H5S_ALL, H5S_ALL, H5P_DEFAULT, out) < 0) {
+    require_filters();
+    fail("cannot read the data");
+  }
+}
+
+template <typename T>
+void Dataset::write(const T* data) {
+  if (element_count() == 0) return;
+  if (H5Dwrite(id(), native_type<T>(), H5S_ALL, H5S_ALL, H5P_DEFAULT, data) < 0)
+    fail("cannot write the data");
+}
+
+template <typename T>
+void Dataset::read_rows(hsize_t first_row, hsize_t rows, T* out) const {
+  transfer_rows(false, first_row, rows, native_type<T>(), out);
+}
+
+template <typename T>
+void Dataset::write_rows(hsize_t first_row, hsize_t rows, const T* data) {
+  transfer_rows(true, first_row, rows, native_type<T>(), const_cast<T*>(data));
+}
+
+#define FF_H5_DATASET_TYPES(T)                                     \
+  template void Dataset::read<T>(T*) const;                        \
+  template void Dataset::write<T>(const T*);                       \
+  template void Dataset::read_rows<T>(hsize_t, hsize_t, T*) const; \
+  template void Dataset::write_rows<T>(hsize_t, hsize_t, const T*);
+FF_H5_DATASET_TYPES(int32_t)
+FF_H5_DATASET_TYPES(uint32_t)
+FF_H5_DATASET_TYPES(int64_t)
+FF_H5_DATASET_TYPES(uint64_t)
+FF_H5_DATASET_TYPES(float)
+FF_H5_DATASET_TYPES(double)
+#undef FF_H5_DATASET_TYPES
+
+// ---- File ----
+
+File File::open(const std::string& path, bool writable) {
+  initialize();
+  std::error_code ec;
+  if (!std::filesystem::exists(path, ec)) throw Error(path, "no such file");
+  if (std::filesystem::is_directory(path, ec)) throw Error(path, "is a folder, not a file");
+  const htri_t is_hdf5 = H5Fis_hdf5(path.c_str());
+  if (is_hdf5 == 0) throw Error(path, "not an HDF5 file");
+  if (is_hdf5 < 0) throw Error(path, with_hdf5_message("cannot be read as HDF5"));
+  File f;
+  f.file_ = Handle(H5Fopen(path.c_str(), writable ? H5F_ACC_RDWR : H5F_ACC_RDONLY, H5P_DEFAULT));
+  if (!f.file_.valid())
+    throw Error(path, with_hdf5_message("cannot open as HDF5 (truncated or damaged file?)"));
+  Handle root(H5Gopen2(f.file_.id(), "/", H5P_DEFAULT));
+  if (!root.valid()) throw Error(path, with_hdf5_message("cannot open the root group"));
+  f.root_ = Group(std::move(root), path, "/");
+  return f;
+}
+
+File File::create(const std::string& path) {
+  initialize();
+  File f;
+  f.file_ = Handle(H5Fcreate(path.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT));
+  if (!f.file_.valid()) throw Error(path, with_hdf5_message("cannot create HDF5 file"));
+  Handle root(H5Gopen2(f.file_.id(), "/", H5P_DEFAULT));
+  if (!root.valid()) throw Error(path, with_hdf5_message("cannot open the root group"));
+  f.root_ = Group(std::move(root), path, "/");
+  return f;
+}
+
+File::~File() {
+  root_ = Group();
+  file_.reset();
+}
+
+void File::close() {
+  if (!file_.valid()) return;
+  const std::string path = root_.file();
+  root_ = Group();
+  const hid_t id = file_.release();
+  if (H5Fclose(id) < 0) throw Error(path, with_hdf5_message("cannot close (write) the file"));
+}
+
+}  // namespace ff::h5
