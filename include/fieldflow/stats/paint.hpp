@@ -2,9 +2,15 @@
 // Mass assignment of particles onto a periodic N^3 grid (NGP, CIC, TSC), as in Pylians3 and
 // nbodykit: grid point (i, j, k) sits at (i, j, k) * L / N. Optional interlacing (Sefusatti et al.
 // 2016): a second mesh shifted by half a cell, combined with the first in Fourier space.
+//
+// Threads never write the same cell at the same time (no atomics): each add() sorts its particles
+// into x-planes (a stable counting sort) and paints fixed groups of planes, even groups then odd
+// groups. The groups depend on N only, so the summation order into every cell, and hence the
+// result, is the same bit for bit whatever the thread count.
 #include <array>
 #include <span>
 #include <string>
+#include <vector>
 
 #include "fieldflow/core/grid.hpp"
 
@@ -18,14 +24,20 @@ int window_order(MassAssignment mas);  // p in sinc^p: 0, 1, 2, 3
 
 class Painter {
  public:
+  // n >= 1 (even when interlaced: the combination goes through an FFT); mas ngp, cic or tsc.
   Painter(int n, double box_size_mpch, MassAssignment mas, bool interlaced = false);
-  // Adds unit-mass particles (positions in Mpc/h, any real values: wrapped periodically).
+  // Adds unit-mass particles (positions in Mpc/h, any finite values: wrapped periodically).
   void add(std::span<const std::array<double, 3>> positions_mpch);
   size_t particle_count() const { return count_; }
-  // delta = rho / mean(rho) - 1 of everything added so far.
+  // Mass (particle count) per grid point, of the unshifted mesh.
+  const Grid& mass() const { return mesh_; }
+  // delta = rho / mean(rho) - 1 of everything added so far (interlaced: the combined field).
   Grid delta() const;
 
  private:
+  void paint_into(Grid& mesh, std::span<const std::array<double, 3>> positions_mpch,
+                  double shift_cells);
+
   int n_;
   double box_size_mpch_;
   MassAssignment mas_;
@@ -33,6 +45,10 @@ class Painter {
   size_t count_ = 0;
   Grid mesh_;          // mass on the grid
   Grid shifted_mesh_;  // mass on the half-cell-shifted grid (interlacing only)
+  // Scratch reused between add() calls: positions in cell units, sorted by first x-plane.
+  std::vector<std::array<double, 3>> sorted_;
+  std::vector<int> plane_of_;
+  std::vector<size_t> plane_start_;
 };
 
 }  // namespace ff

@@ -1,0 +1,232 @@
+#include "fieldflow/stats/power_spectrum.hpp"
+
+#include <omp.h>
+
+#include <cmath>
+#include <complex>
+#include <cstdint>
+#include <numbers>
+#include <string>
+
+#include "fieldflow/core/error.hpp"
+#include "fieldflow/core/fft.hpp"
+
+namespace ff {
+namespace {
+
+template <typename T>
+void check_field(const BasicGrid<T>& f, const char* what) {
+  if (f.n < 2 || f.n % 2 != 0)
+    throw Error(
+        what, "grid size must be even and >= 2 for the power spectrum, got " + std::to_string(f.n));
+  if (f.values.size() != size_t(f.n) * f.n * f.n)
+    throw Error(what, "holds " + std::to_string(f.values.size()) +
+                          " values, expected n^3 = " + std::to_string(size_t(f.n) * f.n * f.n));
+  if (!(f.box_size_mpch > 0.0) || !std::isfinite(f.box_size_mpch))
+    throw Error(what, "box size must be positive, got " + std::to_string(f.box_size_mpch));
+}
+
+void check_options(const PowerSpectrumOptions& o) {
+  if (!(o.kbin_width > 0.0) || !std::isfinite(o.kbin_width))
+    throw Error("power spectrum",
+                "bin width must be positive, got " + std::to_string(o.kbin_width));
+  if (!(o.shot_noise >= 0.0) || !std::isfinite(o.shot_noise))
+    throw Error("power spectrum", "shot noise must be >= 0, got " + std::to_string(o.shot_noise));
+}
+
+// Tables that turn the integer wavenumber (n_x, n_y, n_z) into a bin in O(1):
+// |n|^2 = sq[a] + sq[b] + c^2 indexes bin_of and length_of for |n|^2 <= (N/2)^2 (k <= k_N).
+struct Binning {
+  int n = 0;
+  int max_sq = 0;  // (N/2)^2: modes beyond are dropped
+  int bins = 0;
+  std::vector<int> sq;            // n_i^2 per FFT index
+  std::vector<double> inv_w2;     // 1 / sinc(pi n_i / N)^(2p) per FFT index
+  std::vector<int> bin_of;        // per |n|^2
+  std::vector<double> length_of;  // sqrt(|n|^2)
+
+  Binning(int n_, const PowerSpectrumOptions& opts) : n(n_) {
+    max_sq = (n / 2) * (n / 2);
+    sq.resize(n);
+    inv_w2.resize(n);
+    const int p = window_order(opts.mas);
+    for (int i = 0; i < n; ++i) {
+      const int w = fft_wavenumber(i, n);
+      sq[i] = w * w;
+      const double x = std::numbers::pi * w / n;
+      const double sinc = w == 0 ? 1.0 : std::sin(x) / x;
+      inv_w2[i] = 1.0 / std::pow(sinc, 2 * p);
+    }
+    bin_of.resize(size_t(max_sq) + 1);
+    length_of.resize(size_t(max_sq) + 1);
+    for (int s = 0; s <= max_sq; ++s) {
+      length_of[s] = std::sqrt(double(s));
+      // bin i holds i <= |n| / W < i + 1; a ratio within rounding of an integer counts as that
+      // integer.
+      const double ratio = length_of[s] / opts.kbin_width;
+      int bin = int(std::floor(ratio));
+      if (ratio - bin > 1.0 - 1e-12) ++bin;
+      bin_of[s] = bin;
+    }
+    bins = bin_of[max_sq] + 1;
+  }
+};
+
+// Per-x-plane sums (plane-major), reduced in plane order at the end so the result does not depend
+// on how planes were shared among threads.
+struct PlaneSums {
+  int spectra, bins;
+  std::vector<double> power;  // [plane][bin][spectrum]
+  std::vector<double> length;
+  std::vector<int64_t> count;
+  PlaneSums(int n, int bins_, int spectra_)
+      : spectra(spectra_),
+        bins(bins_),
+        power(size_t(n) * bins_ * spectra_, 0.0),
+        length(size_t(n) * bins_, 0.0),
+        count(size_t(n) * bins_, 0) {}
+};
+
+// One fused pass over the half-complex array(s): window, |k|, bin and accumulate.
+// Spectra = 1: |f1|^2. Spectra = 3: |f1|^2, |f2|^2, Re(f1 f2^*).
+template <int Spectra, typename T>
+PlaneSums accumulate(const Binning& bn, const std::complex<T>* f1, const std::complex<T>* f2) {
+  const int n = bn.n, nc = n / 2 + 1, bins = bn.bins;
+  PlaneSums sums(n, bins, Spectra);
+#pragma omp parallel for schedule(static)
+  for (int a = 0; a < n; ++a) {
+    double* power = sums.power.data() + size_t(a) * bins * Spectra;
+    double* length = sums.length.data() + size_t(a) * bins;
+    int64_t* count = sums.count.data() + size_t(a) * bins;
+    if (bn.sq[a] > bn.max_sq) continue;
+    for (int b = 0; b < n; ++b) {
+      const int sab = bn.sq[a] + bn.sq[b];
+      if (sab > bn.max_sq) continue;
+      const double wab = bn.inv_w2[a] * bn.inv_w2[b];
+      const size_t row = (size_t(a) * n + b) * nc;
+      for (int c = 0; c < nc; ++c) {
+        const int s = sab + c * c;
+        if (s > bn.max_sq) break;
+        if (s == 0) continue;
+        // The r2c array holds planes c = 0 and c = N/2 once, the others stand for k and -k.
+        const int mult = (c == 0 || c == n / 2) ? 1 : 2;
+        const int bin = bn.bin_of[s];
+        const double w = mult * wab * bn.inv_w2[c];
+        const double re1 = f1[row + c].real(), im1 = f1[row + c].imag();
+        double* pw = power + size_t(bin) * Spectra;
+        pw[0] += w * (re1 * re1 + im1 * im1);
+        if constexpr (Spectra == 3) {
+          const double re2 = f2[row + c].real(), im2 = f2[row + c].imag();
+          pw[1] += w * (re2 * re2 + im2 * im2);
+          pw[2] += w * (re1 * re2 + im1 * im2);
+        }
+        length[bin] += mult * bn.length_of[s];
+        count[bin] += mult;
+      }
+    }
+  }
+  return sums;
+}
+
+struct BinTotals {
+  std::vector<double> k, nmodes;
+  std::vector<std::vector<double>> power;  // per spectrum, mean over the bin, normalised
+};
+
+BinTotals reduce(const PlaneSums& sums, int n, double box_size_mpch) {
+  const int bins = sums.bins, spectra = sums.spectra;
+  const double kf = 2.0 * std::numbers::pi / box_size_mpch;
+  const double norm = box_size_mpch * box_size_mpch * box_size_mpch / (double(n) * n * n) /
+                      (double(n) * n * n);  // L^3 / N^6
+  BinTotals out;
+  out.power.resize(spectra);
+  for (int bin = 0; bin < bins; ++bin) {
+    int64_t count = 0;
+    double length = 0.0;
+    std::vector<double> power(spectra, 0.0);
+    for (int a = 0; a < n; ++a) {
+      const size_t at = size_t(a) * bins + bin;
+      count += sums.count[at];
+      length += sums.length[at];
+      for (int s = 0; s < spectra; ++s) power[s] += sums.power[at * spectra + s];
+    }
+    if (count == 0) continue;  // empty bins are omitted
+    out.k.push_back(kf * length / double(count));
+    out.nmodes.push_back(double(count));
+    for (int s = 0; s < spectra; ++s) out.power[s].push_back(norm * power[s] / double(count));
+  }
+  return out;
+}
+
+template <typename T>
+void load(RealFft3d<T>& fft, const BasicGrid<T>& field) {
+  T* dst = fft.real();
+  const T* src = field.values.data();
+  const size_t size = field.values.size();
+#pragma omp parallel for schedule(static)
+  for (size_t i = 0; i < size; ++i) dst[i] = src[i];
+}
+
+}  // namespace
+
+template <typename T>
+PowerSpectrum measure_power_spectrum(const BasicGrid<T>& field, const PowerSpectrumOptions& opts) {
+  check_field(field, "power spectrum: field");
+  check_options(opts);
+  const Binning bn(field.n, opts);
+  RealFft3d<T> fft(field.n);
+  load(fft, field);
+  fft.forward();
+  const BinTotals t =
+      reduce(accumulate<1>(bn, fft.complex(), fft.complex()), field.n, field.box_size_mpch);
+  PowerSpectrum out;
+  out.k = t.k;
+  out.nmodes = t.nmodes;
+  out.pk = t.power[0];
+  for (double& p : out.pk) p -= opts.shot_noise;
+  return out;
+}
+
+template <typename T>
+CrossSpectrum measure_cross_spectrum(const BasicGrid<T>& a, const BasicGrid<T>& b,
+                                     const PowerSpectrumOptions& opts) {
+  check_field(a, "cross spectrum: first field");
+  check_field(b, "cross spectrum: second field");
+  check_options(opts);
+  if (a.n != b.n || a.box_size_mpch != b.box_size_mpch)
+    throw Error("cross spectrum", "fields differ in grid size (" + std::to_string(a.n) + " and " +
+                                      std::to_string(b.n) + ") or box size (" +
+                                      std::to_string(a.box_size_mpch) + " and " +
+                                      std::to_string(b.box_size_mpch) + " Mpc/h)");
+  const Binning bn(a.n, opts);
+  RealFft3d<T> fa(a.n), fb(a.n);
+  load(fa, a);
+  load(fb, b);
+  fa.forward();
+  fb.forward();
+  const BinTotals t = reduce(accumulate<3>(bn, fa.complex(), fb.complex()), a.n, a.box_size_mpch);
+  CrossSpectrum out;
+  out.k = t.k;
+  out.nmodes = t.nmodes;
+  out.pk1 = t.power[0];
+  out.pk2 = t.power[1];
+  out.pk12 = t.power[2];
+  out.r.resize(out.k.size());
+  for (size_t i = 0; i < out.k.size(); ++i) {
+    out.pk1[i] -= opts.shot_noise;
+    out.pk2[i] -= opts.shot_noise;
+    const double product = out.pk1[i] * out.pk2[i];
+    out.r[i] = product > 0.0 ? out.pk12[i] / std::sqrt(product) : std::nan("");
+  }
+  return out;
+}
+
+template PowerSpectrum measure_power_spectrum(const BasicGrid<float>&, const PowerSpectrumOptions&);
+template PowerSpectrum measure_power_spectrum(const BasicGrid<double>&,
+                                              const PowerSpectrumOptions&);
+template CrossSpectrum measure_cross_spectrum(const BasicGrid<float>&, const BasicGrid<float>&,
+                                              const PowerSpectrumOptions&);
+template CrossSpectrum measure_cross_spectrum(const BasicGrid<double>&, const BasicGrid<double>&,
+                                              const PowerSpectrumOptions&);
+
+}  // namespace ff
