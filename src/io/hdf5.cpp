@@ -230,6 +230,7 @@ std::string Object::read_attribute_string(const std::string& attr) const {
   Handle memtype(H5Tcopy(H5T_C_S1));
   H5Tset_size(memtype.id(), size + 1);
   H5Tset_strpad(memtype.id(), H5T_STR_NULLTERM);
+  H5Tset_cset(memtype.id(), H5Tget_cset(type.id()));
   std::vector<char> buf(size + 1, '\0');
   if (H5Aread(a.id(), memtype.id(), buf.data()) < 0) fail("cannot read attribute " + attr);
   return std::string(buf.data());
@@ -350,8 +351,10 @@ Dataset Group::create_dataset(const std::string& path, ElementType stored,
       // cd_values as hdf5-blosc reads them: [0..3] filled in by the filter (version, format,
       // type size, chunk bytes), then compression level 5, shuffle 2 = bitshuffle,
       // compressor 5 = zstd: what Quijote's files carry.
+      // Optional: a chunk Blosc cannot shrink (small, incompressible) is stored as it is
+      // (flagged per chunk) instead of failing the write.
       const unsigned int cd[7] = {0, 0, 0, 0, 5, 2, 5};
-      if (H5Pset_filter(dcpl.id(), kBloscFilter, H5Z_FLAG_MANDATORY, 7, cd) < 0)
+      if (H5Pset_filter(dcpl.id(), kBloscFilter, H5Z_FLAG_OPTIONAL, 7, cd) < 0)
         fail_create("cannot set the Blosc filter");
     }
     if (options.deflate_level > 0) {
@@ -474,6 +477,18 @@ void Dataset::write(const T* data) {
   if (element_count() == 0) return;
   if (H5Dwrite(id(), native_type<T>(), H5S_ALL, H5S_ALL, H5P_DEFAULT, data) < 0)
     fail("cannot write the data");
+  // Chunks are compressed when flushed: flush now so a filter failure is reported here
+  // rather than lost in a destructor.
+  if (H5Dflush(id()) < 0) fail("cannot write the data (flush)");
+}
+
+void Dataset::close() {
+  if (!handle_.valid()) return;
+  const hid_t id = handle_.release();
+  if (H5Dclose(id) < 0) {
+    const std::string w = where();
+    throw Error(file_, with_hdf5_message(w + ": cannot write the data (close)"));
+  }
 }
 
 template <typename T>

@@ -146,6 +146,9 @@ class Dataset : public Object {
   void read_rows(hsize_t first_row, hsize_t rows, T* out) const;
   template <typename T>
   void write_rows(hsize_t first_row, hsize_t rows, const T* data);
+  // Closes, throwing if pending chunks fail to flush (compression): call it after write_rows.
+  // write() flushes by itself.
+  void close();
 
  private:
   friend class Group;
