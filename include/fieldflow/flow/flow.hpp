@@ -1,0 +1,117 @@
+#pragma once
+// The multi-scale RealNVP flow (Dinh et al. 2017) on periodic cubic grids. Per level:
+// checkerboard couplings at the level's grid, then (all levels but the last) a squeeze,
+// channel couplings, and half of the channels factored out as a latent. The last level has only
+// checkerboard couplings. Optional actnorm and 1x1x1 channel mixing precede each coupling.
+// log p(x) = log p_base(z(x)) + log|det dz/dx|; the base is the standard normal or a correlated
+// Gaussian over the latent put back on the input grid.
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "fieldflow/flow/base.hpp"
+#include "fieldflow/flow/layers.hpp"
+
+namespace ff {
+
+class ConfigNode;
+
+struct FlowLevelSpec {
+  int checkerboard_couplings = 2;
+  int channel_couplings = 2;  // ignored on the last level
+  int hidden_checkerboard = 32;
+  int hidden_channel = 64;
+};
+
+enum class BaseKind { standard_normal, correlated_gaussian };
+
+struct FlowSpec {
+  int grid = 32;                      // points per side of the input field
+  int channels = 1;                   // channels of the input field
+  std::vector<FlowLevelSpec> levels;  // the last one is the final, unsqueezed level
+  int kernel = 3;                     // first and last conv of each coupling net
+  MixingKind mixing = MixingKind::none;
+  bool actnorm = false;
+  ScaleBound scale_bound = ScaleBound::tanh;
+  double clamp = 2.0;  // soft clamp bound
+  BaseKind base = BaseKind::standard_normal;
+  // Correlated Gaussian: the spectrum of the (preprocessed) field in its box.
+  std::vector<double> base_k_hmpc, base_pk;
+  double base_box_size_mpch = 0.0;
+  uint64_t seed = 0;  // initial weights and fixed mixings
+};
+
+// The yardstick architecture "bench-32" of ../shared/BENCH.md.
+FlowSpec bench32_flow_spec();
+// Reads a `flow:` section (keys in docs/flow.md). P(k) tables come from power_csv (columns
+// k, pk) or inline k_hmpc / pk lists.
+FlowSpec read_flow_spec(ConfigNode node);
+// Throws naming the problem when the levels do not fit the grid and channels.
+void validate(const FlowSpec& spec);
+const char* to_string(BaseKind kind);
+
+template <typename T>
+class MultiScaleFlow {
+ public:
+  explicit MultiScaleFlow(const FlowSpec& spec);
+  const FlowSpec& spec() const { return spec_; }
+  int levels() const { return int(steps_.size()); }
+  size_t dimension() const { return size_t(spec_.grid) * spec_.grid * spec_.grid * spec_.channels; }
+
+  std::vector<Param<T>*> params();
+  size_t parameter_count();
+  std::vector<std::unique_ptr<FlowStep<T>>>& steps(int level) { return steps_[level]; }
+  std::vector<ActNorm<T>*> actnorms();
+
+  // x (batch, grid, channels) -> latents (kept, see latents()) and log|det dz/dx| per field.
+  void forward(const Tensor<T>& x, std::vector<T>& logdet);
+  const std::vector<Tensor<T>>& latents() const { return latents_; }
+  void inverse(const std::vector<Tensor<T>>& latents, Tensor<T>& x);
+
+  // log p per field in nats.
+  std::vector<double> log_prob(const Tensor<T>& x);
+  // log p per field and dx = d log p / d x.
+  std::vector<double> log_prob_grad(const Tensor<T>& x, Tensor<T>& dx);
+  // Mean negative log-likelihood over the batch (nats per field); adds its gradient to every
+  // parameter's grad.
+  double nll_backward(const Tensor<T>& x);
+  // count fields drawn from the base at the given temperature, then inverted.
+  void sample(int count, uint64_t seed, double temperature, Tensor<T>& x);
+
+  // The latents put back on the input grid by undoing the squeezes (a permutation), and back.
+  void latents_to_grid(const std::vector<Tensor<T>>& latents, Tensor<T>& u);
+  void grid_to_latents(const Tensor<T>& u, std::vector<Tensor<T>>& latents);
+  // Shapes (n, channels) of the latents.
+  std::vector<std::pair<int, int>> latent_shapes() const { return latent_shapes_; }
+
+  // Adds scale * N(0, 1) to every parameter (tests and benchmark checks; a zero-initialised
+  // flow is the identity).
+  void perturb(uint64_t seed, double scale);
+  CorrelatedGaussian* correlated_base() { return correlated_.get(); }
+
+ private:
+  // Base log-density per field and, when grads, dL/dz = weight_b * d log p_base / dz in dlat_.
+  std::vector<double> base_log_prob(const std::vector<double>* weights);
+  void backward(const std::vector<double>& weights, Tensor<T>* dx);
+
+  FlowSpec spec_;
+  std::shared_ptr<CouplingScratch<T>> scratch_;
+  std::vector<std::vector<std::unique_ptr<FlowStep<T>>>> steps_;
+  std::vector<std::vector<Tensor<T>>> acts_;  // acts_[l][s] is the input of step s of level l
+  std::vector<Tensor<T>> latents_, dlat_;
+  std::vector<std::pair<int, int>> latent_shapes_;
+  Tensor<T> grad_a_, grad_b_, grid_a_, grid_b_;
+  std::vector<T> logdet_, dlogdet_;
+  std::unique_ptr<CorrelatedGaussian> correlated_;
+  std::vector<double> base_u_, base_grad_;
+};
+
+// Copies channels [c0, c0 + count) of x into y (resized).
+template <typename T>
+void take_channels(const Tensor<T>& x, int c0, int count, Tensor<T>& y);
+// y = channels of a followed by channels of b.
+template <typename T>
+void concat_channels(const Tensor<T>& a, const Tensor<T>& b, Tensor<T>& y);
+
+}  // namespace ff

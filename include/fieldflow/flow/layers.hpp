@@ -1,0 +1,168 @@
+#pragma once
+// The invertible steps of a multi-scale RealNVP flow on channels-last tensors (nn/tensor.hpp):
+// affine couplings (checkerboard and channel masks), squeeze, actnorm and 1x1x1 channel mixing.
+// Each step computes y = f(x) and adds log|det df/dx| per field, inverts, and back-propagates:
+// from dL/dy and dL/dlogdet (per field) to dL/dx, accumulating dL/dparams.
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "fieldflow/nn/conv3d.hpp"
+#include "fieldflow/nn/param.hpp"
+#include "fieldflow/nn/tensor.hpp"
+
+namespace ff {
+
+template <typename T>
+class FlowStep {
+ public:
+  virtual ~FlowStep() = default;
+  virtual std::string name() const = 0;
+  // Output shape (n, channels) for an input of shape (n, channels).
+  virtual std::pair<int, int> output_shape(int n, int channels) const { return {n, channels}; }
+  // y = f(x) (y resized); logdet[b] += log|det df/dx| of field b. Keeps what backward needs.
+  virtual void forward(const Tensor<T>& x, Tensor<T>& y, T* logdet) = 0;
+  virtual void inverse(const Tensor<T>& y, Tensor<T>& x) = 0;
+  // x is the input of the latest forward call. dx is written (resized) unless need_dx is false.
+  virtual void backward(const Tensor<T>& x, const Tensor<T>& dy, const T* dlogdet, Tensor<T>& dx,
+                        bool need_dx) = 0;
+  virtual std::vector<Param<T>*> params() { return {}; }
+};
+
+enum class ScaleBound { tanh, tanh_scale, softclamp };
+ScaleBound parse_scale_bound(const std::string& text);
+const char* to_string(ScaleBound bound);
+
+enum class CouplingMask { checkerboard, channel };
+
+// Back-propagation scratch shared by all couplings of one flow (they run one at a time).
+template <typename T>
+struct CouplingScratch {
+  Tensor<T> dout, dh2, dh1, dcond;
+};
+
+// Affine coupling y = x * exp(s) + t on the transformed part, (raw, t) = net(conditioning part),
+// net = conv k^3 (C_in -> H) -> ReLU -> conv 1^3 (H -> H) -> ReLU -> conv k^3 (H -> 2 C_out),
+// the last conv zero-initialised (identity at start). s = tanh(raw), scale_c * tanh(raw) with a
+// learned per-channel scale (init 1), or the soft clamp (2c/pi) atan(raw / c).
+// Checkerboard: the net sees b*x with b = (x+y+z+parity) mod 2 and transforms all channels where
+// b = 0. Channel: the first half conditions the second (swapped when parity is 1).
+template <typename T>
+class AffineCoupling : public FlowStep<T> {
+ public:
+  AffineCoupling(std::string name, CouplingMask mask, int channels, int hidden, int kernel,
+                 int parity, ScaleBound bound, double clamp,
+                 std::shared_ptr<CouplingScratch<T>> scratch);
+  std::string name() const override { return name_; }
+  void forward(const Tensor<T>& x, Tensor<T>& y, T* logdet) override;
+  void inverse(const Tensor<T>& y, Tensor<T>& x) override;
+  void backward(const Tensor<T>& x, const Tensor<T>& dy, const T* dlogdet, Tensor<T>& dx,
+                bool need_dx) override;
+  std::vector<Param<T>*> params() override;
+
+  Conv3d<T> conv1, conv2, conv3;
+  Param<T> scale;  // per transformed channel, used by ScaleBound::tanh_scale only
+  CouplingMask mask() const { return mask_; }
+  int parity() const { return parity_; }
+
+ private:
+  void run_net(const Tensor<T>& x);  // fills cond_, h1_, h2_, out_
+  bool active(int px, int py, int pz) const {
+    return mask_ == CouplingMask::channel || ((px + py + pz + parity_) & 1) == 0;
+  }
+  T bound(T raw, int j) const;
+  T bound_derivative(T raw, int j) const;
+
+  std::string name_;
+  CouplingMask mask_;
+  int channels_, cond_channels_, trans_channels_, trans_offset_, cond_offset_, parity_;
+  ScaleBound bound_;
+  T clamp_;
+  std::shared_ptr<CouplingScratch<T>> scratch_;
+  Tensor<T> cond_, h1_, h2_, out_;
+};
+
+// (C, n, n, n) -> (8C, n/2, n/2, n/2): voxel (2X+i, 2Y+j, 2Z+k) channel c goes to voxel (X, Y, Z)
+// channel 8c + 4i + 2j + k (PyTorch's reshape/permute order).
+template <typename T>
+void squeeze(const Tensor<T>& x, Tensor<T>& y);
+template <typename T>
+void unsqueeze(const Tensor<T>& y, Tensor<T>& x);
+
+template <typename T>
+class Squeeze : public FlowStep<T> {
+ public:
+  explicit Squeeze(std::string name) : name_(std::move(name)) {}
+  std::string name() const override { return name_; }
+  std::pair<int, int> output_shape(int n, int channels) const override {
+    return {n / 2, 8 * channels};
+  }
+  void forward(const Tensor<T>& x, Tensor<T>& y, T*) override { squeeze(x, y); }
+  void inverse(const Tensor<T>& y, Tensor<T>& x) override { unsqueeze(y, x); }
+  void backward(const Tensor<T>&, const Tensor<T>& dy, const T*, Tensor<T>& dx,
+                bool need_dx) override {
+    if (need_dx) unsqueeze(dy, dx);
+  }
+
+ private:
+  std::string name_;
+};
+
+// Glow's actnorm: y = (x + bias_c) exp(log_scale_c); the first forward on an uninitialised layer
+// sets bias and log-scale from that batch so each channel comes out with mean 0 and variance 1.
+template <typename T>
+class ActNorm : public FlowStep<T> {
+ public:
+  ActNorm(std::string name, int channels);
+  std::string name() const override { return name_; }
+  void forward(const Tensor<T>& x, Tensor<T>& y, T* logdet) override;
+  void inverse(const Tensor<T>& y, Tensor<T>& x) override;
+  void backward(const Tensor<T>& x, const Tensor<T>& dy, const T* dlogdet, Tensor<T>& dx,
+                bool need_dx) override;
+  std::vector<Param<T>*> params() override { return {&bias, &log_scale}; }
+  void initialize_from(const Tensor<T>& x);
+
+  Param<T> bias, log_scale;
+  bool initialized = false;
+
+ private:
+  std::string name_;
+};
+
+enum class MixingKind { none, permutation, orthogonal, lu };
+MixingKind parse_mixing(const std::string& text);
+const char* to_string(MixingKind kind);
+
+// y(v) = W x(v) at every voxel, log|det| = voxels * log|det W|. permutation and orthogonal are
+// fixed matrices (a random permutation; Q of the QR of a Gaussian matrix); lu is Glow's learned
+// invertible 1x1x1 convolution W = P L (U + diag(sign exp(log_s))), P fixed.
+template <typename T>
+class ChannelMixing : public FlowStep<T> {
+ public:
+  ChannelMixing(std::string name, int channels, MixingKind kind, uint64_t seed);
+  std::string name() const override { return name_; }
+  void forward(const Tensor<T>& x, Tensor<T>& y, T* logdet) override;
+  void inverse(const Tensor<T>& y, Tensor<T>& x) override;
+  void backward(const Tensor<T>& x, const Tensor<T>& dy, const T* dlogdet, Tensor<T>& dx,
+                bool need_dx) override;
+  std::vector<Param<T>*> params() override;
+  MixingKind kind() const { return kind_; }
+
+  // Fixed kinds: the matrix, row-major C x C. lu: P (as a permutation: row r of W is row
+  // perm[r] of L U~), sign, lower, upper (strict parts, row-major C x C) and log_s.
+  std::vector<double> fixed;
+  std::vector<int> perm;
+  std::vector<double> sign;
+  Param<T> lower, upper, log_s;
+
+  std::vector<double> matrix() const;  // the current W, row-major
+
+ private:
+  std::string name_;
+  int channels_;
+  MixingKind kind_;
+  std::vector<T> w_, w_inv_;
+};
+
+}  // namespace ff

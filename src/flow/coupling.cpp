@@ -1,0 +1,246 @@
+// Affine couplings. See include/fieldflow/flow/layers.hpp.
+#include <cmath>
+#include <numbers>
+
+#include "fieldflow/core/error.hpp"
+#include "fieldflow/flow/layers.hpp"
+
+namespace ff {
+
+ScaleBound parse_scale_bound(const std::string& text) {
+  if (text == "tanh") return ScaleBound::tanh;
+  if (text == "tanh_scale") return ScaleBound::tanh_scale;
+  if (text == "softclamp") return ScaleBound::softclamp;
+  throw Error("scale_bound", "expected tanh, tanh_scale or softclamp, got \"" + text + "\"");
+}
+
+const char* to_string(ScaleBound bound) {
+  switch (bound) {
+    case ScaleBound::tanh:
+      return "tanh";
+    case ScaleBound::tanh_scale:
+      return "tanh_scale";
+    case ScaleBound::softclamp:
+      return "softclamp";
+  }
+  return "?";
+}
+
+template <typename T>
+AffineCoupling<T>::AffineCoupling(std::string name, CouplingMask mask, int channels, int hidden,
+                                  int kernel, int parity, ScaleBound bound, double clamp,
+                                  std::shared_ptr<CouplingScratch<T>> scratch)
+    : name_(std::move(name)),
+      mask_(mask),
+      channels_(channels),
+      parity_(parity & 1),
+      bound_(bound),
+      clamp_(T(clamp)),
+      scratch_(std::move(scratch)) {
+  if (mask == CouplingMask::checkerboard) {
+    cond_channels_ = trans_channels_ = channels;
+    cond_offset_ = trans_offset_ = 0;
+  } else {
+    if (channels < 2 || channels % 2 != 0)
+      throw Error(
+          name_, "a channel coupling needs an even channel count, got " + std::to_string(channels));
+    cond_channels_ = trans_channels_ = channels / 2;
+    cond_offset_ = parity_ ? channels / 2 : 0;
+    trans_offset_ = parity_ ? 0 : channels / 2;
+  }
+  conv1 = Conv3d<T>(cond_channels_, hidden, kernel, name_ + ".conv1");
+  conv2 = Conv3d<T>(hidden, hidden, 1, name_ + ".conv2");
+  conv3 = Conv3d<T>(hidden, 2 * trans_channels_, kernel, name_ + ".conv3");
+  conv3.init_zero();
+  scale = Param<T>(name_ + ".scale", bound == ScaleBound::tanh_scale ? trans_channels_ : 0);
+  for (auto& s : scale.value) s = T(1);
+  if (bound == ScaleBound::tanh_scale && trans_channels_ > 64)
+    throw Error(name_, "scale_bound tanh_scale supports at most 64 transformed channels");
+  if (!scratch_) scratch_ = std::make_shared<CouplingScratch<T>>();
+}
+
+template <typename T>
+std::vector<Param<T>*> AffineCoupling<T>::params() {
+  std::vector<Param<T>*> p{&conv1.weight, &conv1.bias,   &conv2.weight,
+                           &conv2.bias,   &conv3.weight, &conv3.bias};
+  if (bound_ == ScaleBound::tanh_scale) p.push_back(&scale);
+  return p;
+}
+
+template <typename T>
+T AffineCoupling<T>::bound(T raw, int j) const {
+  switch (bound_) {
+    case ScaleBound::tanh:
+      return std::tanh(raw);
+    case ScaleBound::tanh_scale:
+      return scale.value[j] * std::tanh(raw);
+    case ScaleBound::softclamp:
+      return T(2 / std::numbers::pi) * clamp_ * std::atan(raw / clamp_);
+  }
+  return raw;
+}
+
+template <typename T>
+T AffineCoupling<T>::bound_derivative(T raw, int j) const {
+  switch (bound_) {
+    case ScaleBound::tanh: {
+      const T th = std::tanh(raw);
+      return T(1) - th * th;
+    }
+    case ScaleBound::tanh_scale: {
+      const T th = std::tanh(raw);
+      return scale.value[j] * (T(1) - th * th);
+    }
+    case ScaleBound::softclamp: {
+      const T u = raw / clamp_;
+      return T(2 / std::numbers::pi) / (T(1) + u * u);
+    }
+  }
+  return T(1);
+}
+
+template <typename T>
+void AffineCoupling<T>::run_net(const Tensor<T>& x) {
+  const int n = x.n, C = channels_, Cc = cond_channels_;
+  cond_.resize(x.batch, n, Cc);
+#pragma omp parallel for collapse(2) schedule(static)
+  for (int b = 0; b < x.batch; ++b)
+    for (int px = 0; px < n; ++px)
+      for (int py = 0; py < n; ++py)
+        for (int pz = 0; pz < n; ++pz) {
+          const T* in = &x.at(b, px, py, pz, 0);
+          T* c = &cond_.at(b, px, py, pz, 0);
+          if (mask_ == CouplingMask::checkerboard) {
+            const bool keep = !active(px, py, pz);
+            for (int j = 0; j < C; ++j) c[j] = keep ? in[j] : T(0);
+          } else {
+            for (int j = 0; j < Cc; ++j) c[j] = in[cond_offset_ + j];
+          }
+        }
+  conv1.forward(cond_, h1_, true);
+  conv2.forward(h1_, h2_, true);
+  conv3.forward(h2_, out_, false);
+}
+
+template <typename T>
+void AffineCoupling<T>::forward(const Tensor<T>& x, Tensor<T>& y, T* logdet) {
+  if (x.channels != channels_)
+    throw Error(name_, "expected " + std::to_string(channels_) + " channels, got " +
+                           std::to_string(x.channels));
+  run_net(x);
+  y.resize_like(x);
+  const int n = x.n, C = channels_, Ct = trans_channels_;
+  for (int b = 0; b < x.batch; ++b) {
+    T sum = T(0);
+#pragma omp parallel for reduction(+ : sum) schedule(static)
+    for (int px = 0; px < n; ++px)
+      for (int py = 0; py < n; ++py)
+        for (int pz = 0; pz < n; ++pz) {
+          const T* in = &x.at(b, px, py, pz, 0);
+          T* out = &y.at(b, px, py, pz, 0);
+          const T* net = &out_.at(b, px, py, pz, 0);
+          for (int c = 0; c < C; ++c) out[c] = in[c];
+          if (!active(px, py, pz)) continue;
+          for (int j = 0; j < Ct; ++j) {
+            const T s = bound(net[j], j);
+            out[trans_offset_ + j] = in[trans_offset_ + j] * std::exp(s) + net[Ct + j];
+            sum += s;
+          }
+        }
+    logdet[b] += sum;
+  }
+}
+
+template <typename T>
+void AffineCoupling<T>::inverse(const Tensor<T>& y, Tensor<T>& x) {
+  run_net(y);  // the conditioning part of y equals that of x
+  x.resize_like(y);
+  const int n = y.n, C = channels_, Ct = trans_channels_;
+#pragma omp parallel for collapse(2) schedule(static)
+  for (int b = 0; b < y.batch; ++b)
+    for (int px = 0; px < n; ++px)
+      for (int py = 0; py < n; ++py)
+        for (int pz = 0; pz < n; ++pz) {
+          const T* in = &y.at(b, px, py, pz, 0);
+          T* out = &x.at(b, px, py, pz, 0);
+          const T* net = &out_.at(b, px, py, pz, 0);
+          for (int c = 0; c < C; ++c) out[c] = in[c];
+          if (!active(px, py, pz)) continue;
+          for (int j = 0; j < Ct; ++j) {
+            const T s = bound(net[j], j);
+            out[trans_offset_ + j] = (in[trans_offset_ + j] - net[Ct + j]) * std::exp(-s);
+          }
+        }
+}
+
+template <typename T>
+void AffineCoupling<T>::backward(const Tensor<T>& x, const Tensor<T>& dy, const T* dlogdet,
+                                 Tensor<T>& dx, bool need_dx) {
+  CouplingScratch<T>& s = *scratch_;
+  const int n = x.n, C = channels_, Ct = trans_channels_;
+  s.dout.resize(x.batch, n, 2 * Ct);
+  dx.resize_like(x);
+  const bool tanh_scale = bound_ == ScaleBound::tanh_scale;
+  T* dscale = tanh_scale ? scale.grad.data() : nullptr;
+  for (int b = 0; b < x.batch; ++b) {
+    const T g = dlogdet[b];
+#pragma omp parallel for schedule(static)
+    for (int px = 0; px < n; ++px) {
+      T local_dscale[64] = {};  // per-thread partial sums of dL/dscale (Ct <= 64 checked below)
+      for (int py = 0; py < n; ++py)
+        for (int pz = 0; pz < n; ++pz) {
+          const T* xin = &x.at(b, px, py, pz, 0);
+          const T* dyv = &dy.at(b, px, py, pz, 0);
+          const T* net = &out_.at(b, px, py, pz, 0);
+          T* dnet = &s.dout.at(b, px, py, pz, 0);
+          T* dxv = &dx.at(b, px, py, pz, 0);
+          for (int c = 0; c < C; ++c) dxv[c] = dyv[c];
+          if (!active(px, py, pz)) {
+            for (int j = 0; j < 2 * Ct; ++j) dnet[j] = T(0);
+            continue;
+          }
+          for (int j = 0; j < Ct; ++j) {
+            const int c = trans_offset_ + j;
+            const T raw = net[j], sv = bound(raw, j), e = std::exp(sv);
+            const T ds = dyv[c] * xin[c] * e + g;
+            dnet[j] = ds * bound_derivative(raw, j);
+            dnet[Ct + j] = dyv[c];
+            dxv[c] = dyv[c] * e;
+            if (tanh_scale && j < 64) local_dscale[j] += ds * std::tanh(raw);
+          }
+        }
+      if (tanh_scale) {
+#pragma omp critical
+        for (int j = 0; j < Ct && j < 64; ++j) dscale[j] += local_dscale[j];
+      }
+    }
+  }
+  conv3.backward(h2_, s.dout, &s.dh2);
+  for (size_t i = 0; i < s.dh2.size(); ++i)
+    if (h2_.data[i] <= T(0)) s.dh2.data[i] = T(0);
+  conv2.backward(h1_, s.dh2, &s.dh1);
+  for (size_t i = 0; i < s.dh1.size(); ++i)
+    if (h1_.data[i] <= T(0)) s.dh1.data[i] = T(0);
+  conv1.backward(cond_, s.dh1, need_dx ? &s.dcond : nullptr);
+  if (!need_dx) return;
+  const int Cc = cond_channels_;
+#pragma omp parallel for collapse(2) schedule(static)
+  for (int b = 0; b < x.batch; ++b)
+    for (int px = 0; px < n; ++px)
+      for (int py = 0; py < n; ++py)
+        for (int pz = 0; pz < n; ++pz) {
+          const T* dc = &s.dcond.at(b, px, py, pz, 0);
+          T* dxv = &dx.at(b, px, py, pz, 0);
+          if (mask_ == CouplingMask::checkerboard) {
+            if (!active(px, py, pz))
+              for (int j = 0; j < C; ++j) dxv[j] += dc[j];
+          } else {
+            for (int j = 0; j < Cc; ++j) dxv[cond_offset_ + j] += dc[j];
+          }
+        }
+}
+
+template class AffineCoupling<float>;
+template class AffineCoupling<double>;
+
+}  // namespace ff

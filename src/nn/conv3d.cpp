@@ -1,0 +1,449 @@
+// Periodic 3D convolution kernels. See include/fieldflow/nn/conv3d.hpp.
+#include "fieldflow/nn/conv3d.hpp"
+
+// GCC 12 reports false -Wmaybe-uninitialized inside the AVX-512 intrinsics headers here.
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#include <hwy/highway.h>
+#include <omp.h>
+
+#include <cmath>
+
+#include "fieldflow/core/error.hpp"
+#include "fieldflow/core/rng.hpp"
+
+namespace ff {
+
+namespace hn = hwy::HWY_NAMESPACE;
+
+namespace {
+
+inline int wrap(int i, int n) {
+  return i < 0 ? i + n : (i >= n ? i - n : i);
+}
+
+template <typename T>
+using Tag = hn::ScalableTag<T>;
+template <typename T>
+using Vec = decltype(hn::Zero(Tag<T>()));
+
+// ---- reference loops: any shape, any strides ----
+
+template <typename T>
+void conv_reference(const Tensor<T>& x, int k, ConvWeights<T> w, const T* bias, bool flip,
+                    bool relu, Tensor<T>& y) {
+  const int n = x.n, ci = x.channels, co = y.channels, r = k / 2, k3 = k * k * k;
+#pragma omp parallel for collapse(2) schedule(static)
+  for (int b = 0; b < x.batch; ++b)
+    for (int px = 0; px < n; ++px)
+      for (int py = 0; py < n; ++py)
+        for (int pz = 0; pz < n; ++pz) {
+          T* out = &y.at(b, px, py, pz, 0);
+          for (int o = 0; o < co; ++o) out[o] = bias ? bias[o] : T(0);
+          for (int a = 0; a < k; ++a)
+            for (int bb = 0; bb < k; ++bb)
+              for (int c = 0; c < k; ++c) {
+                const int tap = (a * k + bb) * k + c, tw = flip ? k3 - 1 - tap : tap;
+                const T* in =
+                    &x.at(b, wrap(px + a - r, n), wrap(py + bb - r, n), wrap(pz + c - r, n), 0);
+                const T* wt = w.w + size_t(tw) * w.tap_stride;
+                for (int i = 0; i < ci; ++i)
+                  for (int o = 0; o < co; ++o)
+                    out[o] += in[i] * wt[size_t(i) * w.in_stride + size_t(o) * w.out_stride];
+              }
+          if (relu)
+            for (int o = 0; o < co; ++o) out[o] = out[o] > T(0) ? out[o] : T(0);
+        }
+}
+
+template <typename T>
+void weight_grad_reference(const Tensor<T>& x, const Tensor<T>& dy, int k, bool in_major, T* g) {
+  const int n = x.n, ci = x.channels, co = dy.channels, r = k / 2, k3 = k * k * k;
+  // Parallel over taps: each thread owns whole slices of g.
+#pragma omp parallel for schedule(dynamic)
+  for (int tap = 0; tap < k3; ++tap) {
+    const int a = tap / (k * k), bb = (tap / k) % k, c = tap % k;
+    T* gt = g + size_t(tap) * ci * co;
+    for (int b = 0; b < x.batch; ++b)
+      for (int px = 0; px < n; ++px)
+        for (int py = 0; py < n; ++py)
+          for (int pz = 0; pz < n; ++pz) {
+            const T* in =
+                &x.at(b, wrap(px + a - r, n), wrap(py + bb - r, n), wrap(pz + c - r, n), 0);
+            const T* d = &dy.at(b, px, py, pz, 0);
+            for (int i = 0; i < ci; ++i)
+              for (int o = 0; o < co; ++o)
+                gt[in_major ? size_t(i) * co + o : size_t(o) * ci + i] += in[i] * d[o];
+          }
+  }
+}
+
+// ---- fast kernels ----
+
+// Output channels vectorised: ZB consecutive z voxels x VB vectors of output channels held in
+// registers; each input value is broadcast against VB weight vectors.
+template <typename T, int ZB, int VB>
+inline void row_out_vectorised(const T* xb, int n, int ci, int k, ConvWeights<T> w, bool flip,
+                               const T* bias, bool relu, int px, int py, int z0, int o0, T* yrow,
+                               int co) {
+  const Tag<T> d;
+  const size_t L = hn::Lanes(d);
+  const int r = k / 2, k3 = k * k * k;
+  Vec<T> acc[ZB][VB];
+  for (int v = 0; v < VB; ++v) {
+    const Vec<T> bv = bias ? hn::LoadU(d, bias + o0 + v * L) : hn::Zero(d);
+    for (int j = 0; j < ZB; ++j) acc[j][v] = bv;
+  }
+  for (int a = 0; a < k; ++a) {
+    const int xx = wrap(px + a - r, n);
+    for (int bb = 0; bb < k; ++bb) {
+      const T* row = xb + (size_t(xx) * n + wrap(py + bb - r, n)) * n * ci;
+      for (int c = 0; c < k; ++c) {
+        const int tap = (a * k + bb) * k + c, tw = flip ? k3 - 1 - tap : tap;
+        const T* wt = w.w + size_t(tw) * w.tap_stride + o0;
+        const T* xin[ZB];
+        for (int j = 0; j < ZB; ++j) xin[j] = row + size_t(wrap(z0 + j + c - r, n)) * ci;
+        for (int i = 0; i < ci; ++i) {
+          const T* wi = wt + size_t(i) * w.in_stride;
+          Vec<T> wv[VB];
+          for (int v = 0; v < VB; ++v) wv[v] = hn::LoadU(d, wi + v * L);
+          for (int j = 0; j < ZB; ++j) {
+            const Vec<T> xv = hn::Set(d, xin[j][i]);
+            for (int v = 0; v < VB; ++v) acc[j][v] = hn::MulAdd(xv, wv[v], acc[j][v]);
+          }
+        }
+      }
+    }
+  }
+  for (int j = 0; j < ZB; ++j) {
+    T* out = yrow + size_t(z0 + j) * co + o0;
+    for (int v = 0; v < VB; ++v) {
+      Vec<T> s = acc[j][v];
+      if (relu) s = hn::Max(s, hn::Zero(d));
+      hn::StoreU(s, d, out + v * L);
+    }
+  }
+}
+
+// Input channels vectorised: dot products for OB output channels at ZB voxels, summed across
+// lanes at the end. For convolutions with few outputs.
+template <typename T, int ZB, int OB>
+inline void row_in_vectorised(const T* xb, int n, int ci, int k, ConvWeights<T> w, bool flip,
+                              const T* bias, bool relu, int px, int py, int z0, int o0, T* yrow,
+                              int co) {
+  const Tag<T> d;
+  const size_t L = hn::Lanes(d);
+  const int r = k / 2, k3 = k * k * k;
+  Vec<T> acc[ZB][OB];
+  for (int j = 0; j < ZB; ++j)
+    for (int c = 0; c < OB; ++c) acc[j][c] = hn::Zero(d);
+  for (int a = 0; a < k; ++a) {
+    const int xx = wrap(px + a - r, n);
+    for (int bb = 0; bb < k; ++bb) {
+      const T* row = xb + (size_t(xx) * n + wrap(py + bb - r, n)) * n * ci;
+      for (int c = 0; c < k; ++c) {
+        const int tap = (a * k + bb) * k + c, tw = flip ? k3 - 1 - tap : tap;
+        const T* wt = w.w + size_t(tw) * w.tap_stride;
+        const T* xin[ZB];
+        for (int j = 0; j < ZB; ++j) xin[j] = row + size_t(wrap(z0 + j + c - r, n)) * ci;
+        const T* wo[OB];
+        for (int q = 0; q < OB; ++q) wo[q] = wt + size_t(o0 + q) * w.out_stride;
+        for (int i = 0; i < ci; i += int(L)) {
+          Vec<T> xv[ZB];
+          for (int j = 0; j < ZB; ++j) xv[j] = hn::LoadU(d, xin[j] + i);
+          for (int q = 0; q < OB; ++q) {
+            const Vec<T> wv = hn::LoadU(d, wo[q] + i);
+            for (int j = 0; j < ZB; ++j) acc[j][q] = hn::MulAdd(xv[j], wv, acc[j][q]);
+          }
+        }
+      }
+    }
+  }
+  for (int j = 0; j < ZB; ++j)
+    for (int q = 0; q < OB; ++q) {
+      T s = hn::GetLane(hn::SumOfLanes(d, acc[j][q])) + (bias ? bias[o0 + q] : T(0));
+      if (relu && s < T(0)) s = T(0);
+      yrow[size_t(z0 + j) * co + o0 + q] = s;
+    }
+}
+
+template <typename T, int ZB, int VB>
+void rows_out(const T* xb, int n, int ci, int k, ConvWeights<T> w, bool flip, const T* bias,
+              bool relu, int px, int py, int o0, T* yrow, int co) {
+  int z0 = 0;
+  for (; z0 + ZB <= n; z0 += ZB)
+    row_out_vectorised<T, ZB, VB>(xb, n, ci, k, w, flip, bias, relu, px, py, z0, o0, yrow, co);
+  for (; z0 < n; ++z0)
+    row_out_vectorised<T, 1, VB>(xb, n, ci, k, w, flip, bias, relu, px, py, z0, o0, yrow, co);
+}
+
+template <typename T, int ZB, int OB>
+void rows_in(const T* xb, int n, int ci, int k, ConvWeights<T> w, bool flip, const T* bias,
+             bool relu, int px, int py, int o0, T* yrow, int co) {
+  int z0 = 0;
+  for (; z0 + ZB <= n; z0 += ZB)
+    row_in_vectorised<T, ZB, OB>(xb, n, ci, k, w, flip, bias, relu, px, py, z0, o0, yrow, co);
+  for (; z0 < n; ++z0)
+    row_in_vectorised<T, 1, OB>(xb, n, ci, k, w, flip, bias, relu, px, py, z0, o0, yrow, co);
+}
+
+template <typename T>
+void conv_fast(const Tensor<T>& x, int k, ConvWeights<T> w, const T* bias, bool flip, bool relu,
+               Tensor<T>& y, bool out_vectorised) {
+  const int n = x.n, ci = x.channels, co = y.channels;
+  const int lanes = int(simd_lanes<T>());
+#pragma omp parallel for collapse(2) schedule(static)
+  for (int b = 0; b < x.batch; ++b)
+    for (int px = 0; px < n; ++px) {
+      const T* xb = x.field(b);
+      for (int py = 0; py < n; ++py) {
+        T* yrow = y.field(b) + (size_t(px) * n + py) * n * co;
+        if (out_vectorised) {
+          int v0 = 0;
+          const int nv = co / lanes;
+          for (; v0 + 4 <= nv; v0 += 4)
+            rows_out<T, 4, 4>(xb, n, ci, k, w, flip, bias, relu, px, py, v0 * lanes, yrow, co);
+          if (nv - v0 == 3)
+            rows_out<T, 4, 3>(xb, n, ci, k, w, flip, bias, relu, px, py, v0 * lanes, yrow, co);
+          else if (nv - v0 == 2)
+            rows_out<T, 8, 2>(xb, n, ci, k, w, flip, bias, relu, px, py, v0 * lanes, yrow, co);
+          else if (nv - v0 == 1)
+            rows_out<T, 8, 1>(xb, n, ci, k, w, flip, bias, relu, px, py, v0 * lanes, yrow, co);
+        } else {
+          int o0 = 0;
+          for (; o0 + 4 <= co; o0 += 4)
+            rows_in<T, 4, 4>(xb, n, ci, k, w, flip, bias, relu, px, py, o0, yrow, co);
+          if (co - o0 == 3)
+            rows_in<T, 4, 3>(xb, n, ci, k, w, flip, bias, relu, px, py, o0, yrow, co);
+          else if (co - o0 == 2)
+            rows_in<T, 8, 2>(xb, n, ci, k, w, flip, bias, relu, px, py, o0, yrow, co);
+          else if (co - o0 == 1)
+            rows_in<T, 8, 1>(xb, n, ci, k, w, flip, bias, relu, px, py, o0, yrow, co);
+        }
+      }
+    }
+}
+
+// g(tap, p, q) += sum_v P(v [+ tap if shift_p], p) Q(v [+ tap if !shift_p], q), q vectorised:
+// PB values of p x VB vectors of q in registers, summed over a whole x-plane of voxels.
+template <typename T, int PB, int VB, bool ShiftP>
+void grad_plane_block(const T* pb, const T* qb, int n, int np, int nq, int k, int tap, int px,
+                      int p0, int q0, T* g) {
+  const Tag<T> d;
+  const size_t L = hn::Lanes(d);
+  const int r = k / 2;
+  const int a = tap / (k * k), bb = (tap / k) % k, c = tap % k;
+  Vec<T> acc[PB][VB];
+  for (int j = 0; j < PB; ++j)
+    for (int v = 0; v < VB; ++v) acc[j][v] = hn::Zero(d);
+  const int sx = wrap(px + a - r, n);
+  for (int py = 0; py < n; ++py) {
+    const int sy = wrap(py + bb - r, n);
+    const T* prow = pb + (ShiftP ? (size_t(sx) * n + sy) : (size_t(px) * n + py)) * n * np;
+    const T* qrow = qb + (ShiftP ? (size_t(px) * n + py) : (size_t(sx) * n + sy)) * n * nq;
+    for (int z = 0; z < n; ++z) {
+      const int sz = wrap(z + c - r, n);
+      const T* pv = prow + size_t(ShiftP ? sz : z) * np + p0;
+      const T* qv = qrow + size_t(ShiftP ? z : sz) * nq + q0;
+      Vec<T> qvec[VB];
+      for (int v = 0; v < VB; ++v) qvec[v] = hn::LoadU(d, qv + v * L);
+      for (int j = 0; j < PB; ++j) {
+        const Vec<T> s = hn::Set(d, pv[j]);
+        for (int v = 0; v < VB; ++v) acc[j][v] = hn::MulAdd(s, qvec[v], acc[j][v]);
+      }
+    }
+  }
+  T* gt = g + size_t(tap) * np * nq;
+  for (int j = 0; j < PB; ++j)
+    for (int v = 0; v < VB; ++v) {
+      T* dst = gt + size_t(p0 + j) * nq + q0 + v * L;
+      hn::StoreU(hn::Add(hn::LoadU(d, dst), acc[j][v]), d, dst);
+    }
+}
+
+template <typename T, int VB, bool ShiftP>
+void grad_plane_q(const T* pb, const T* qb, int n, int np, int nq, int k, int tap, int px, int q0,
+                  T* g) {
+  int p0 = 0;
+  for (; p0 + 4 <= np; p0 += 4)
+    grad_plane_block<T, 4, VB, ShiftP>(pb, qb, n, np, nq, k, tap, px, p0, q0, g);
+  for (; p0 < np; ++p0)
+    grad_plane_block<T, 1, VB, ShiftP>(pb, qb, n, np, nq, k, tap, px, p0, q0, g);
+}
+
+template <typename T, bool ShiftP>
+void grad_fast(const Tensor<T>& p, const Tensor<T>& q, int k, T* g, AlignedVector<T>& scratch) {
+  const int n = p.n, np = p.channels, nq = q.channels, k3 = k * k * k;
+  const int lanes = int(simd_lanes<T>()), nv = nq / lanes;
+  const size_t gsize = size_t(k3) * np * nq;
+  const int threads = omp_get_max_threads();
+  scratch.assign(gsize * threads, T(0));  // capacity is kept between calls
+#pragma omp parallel
+  {
+    T* gl = scratch.data() + gsize * omp_get_thread_num();
+#pragma omp for collapse(2) schedule(static)
+    for (int b = 0; b < p.batch; ++b)
+      for (int px = 0; px < n; ++px)
+        for (int tap = 0; tap < k3; ++tap) {
+          int v0 = 0;
+          for (; v0 + 4 <= nv; v0 += 4)
+            grad_plane_q<T, 4, ShiftP>(p.field(b), q.field(b), n, np, nq, k, tap, px, v0 * lanes,
+                                       gl);
+          if (nv - v0 == 3)
+            grad_plane_q<T, 3, ShiftP>(p.field(b), q.field(b), n, np, nq, k, tap, px, v0 * lanes,
+                                       gl);
+          else if (nv - v0 == 2)
+            grad_plane_q<T, 2, ShiftP>(p.field(b), q.field(b), n, np, nq, k, tap, px, v0 * lanes,
+                                       gl);
+          else if (nv - v0 == 1)
+            grad_plane_q<T, 1, ShiftP>(p.field(b), q.field(b), n, np, nq, k, tap, px, v0 * lanes,
+                                       gl);
+        }
+#pragma omp for schedule(static)
+    for (size_t e = 0; e < gsize; ++e) {
+      T s = T(0);
+      for (int t = 0; t < threads; ++t) s += scratch[gsize * t + e];
+      g[e] += s;
+    }
+  }
+}
+
+void check_kernel(int k) {
+  if (k != 1 && k != 3)
+    throw Error("conv3d", "kernel size must be 1 or 3, got " + std::to_string(k));
+}
+
+}  // namespace
+
+template <typename T>
+size_t simd_lanes() {
+  return hn::Lanes(Tag<T>());
+}
+
+template <typename T>
+void conv3d_forward(const Tensor<T>& x, int kernel, ConvWeights<T> w, const T* bias, bool flip,
+                    bool relu, Tensor<T>& y, ConvPath path) {
+  check_kernel(kernel);
+  const size_t lanes = simd_lanes<T>();
+  if (path == ConvPath::automatic && w.out_stride == 1 && y.channels % lanes == 0)
+    conv_fast(x, kernel, w, bias, flip, relu, y, true);
+  else if (path == ConvPath::automatic && w.in_stride == 1 && x.channels % lanes == 0)
+    conv_fast(x, kernel, w, bias, flip, relu, y, false);
+  else
+    conv_reference(x, kernel, w, bias, flip, relu, y);
+}
+
+template <typename T>
+void conv3d_weight_grad(const Tensor<T>& x, const Tensor<T>& dy, int kernel, bool in_major, T* g,
+                        ConvPath path, AlignedVector<T>& scratch) {
+  check_kernel(kernel);
+  const size_t lanes = simd_lanes<T>();
+  if (path == ConvPath::automatic && in_major && dy.channels % lanes == 0)
+    grad_fast<T, true>(x, dy, kernel, g, scratch);
+  else if (path == ConvPath::automatic && !in_major && x.channels % lanes == 0)
+    grad_fast<T, false>(dy, x, kernel, g, scratch);
+  else
+    weight_grad_reference(x, dy, kernel, in_major, g);
+}
+
+template <typename T>
+Conv3d<T>::Conv3d(int in_channels, int out_channels, int kernel, const std::string& name)
+    : weight(name + ".weight", size_t(kernel) * kernel * kernel * in_channels * out_channels),
+      bias(name + ".bias", size_t(out_channels)),
+      in_(in_channels),
+      out_(out_channels),
+      k_(kernel) {
+  check_kernel(kernel);
+  if (in_channels < 1 || out_channels < 1) throw Error(name, "channel counts must be positive");
+}
+
+template <typename T>
+void Conv3d<T>::init_default(uint64_t seed, uint64_t stream) {
+  const CounterRng rng(seed, stream);
+  const double bound = 1.0 / std::sqrt(double(in_ * taps()));
+  for (size_t i = 0; i < weight.size(); ++i)
+    weight.value[i] = T(bound * (2.0 * rng.uniform(i) - 1.0));
+  for (size_t i = 0; i < bias.size(); ++i)
+    bias.value[i] = T(bound * (2.0 * rng.uniform(weight.size() + i) - 1.0));
+}
+
+template <typename T>
+void Conv3d<T>::init_zero() {
+  for (auto& v : weight.value) v = T(0);
+  for (auto& v : bias.value) v = T(0);
+}
+
+template <typename T>
+void Conv3d<T>::refresh_transposed() {
+  transposed_.resize(weight.size());
+  const int k3 = taps();
+  for (int t = 0; t < k3; ++t)
+    for (int i = 0; i < in_; ++i)
+      for (int o = 0; o < out_; ++o)
+        transposed_[(size_t(t) * out_ + o) * in_ + i] =
+            weight.value[(size_t(t) * in_ + i) * out_ + o];
+}
+
+template <typename T>
+void Conv3d<T>::forward(const Tensor<T>& x, Tensor<T>& y, bool relu) {
+  if (x.channels != in_)
+    throw Error(weight.name, "expected " + std::to_string(in_) + " input channels, got " +
+                                 std::to_string(x.channels));
+  y.resize(x.batch, x.n, out_);
+  const size_t lanes = simd_lanes<T>();
+  if (out_ % lanes != 0 && in_ % lanes == 0) {
+    refresh_transposed();
+    conv3d_forward(x, k_, ConvWeights<T>{transposed_.data(), size_t(in_) * out_, 1, size_t(in_)},
+                   bias.value.data(), false, relu, y, path);
+  } else {
+    conv3d_forward(x, k_, ConvWeights<T>{weight.value.data(), size_t(in_) * out_, size_t(out_), 1},
+                   bias.value.data(), false, relu, y, path);
+  }
+}
+
+template <typename T>
+void Conv3d<T>::backward(const Tensor<T>& x, const Tensor<T>& dy, Tensor<T>* dx) {
+  const size_t lanes = simd_lanes<T>();
+  const size_t voxels = dy.size() / out_;
+  // Bias: sum of dy over all voxels.
+  for (size_t v = 0; v < voxels; ++v)
+    for (int o = 0; o < out_; ++o) bias.grad[o] += dy.data[v * out_ + o];
+  // Weights.
+  if (path == ConvPath::automatic && out_ % lanes != 0 && in_ % lanes == 0) {
+    transposed_grad_.assign(weight.size(), T(0));
+    conv3d_weight_grad(x, dy, k_, false, transposed_grad_.data(), path, grad_scratch_);
+    const int k3 = taps();
+    for (int t = 0; t < k3; ++t)
+      for (int i = 0; i < in_; ++i)
+        for (int o = 0; o < out_; ++o)
+          weight.grad[(size_t(t) * in_ + i) * out_ + o] +=
+              transposed_grad_[(size_t(t) * out_ + o) * in_ + i];
+  } else {
+    conv3d_weight_grad(x, dy, k_, true, weight.grad.data(), path, grad_scratch_);
+  }
+  if (!dx) return;
+  // Input: the transposed convolution, w'(tap, i' = o, o' = i) = w(flip tap, i, o).
+  dx->resize(dy.batch, dy.n, in_);
+  if (in_ % lanes == 0) {
+    refresh_transposed();
+    conv3d_forward(dy, k_, ConvWeights<T>{transposed_.data(), size_t(in_) * out_, size_t(in_), 1},
+                   static_cast<const T*>(nullptr), true, false, *dx, path);
+  } else {
+    conv3d_forward(dy, k_, ConvWeights<T>{weight.value.data(), size_t(in_) * out_, 1, size_t(out_)},
+                   static_cast<const T*>(nullptr), true, false, *dx, path);
+  }
+}
+
+template size_t simd_lanes<float>();
+template size_t simd_lanes<double>();
+template void conv3d_forward(const Tensor<float>&, int, ConvWeights<float>, const float*, bool,
+                             bool, Tensor<float>&, ConvPath);
+template void conv3d_forward(const Tensor<double>&, int, ConvWeights<double>, const double*, bool,
+                             bool, Tensor<double>&, ConvPath);
+template void conv3d_weight_grad(const Tensor<float>&, const Tensor<float>&, int, bool, float*,
+                                 ConvPath, AlignedVector<float>&);
+template void conv3d_weight_grad(const Tensor<double>&, const Tensor<double>&, int, bool, double*,
+                                 ConvPath, AlignedVector<double>&);
+template class Conv3d<float>;
+template class Conv3d<double>;
+
+}  // namespace ff
