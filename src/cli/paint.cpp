@@ -1,4 +1,6 @@
-// fieldflow paint SNAPSHOT --grid N [--mas cic] [--interlace] --out grid.h5
+// fieldflow paint SNAPSHOT --grid N [--mas cic] [--interlace] [--length-unit auto] --out grid.h5
+#include "fieldflow/stats/paint.hpp"
+
 #include <chrono>
 #include <cstdio>
 
@@ -6,7 +8,6 @@
 #include "fieldflow/core/error.hpp"
 #include "fieldflow/io/grid_file.hpp"
 #include "fieldflow/io/snapshot.hpp"
-#include "fieldflow/stats/paint.hpp"
 
 namespace ff::cli {
 
@@ -25,6 +26,8 @@ void run_paint(const PaintArgs& a) {
   const auto t0 = std::chrono::steady_clock::now();
   const MassAssignment mas = parse_mass_assignment(a.mas);
   if (mas == MassAssignment::none) throw Error("--mas", "painting needs ngp, cic or tsc");
+  if (a.interlace && a.grid % 2 != 0)
+    throw Error("--grid", "interlacing needs an even grid size, got " + std::to_string(a.grid));
   SnapshotReader reader(a.snapshot, parse_length_unit(a.length_unit));
   const auto& h = reader.header();
   std::fprintf(stderr,
@@ -34,6 +37,7 @@ void run_paint(const PaintArgs& a) {
                h.box_size_mpch, h.redshift, to_string(reader.length_unit()),
                reader.length_unit_reason().c_str());
   Painter painter(a.grid, h.box_size_mpch, mas, a.interlace);
+  if (reader.particle_count() == 0) throw Error(a.snapshot, "holds no particles to paint");
   reader.for_each_position_chunk([&](auto chunk) { painter.add(chunk); });
   Grid delta = painter.delta();
   delta.redshift = h.redshift;
@@ -50,10 +54,16 @@ void add_paint_command(CLI::App& app) {
   auto args = std::make_shared<PaintArgs>();
   CLI::App* sub = app.add_subcommand(
       "paint", "Paint a Gadget/Quijote HDF5 snapshot onto a periodic grid of delta = rho/mean - 1");
+  sub->footer(
+      "Grid point (i,j,k) sits at (i,j,k) L/N (as in Pylians3 and nbodykit); the file holds\n"
+      "delta = rho/mean - 1. Measure it with: fieldflow pk OUT.h5 --mas <the same scheme>.\n"
+      "See docs/statistics.md.");
   sub->add_option("snapshot", args->snapshot,
                   "Snapshot: snap_004, snap_004.hdf5 or snap_004.0.hdf5 (all files are read)")
       ->required();
-  sub->add_option("--grid", args->grid, "Grid points per side")->required()->check(CLI::Range(2, 4096));
+  sub->add_option("--grid", args->grid, "Grid points per side")
+      ->required()
+      ->check(CLI::Range(2, 4096));
   sub->add_option("--mas", args->mas, "Mass assignment: ngp, cic or tsc")
       ->default_val("cic")
       ->check(CLI::IsMember({"ngp", "cic", "tsc"}, CLI::ignore_case));

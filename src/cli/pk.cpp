@@ -1,4 +1,5 @@
 // fieldflow pk FIELD.h5 [--cross OTHER.h5] [--mas none|ngp|cic|tsc] [--kbin W] [--out pk.csv]
+#include <cmath>
 #include <cstdio>
 
 #include "commands.hpp"
@@ -10,6 +11,12 @@
 namespace ff::cli {
 
 namespace {
+std::string format_number(double x) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%g", x);
+  return buf;
+}
+
 struct PkArgs {
   std::string field;
   std::string cross;
@@ -21,38 +28,82 @@ struct PkArgs {
   std::string out;
 };
 
+void emit(const PkArgs& a, const std::vector<CsvColumn>& columns) {
+  if (!a.out.empty()) {
+    write_csv(a.out, columns);  // atomic: nothing is left behind on failure
+    return;
+  }
+  const std::string csv = format_csv(columns);
+  std::fwrite(csv.data(), 1, csv.size(), stdout);
+}
+
+// Checks everything knowable from the file header before reading values.
+GridFileInfo inspect_for_pk(const std::string& path, int index) {
+  const GridFileInfo info = inspect_grid_file(path);
+  if (index < 0)
+    throw Error("--index", "expected a member index >= 0, got " + std::to_string(index));
+  if (index >= info.count)
+    throw Error(path, "--index " + std::to_string(index) + " out of range: the file holds " +
+                          std::to_string(info.count) + " field" + (info.count == 1 ? "" : "s"));
+  if (info.n % 2 != 0)
+    throw Error(path, "grid size " + std::to_string(info.n) +
+                          " is odd; the power spectrum needs an even grid size");
+  return info;
+}
+
+// Float32 files go through the single-precision FFT (bins still accumulate in double).
+template <typename T>
+void measure(const PkArgs& a, const PowerSpectrumOptions& opts) {
+  const BasicGrid<T> field = read_grid_as<T>(a.field, a.index);
+  if (a.cross.empty()) {
+    const PowerSpectrum p = measure_power_spectrum(field, opts);
+    emit(a, {{"k", &p.k}, {"pk", &p.pk}, {"nmodes", &p.nmodes}});
+    return;
+  }
+  const BasicGrid<T> other = read_grid_as<T>(a.cross, a.index);
+  const CrossSpectrum c = measure_cross_spectrum(field, other, opts);
+  emit(a, {{"k", &c.k},
+           {"pk1", &c.pk1},
+           {"pk2", &c.pk2},
+           {"pk12", &c.pk12},
+           {"r", &c.r},
+           {"nmodes", &c.nmodes}});
+}
+
 void run_pk(const PkArgs& a) {
+  if (!(a.kbin > 0) || !std::isfinite(a.kbin))
+    throw Error("--kbin",
+                "expected a positive bin width (units of k_F), got " + format_number(a.kbin));
+  if (!(a.shot_noise >= 0) || !std::isfinite(a.shot_noise))
+    throw Error("--shot-noise",
+                "expected a shot noise >= 0 in (Mpc/h)^3, got " + format_number(a.shot_noise));
+  if (!(a.particles >= 0) || !std::isfinite(a.particles))
+    throw Error("--particles",
+                "expected a positive particle count, got " + format_number(a.particles));
+  if (a.particles > 0 && a.shot_noise > 0)
+    throw Error("--shot-noise", "give either --shot-noise or --particles, not both");
   PowerSpectrumOptions opts;
   opts.mas = parse_mass_assignment(a.mas);
   opts.kbin_width = a.kbin;
-  const Grid field = read_grid(a.field, a.index);  // TODO(stats): float path
-  if (a.particles > 0 && a.shot_noise > 0)
-    throw Error("--shot-noise", "give either --shot-noise or --particles, not both");
-  opts.shot_noise = a.particles > 0 ? field.box_size_mpch * field.box_size_mpch *
-                                          field.box_size_mpch / a.particles
-                                    : a.shot_noise;
-  std::string csv;
-  if (a.cross.empty()) {
-    const PowerSpectrum p = measure_power_spectrum(field, opts);
-    if (!a.out.empty()) {
-      write_csv(a.out, {{"k", &p.k}, {"pk", &p.pk}, {"nmodes", &p.nmodes}});
-      return;
-    }
-    csv = format_csv({{"k", &p.k}, {"pk", &p.pk}, {"nmodes", &p.nmodes}});
-  } else {
-    const Grid other = read_grid(a.cross, a.index);
-    if (other.n != field.n || other.box_size_mpch != field.box_size_mpch)
-      throw Error(a.cross, "grid size or box size differs from " + a.field);
-    const CrossSpectrum c = measure_cross_spectrum(field, other, opts);
-    const std::vector<CsvColumn> columns{{"k", &c.k},       {"pk1", &c.pk1}, {"pk2", &c.pk2},
-                                         {"pk12", &c.pk12}, {"r", &c.r},     {"nmodes", &c.nmodes}};
-    if (!a.out.empty()) {
-      write_csv(a.out, columns);
-      return;
-    }
-    csv = format_csv(columns);
+  const GridFileInfo info = inspect_for_pk(a.field, a.index);
+  bool all_float32 = info.precision == GridPrecision::float32;
+  if (!a.cross.empty()) {
+    const GridFileInfo other = inspect_for_pk(a.cross, a.index);
+    if (other.n != info.n)
+      throw Error(a.cross, "grid size " + std::to_string(other.n) + " differs from " +
+                               std::to_string(info.n) + " in " + a.field);
+    if (other.box_size_mpch != info.box_size_mpch)
+      throw Error(a.cross, "box size " + std::to_string(other.box_size_mpch) +
+                               " Mpc/h differs from " + std::to_string(info.box_size_mpch) +
+                               " Mpc/h in " + a.field);
+    all_float32 = all_float32 && other.precision == GridPrecision::float32;
   }
-  std::fwrite(csv.data(), 1, csv.size(), stdout);
+  const double volume = info.box_size_mpch * info.box_size_mpch * info.box_size_mpch;
+  opts.shot_noise = a.particles > 0 ? volume / a.particles : a.shot_noise;
+  if (all_float32)
+    measure<float>(a, opts);
+  else
+    measure<double>(a, opts);
 }
 }  // namespace
 
@@ -60,24 +111,25 @@ void add_pk_command(CLI::App& app) {
   auto args = std::make_shared<PkArgs>();
   CLI::App* sub = app.add_subcommand(
       "pk", "Measure the power spectrum of a grid file (or the cross spectrum of two)");
+  sub->footer(
+      "Output CSV: k,pk,nmodes (or k,pk1,pk2,pk12,r,nmodes with --cross); k in h/Mpc, P in\n"
+      "(Mpc/h)^3, P(k) = (L^3/N^6) |delta_k|^2 averaged over i <= |k|/(W k_F) < i+1, k <= k_N.\n"
+      "See docs/statistics.md.");
   sub->add_option("field", args->field, "Grid file (HDF5, /delta)")->required();
-  sub->add_option("--cross", args->cross, "Second grid file: write P1, P2, P12 and r = P12/sqrt(P1 P2)");
+  sub->add_option("--cross", args->cross,
+                  "Second grid file: write P1, P2, P12 and r = P12/sqrt(P1 P2)");
   sub->add_option("--mas", args->mas,
                   "Mass-assignment window to divide out: none (fields not painted), ngp, cic, tsc")
       ->default_val("none")
       ->check(CLI::IsMember({"none", "ngp", "cic", "tsc"}, CLI::ignore_case));
   sub->add_option("--kbin", args->kbin, "Bin width in units of the fundamental mode k_F = 2 pi / L")
-      ->default_val(1.0)
-      ->check(CLI::PositiveNumber);
+      ->default_val(1.0);
   sub->add_option("--shot-noise", args->shot_noise,
-                  "Subtract this shot noise, (Mpc/h)^3, from the auto spectra")
-      ->check(CLI::NonNegativeNumber);
+                  "Subtract this shot noise, (Mpc/h)^3, from the auto spectra");
   sub->add_option("--particles", args->particles,
-                  "Subtract the Poisson shot noise L^3 / NP of NP particles from the auto spectra")
-      ->check(CLI::PositiveNumber);
+                  "Subtract the Poisson shot noise L^3 / NP of NP particles from the auto spectra");
   sub->add_option("--index", args->index, "Member of a stacked [M,N,N,N] file to use")
-      ->default_val(0)
-      ->check(CLI::NonNegativeNumber);
+      ->default_val(0);
   sub->add_option("--out", args->out, "Output CSV (default: standard output)");
   sub->callback([args] { run_pk(*args); });
 }
