@@ -14,7 +14,8 @@ namespace ff::h5 {
 namespace {
 
 // Debian's hdf5-filter-plugin-blosc-serial installs here; HDF5 searches it by default unless
-// HDF5_PLUGIN_PATH replaces the default list, so we append it when it is missing.
+// HDF5_PLUGIN_PATH replaces the default list, so we add it when it is missing. Prepended, not
+// appended: HDF5 1.10 abandons the search at the first folder it cannot open.
 #ifdef H5_DEFAULT_PLUGINDIR
 constexpr const char* kPluginDir = H5_DEFAULT_PLUGINDIR;
 #else
@@ -31,7 +32,7 @@ void add_plugin_dir(const std::string& dir) {
     const ssize_t len = H5PLget(i, buf, sizeof buf);
     if (len > 0 && std::string(buf) == dir) return;
   }
-  H5PLappend(dir.c_str());
+  H5PLprepend(dir.c_str());
 }
 
 template <typename T>
