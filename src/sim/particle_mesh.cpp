@@ -1,0 +1,316 @@
+#include "fieldflow/sim/particle_mesh.hpp"
+
+#include <omp.h>
+
+#include <algorithm>
+#include <cmath>
+#include <numbers>
+
+#include "fieldflow/core/error.hpp"
+
+namespace ff {
+
+GradientKind parse_gradient_kind(const std::string& text) {
+  if (text == "spectral") return GradientKind::spectral;
+  if (text == "fd4") return GradientKind::fd4;
+  throw Error("gradient", "expected spectral or fd4, got \"" + text + "\"");
+}
+
+const char* to_string(GradientKind kind) {
+  return kind == GradientKind::spectral ? "spectral" : "fd4";
+}
+
+namespace {
+constexpr double kFixedOne = 4294967296.0;  // 2^32: one particle's mass in fixed point
+
+struct Cic {
+  int i0[3], i1[3];
+  double w0[3], w1[3];
+};
+
+// The force mesh's nodes sit at (j + 1/2) H, half a cell off the box's grid: the particle lattice
+// (at multiples of B H) then lies at cell centres, each unperturbed particle shares its mass
+// equally between nodes, the lattice is uniform on the mesh and a small displacement deposits a
+// dipole centred on the particle. With nodes on the lattice instead, CIC turns a displacement into
+// a one-sided difference (a half-cell phase error, ~ k H / 2) and the lattice's comb sits at the
+// mesh Nyquist frequency, whose sidebands alias back onto the particles.
+inline Cic cic_of(const std::array<double, 3>& x, double inv_cell, int n) {
+  Cic c;
+  for (int d = 0; d < 3; ++d) {
+    const double u = x[d] * inv_cell - 0.5;
+    const double fl = std::floor(u);
+    const double f = u - fl;
+    int i = int(fl) % n;
+    if (i < 0) i += n;
+    c.i0[d] = i;
+    c.i1[d] = i + 1 == n ? 0 : i + 1;
+    c.w0[d] = 1.0 - f;
+    c.w1[d] = f;
+  }
+  return c;
+}
+
+double seconds_since(double t0) {
+  return omp_get_wtime() - t0;
+}
+}  // namespace
+
+ParticleMesh::ParticleMesh(int n_mesh, double box, GradientKind gradient, int threads,
+                           int compensation)
+    : n_(n_mesh),
+      box_(box),
+      gradient_(gradient),
+      compensation_(compensation),
+      fft_(n_mesh, threads) {
+  if (!(box > 0.0)) throw Error("particle mesh", "box size must be positive");
+  mass_fixed_.assign(fft_.real_size(), 0);
+  if (gradient_ == GradientKind::spectral) psi_k_.resize(fft_.complex_size());
+}
+
+void ParticleMesh::paint(std::span<const std::array<double, 3>> pos) {
+  const int n = n_;
+  const double inv_cell = n / box_;
+  long long* m = mass_fixed_.data();
+  std::fill(mass_fixed_.begin(), mass_fixed_.end(), 0LL);
+  const long count = long(pos.size());
+  // Integer sums are associative: the painted mesh does not depend on the order of the adds,
+  // hence not on the number of threads.
+#pragma omp parallel for schedule(static)
+  for (long p = 0; p < count; ++p) {
+    const Cic c = cic_of(pos[p], inv_cell, n);
+    for (int a = 0; a < 2; ++a) {
+      const size_t ia = size_t(a ? c.i1[0] : c.i0[0]) * n;
+      const double wa = a ? c.w1[0] : c.w0[0];
+      for (int b = 0; b < 2; ++b) {
+        const size_t ib = (ia + (b ? c.i1[1] : c.i0[1])) * n;
+        const double wab = wa * (b ? c.w1[1] : c.w0[1]);
+        const long long v0 = std::llround(wab * c.w0[2] * kFixedOne);
+        const long long v1 = std::llround(wab * c.w1[2] * kFixedOne);
+#pragma omp atomic
+        m[ib + c.i0[2]] += v0;
+#pragma omp atomic
+        m[ib + c.i1[2]] += v1;
+      }
+    }
+  }
+  const double to_delta = double(n) * n * n / (double(pos.size()) * kFixedOne);
+  float* r = fft_.real();
+  const size_t size = fft_.real_size();
+#pragma omp parallel for schedule(static)
+  for (size_t i = 0; i < size; ++i) r[i] = float(double(m[i]) * to_delta - 1.0);
+}
+
+BasicGrid<float> ParticleMesh::paint_delta(std::span<const std::array<double, 3>> pos) {
+  paint(pos);
+  BasicGrid<float> g(n_, box_, 0.0);
+  std::copy(fft_.real(), fft_.real() + fft_.real_size(), g.values.begin());
+  return g;
+}
+
+void ParticleMesh::accelerations(std::span<const std::array<double, 3>> pos,
+                                 std::span<std::array<double, 3>> accel) {
+  if (accel.size() != pos.size()) throw Error("particle mesh", "accelerations: size mismatch");
+  const int n = n_, nh = n / 2 + 1;
+  const double cell = box_ / n, inv_cell = 1.0 / cell;
+  const double kf = 2.0 * std::numbers::pi / box_;
+  const long count = long(pos.size());
+  double t0 = omp_get_wtime();
+  paint(pos);
+  timing_.paint += seconds_since(t0);
+
+  t0 = omp_get_wtime();
+  fft_.forward();
+  ++timing_.ffts;
+  timing_.fft += seconds_since(t0);
+
+  // psi_k = -delta_k / k^2, with the 1/n^3 of the inverse transform folded in.
+  t0 = omp_get_wtime();
+  std::complex<float>* ck = fft_.complex();
+  const double inv_n3 = 1.0 / (double(n) * n * n);
+  std::vector<float> kvec(n);
+  std::vector<double> inv_window(n);  // 1 / sinc(pi j / n)^(2 p) per axis, p = compensation order
+  for (int i = 0; i < n; ++i) {
+    kvec[i] = float(kf * fft_wavenumber(i, n));
+    const double x = std::numbers::pi * fft_wavenumber(i, n) / n;
+    inv_window[i] = x == 0.0 ? 1.0 : std::pow(x / std::sin(x), 2 * compensation_);
+  }
+#pragma omp parallel for schedule(static)
+  for (int a = 0; a < n; ++a)
+    for (int b = 0; b < n; ++b)
+      for (int c = 0; c < nh; ++c) {
+        const size_t i = (size_t(a) * n + b) * nh + c;
+        const double k2 =
+            double(kvec[a]) * kvec[a] + double(kvec[b]) * kvec[b] + double(kf * c) * (kf * c);
+        const double w = inv_window[a] * inv_window[b] * inv_window[c];
+        ck[i] = k2 > 0.0 ? ck[i] * float(-inv_n3 * w / k2) : std::complex<float>(0.0f);
+      }
+  timing_.kernel += seconds_since(t0);
+
+  if (gradient_ == GradientKind::fd4) {
+    t0 = omp_get_wtime();
+    fft_.inverse();
+    ++timing_.ffts;
+    timing_.fft += seconds_since(t0);
+
+    t0 = omp_get_wtime();
+    const float* psi = fft_.real();
+    const double fd = 1.0 / (12.0 * cell);
+    auto wrap = [n](int i) { return i < 0 ? i + n : i >= n ? i - n : i; };
+#pragma omp parallel for schedule(static)
+    for (long p = 0; p < count; ++p) {
+      const Cic c = cic_of(pos[p], inv_cell, n);
+      double g[3] = {0, 0, 0};
+      for (int a = 0; a < 2; ++a) {
+        const int ia = a ? c.i1[0] : c.i0[0];
+        const double wa = a ? c.w1[0] : c.w0[0];
+        for (int b = 0; b < 2; ++b) {
+          const int ib = b ? c.i1[1] : c.i0[1];
+          const double wab = wa * (b ? c.w1[1] : c.w0[1]);
+          for (int e = 0; e < 2; ++e) {
+            const int ie = e ? c.i1[2] : c.i0[2];
+            const double w = wab * (e ? c.w1[2] : c.w0[2]);
+            auto at = [&](int x, int y, int z) { return double(psi[(size_t(x) * n + y) * n + z]); };
+            // -d psi / dx_d by the 4-point central difference.
+            g[0] -= w * (8.0 * (at(wrap(ia + 1), ib, ie) - at(wrap(ia - 1), ib, ie)) -
+                         (at(wrap(ia + 2), ib, ie) - at(wrap(ia - 2), ib, ie)));
+            g[1] -= w * (8.0 * (at(ia, wrap(ib + 1), ie) - at(ia, wrap(ib - 1), ie)) -
+                         (at(ia, wrap(ib + 2), ie) - at(ia, wrap(ib - 2), ie)));
+            g[2] -= w * (8.0 * (at(ia, ib, wrap(ie + 1)) - at(ia, ib, wrap(ie - 1))) -
+                         (at(ia, ib, wrap(ie + 2)) - at(ia, ib, wrap(ie - 2))));
+          }
+        }
+      }
+      accel[p] = {g[0] * fd, g[1] * fd, g[2] * fd};
+    }
+    timing_.readout += seconds_since(t0);
+  } else {
+    std::copy(ck, ck + fft_.complex_size(), psi_k_.begin());
+    for (int d = 0; d < 3; ++d) {
+      // -grad psi: -(i k_d) psi_k; the Nyquist component of an odd derivative is dropped.
+      t0 = omp_get_wtime();
+#pragma omp parallel for schedule(static)
+      for (int a = 0; a < n; ++a)
+        for (int b = 0; b < n; ++b)
+          for (int c = 0; c < nh; ++c) {
+            const size_t i = (size_t(a) * n + b) * nh + c;
+            const int idx = d == 0 ? a : d == 1 ? b : c;
+            const float kd = d == 2 ? float(kf * c) : kvec[idx];
+            const bool nyquist = (d == 2 ? c : idx) == n / 2;
+            ck[i] =
+                nyquist ? std::complex<float>(0.0f) : std::complex<float>(0.0f, -kd) * psi_k_[i];
+          }
+      timing_.kernel += seconds_since(t0);
+      t0 = omp_get_wtime();
+      fft_.inverse();
+      ++timing_.ffts;
+      timing_.fft += seconds_since(t0);
+      t0 = omp_get_wtime();
+      const float* g = fft_.real();
+#pragma omp parallel for schedule(static)
+      for (long p = 0; p < count; ++p) {
+        const Cic c = cic_of(pos[p], inv_cell, n);
+        double sum = 0.0;
+        for (int a = 0; a < 2; ++a)
+          for (int b = 0; b < 2; ++b) {
+            const size_t row = (size_t(a ? c.i1[0] : c.i0[0]) * n + (b ? c.i1[1] : c.i0[1])) * n;
+            const double wab = (a ? c.w1[0] : c.w0[0]) * (b ? c.w1[1] : c.w0[1]);
+            sum += wab * (c.w0[2] * g[row + c.i0[2]] + c.w1[2] * g[row + c.i1[2]]);
+          }
+        accel[p][d] = sum;
+      }
+      timing_.readout += seconds_since(t0);
+    }
+  }
+  ++timing_.calls;
+}
+
+std::vector<double> time_steps(double a_start, const std::vector<double>& output_a, int steps) {
+  if (output_a.empty()) throw Error("simulation", "no output redshift");
+  if (steps < 1) throw Error("simulation", "steps must be at least 1");
+  const double a_end = *std::max_element(output_a.begin(), output_a.end());
+  if (!(a_start > 0.0 && a_start < a_end))
+    throw Error("simulation", "the start redshift must be higher than every output redshift");
+  std::vector<double> a(steps + 1);
+  for (int i = 0; i <= steps; ++i) a[i] = a_start + (a_end - a_start) * i / steps;
+  a.back() = a_end;
+  for (double out : output_a) {
+    if (!(out > a_start))
+      throw Error("simulation", "an output redshift is not below the start redshift");
+    // Insert unless it (nearly) coincides with a boundary already.
+    const auto it = std::lower_bound(a.begin(), a.end(), out);
+    const double tol = 1e-9 * a_end;
+    if (it != a.end() && std::abs(*it - out) < tol) {
+      *it = out;
+      continue;
+    }
+    if (it != a.begin() && std::abs(*(it - 1) - out) < tol) {
+      *(it - 1) = out;
+      continue;
+    }
+    a.insert(it, out);
+  }
+  return a;
+}
+
+void evolve(const Cosmology& cosmo, Particles& parts, const std::vector<double>& output_a,
+            const PmOptions& opt, const std::function<void(int, const Particles&)>& on_output,
+            ForceTiming* timing) {
+  if (opt.mesh_factor < 1) throw Error("simulation", "mesh_factor must be at least 1");
+  std::vector<double> outputs = output_a;
+  std::sort(outputs.begin(), outputs.end());
+  const std::vector<double> a = time_steps(parts.a, outputs, opt.steps);
+  ParticleMesh pm(parts.n_per_side * opt.mesh_factor, parts.box_size_mpch, opt.gradient, 0,
+                  opt.compensation);
+  const long count = long(parts.size());
+  const double box = parts.box_size_mpch;
+  std::vector<std::array<double, 3>> acc(parts.size());
+  auto& x = parts.position_mpch;
+  auto& p = parts.momentum;
+
+  auto kick = [&](double ai, double af, double ac) {
+    const double factor = (cosmo.fastpm_gf(af) - cosmo.fastpm_gf(ai)) / cosmo.growth(ac);
+#pragma omp parallel for schedule(static)
+    for (long i = 0; i < count; ++i)
+      for (int d = 0; d < 3; ++d) p[i][d] += factor * acc[i][d];
+  };
+  auto drift = [&](double ai, double af, double ac) {
+    const double factor = (cosmo.growth(af) - cosmo.growth(ai)) / cosmo.fastpm_gf(ac);
+#pragma omp parallel for schedule(static)
+    for (long i = 0; i < count; ++i)
+      for (int d = 0; d < 3; ++d) {
+        double v = x[i][d] + factor * p[i][d];
+        v -= box * std::floor(v / box);
+        x[i][d] = v >= box ? v - box : v;
+      }
+  };
+
+  size_t next_output = 0;
+  auto emit_outputs = [&](double now) {
+    while (next_output < outputs.size() && std::abs(outputs[next_output] - now) <= 1e-9 * now) {
+      parts.a = now;
+      on_output(int(next_output), parts);
+      ++next_output;
+    }
+  };
+  pm.accelerations(x, acc);
+  for (size_t s = 0; s + 1 < a.size(); ++s) {
+    const double ai = a[s], af = a[s + 1], ah = 0.5 * (ai + af);
+    kick(ai, ah, ai);
+    drift(ai, af, ah);
+    pm.accelerations(x, acc);
+    kick(ah, af, af);
+    parts.a = af;
+    emit_outputs(af);
+  }
+  if (timing) {
+    const ForceTiming& t = pm.timing();
+    timing->paint += t.paint;
+    timing->fft += t.fft;
+    timing->kernel += t.kernel;
+    timing->readout += t.readout;
+    timing->ffts += t.ffts;
+    timing->calls += t.calls;
+  }
+}
+
+}  // namespace ff
