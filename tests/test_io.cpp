@@ -579,6 +579,24 @@ TEST_F(IoTest, SnapshotReaderRefusesMissingPartsAndInconsistentCounts) {
             grid + ": no /Header group (not a Gadget snapshot?)");
 }
 
+TEST_F(IoTest, SnapshotPathFormsAndSingleFilesWithDotsInTheirNames) {
+  RawSnapshotFile f;
+  f.positions = {{1.0, 2.0, 3.0}};
+  f.velocities = {{0, 0, 0}};
+  f.ids = {1};
+  write_raw_snapshot(path("box.2020"), {f}, {});  // box.2020.hdf5: a whole snapshot, not a part
+  SnapshotReader r(path("box.2020.hdf5"));
+  EXPECT_EQ(r.files(), std::vector<std::string>{path("box.2020.hdf5")});
+  EXPECT_EQ(SnapshotReader(path("box.2020")).files(), r.files());
+  // A file that says it is one of two but is not named BASE.{i}.hdf5.
+  const std::string lone = path("lone.hdf5");
+  write_raw_snapshot(path("pair"), two_files_kpc(), {});
+  fs::copy_file(path("pair.0.hdf5"), lone);
+  EXPECT_EQ(
+      error_of([&] { SnapshotReader x(lone); }),
+      lone + ": NumFilesPerSnapshot is 2 but the file is not named BASE.0.hdf5, BASE.1.hdf5, ...");
+}
+
 TEST_F(IoTest, BloscCompressedSnapshotReadsBackExactly) {
   if (!h5::filter_available(h5::kBloscFilter))
     GTEST_SKIP() << "HDF5 Blosc filter 32001 not available (install "

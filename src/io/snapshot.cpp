@@ -5,7 +5,6 @@
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
-#include <regex>
 
 #include "fieldflow/core/error.hpp"
 #include "fieldflow/io/atomic_file.hpp"
@@ -113,35 +112,48 @@ FileHeader read_file_header(const h5::File& file) {
   return fh;
 }
 
+// "dir/snap_004.3.hdf5" -> base "dir/snap_004"; false for names not of the form BASE.{i}.hdf5.
+bool numbered_part_base(const std::string& path, std::string& base) {
+  const std::string suffix = ".hdf5";
+  if (!path.ends_with(suffix)) return false;
+  const std::string stem = path.substr(0, path.size() - suffix.size());
+  const size_t dot = stem.rfind('.');
+  if (dot == std::string::npos || dot + 1 == stem.size()) return false;
+  for (size_t i = dot + 1; i < stem.size(); ++i)
+    if (!std::isdigit(static_cast<unsigned char>(stem[i]))) return false;
+  base = stem.substr(0, dot);
+  return !base.empty();
+}
+
 // Resolves the user's path to the list of files of the snapshot.
+std::vector<std::string> single_snapshot_file(const std::string& path) {
+  const h5::File f = h5::File::open(path);
+  if (!f.root().has("Header")) throw Error(path, "no /Header group (not a Gadget snapshot?)");
+  const int64_t num_files =
+      f.root().open_group("Header").read_attribute<int64_t>("NumFilesPerSnapshot");
+  if (num_files != 1)
+    throw Error(path, "NumFilesPerSnapshot is " + std::to_string(num_files) +
+                          " but the file is not named BASE.0.hdf5, BASE.1.hdf5, ...");
+  return {path};
+}
+
 std::vector<std::string> find_snapshot_files(const std::string& path) {
-  static const std::regex numbered(R"((.*)\.([0-9]+)\.hdf5)");
-  std::smatch m;
   std::string base;
-  if (is_regular_file(path) && std::regex_match(path, m, numbered)) {
-    base = m[1].str();
-  } else if (is_regular_file(path)) {
-    const h5::File f = h5::File::open(path);
-    if (!f.root().has("Header")) throw Error(path, "no /Header group (not a Gadget snapshot?)");
-    const int64_t num_files =
-        f.root().open_group("Header").read_attribute<int64_t>("NumFilesPerSnapshot");
-    if (num_files != 1)
-      throw Error(path, "NumFilesPerSnapshot is " + std::to_string(num_files) +
-                            " but the file is not named BASE.0.hdf5, BASE.1.hdf5, ...");
-    return {path};
+  if (is_regular_file(path)) {
+    // snap_004.3.hdf5 stands for all parts of snap_004; any other file is a whole snapshot.
+    if (!numbered_part_base(path, base) || !is_regular_file(base + ".0.hdf5"))
+      return single_snapshot_file(path);
   } else {
     base = path;
     const std::string suffix = ".hdf5";
     if (base.size() > suffix.size() && base.ends_with(suffix))
       base.resize(base.size() - suffix.size());
-    if (is_regular_file(base + ".hdf5")) return find_snapshot_files(base + ".hdf5");
+    if (is_regular_file(base + ".hdf5")) return single_snapshot_file(base + ".hdf5");
     if (!is_regular_file(base + ".0.hdf5"))
       throw Error(path,
                   "no such snapshot: neither " + base + ".hdf5 nor " + base + ".0.hdf5 exists");
   }
   const std::string first = base + ".0.hdf5";
-  if (!is_regular_file(first))
-    throw Error(path, "the first file of the snapshot, " + first + ", does not exist");
   const h5::File f = h5::File::open(first);
   if (!f.root().has("Header")) throw Error(first, "no /Header group (not a Gadget snapshot?)");
   const int64_t num_files =
