@@ -112,30 +112,61 @@ void paint_sorted(double* mesh, int n, const std::vector<std::array<double, 3>>&
   constexpr int S = Kernel::support;
   const size_t plane_size = size_t(n) * n;
   const int groups = plane_group_count(n);
-  for (int parity = 0; parity < std::min(groups, 2); ++parity) {
-#pragma omp parallel for schedule(dynamic, 1)
-    for (int g = parity; g < groups; g += 2) {
-      const int first_plane = int(int64_t(n) * g / groups);
-      const int end_plane = int(int64_t(n) * (g + 1) / groups);
-      for (int p = first_plane; p < end_plane; ++p) {
-        for (size_t q = plane_start[p]; q < plane_start[p + 1]; ++q) {
-          const auto& u = sorted[q];
-          double wx[S], wy[S], wz[S];
-          int ix[S], iy[S], iz[S];
-          Kernel::weights(u[0], wx);
-          const int y0 = Kernel::weights(u[1], wy);
-          const int z0 = Kernel::weights(u[2], wz);
-          for (int s = 0; s < S; ++s) {
-            ix[s] = wrap_index(p + s, n);
-            iy[s] = wrap_index(y0 + s, n);
-            iz[s] = wrap_index(z0 + s, n);
+#pragma omp parallel
+  {
+    // Within a plane the particles are sorted again, by first y-row (a stable counting sort in
+    // cache), so consecutive particles hit the same few rows: the mesh stays in L1/L2.
+    std::vector<std::array<double, 3>> by_row;
+    std::vector<int> row_of;
+    std::vector<size_t> row_start(size_t(n) + 1);
+    for (int parity = 0; parity < std::min(groups, 2); ++parity) {
+#pragma omp for schedule(dynamic, 1)
+      for (int g = parity; g < groups; g += 2) {
+        const int first_plane = int(int64_t(n) * g / groups);
+        const int end_plane = int(int64_t(n) * (g + 1) / groups);
+        for (int p = first_plane; p < end_plane; ++p) {
+          const size_t begin = plane_start[p], count = plane_start[p + 1] - begin;
+          by_row.resize(count);
+          row_of.resize(count);
+          std::fill(row_start.begin(), row_start.end(), 0);
+          double w[S];
+          for (size_t q = 0; q < count; ++q) {
+            row_of[q] = wrap_index(Kernel::weights(sorted[begin + q][1], w), n);
+            ++row_start[row_of[q] + 1];
           }
-          for (int sx = 0; sx < S; ++sx) {
-            double* slab = mesh + size_t(ix[sx]) * plane_size;
-            for (int sy = 0; sy < S; ++sy) {
-              double* row = slab + size_t(iy[sy]) * n;
-              const double wxy = wx[sx] * wy[sy];
-              for (int sz = 0; sz < S; ++sz) row[iz[sz]] += wxy * wz[sz];
+          for (int r = 0; r < n; ++r) row_start[r + 1] += row_start[r];
+          for (size_t q = 0; q < count; ++q) by_row[row_start[row_of[q]]++] = sorted[begin + q];
+
+          // Rows come in order: prefetch the rows S ahead in the S planes while painting this
+          // one (random z within a row defeats the hardware prefetcher).
+          for (int r = 0; r < n; ++r) {
+            const int ahead = wrap_index(r + S, n);
+            for (int sx = 0; sx < S; ++sx) {
+              const char* next = reinterpret_cast<const char*>(
+                  mesh + size_t(wrap_index(p + sx, n)) * plane_size + size_t(ahead) * n);
+              for (size_t b = 0; b < size_t(n) * sizeof(double); b += 64)
+                __builtin_prefetch(next + b, 1, 3);
+            }
+            for (size_t q = r == 0 ? 0 : row_start[r - 1]; q < row_start[r]; ++q) {
+              const auto& u = by_row[q];
+              double wx[S], wy[S], wz[S];
+              int ix[S], iy[S], iz[S];
+              Kernel::weights(u[0], wx);
+              const int y0 = Kernel::weights(u[1], wy);
+              const int z0 = Kernel::weights(u[2], wz);
+              for (int s = 0; s < S; ++s) {
+                ix[s] = wrap_index(p + s, n);
+                iy[s] = wrap_index(y0 + s, n);
+                iz[s] = wrap_index(z0 + s, n);
+              }
+              for (int sx = 0; sx < S; ++sx) {
+                double* slab = mesh + size_t(ix[sx]) * plane_size;
+                for (int sy = 0; sy < S; ++sy) {
+                  double* row = slab + size_t(iy[sy]) * n;
+                  const double wxy = wx[sx] * wy[sy];
+                  for (int sz = 0; sz < S; ++sz) row[iz[sz]] += wxy * wz[sz];
+                }
+              }
             }
           }
         }
@@ -242,6 +273,19 @@ void Painter::paint_into(Grid& mesh, std::span<const std::array<double, 3>> posi
       paint_sorted<TscKernel>(mesh.values.data(), n, sorted_, plane_start_);
       break;
   }
+}
+
+Grid Painter::release_delta() {
+  if (interlaced_) return delta();
+  if (count_ == 0) throw Error("paint", "no particles were painted");
+  const double inv_mean = double(mesh_.size()) / double(count_);
+  Grid out = std::move(mesh_);
+  const size_t cells = out.size();
+#pragma omp parallel for schedule(static)
+  for (size_t i = 0; i < cells; ++i) out.values[i] = out.values[i] * inv_mean - 1.0;
+  mesh_ = Grid();
+  count_ = 0;
+  return out;
 }
 
 Grid Painter::delta() const {
