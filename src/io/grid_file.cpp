@@ -79,17 +79,17 @@ OpenGrid open_grid_file(const std::string& path) {
 // Count of non-finite values and the first one's flat index (SIZE_MAX when none).
 template <typename T>
 std::pair<size_t, size_t> scan_non_finite(const std::vector<T>& values) {
-  size_t count = 0;
-  size_t first = std::numeric_limits<size_t>::max();
   const size_t n = values.size();
   const T* v = values.data();
-#pragma omp parallel for reduction(+ : count) reduction(min : first) schedule(static)
-  for (size_t i = 0; i < n; ++i) {
-    if (!std::isfinite(v[i])) {
-      ++count;
-      first = std::min(first, i);
-    }
-  }
+  const T largest = std::numeric_limits<T>::max();
+  // Branch-free count (vectorises): |x| <= max is false exactly for NaN and +-inf.
+  size_t count = 0;
+#pragma omp parallel for reduction(+ : count) schedule(static)
+  for (size_t i = 0; i < n; ++i) count += std::abs(v[i]) <= largest ? 0 : 1;
+  size_t first = std::numeric_limits<size_t>::max();
+  if (count > 0)
+    for (size_t i = 0; i < n && first == std::numeric_limits<size_t>::max(); ++i)
+      if (!std::isfinite(v[i])) first = i;
   return {count, first};
 }
 
