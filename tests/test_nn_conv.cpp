@@ -31,7 +31,7 @@ double max_abs_diff(const A& a, const B& b) {
 }
 
 struct Shape {
-  int in, out, kernel;
+  int in, out, kernel, n = 8;
 };
 
 class ConvFastVsReference : public ::testing::TestWithParam<Shape> {};
@@ -40,7 +40,7 @@ class ConvFastVsReference : public ::testing::TestWithParam<Shape> {};
 // double reference loops.
 TEST_P(ConvFastVsReference, ForwardAndBackward) {
   const Shape s = GetParam();
-  const int n = 8, batch = 2;
+  const int n = s.n, batch = 2;
   Conv3d<float> fast(s.in, s.out, s.kernel, "fast");
   Conv3d<double> ref(s.in, s.out, s.kernel, "ref");
   ref.path = ConvPath::reference;
@@ -62,20 +62,31 @@ TEST_P(ConvFastVsReference, ForwardAndBackward) {
   fast.backward(xf, dyf, &dxf);
   ref.backward(xd, dyd, &dxd);
   EXPECT_LT(max_abs_diff(dxf.data, dxd.data), 1e-4);
-  EXPECT_LT(max_abs_diff(fast.weight.grad, ref.weight.grad), 2e-3);
-  EXPECT_LT(max_abs_diff(fast.bias.grad, ref.bias.grad), 2e-3);
+  // Weight gradients sum over every voxel: float rounding grows with their magnitude.
+  auto scale = [](const std::vector<double>& v) {
+    double m = 1;
+    for (double e : v) m = std::max(m, std::abs(e));
+    return m;
+  };
+  EXPECT_LT(max_abs_diff(fast.weight.grad, ref.weight.grad), 1e-4 * scale(ref.weight.grad));
+  EXPECT_LT(max_abs_diff(fast.bias.grad, ref.bias.grad), 1e-4 * scale(ref.bias.grad));
 }
 
 INSTANTIATE_TEST_SUITE_P(Shapes, ConvFastVsReference,
                          ::testing::Values(Shape{1, 16, 3}, Shape{16, 16, 1}, Shape{16, 2, 3},
                                            Shape{32, 8, 3}, Shape{4, 32, 3}, Shape{32, 32, 3},
                                            Shape{64, 32, 3}, Shape{16, 64, 3}, Shape{64, 64, 1},
-                                           Shape{3, 5, 3}, Shape{48, 16, 3}, Shape{16, 3, 1}));
+                                           Shape{3, 5, 3}, Shape{48, 16, 3}, Shape{16, 3, 1},
+                                           // grids of one and two SIMD widths: z-vectorised kernels
+                                           Shape{16, 2, 3, 16}, Shape{32, 8, 3, 16},
+                                           Shape{1, 16, 3, 16}, Shape{4, 32, 3, 16},
+                                           Shape{5, 7, 3, 16}, Shape{16, 11, 1, 16},
+                                           Shape{2, 3, 3, 32}));
 
 // Gradients of L = sum(y * r) against central differences (double, reference path and fast
 // path with a SIMD-width channel count).
-void check_conv_gradients(int in, int out, int kernel, ConvPath path) {
-  const int n = 4, batch = 2;
+void check_conv_gradients(int in, int out, int kernel, ConvPath path, int n = 4) {
+  const int batch = 2;
   Conv3d<double> conv(in, out, kernel, "c");
   conv.path = path;
   conv.init_default(7, 1);
@@ -118,8 +129,9 @@ TEST(Conv3d, GradientsMatchFiniteDifferences) {
   check_conv_gradients(2, 3, 3, ConvPath::reference);
   check_conv_gradients(3, 2, 1, ConvPath::reference);
   const int lanes = int(simd_lanes<double>());
-  check_conv_gradients(2, lanes, 3, ConvPath::automatic);  // output-vectorised kernels
-  check_conv_gradients(lanes, 2, 3, ConvPath::automatic);  // input-vectorised kernels
+  check_conv_gradients(2, lanes, 3, ConvPath::automatic);     // output-vectorised kernels
+  check_conv_gradients(lanes, 2, 3, ConvPath::automatic);     // input-vectorised kernels
+  check_conv_gradients(2, 3, 3, ConvPath::automatic, lanes);  // z-vectorised kernels
 }
 
 // A periodic shift of the input shifts the output: circular padding has no edges.

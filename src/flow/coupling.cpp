@@ -26,6 +26,18 @@ const char* to_string(ScaleBound bound) {
   return "?";
 }
 
+namespace {
+// dh *= (h > 0), h the ReLU's output.
+template <typename T>
+void relu_backward(const Tensor<T>& h, Tensor<T>& dh) {
+  const size_t size = dh.size();
+  const T* hv = h.data.data();
+  T* d = dh.data.data();
+#pragma omp parallel for simd schedule(static)
+  for (size_t i = 0; i < size; ++i) d[i] = hv[i] > T(0) ? d[i] : T(0);
+}
+}  // namespace
+
 template <typename T>
 AffineCoupling<T>::AffineCoupling(std::string name, CouplingMask mask, int channels, int hidden,
                                   int kernel, int parity, ScaleBound bound, double clamp,
@@ -216,11 +228,9 @@ void AffineCoupling<T>::backward(const Tensor<T>& x, const Tensor<T>& dy, const 
     }
   }
   conv3.backward(h2_, s.dout, &s.dh2);
-  for (size_t i = 0; i < s.dh2.size(); ++i)
-    if (h2_.data[i] <= T(0)) s.dh2.data[i] = T(0);
+  relu_backward(h2_, s.dh2);
   conv2.backward(h1_, s.dh2, &s.dh1);
-  for (size_t i = 0; i < s.dh1.size(); ++i)
-    if (h1_.data[i] <= T(0)) s.dh1.data[i] = T(0);
+  relu_backward(h1_, s.dh1);
   conv1.backward(cond_, s.dh1, need_dx ? &s.dcond : nullptr);
   if (!need_dx) return;
   const int Cc = cond_channels_;

@@ -6,7 +6,9 @@
 #include <hwy/highway.h>
 #include <omp.h>
 
+#include <algorithm>
 #include <cmath>
+#include <type_traits>
 
 #include "fieldflow/core/error.hpp"
 #include "fieldflow/core/rng.hpp"
@@ -96,18 +98,17 @@ inline void row_out_vectorised(const T* xb, int n, int ci, int k, ConvWeights<T>
   for (int a = 0; a < k; ++a) {
     const int xx = wrap(px + a - r, n);
     for (int bb = 0; bb < k; ++bb) {
-      const T* row = xb + (size_t(xx) * n + wrap(py + bb - r, n)) * n * ci;
+      const T* row = xb + (size_t(xx) * n + wrap(py + bb - r, n)) * (n + 2 * r) * ci;
       for (int c = 0; c < k; ++c) {
         const int tap = (a * k + bb) * k + c, tw = flip ? k3 - 1 - tap : tap;
         const T* wt = w.w + size_t(tw) * w.tap_stride + o0;
-        const T* xin[ZB];
-        for (int j = 0; j < ZB; ++j) xin[j] = row + size_t(wrap(z0 + j + c - r, n)) * ci;
+        const T* xin = row + size_t(z0 + c) * ci;  // padded row: no wrap
         for (int i = 0; i < ci; ++i) {
           const T* wi = wt + size_t(i) * w.in_stride;
           Vec<T> wv[VB];
           for (int v = 0; v < VB; ++v) wv[v] = hn::LoadU(d, wi + v * L);
           for (int j = 0; j < ZB; ++j) {
-            const Vec<T> xv = hn::Set(d, xin[j][i]);
+            const Vec<T> xv = hn::Set(d, xin[j * ci + i]);
             for (int v = 0; v < VB; ++v) acc[j][v] = hn::MulAdd(xv, wv[v], acc[j][v]);
           }
         }
@@ -139,17 +140,16 @@ inline void row_in_vectorised(const T* xb, int n, int ci, int k, ConvWeights<T> 
   for (int a = 0; a < k; ++a) {
     const int xx = wrap(px + a - r, n);
     for (int bb = 0; bb < k; ++bb) {
-      const T* row = xb + (size_t(xx) * n + wrap(py + bb - r, n)) * n * ci;
+      const T* row = xb + (size_t(xx) * n + wrap(py + bb - r, n)) * (n + 2 * r) * ci;
       for (int c = 0; c < k; ++c) {
         const int tap = (a * k + bb) * k + c, tw = flip ? k3 - 1 - tap : tap;
         const T* wt = w.w + size_t(tw) * w.tap_stride;
-        const T* xin[ZB];
-        for (int j = 0; j < ZB; ++j) xin[j] = row + size_t(wrap(z0 + j + c - r, n)) * ci;
+        const T* xin = row + size_t(z0 + c) * ci;  // padded row: no wrap
         const T* wo[OB];
         for (int q = 0; q < OB; ++q) wo[q] = wt + size_t(o0 + q) * w.out_stride;
         for (int i = 0; i < ci; i += int(L)) {
           Vec<T> xv[ZB];
-          for (int j = 0; j < ZB; ++j) xv[j] = hn::LoadU(d, xin[j] + i);
+          for (int j = 0; j < ZB; ++j) xv[j] = hn::LoadU(d, xin + j * ci + i);
           for (int q = 0; q < OB; ++q) {
             const Vec<T> wv = hn::LoadU(d, wo[q] + i);
             for (int j = 0; j < ZB; ++j) acc[j][q] = hn::MulAdd(xv[j], wv, acc[j][q]);
@@ -186,15 +186,36 @@ void rows_in(const T* xb, int n, int ci, int k, ConvWeights<T> w, bool flip, con
     row_in_vectorised<T, 1, OB>(xb, n, ci, k, w, flip, bias, relu, px, py, z0, o0, yrow, co);
 }
 
+// The input with each z row padded periodically by k/2 voxels on both sides, so the kernels'
+// taps along z are plain offsets. Reused between calls (grows only).
+template <typename T>
+AlignedVector<T>& padded_buffer() {
+  static thread_local AlignedVector<T> buffer;
+  return buffer;
+}
+
 template <typename T>
 void conv_fast(const Tensor<T>& x, int k, ConvWeights<T> w, const T* bias, bool flip, bool relu,
                Tensor<T>& y, bool out_vectorised) {
-  const int n = x.n, ci = x.channels, co = y.channels;
+  const int n = x.n, ci = x.channels, co = y.channels, r = k / 2, np = n + 2 * r;
   const int lanes = int(simd_lanes<T>());
+  AlignedVector<T>& padded = padded_buffer<T>();
+  const size_t rows = size_t(x.batch) * n * n, padded_size = rows * np * ci;
+  if (padded.size() < padded_size) padded.resize(padded_size);
+#pragma omp parallel for schedule(static)
+  for (size_t row = 0; row < rows; ++row) {
+    const T* src = x.data.data() + row * n * ci;
+    T* dst = padded.data() + row * np * ci;
+    for (int z = 0; z < np; ++z) {
+      const T* s = src + size_t(wrap(z - r, n)) * ci;
+      for (int i = 0; i < ci; ++i) dst[size_t(z) * ci + i] = s[i];
+    }
+  }
+  const size_t padded_field = size_t(n) * n * np * ci;
 #pragma omp parallel for collapse(2) schedule(static)
   for (int b = 0; b < x.batch; ++b)
     for (int px = 0; px < n; ++px) {
-      const T* xb = x.field(b);
+      const T* xb = padded.data() + b * padded_field;
       for (int py = 0; py < n; ++py) {
         T* yrow = y.field(b) + (size_t(px) * n + py) * n * co;
         if (out_vectorised) {
@@ -220,6 +241,132 @@ void conv_fast(const Tensor<T>& x, int k, ConvWeights<T> w, const T* bias, bool 
             rows_in<T, 8, 1>(xb, n, ci, k, w, flip, bias, relu, px, py, o0, yrow, co);
         }
       }
+    }
+}
+
+// z vectorised, for few output channels on grids whose side is a multiple of the SIMD width: the
+// input is transposed to padded channel-major rows xt[row][i][z'] so a vector holds L consecutive
+// z; RB rows x ZV vectors per row x OB outputs are held in registers, the weights broadcast.
+template <int ZV, int OB>
+constexpr int rows_per_block() {
+  return ZV * OB >= 16 ? 1 : (ZV * OB >= 8 ? 2 : (ZV * OB >= 4 ? 4 : 8));
+}
+
+template <typename T, int ZV, int OB>
+void rows_z_vectorised(const T* xt, int n, int ci, int k, ConvWeights<T> w, bool flip,
+                       const T* bias, bool relu, int b, int px, int py0, int o0, T* y, int co) {
+  constexpr int RB = rows_per_block<ZV, OB>();
+  const Tag<T> d;
+  const int L = int(hn::Lanes(d));
+  const int r = k / 2, k3 = k * k * k, np = n + 2 * r;
+  Vec<T> acc[RB][ZV][OB];
+  for (int q = 0; q < RB; ++q)
+    for (int v = 0; v < ZV; ++v)
+      for (int o = 0; o < OB; ++o) acc[q][v][o] = hn::Zero(d);
+  for (int a = 0; a < k; ++a) {
+    const int xx = wrap(px + a - r, n);
+    for (int bb = 0; bb < k; ++bb) {
+      const T* rowp[RB];
+      for (int q = 0; q < RB; ++q)
+        rowp[q] = xt + ((size_t(b) * n + xx) * n + wrap(py0 + q + bb - r, n)) * ci * np;
+      for (int c = 0; c < k; ++c) {
+        const int tap = (a * k + bb) * k + c, tw = flip ? k3 - 1 - tap : tap;
+        const T* wt = w.w + size_t(tw) * w.tap_stride + size_t(o0) * w.out_stride;
+        for (int i = 0; i < ci; ++i) {
+          Vec<T> wv[OB];
+          for (int o = 0; o < OB; ++o)
+            wv[o] = hn::Set(d, wt[size_t(i) * w.in_stride + size_t(o) * w.out_stride]);
+          for (int q = 0; q < RB; ++q)
+            for (int v = 0; v < ZV; ++v) {
+              const Vec<T> xv = hn::LoadU(d, rowp[q] + size_t(i) * np + c + v * L);
+              for (int o = 0; o < OB; ++o) acc[q][v][o] = hn::MulAdd(xv, wv[o], acc[q][v][o]);
+            }
+        }
+      }
+    }
+  }
+  HWY_ALIGN T tmp[OB][64];
+  for (int q = 0; q < RB; ++q) {
+    T* yrow = y + ((size_t(b) * n + px) * n + py0 + q) * n * co;
+    for (int v = 0; v < ZV; ++v) {
+      for (int o = 0; o < OB; ++o) hn::Store(acc[q][v][o], d, tmp[o]);
+      for (int l = 0; l < L; ++l) {
+        T* out = yrow + size_t(v * L + l) * co + o0;
+        for (int o = 0; o < OB; ++o) {
+          T s = tmp[o][l] + (bias ? bias[o0 + o] : T(0));
+          out[o] = relu && s < T(0) ? T(0) : s;
+        }
+      }
+    }
+  }
+}
+
+template <typename T, int ZV>
+void plane_z_vectorised(const T* xt, int n, int ci, int k, ConvWeights<T> w, bool flip,
+                        const T* bias, bool relu, int b, int px, T* y, int co) {
+  for (int o0 = 0; o0 < co; o0 += 8) {
+    const int ob = std::min(8, co - o0);
+    auto run = [&](auto ob_tag) {
+      constexpr int OB = decltype(ob_tag)::value;
+      constexpr int RB = rows_per_block<ZV, OB>();
+      for (int py0 = 0; py0 < n; py0 += RB)
+        rows_z_vectorised<T, ZV, OB>(xt, n, ci, k, w, flip, bias, relu, b, px, py0, o0, y, co);
+    };
+    switch (ob) {
+      case 1:
+        run(std::integral_constant<int, 1>());
+        break;
+      case 2:
+        run(std::integral_constant<int, 2>());
+        break;
+      case 3:
+        run(std::integral_constant<int, 3>());
+        break;
+      case 4:
+        run(std::integral_constant<int, 4>());
+        break;
+      case 5:
+        run(std::integral_constant<int, 5>());
+        break;
+      case 6:
+        run(std::integral_constant<int, 6>());
+        break;
+      case 7:
+        run(std::integral_constant<int, 7>());
+        break;
+      default:
+        run(std::integral_constant<int, 8>());
+        break;
+    }
+  }
+}
+
+template <typename T>
+void conv_z_vectorised(const Tensor<T>& x, int k, ConvWeights<T> w, const T* bias, bool flip,
+                       bool relu, Tensor<T>& y) {
+  const int n = x.n, ci = x.channels, co = y.channels, r = k / 2, np = n + 2 * r;
+  const int L = int(simd_lanes<T>());
+  AlignedVector<T>& padded = padded_buffer<T>();
+  const size_t rows = size_t(x.batch) * n * n, padded_size = rows * np * ci;
+  if (padded.size() < padded_size) padded.resize(padded_size);
+#pragma omp parallel for schedule(static)
+  for (size_t row = 0; row < rows; ++row) {
+    const T* src = x.data.data() + row * n * ci;
+    T* dst = padded.data() + row * np * ci;
+    for (int z = 0; z < np; ++z) {
+      const T* s = src + size_t(wrap(z - r, n)) * ci;
+      for (int i = 0; i < ci; ++i) dst[size_t(i) * np + z] = s[i];
+    }
+  }
+#pragma omp parallel for collapse(2) schedule(static)
+  for (int b = 0; b < x.batch; ++b)
+    for (int px = 0; px < n; ++px) {
+      if (n == L)
+        plane_z_vectorised<T, 1>(padded.data(), n, ci, k, w, flip, bias, relu, b, px, y.data.data(),
+                                 co);
+      else
+        plane_z_vectorised<T, 2>(padded.data(), n, ci, k, w, flip, bias, relu, b, px, y.data.data(),
+                                 co);
     }
 }
 
@@ -326,6 +473,9 @@ void conv3d_forward(const Tensor<T>& x, int kernel, ConvWeights<T> w, const T* b
   const size_t lanes = simd_lanes<T>();
   if (path == ConvPath::automatic && w.out_stride == 1 && y.channels % lanes == 0)
     conv_fast(x, kernel, w, bias, flip, relu, y, true);
+  else if (path == ConvPath::automatic && y.channels < int(lanes) &&
+           (x.n == int(lanes) || x.n == 2 * int(lanes)))
+    conv_z_vectorised(x, kernel, w, bias, flip, relu, y);
   else if (path == ConvPath::automatic && w.in_stride == 1 && x.channels % lanes == 0)
     conv_fast(x, kernel, w, bias, flip, relu, y, false);
   else

@@ -1,0 +1,184 @@
+// The "bench-32" flow benchmark of ../shared/BENCH.md: training step (mean NLL, backward to all
+// parameters, Adam) on a batch of 8 fields of 32^3, and log p with d log p / dx for one field.
+// Prints `name value` lines like the PyTorch peer (../shared/peers/torch_realnvp3d.py), plus the
+// throughput of each 3^3 convolution shape of the network against this CPU's float32 peak.
+//
+//   build-flow/bench/bench_flow --threads 1 [--batch 8 --grid 32 --steps 20 --warmup 3]
+#include <omp.h>
+#include <sys/resource.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <ctime>
+#include <fstream>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "fieldflow/core/rng.hpp"
+#include "fieldflow/flow/flow.hpp"
+#include "fieldflow/nn/adam.hpp"
+
+using namespace ff;
+
+namespace {
+
+// Wall-clock seconds, or with --cpu-time the process CPU time (robust on a busy machine when
+// running one thread; not what the comparison reports).
+bool use_cpu_time = false;
+
+double now_seconds() {
+  timespec ts;
+  clock_gettime(use_cpu_time ? CLOCK_PROCESS_CPUTIME_ID : CLOCK_MONOTONIC, &ts);
+  return double(ts.tv_sec) + 1e-9 * double(ts.tv_nsec);
+}
+
+double median_seconds(const std::function<void()>& fn, int steps, int warmup) {
+  std::vector<double> times;
+  for (int i = 0; i < warmup + steps; ++i) {
+    const double start = now_seconds();
+    fn();
+    times.push_back(now_seconds() - start);
+  }
+  std::vector<double> timed(times.begin() + warmup, times.end());
+  std::sort(timed.begin(), timed.end());
+  const size_t m = timed.size() / 2;
+  return timed.size() % 2 ? timed[m] : 0.5 * (timed[m - 1] + timed[m]);
+}
+
+void fill_normal(Tensor<float>& t, uint64_t seed) {
+  const CounterRng rng(seed, 0);
+  for (size_t i = 0; i < t.size(); ++i) t.data[i] = float(rng.normal(i));
+}
+
+// Nominal clock from /proc/cpuinfo (MHz), the frequency the peak figure assumes.
+double cpu_ghz() {
+  std::ifstream in("/proc/cpuinfo");
+  std::string line;
+  while (std::getline(in, line))
+    if (line.rfind("cpu MHz", 0) == 0)
+      return std::atof(line.substr(line.find(':') + 1).c_str()) / 1000;
+  return 0.0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  int threads = 1, batch = 8, grid = 32, steps = 20, warmup = 3;
+  bool convs = true;
+  for (int i = 1; i < argc; ++i) {
+    const std::string a = argv[i];
+    auto next = [&]() { return i + 1 < argc ? std::atoi(argv[++i]) : 0; };
+    if (a == "--threads")
+      threads = next();
+    else if (a == "--batch")
+      batch = next();
+    else if (a == "--grid")
+      grid = next();
+    else if (a == "--steps")
+      steps = next();
+    else if (a == "--warmup")
+      warmup = next();
+    else if (a == "--no-convs")
+      convs = false;
+    else if (a == "--cpu-time")
+      use_cpu_time = true;
+    else {
+      std::fprintf(stderr,
+                   "usage: bench_flow [--threads T] [--batch B] [--grid N] [--steps S] [--warmup "
+                   "W] [--no-convs]\n");
+      return 2;
+    }
+  }
+  omp_set_num_threads(threads);
+  std::printf("fieldflow threads %d batch %d grid %d simd_lanes_f32 %zu\n", threads, batch, grid,
+              simd_lanes<float>());
+
+  FlowSpec spec = bench32_flow_spec();
+  spec.grid = grid;
+  {  // Inversion check on a perturbed flow, as the peer does.
+    MultiScaleFlow<float> flow(spec);
+    flow.perturb(1, 0.02);
+    Tensor<float> x(batch, grid, 1), back;
+    fill_normal(x, 2);
+    std::vector<float> logdet;
+    flow.forward(x, logdet);
+    flow.inverse(flow.latents(), back);
+    double err = 0;
+    for (size_t i = 0; i < x.size(); ++i)
+      err = std::max(err, double(std::abs(back.data[i] - x.data[i])));
+    std::printf("check_inverse max_abs_err %.3e %s\n", err, err < 1e-4 ? "ok" : "FAIL");
+    if (!(err < 1e-4)) return 1;
+  }
+
+  MultiScaleFlow<float> flow(spec);
+  std::printf("params %zu\n", flow.parameter_count());
+  AdamOptions opt;
+  opt.lr = 1e-3;
+  Adam<float> adam(flow.params(), opt);
+  Tensor<float> x(batch, grid, 1);
+  fill_normal(x, 3);
+  double nll = 0;
+  const double step_s = median_seconds(
+      [&] {
+        adam.zero_grad();
+        nll = flow.nll_backward(x);
+        adam.step();
+      },
+      steps, warmup);
+  std::printf("train_step_s %.4f\n", step_s);
+  std::printf("train_fields_per_s %.1f\n", batch / step_s);
+  std::printf("train_nll_bits_per_voxel %.4f\n", nll / (std::log(2.0) * grid * grid * grid));
+
+  Tensor<float> field(1, grid, 1), dx;
+  fill_normal(field, 4);
+  const double grad_s = median_seconds([&] { flow.log_prob_grad(field, dx); }, steps, warmup);
+  std::printf("logp_grad_s %.4f\n", grad_s);
+  struct rusage usage;
+  getrusage(RUSAGE_SELF, &usage);
+  std::printf("peak_rss_mb %.1f\n", usage.ru_maxrss / 1024.0);
+
+  if (convs) {
+    // The 3^3 convolutions of bench-32, forward, at their grid and batch: GFLOP/s against the
+    // float32 peak = threads x clock x 32 FLOP/cycle (two 256-bit FMA pipes per core, as on Zen 4
+    // and most AVX2/AVX-512 server cores).
+    const double ghz = cpu_ghz(), peak = threads * ghz * 32.0;
+    std::printf("peak_gflops_assumed %.1f (threads %d x %.3f GHz x 32 FLOP/cycle)\n", peak, threads,
+                ghz);
+    struct Shape {
+      int n, in, out, k, count;  // count: how many such convs bench-32 has
+    };
+    const Shape shapes[] = {
+        {grid, 1, 16, 3, 2},      {grid, 16, 16, 1, 2},     {grid, 16, 2, 3, 2},
+        {grid / 2, 4, 32, 3, 4},  {grid / 2, 32, 32, 1, 4}, {grid / 2, 32, 8, 3, 4},
+        {grid / 4, 16, 64, 3, 6}, {grid / 4, 64, 64, 1, 6}, {grid / 4, 64, 32, 3, 6}};
+    double total_flop = 0, total_s = 0, step_s_sum = 0;
+    for (const Shape& s : shapes) {
+      Conv3d<float> conv(s.in, s.out, s.k, "c");
+      conv.init_default(1, 1);
+      Tensor<float> in(batch, s.n, s.in), out, dy(batch, s.n, s.out), din;
+      fill_normal(in, 5);
+      fill_normal(dy, 6);
+      const double t = median_seconds([&] { conv.forward(in, out); }, 10, 2);
+      const double tb = median_seconds([&] { conv.backward(in, dy, &din); }, 10, 2);
+      const double flop = 2.0 * batch * s.n * s.n * s.n * s.k * s.k * s.k * s.in * s.out;
+      if (s.k == 3) {
+        total_flop += flop;
+        total_s += t;
+      }
+      step_s_sum += s.count * (t + tb);
+      std::printf(
+          "conv%d n %2d %2d->%2d  fwd %7.2f GFLOP/s %5.1f%% of peak  bwd(w+x) %7.2f GFLOP/s  step "
+          "share %.3f s\n",
+          s.k, s.n, s.in, s.out, flop / t / 1e9, 100 * flop / t / 1e9 / peak, 2 * flop / tb / 1e9,
+          s.count * (t + tb));
+    }
+    std::printf("conv3_fwd_all %.2f GFLOP/s %.1f%% of peak\n", total_flop / total_s / 1e9,
+                100 * total_flop / total_s / 1e9 / peak);
+    std::printf("convs_in_train_step_s %.4f\n", step_s_sum);
+  }
+  return 0;
+}
