@@ -21,8 +21,6 @@ const char* to_string(GradientKind kind) {
 }
 
 namespace {
-constexpr double kFixedOne = 4294967296.0;  // 2^32: one particle's mass in fixed point
-
 struct Cic {
   int i0[3], i1[3];
   double w0[3], w1[3];
@@ -40,8 +38,12 @@ inline Cic cic_of(const std::array<double, 3>& x, double inv_cell, int n) {
     const double u = x[d] * inv_cell - 0.5;
     const double fl = std::floor(u);
     const double f = u - fl;
-    int i = int(fl) % n;
-    if (i < 0) i += n;
+    // Positions are kept in [0, L), so fl is in [-1, n - 1]; anything else is wrapped the slow way.
+    int i = int(fl);
+    if (i < 0 || i >= n) {
+      i %= n;
+      if (i < 0) i += n;
+    }
     c.i0[d] = i;
     c.i1[d] = i + 1 == n ? 0 : i + 1;
     c.w0[d] = 1.0 - f;
@@ -63,41 +65,62 @@ ParticleMesh::ParticleMesh(int n_mesh, double box, GradientKind gradient, int th
       compensation_(compensation),
       fft_(n_mesh, threads) {
   if (!(box > 0.0)) throw Error("particle mesh", "box size must be positive");
-  mass_fixed_.assign(fft_.real_size(), 0);
-  if (gradient_ == GradientKind::spectral) psi_k_.resize(fft_.complex_size());
+  if (n_mesh < 4) throw Error("particle mesh", "the force mesh needs at least 4 points per side");
+  if (gradient_ == GradientKind::spectral)
+    psi_k_.resize(fft_.complex_size());
+  else
+    grad_.resize(4 * fft_.real_size());
 }
 
 void ParticleMesh::paint(std::span<const std::array<double, 3>> pos) {
   const int n = n_;
   const double inv_cell = n / box_;
-  long long* m = mass_fixed_.data();
-  std::fill(mass_fixed_.begin(), mass_fixed_.end(), 0LL);
-  const long count = long(pos.size());
-  // Integer sums are associative: the painted mesh does not depend on the order of the adds,
-  // hence not on the number of threads.
+  const size_t count = pos.size();
+  // Bucket the particles by slabs of two x-planes (stable counting sort). A particle of slab s
+  // writes planes 2s, 2s+1, 2s+2 only, so all even slabs can paint at once without conflicts,
+  // then all odd ones; each slab is painted by one thread in particle order, so the float sums
+  // are the same whatever the number of threads.
+  const int slabs = n / 2;
+  slab_of_.resize(count);
 #pragma omp parallel for schedule(static)
-  for (long p = 0; p < count; ++p) {
-    const Cic c = cic_of(pos[p], inv_cell, n);
-    for (int a = 0; a < 2; ++a) {
-      const size_t ia = size_t(a ? c.i1[0] : c.i0[0]) * n;
-      const double wa = a ? c.w1[0] : c.w0[0];
-      for (int b = 0; b < 2; ++b) {
-        const size_t ib = (ia + (b ? c.i1[1] : c.i0[1])) * n;
-        const double wab = wa * (b ? c.w1[1] : c.w0[1]);
-        const long long v0 = std::llround(wab * c.w0[2] * kFixedOne);
-        const long long v1 = std::llround(wab * c.w1[2] * kFixedOne);
-#pragma omp atomic
-        m[ib + c.i0[2]] += v0;
-#pragma omp atomic
-        m[ib + c.i1[2]] += v1;
-      }
-    }
+  for (size_t p = 0; p < count; ++p) slab_of_[p] = cic_of(pos[p], inv_cell, n).i0[0] / 2;
+  slab_start_.assign(size_t(slabs) + 1, 0);
+  for (size_t p = 0; p < count; ++p) ++slab_start_[slab_of_[p] + 1];
+  for (int s = 0; s < slabs; ++s) slab_start_[s + 1] += slab_start_[s];
+  order_.resize(count);
+  {
+    std::vector<size_t> next(slab_start_.begin(), slab_start_.end() - 1);
+    for (size_t p = 0; p < count; ++p) order_[next[slab_of_[p]]++] = uint32_t(p);
   }
-  const double to_delta = double(n) * n * n / (double(pos.size()) * kFixedOne);
-  float* r = fft_.real();
+  float* m = fft_.real();
   const size_t size = fft_.real_size();
 #pragma omp parallel for schedule(static)
-  for (size_t i = 0; i < size; ++i) r[i] = float(double(m[i]) * to_delta - 1.0);
+  for (size_t i = 0; i < size; ++i) m[i] = 0.0f;
+  auto paint_slab = [&](int s) {
+    for (size_t o = slab_start_[s]; o < slab_start_[s + 1]; ++o) {
+      const Cic c = cic_of(pos[order_[o]], inv_cell, n);
+      for (int a = 0; a < 2; ++a) {
+        const size_t ia = size_t(a ? c.i1[0] : c.i0[0]) * n;
+        const double wa = a ? c.w1[0] : c.w0[0];
+        for (int b = 0; b < 2; ++b) {
+          const size_t row = (ia + (b ? c.i1[1] : c.i0[1])) * n;
+          const double wab = wa * (b ? c.w1[1] : c.w0[1]);
+          m[row + c.i0[2]] += float(wab * c.w0[2]);
+          m[row + c.i1[2]] += float(wab * c.w1[2]);
+        }
+      }
+    }
+  };
+  // With an odd number of slabs the last one would touch plane 0 of slab 0: paint it alone.
+  const int paired = slabs % 2 == 0 ? slabs : slabs - 1;
+  for (int parity = 0; parity < 2; ++parity) {
+#pragma omp parallel for schedule(dynamic, 1)
+    for (int s = parity; s < paired; s += 2) paint_slab(s);
+  }
+  if (paired != slabs) paint_slab(slabs - 1);
+  const float to_delta = float(double(n) * n * n / double(count));
+#pragma omp parallel for schedule(static)
+  for (size_t i = 0; i < size; ++i) m[i] = m[i] * to_delta - 1.0f;
 }
 
 BasicGrid<float> ParticleMesh::paint_delta(std::span<const std::array<double, 3>> pos) {
@@ -152,35 +175,56 @@ void ParticleMesh::accelerations(std::span<const std::array<double, 3>> pos,
     ++timing_.ffts;
     timing_.fft += seconds_since(t0);
 
+    // -grad psi on the mesh by the 4-point central difference, then CIC read-out of the three
+    // components at the particles.
     t0 = omp_get_wtime();
     const float* psi = fft_.real();
-    const double fd = 1.0 / (12.0 * cell);
+    const float fd = float(1.0 / (12.0 * cell));
+    // Interleaved (x, y, z, pad) per node: one 16-byte load per CIC corner in the read-out.
+    float* g4 = grad_.data();
     auto wrap = [n](int i) { return i < 0 ? i + n : i >= n ? i - n : i; };
+#pragma omp parallel for schedule(static)
+    for (int i = 0; i < n; ++i) {
+      const float* xp1 = psi + size_t(wrap(i + 1)) * n * n;
+      const float* xm1 = psi + size_t(wrap(i - 1)) * n * n;
+      const float* xp2 = psi + size_t(wrap(i + 2)) * n * n;
+      const float* xm2 = psi + size_t(wrap(i - 2)) * n * n;
+      for (int j = 0; j < n; ++j) {
+        const size_t row = size_t(j) * n, base = size_t(i) * n * n + row;
+        const float* yp1 = psi + size_t(i) * n * n + size_t(wrap(j + 1)) * n;
+        const float* ym1 = psi + size_t(i) * n * n + size_t(wrap(j - 1)) * n;
+        const float* yp2 = psi + size_t(i) * n * n + size_t(wrap(j + 2)) * n;
+        const float* ym2 = psi + size_t(i) * n * n + size_t(wrap(j - 2)) * n;
+        const float* z = psi + base;
+        float* out = g4 + 4 * base;
+        for (int k = 0; k < n; ++k) {
+          out[4 * k] = -fd * (8.0f * (xp1[row + k] - xm1[row + k]) - (xp2[row + k] - xm2[row + k]));
+          out[4 * k + 1] = -fd * (8.0f * (yp1[k] - ym1[k]) - (yp2[k] - ym2[k]));
+          out[4 * k + 3] = 0.0f;
+        }
+        for (int k = 2; k < n - 2; ++k)
+          out[4 * k + 2] = -fd * (8.0f * (z[k + 1] - z[k - 1]) - (z[k + 2] - z[k - 2]));
+        for (int k : {0, 1, n - 2, n - 1})
+          out[4 * k + 2] =
+              -fd * (8.0f * (z[wrap(k + 1)] - z[wrap(k - 1)]) - (z[wrap(k + 2)] - z[wrap(k - 2)]));
+      }
+    }
+    timing_.kernel += seconds_since(t0);
+    t0 = omp_get_wtime();
 #pragma omp parallel for schedule(static)
     for (long p = 0; p < count; ++p) {
       const Cic c = cic_of(pos[p], inv_cell, n);
       double g[3] = {0, 0, 0};
-      for (int a = 0; a < 2; ++a) {
-        const int ia = a ? c.i1[0] : c.i0[0];
-        const double wa = a ? c.w1[0] : c.w0[0];
+      for (int a = 0; a < 2; ++a)
         for (int b = 0; b < 2; ++b) {
-          const int ib = b ? c.i1[1] : c.i0[1];
-          const double wab = wa * (b ? c.w1[1] : c.w0[1]);
-          for (int e = 0; e < 2; ++e) {
-            const int ie = e ? c.i1[2] : c.i0[2];
-            const double w = wab * (e ? c.w1[2] : c.w0[2]);
-            auto at = [&](int x, int y, int z) { return double(psi[(size_t(x) * n + y) * n + z]); };
-            // -d psi / dx_d by the 4-point central difference.
-            g[0] -= w * (8.0 * (at(wrap(ia + 1), ib, ie) - at(wrap(ia - 1), ib, ie)) -
-                         (at(wrap(ia + 2), ib, ie) - at(wrap(ia - 2), ib, ie)));
-            g[1] -= w * (8.0 * (at(ia, wrap(ib + 1), ie) - at(ia, wrap(ib - 1), ie)) -
-                         (at(ia, wrap(ib + 2), ie) - at(ia, wrap(ib - 2), ie)));
-            g[2] -= w * (8.0 * (at(ia, ib, wrap(ie + 1)) - at(ia, ib, wrap(ie - 1))) -
-                         (at(ia, ib, wrap(ie + 2)) - at(ia, ib, wrap(ie - 2))));
-          }
+          const size_t row = (size_t(a ? c.i1[0] : c.i0[0]) * n + (b ? c.i1[1] : c.i0[1])) * n;
+          const double wab = (a ? c.w1[0] : c.w0[0]) * (b ? c.w1[1] : c.w0[1]);
+          const float* q0 = g4 + 4 * (row + c.i0[2]);
+          const float* q1 = g4 + 4 * (row + c.i1[2]);
+          const double w0 = wab * c.w0[2], w1 = wab * c.w1[2];
+          for (int d = 0; d < 3; ++d) g[d] += w0 * q0[d] + w1 * q1[d];
         }
-      }
-      accel[p] = {g[0] * fd, g[1] * fd, g[2] * fd};
+      accel[p] = {g[0], g[1], g[2]};
     }
     timing_.readout += seconds_since(t0);
   } else {

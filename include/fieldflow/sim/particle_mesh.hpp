@@ -12,8 +12,9 @@
 // The mesh's nodes sit at (j + 1/2) H, so the unperturbed particle lattice (points i L / N_p) lies
 // at cell centres and paints to a uniform mesh (no lattice comb to alias back onto the particles).
 // The mesh is single precision (the force's own error, from CIC and the finite mesh, is far larger
-// than float rounding); painting accumulates 2^-32 fixed-point weights in 64-bit integers, so the
-// mesh and everything after it is bit-identical whatever the number of threads.
+// than float rounding). Painting sorts the particles (stably) into slabs of two x-planes and paints
+// even slabs in parallel, then odd ones, each slab by one thread in particle order: no atomics, and
+// the sums, hence the whole simulation, are bit-identical whatever the number of threads.
 //
 // Integrator, in the momentum p = a^3 E dx/da (comoving x in Mpc/h, H0 = 1):
 //   kick   a_i -> a_f, force at a_c:  p += (G_f(a_f) - G_f(a_i)) / D1(a_c) * (-grad psi(a_c))
@@ -24,6 +25,7 @@
 // to a_{i+1} with p at a_half, new force at a_{i+1}, kick a_half -> a_{i+1}; the force is reused
 // by the next step's first kick, so one force computation per step.
 #include <array>
+#include <cstdint>
 #include <functional>
 #include <span>
 #include <string>
@@ -78,7 +80,10 @@ class ParticleMesh {
   GradientKind gradient_;
   int compensation_;
   RealFft3d<float> fft_;
-  std::vector<long long> mass_fixed_;       // 2^-32 fixed-point CIC weights
+  std::vector<int> slab_of_;                // painting: slab of two x-planes per particle
+  std::vector<size_t> slab_start_;          // first entry of each slab in order_
+  std::vector<uint32_t> order_;             // particle indices sorted (stably) by slab
+  std::vector<float> grad_;                 // fd4: -grad psi on the mesh, (x, y, z, 0) per node
   std::vector<std::complex<float>> psi_k_;  // spectral: psi_k kept across the three inverses
   ForceTiming timing_;
 };

@@ -1,0 +1,244 @@
+// fieldflow simulate CONFIG.yaml [--set key=value ...]
+// Makes the built-in training and test sets: particle-mesh simulations written as Gadget HDF5
+// snapshots plus painted delta grids (docs/simulate.md). Under `mpirun -np N` the simulations are
+// shared out round-robin over the ranks; without mpirun it runs as one process. A rerun skips the
+// simulations whose files all exist.
+#include <mpi.h>
+#include <omp.h>
+
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <string>
+#include <vector>
+
+#include "commands.hpp"
+#include "fieldflow/core/error.hpp"
+#include "fieldflow/sim/simulation_set.hpp"
+
+namespace ff::cli {
+
+namespace {
+
+struct SimulateConfig {
+  SimulationSettings settings;
+  std::vector<SimulationSetSpec> sets;
+};
+
+SimulateConfig read_simulate_config(Config& config) {
+  SimulateConfig out;
+  SimulationSettings& s = out.settings;
+  ConfigNode root = config.root();
+  s.output_dir = root.text("output_dir", "out/simulations");
+
+  ConfigNode c = root.section("cosmology");
+  s.cosmology.omega_m = c.positive("omega_m", 0.3175);
+  s.cosmology.omega_b = c.positive("omega_b", 0.049);
+  s.cosmology.h = c.positive("h", 0.6711);
+  s.cosmology.n_s = c.positive("n_s", 0.9624);
+  s.cosmology.sigma8 = c.positive("sigma8", 0.834);
+  s.cosmology.t_cmb_k = c.positive("t_cmb", 2.7255);
+  if (!(s.cosmology.omega_b < s.cosmology.omega_m) || s.cosmology.omega_m > 1.0)
+    c.fail("omega_b", "expected 0 < omega_b < omega_m <= 1");
+
+  ConfigNode p = root.section("power");
+  s.transfer =
+      parse_transfer_kind(p.choice("transfer", {"eh98", "eh98_nowiggle", "table"}, "eh98"));
+  s.power_table = p.text("table", "");
+  s.table_sigma8 = p.flag("normalise_sigma8", true);
+  if (s.transfer == TransferKind::table && s.power_table.empty())
+    p.fail("table", "transfer: table needs the path of a two-column (k, P) file");
+
+  ConfigNode m = root.section("simulation");
+  s.particles_per_side = int(m.positive_integer("particles_per_side", 64));
+  if (s.particles_per_side % 2 != 0 || s.particles_per_side < 4)
+    m.fail("particles_per_side", "expected an even number >= 4");
+  s.box_size_mpch = m.positive("box_size", 128.0);
+  s.z_start = m.positive("z_start", 19.0);
+  if (s.z_start > 999) m.fail("z_start", "expected at most 999");
+  s.output_redshifts = m.numbers("output_redshifts", std::vector<double>{0.0});
+  if (s.output_redshifts.empty()) m.fail("output_redshifts", "expected at least one redshift");
+  for (double z : s.output_redshifts)
+    if (!(z >= 0) || !(z < s.z_start))
+      m.fail("output_redshifts", "every output redshift must be >= 0 and below z_start");
+  s.pm.steps = int(m.positive_integer("steps", 20));
+  s.pm.mesh_factor = int(m.positive_integer("mesh_factor", 2));
+  if (s.pm.mesh_factor > 4) m.fail("mesh_factor", "expected 1, 2, 3 or 4");
+  s.pm.gradient = parse_gradient_kind(m.choice("gradient", {"fd4", "spectral"}, "fd4"));
+  s.pm.compensation = int(m.integer("compensation", 1));
+  if (s.pm.compensation < 0 || s.pm.compensation > 2)
+    m.fail("compensation", "expected 0 (none), 1 (paint window) or 2 (paint and read-out)");
+  const long lpt = m.positive_integer("lpt_order", 2);
+  if (lpt > 2) m.fail("lpt_order", "expected 1 (Zel'dovich) or 2 (2LPT)");
+  s.lpt = lpt == 1 ? LptOrder::first : LptOrder::second;
+  s.fixed_amplitude = m.flag("fixed_amplitude", false);
+
+  ConfigNode g = root.section("paint");
+  s.paint_grid = int(g.positive_integer("grid", 32));
+  if (s.paint_grid % 2 != 0) g.fail("grid", "expected an even number");
+  s.paint_mas = parse_mass_assignment(g.choice("mas", {"ngp", "cic", "tsc"}, "cic"));
+  s.paint_interlaced = g.flag("interlace", false);
+
+  ConfigNode n = root.section("snapshots");
+  s.write_snapshots = n.flag("write", true);
+  const std::string unit = n.choice("length_unit", {"kpc/h", "mpc/h"}, "kpc/h");
+  s.snapshot.unit = parse_length_unit(unit);
+  s.snapshot.double_precision =
+      n.choice("precision", {"float32", "float64"}, "float32") == "float64";
+  s.snapshot.num_files = int(n.positive_integer("files", 1));
+  s.snapshot.blosc_compression = n.flag("blosc", false);
+
+  ConfigNode sets = root.section("sets");
+  for (const char* name : {"train", "test"}) {
+    ConfigNode one = sets.section(name);
+    SimulationSetSpec spec;
+    spec.name = name;
+    const long count = one.integer("count", std::string(name) == "train" ? 256 : 16);
+    if (count < 0 || count > 9999) one.fail("count", "expected 0 to 9999 simulations");
+    spec.count = int(count);
+    const long first = one.integer("first_seed", std::string(name) == "train" ? 1 : 1000001);
+    if (first < 0) one.fail("first_seed", "expected a non-negative seed");
+    spec.first_seed = uint64_t(first);
+    out.sets.push_back(spec);
+  }
+  // Disjoint seeds: a test simulation must never repeat a training one.
+  const auto& tr = out.sets[0];
+  const auto& te = out.sets[1];
+  if (tr.count > 0 && te.count > 0 && tr.first_seed < te.first_seed + te.count &&
+      te.first_seed < tr.first_seed + tr.count)
+    sets.fail("test.first_seed", "the seeds of train [" + std::to_string(tr.first_seed) + ", " +
+                                     std::to_string(tr.first_seed + tr.count) + ") and test [" +
+                                     std::to_string(te.first_seed) + ", " +
+                                     std::to_string(te.first_seed + te.count) + ") overlap");
+  config.finish();
+  validate(s, config.source());
+  return out;
+}
+
+// MPI only when launched by mpirun/srun (a singleton MPI_Init can be slow or fail in containers).
+bool launched_by_mpi() {
+  for (const char* v : {"OMPI_COMM_WORLD_SIZE", "PMI_SIZE", "PMIX_RANK", "MPI_LOCALNRANKS"})
+    if (std::getenv(v)) return true;
+  return false;
+}
+
+struct MpiSession {
+  bool active = false;
+  int rank = 0, size = 1;
+  MpiSession() {
+    if (!launched_by_mpi()) return;
+    int initialised = 0;
+    MPI_Initialized(&initialised);
+    if (!initialised) MPI_Init(nullptr, nullptr);
+    active = true;
+    MPI_Comm_rank(MPI_COMM_WORLD, &rank);
+    MPI_Comm_size(MPI_COMM_WORLD, &size);
+  }
+  ~MpiSession() {
+    int finalised = 0;
+    MPI_Finalized(&finalised);
+    if (active && !finalised) MPI_Finalize();
+  }
+  void barrier() const {
+    if (active) MPI_Barrier(MPI_COMM_WORLD);
+  }
+  // True on every rank when all ranks succeeded.
+  bool all_ok(bool ok) const {
+    if (!active) return ok;
+    int mine = ok ? 1 : 0, all = 0;
+    MPI_Allreduce(&mine, &all, 1, MPI_INT, MPI_MIN, MPI_COMM_WORLD);
+    return all == 1;
+  }
+};
+
+void run_simulate(const ConfigArgs& args) {
+  MpiSession mpi;
+  // Ranks sharing a node share its cores: unless OMP_NUM_THREADS says otherwise, split them.
+  if (mpi.active && !std::getenv("OMP_NUM_THREADS")) {
+    const char* local = std::getenv("OMPI_COMM_WORLD_LOCAL_SIZE");
+    const int local_ranks = local ? std::max(1, std::atoi(local)) : 1;
+    omp_set_num_threads(std::max(1, omp_get_num_procs() / local_ranks));
+  }
+  Config config = args.load();
+  const SimulateConfig cfg = read_simulate_config(config);
+  const SimulationSettings& s = cfg.settings;
+
+  struct Task {
+    const SimulationSetSpec* set;
+    int index;
+  };
+  std::vector<Task> tasks;
+  for (const auto& set : cfg.sets)
+    for (int i = 0; i < set.count; ++i) tasks.push_back({&set, i});
+  std::vector<Task> mine;
+  for (size_t t = 0; t < tasks.size(); ++t)
+    if (int(t % size_t(mpi.size)) == mpi.rank) mine.push_back(tasks[t]);
+
+  if (mpi.rank == 0)
+    std::fprintf(stderr,
+                 "fieldflow simulate: %zu simulations (%d train, %d test) of %d^3 particles in "
+                 "%.6g Mpc/h, %d steps from z = %.4g, force mesh %d^3 (%s), painted to %d^3; "
+                 "%d rank(s) x %d thread(s) -> %s\n",
+                 tasks.size(), cfg.sets[0].count, cfg.sets[1].count, s.particles_per_side,
+                 s.box_size_mpch, s.pm.steps, s.z_start, s.particles_per_side * s.pm.mesh_factor,
+                 to_string(s.pm.gradient), s.paint_grid, mpi.size, omp_get_max_threads(),
+                 s.output_dir.c_str());
+
+  bool ok = true;
+  std::string failure;
+  try {
+    const Simulator simulator(s);
+    const auto t0 = std::chrono::steady_clock::now();
+    int done = 0, skipped = 0;
+    for (const Task& task : mine) {
+      const SimulationSetSpec& set = *task.set;
+      const uint64_t seed = set.first_seed + uint64_t(task.index);
+      if (simulation_complete(s, set.name, task.index)) {
+        ++skipped;
+        continue;
+      }
+      const auto r = simulator.run(set.name, task.index, seed);
+      ++done;
+      const double elapsed =
+          std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+      std::fprintf(stderr, "[rank %d] %s %d/%d (seed %llu): %.2f s; rank progress %d/%zu, %.0f s\n",
+                   mpi.rank, set.name.c_str(), task.index + 1, set.count,
+                   static_cast<unsigned long long>(seed), r.seconds, done + skipped, mine.size(),
+                   elapsed);
+    }
+    if (skipped > 0)
+      std::fprintf(stderr, "[rank %d] %d finished simulation(s) found on disk, skipped\n", mpi.rank,
+                   skipped);
+  } catch (const std::exception& e) {
+    ok = false;
+    failure = e.what();
+  }
+  // Every rank must finish before rank 0 stacks the grids.
+  const bool all_ok = mpi.all_ok(ok);
+  if (!ok) throw Error(args.path, failure);
+  if (!all_ok) throw Error(args.path, "another rank failed (see its message above)");
+  if (mpi.rank == 0) {
+    for (const auto& set : cfg.sets) {
+      write_set_stacks(s, set);
+      if (set.count > 0)
+        std::fprintf(stderr, "fieldflow simulate: %s: %d grids stacked in %s\n", set.name.c_str(),
+                     set.count,
+                     stack_path(s, set.name, int(sorted_output_redshifts(s).size()) - 1).c_str());
+    }
+  }
+  mpi.barrier();
+}
+
+}  // namespace
+
+void add_simulate_command(CLI::App& app) {
+  auto args = std::make_shared<ConfigArgs>();
+  CLI::App* sub = app.add_subcommand(
+      "simulate",
+      "Run particle-mesh N-body simulations (the built-in training and test data): Gadget HDF5 "
+      "snapshots and painted delta grids; `mpirun -np N` shares the simulations over ranks");
+  add_config_args(sub, *args);
+  sub->callback([args] { run_simulate(*args); });
+}
+
+}  // namespace ff::cli
