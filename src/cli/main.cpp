@@ -30,6 +30,7 @@ int main(int argc, char** argv) {
   app.set_version_flag("--version", "fieldflow 0.1.0");
   ff::cli::add_paint_command(app);
   ff::cli::add_pk_command(app);
+  ff::cli::add_simulate_command(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
