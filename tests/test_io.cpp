@@ -743,6 +743,41 @@ TEST_F(IoTest, WriteSnapshotRoundTripsOverThreeFiles) {
   EXPECT_NEAR(r.read_positions_mpch()[10][1], pos[10][1], 1e-4);
 }
 
+TEST_F(IoTest, WriteSnapshotSpansSeveralWriteBlocks) {
+  // The writer converts and writes 2^20 rows at a time: cross that boundary.
+  const size_t n = (size_t(1) << 20) + 4097;
+  std::vector<std::array<double, 3>> pos(n), vel(n);
+  std::vector<uint64_t> ids(n);
+  for (size_t i = 0; i < n; ++i) {
+    pos[i] = {double(i % 1000) * 0.25, double(i / 1000) * 0.2, 1.0};
+    vel[i] = {double(i), 0.0, -1.0};
+    ids[i] = i;
+  }
+  SnapshotHeader h;
+  h.box_size_mpch = 250.0;
+  h.mass_table[1] = 1.0;
+  write_snapshot(path("big"), h, pos, vel, ids);
+  SnapshotReader r(path("big"));
+  ASSERT_EQ(r.particle_count(), n);
+  size_t seen = 0;
+  bool all_match = true;
+  r.for_each_position_chunk([&](std::span<const std::array<double, 3>> chunk) {
+    for (const auto& p : chunk) {
+      const size_t i = seen++;
+      // Written as float32 kpc/h: exact for these values up to float rounding.
+      const double x = double(float(pos[i][0] * 1000.0)) / 1000.0;
+      const double y = std::fmod(double(float(pos[i][1] * 1000.0)) / 1000.0, 250.0);
+      all_match = all_match && p[0] == x && p[1] == y && p[2] == 1.0;
+    }
+  });
+  EXPECT_EQ(seen, n);
+  EXPECT_TRUE(all_match);
+  const auto v = r.read_velocities();
+  EXPECT_EQ(v[n - 1][0], double(float(n - 1)));
+  EXPECT_EQ(v[(size_t(1) << 20)][2], -1.0);
+  EXPECT_EQ(r.read_ids()[n - 1], n - 1);
+}
+
 TEST_F(IoTest, ParticleMassFallsBackToTheMassesDataset) {
   const std::string p = path("masses.hdf5");
   {

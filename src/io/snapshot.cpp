@@ -5,6 +5,7 @@
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
+#include <type_traits>
 
 #include "fieldflow/core/error.hpp"
 #include "fieldflow/io/atomic_file.hpp"
@@ -389,6 +390,36 @@ std::vector<uint64_t> SnapshotReader::read_ids() const {
   return ids;
 }
 
+namespace {
+// Rows converted and written per block: bounded memory, a whole number of Blosc chunks.
+constexpr uint64_t kWriteBlockRows = 16 * kChunkRows;
+
+// Writes dataset name [count, 3] of Real from value(i, d), block by block. With box > 0 the
+// values are positions: one that rounds up to the box size when stored as Real becomes 0, since
+// Gadget keeps positions in [0, L).
+template <typename Real, typename Value>
+void write_vectors(h5::Group& part, const char* name, uint64_t count, double box,
+                   const h5::DatasetOptions& options, const Value& value) {
+  h5::Dataset dataset = part.create_dataset(
+      name, std::is_same_v<Real, float> ? h5::ElementType::float32 : h5::ElementType::float64,
+      {count, 3}, options);
+  std::vector<Real> block(size_t(3 * std::min(count, kWriteBlockRows)));
+  for (uint64_t first = 0; first < count; first += kWriteBlockRows) {
+    const size_t rows = size_t(std::min(kWriteBlockRows, count - first));
+#pragma omp parallel for schedule(static)
+    for (size_t r = 0; r < rows; ++r) {
+      for (int d = 0; d < 3; ++d) {
+        Real x = Real(value(first + r, d));
+        if (box > 0 && !(double(x) < box)) x = 0;
+        block[3 * r + size_t(d)] = x;
+      }
+    }
+    dataset.write_rows(first, rows, block.data());
+  }
+  dataset.close();
+}
+}  // namespace
+
 void write_snapshot(const std::string& base, SnapshotHeader header,
                     std::span<const std::array<double, 3>> positions_mpch,
                     std::span<const std::array<double, 3>> velocities,
@@ -408,8 +439,6 @@ void write_snapshot(const std::string& base, SnapshotHeader header,
   header.num_files = opts.num_files;
   header.num_part_total = {};
   header.num_part_total[1] = n;
-  const h5::ElementType real_type =
-      opts.double_precision ? h5::ElementType::float64 : h5::ElementType::float32;
 
   std::vector<uint64_t> total(header.num_part_total.begin(), header.num_part_total.end());
   for (int file_index = 0; file_index < opts.num_files; ++file_index) {
@@ -453,22 +482,18 @@ void write_snapshot(const std::string& base, SnapshotHeader header,
         options.chunk_rows = kChunkRows;
         options.blosc_zstd = true;
       }
-      std::vector<double> flat(size_t(count) * 3);
-      const double box_file = header.box_size_file_units;
-      for (uint64_t i = 0; i < count; ++i) {
-        for (int d = 0; d < 3; ++d) {
-          double x =
-              wrap_periodic(positions_mpch[begin + i][size_t(d)], header.box_size_mpch) * scale;
-          // Gadget keeps positions in [0, L): a value that rounds up to L when stored becomes 0.
-          const double stored = opts.double_precision ? x : double(float(x));
-          if (!(stored < box_file)) x = 0.0;
-          flat[3 * i + d] = x;
-        }
+      const double box_mpch = header.box_size_mpch, box_file = header.box_size_file_units;
+      const auto position = [&](uint64_t i, int d) {
+        return wrap_periodic(positions_mpch[begin + i][size_t(d)], box_mpch) * scale;
+      };
+      const auto velocity = [&](uint64_t i, int d) { return velocities[begin + i][size_t(d)]; };
+      if (opts.double_precision) {
+        write_vectors<double>(part, "Coordinates", count, box_file, options, position);
+        write_vectors<double>(part, "Velocities", count, 0.0, options, velocity);
+      } else {
+        write_vectors<float>(part, "Coordinates", count, box_file, options, position);
+        write_vectors<float>(part, "Velocities", count, 0.0, options, velocity);
       }
-      part.create_dataset("Coordinates", real_type, {count, 3}, options).write(flat.data());
-      for (uint64_t i = 0; i < count; ++i)
-        for (int d = 0; d < 3; ++d) flat[3 * i + d] = velocities[begin + i][size_t(d)];
-      part.create_dataset("Velocities", real_type, {count, 3}, options).write(flat.data());
       part.create_dataset("ParticleIDs", h5::ElementType::uint64, {count}, options)
           .write(ids.data() + begin);
       part = h5::Group();
