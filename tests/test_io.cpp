@@ -827,6 +827,7 @@ TEST_F(IoTest, Hdf5HelpersRoundTripAttributesAndRowSlabs) {
   EXPECT_FALSE(f.root().has("a/c/data"));
   const h5::Group g = f.root().open_group("a/b");
   EXPECT_EQ(g.children(), (std::vector<std::string>{"data"}));
+  EXPECT_EQ(g.attribute_names(), (std::vector<std::string>{"n", "name", "v", "x"}));
   EXPECT_EQ(g.read_attribute<double>("x"), 3.5);
   EXPECT_EQ(g.read_attribute<int32_t>("n"), -7);
   EXPECT_EQ(g.read_attribute_string("name"), "flow v1");

@@ -189,6 +189,18 @@ bool Object::has_attribute(const std::string& attr) const {
   return H5Aexists(id(), attr.c_str()) > 0;
 }
 
+std::vector<std::string> Object::attribute_names() const {
+  std::vector<std::string> names;
+  auto collect = [](hid_t, const char* name, const H5A_info_t*, void* data) -> herr_t {
+    static_cast<std::vector<std::string>*>(data)->push_back(name);
+    return 0;
+  };
+  hsize_t idx = 0;
+  if (H5Aiterate2(id(), H5_INDEX_NAME, H5_ITER_INC, &idx, collect, &names) < 0)
+    fail("cannot list the attributes");
+  return names;
+}
+
 template <typename T>
 std::vector<T> Object::read_attribute_array(const std::string& attr) const {
   if (!has_attribute(attr)) fail("missing attribute " + attr);

@@ -81,6 +81,7 @@ class Object {
   std::string where() const;                         // "/Header" or "" for the root
 
   bool has_attribute(const std::string& attr) const;
+  std::vector<std::string> attribute_names() const;  // in name order
   // Scalars: the attribute must hold exactly one element (converted to T).
   template <typename T>
   T read_attribute(const std::string& attr) const;
