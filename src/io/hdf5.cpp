@@ -543,7 +543,13 @@ File File::open(const std::string& path, bool writable) {
   if (is_hdf5 == 0) throw Error(path, "not an HDF5 file");
   if (is_hdf5 < 0) throw Error(path, with_hdf5_message("cannot be read as HDF5"));
   File f;
-  f.file_ = Handle(H5Fopen(path.c_str(), writable ? H5F_ACC_RDWR : H5F_ACC_RDONLY, H5P_DEFAULT));
+  // Best-effort file locking: cluster file systems (Lustre, NFS) often refuse locks, which
+  // HDF5 >= 1.10.7 otherwise turns into "unable to lock file" (HDF5_USE_FILE_LOCKING=BEST_EFFORT).
+  Handle fapl(H5Pcreate(H5P_FILE_ACCESS));
+#if H5_VERSION_GE(1, 10, 7)
+  H5Pset_file_locking(fapl.id(), 1, 1);
+#endif
+  f.file_ = Handle(H5Fopen(path.c_str(), writable ? H5F_ACC_RDWR : H5F_ACC_RDONLY, fapl.id()));
   if (!f.file_.valid())
     throw Error(path, with_hdf5_message("cannot open as HDF5 (truncated or damaged file?)"));
   Handle root(H5Gopen2(f.file_.id(), "/", H5P_DEFAULT));
@@ -555,7 +561,11 @@ File File::open(const std::string& path, bool writable) {
 File File::create(const std::string& path) {
   initialize();
   File f;
-  f.file_ = Handle(H5Fcreate(path.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT));
+  Handle fapl(H5Pcreate(H5P_FILE_ACCESS));
+#if H5_VERSION_GE(1, 10, 7)
+  H5Pset_file_locking(fapl.id(), 1, 1);  // best effort, as in open()
+#endif
+  f.file_ = Handle(H5Fcreate(path.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, fapl.id()));
   if (!f.file_.valid()) throw Error(path, with_hdf5_message("cannot create HDF5 file"));
   Handle root(H5Gopen2(f.file_.id(), "/", H5P_DEFAULT));
   if (!root.valid()) throw Error(path, with_hdf5_message("cannot open the root group"));
