@@ -62,6 +62,10 @@ struct Fftw<double> {
     return fftw_plan_dft_c2r_3d(n, n, n, reinterpret_cast<fftw_complex*>(in), out, flags);
   }
   static void execute(void* plan) { fftw_execute(static_cast<fftw_plan>(plan)); }
+  static void execute_r2c(void* plan, double* in, std::complex<double>* out) {
+    fftw_execute_dft_r2c(static_cast<fftw_plan>(plan), in, reinterpret_cast<fftw_complex*>(out));
+  }
+  static int alignment_of(const double* p) { return fftw_alignment_of(const_cast<double*>(p)); }
   static void destroy(void* plan) { fftw_destroy_plan(static_cast<fftw_plan>(plan)); }
 };
 
@@ -77,6 +81,10 @@ struct Fftw<float> {
     return fftwf_plan_dft_c2r_3d(n, n, n, reinterpret_cast<fftwf_complex*>(in), out, flags);
   }
   static void execute(void* plan) { fftwf_execute(static_cast<fftwf_plan>(plan)); }
+  static void execute_r2c(void* plan, float* in, std::complex<float>* out) {
+    fftwf_execute_dft_r2c(static_cast<fftwf_plan>(plan), in, reinterpret_cast<fftwf_complex*>(out));
+  }
+  static int alignment_of(const float* p) { return fftwf_alignment_of(const_cast<float*>(p)); }
   static void destroy(void* plan) { fftwf_destroy_plan(static_cast<fftwf_plan>(plan)); }
 };
 
@@ -125,6 +133,20 @@ RealFft3d<T>::~RealFft3d() {
 template <typename T>
 void RealFft3d<T>::forward() {
   Fftw<T>::execute(forward_plan_);
+}
+
+template <typename T>
+void RealFft3d<T>::forward(const T* input) {
+  // r2c plans preserve their input (FFTW_PRESERVE_INPUT is the default for r2c), so the
+  // const_cast never leads to a write.
+  if (Fftw<T>::alignment_of(input) == Fftw<T>::alignment_of(real_)) {
+    Fftw<T>::execute_r2c(forward_plan_, const_cast<T*>(input), complex_);
+    return;
+  }
+  const size_t size = real_size();
+#pragma omp parallel for schedule(static)
+  for (size_t i = 0; i < size; ++i) real_[i] = input[i];
+  forward();
 }
 
 template <typename T>

@@ -158,15 +158,6 @@ BinTotals reduce(const PlaneSums& sums, int n, double box_size_mpch) {
   return out;
 }
 
-template <typename T>
-void load(RealFft3d<T>& fft, const BasicGrid<T>& field) {
-  T* dst = fft.real();
-  const T* src = field.values.data();
-  const size_t size = field.values.size();
-#pragma omp parallel for schedule(static)
-  for (size_t i = 0; i < size; ++i) dst[i] = src[i];
-}
-
 }  // namespace
 
 template <typename T>
@@ -175,8 +166,7 @@ PowerSpectrum measure_power_spectrum(const BasicGrid<T>& field, const PowerSpect
   check_options(opts);
   const Binning bn(field.n, opts);
   RealFft3d<T> fft(field.n);
-  load(fft, field);
-  fft.forward();
+  fft.forward(field.values.data());
   const BinTotals t =
       reduce(accumulate<1>(bn, fft.complex(), fft.complex()), field.n, field.box_size_mpch);
   PowerSpectrum out;
@@ -200,10 +190,8 @@ CrossSpectrum measure_cross_spectrum(const BasicGrid<T>& a, const BasicGrid<T>& 
                                       std::to_string(b.box_size_mpch) + " Mpc/h)");
   const Binning bn(a.n, opts);
   RealFft3d<T> fa(a.n), fb(a.n);
-  load(fa, a);
-  load(fb, b);
-  fa.forward();
-  fb.forward();
+  fa.forward(a.values.data());
+  fb.forward(b.values.data());
   const BinTotals t = reduce(accumulate<3>(bn, fa.complex(), fb.complex()), a.n, a.box_size_mpch);
   CrossSpectrum out;
   out.k = t.k;

@@ -36,6 +36,9 @@ class RealFft3d {
   std::complex<T>* complex() { return complex_; }
 
   void forward();  // real() -> complex()
+  // input (n^3 values, left unchanged) -> complex(), without copying into real() when input is
+  // aligned like real() (FFTW's new-array execute); otherwise copies it there first.
+  void forward(const T* input);
   void inverse();  // complex() -> real(); complex() is overwritten (FFTW's c2r destroys its input)
 
  private:

@@ -2,8 +2,12 @@
 // Power spectra with the README's conventions (those of Pylians3 and nbodykit):
 //   delta_k = sum_x delta(x) exp(-i k.x)  (FFTW forward, unnormalised)
 //   P(k) = (L^3 / N^6) |delta_k|^2,  P12 = (L^3 / N^6) Re(delta1_k delta2_k^*)
-//   k_F = 2 pi / L; bin i >= 1 holds i <= |k| / (W k_F) < i + 1; |k| > k_N = pi N / L dropped;
-//   k of a bin = mean |k| of its modes; nmodes counts k and -k; k = 0 excluded.
+//   k_F = 2 pi / L; bin i holds i <= |k| / (W k_F) < i + 1 (with W = 1 the first bin is i = 1;
+//   with W > 1 the first bin, i = 0, holds 0 < |k| < W k_F); |k| > k_N = pi N / L dropped;
+//   k of a bin = mean |k| of its modes; nmodes counts k and -k (r2c planes c = 0 and c = N/2
+//   once, the others twice); k = 0 excluded; empty bins omitted.
+// One fused parallel pass over the half-complex array bins all modes; sums are kept per x-plane
+// and reduced in plane order, so the result does not depend on the thread count.
 // The mass-assignment window prod_i sinc(pi n_i / N)^p is divided out when opts.mas names one.
 #include <vector>
 
@@ -19,8 +23,8 @@ struct PowerSpectrumOptions {
 };
 
 struct PowerSpectrum {
-  std::vector<double> k;       // h/Mpc
-  std::vector<double> pk;      // (Mpc/h)^3
+  std::vector<double> k;   // h/Mpc
+  std::vector<double> pk;  // (Mpc/h)^3
   std::vector<double> nmodes;
 };
 
@@ -29,8 +33,11 @@ struct CrossSpectrum {
 };
 
 // T = float transforms in single precision (accumulating in double), T = double in double.
+// Cross: r = P12 / sqrt(P1 P2) of the reported (shot-noise subtracted) P1, P2; NaN where P1 P2 <=
+// 0.
 template <typename T>
-PowerSpectrum measure_power_spectrum(const BasicGrid<T>& field, const PowerSpectrumOptions& opts = {});
+PowerSpectrum measure_power_spectrum(const BasicGrid<T>& field,
+                                     const PowerSpectrumOptions& opts = {});
 template <typename T>
 CrossSpectrum measure_cross_spectrum(const BasicGrid<T>& a, const BasicGrid<T>& b,
                                      const PowerSpectrumOptions& opts = {});
