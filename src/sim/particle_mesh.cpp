@@ -52,6 +52,17 @@ inline Cic cic_of(const std::array<double, 3>& x, double inv_cell, int n) {
   return c;
 }
 
+inline Cic expand(const ParticleMesh::CicCell& c, int n) {
+  Cic e;
+  for (int d = 0; d < 3; ++d) {
+    e.i0[d] = c.i0[d];
+    e.i1[d] = c.i0[d] + 1 == n ? 0 : c.i0[d] + 1;
+    e.w0[d] = 1.0 - double(c.f[d]);
+    e.w1[d] = double(c.f[d]);
+  }
+  return e;
+}
+
 double seconds_since(double t0) {
   return omp_get_wtime() - t0;
 }
@@ -72,6 +83,8 @@ ParticleMesh::ParticleMesh(int n_mesh, double box, GradientKind gradient, int th
     grad_.resize(4 * fft_.real_size());
 }
 
+// Leaves the painted mass (particles per cell) in fft_.real(); delta = mass * n^3 / N - 1, whose
+// scale accelerations() folds into the Green's function (the -1 only touches k = 0).
 void ParticleMesh::paint(std::span<const std::array<double, 3>> pos) {
   const int n = n_;
   const double inv_cell = n / box_;
@@ -81,9 +94,15 @@ void ParticleMesh::paint(std::span<const std::array<double, 3>> pos) {
   // then all odd ones; each slab is painted by one thread in particle order, so the float sums
   // are the same whatever the number of threads.
   const int slabs = n / 2;
+  // The CIC cell and offsets of every particle, computed once for painting and read-out.
   slab_of_.resize(count);
+  cells_.resize(count);
 #pragma omp parallel for schedule(static)
-  for (size_t p = 0; p < count; ++p) slab_of_[p] = cic_of(pos[p], inv_cell, n).i0[0] / 2;
+  for (size_t p = 0; p < count; ++p) {
+    const Cic c = cic_of(pos[p], inv_cell, n);
+    cells_[p] = {{c.i0[0], c.i0[1], c.i0[2]}, {float(c.w1[0]), float(c.w1[1]), float(c.w1[2])}};
+    slab_of_[p] = c.i0[0] / 2;
+  }
   slab_start_.assign(size_t(slabs) + 1, 0);
   for (size_t p = 0; p < count; ++p) ++slab_start_[slab_of_[p] + 1];
   for (int s = 0; s < slabs; ++s) slab_start_[s + 1] += slab_start_[s];
@@ -98,7 +117,7 @@ void ParticleMesh::paint(std::span<const std::array<double, 3>> pos) {
   for (size_t i = 0; i < size; ++i) m[i] = 0.0f;
   auto paint_slab = [&](int s) {
     for (size_t o = slab_start_[s]; o < slab_start_[s + 1]; ++o) {
-      const Cic c = cic_of(pos[order_[o]], inv_cell, n);
+      const Cic c = expand(cells_[order_[o]], n);
       for (int a = 0; a < 2; ++a) {
         const size_t ia = size_t(a ? c.i1[0] : c.i0[0]) * n;
         const double wa = a ? c.w1[0] : c.w0[0];
@@ -118,15 +137,13 @@ void ParticleMesh::paint(std::span<const std::array<double, 3>> pos) {
     for (int s = parity; s < paired; s += 2) paint_slab(s);
   }
   if (paired != slabs) paint_slab(slabs - 1);
-  const float to_delta = float(double(n) * n * n / double(count));
-#pragma omp parallel for schedule(static)
-  for (size_t i = 0; i < size; ++i) m[i] = m[i] * to_delta - 1.0f;
 }
 
 BasicGrid<float> ParticleMesh::paint_delta(std::span<const std::array<double, 3>> pos) {
   paint(pos);
   BasicGrid<float> g(n_, box_, 0.0);
-  std::copy(fft_.real(), fft_.real() + fft_.real_size(), g.values.begin());
+  const double to_delta = double(n_) * n_ * n_ / double(pos.size());
+  for (size_t i = 0; i < g.size(); ++i) g.values[i] = float(fft_.real()[i] * to_delta - 1.0);
   return g;
 }
 
@@ -134,7 +151,7 @@ void ParticleMesh::accelerations(std::span<const std::array<double, 3>> pos,
                                  std::span<std::array<double, 3>> accel) {
   if (accel.size() != pos.size()) throw Error("particle mesh", "accelerations: size mismatch");
   const int n = n_, nh = n / 2 + 1;
-  const double cell = box_ / n, inv_cell = 1.0 / cell;
+  const double cell = box_ / n;
   const double kf = 2.0 * std::numbers::pi / box_;
   const long count = long(pos.size());
   double t0 = omp_get_wtime();
@@ -149,7 +166,8 @@ void ParticleMesh::accelerations(std::span<const std::array<double, 3>> pos,
   // psi_k = -delta_k / k^2, with the 1/n^3 of the inverse transform folded in.
   t0 = omp_get_wtime();
   std::complex<float>* ck = fft_.complex();
-  const double inv_n3 = 1.0 / (double(n) * n * n);
+  // 1/n^3 of the inverse transform times n^3/N of mass -> delta.
+  const double inv_n3 = 1.0 / double(count);
   std::vector<float> kvec(n);
   std::vector<double> inv_window(n);  // 1 / sinc(pi j / n)^(2 p) per axis, p = compensation order
   for (int i = 0; i < n; ++i) {
@@ -213,7 +231,7 @@ void ParticleMesh::accelerations(std::span<const std::array<double, 3>> pos,
     t0 = omp_get_wtime();
 #pragma omp parallel for schedule(static)
     for (long p = 0; p < count; ++p) {
-      const Cic c = cic_of(pos[p], inv_cell, n);
+      const Cic c = expand(cells_[p], n);
       double g[3] = {0, 0, 0};
       for (int a = 0; a < 2; ++a)
         for (int b = 0; b < 2; ++b) {
@@ -252,7 +270,7 @@ void ParticleMesh::accelerations(std::span<const std::array<double, 3>> pos,
       const float* g = fft_.real();
 #pragma omp parallel for schedule(static)
       for (long p = 0; p < count; ++p) {
-        const Cic c = cic_of(pos[p], inv_cell, n);
+        const Cic c = expand(cells_[p], n);
         double sum = 0.0;
         for (int a = 0; a < 2; ++a)
           for (int b = 0; b < 2; ++b) {

@@ -69,17 +69,22 @@ class ParticleMesh {
   BasicGrid<float> paint_delta(std::span<const std::array<double, 3>> positions_mpch);
 
   const ForceTiming& timing() const { return timing_; }
+  struct CicCell {
+    int32_t i0[3];  // lower mesh node per axis
+    float f[3];     // offset from it in cells, the upper node's weight
+  };
   void reset_timing() { timing_ = {}; }
   RealFft3d<float>& fft() { return fft_; }  // for benchmarks timing bare transforms
 
  private:
-  void paint(std::span<const std::array<double, 3>> positions_mpch);  // into fft_.real() as delta
+  void paint(std::span<const std::array<double, 3>> positions_mpch);  // mass into fft_.real()
 
   int n_;
   double box_;
   GradientKind gradient_;
   int compensation_;
   RealFft3d<float> fft_;
+  std::vector<CicCell> cells_;              // per particle, from the last paint
   std::vector<int> slab_of_;                // painting: slab of two x-planes per particle
   std::vector<size_t> slab_start_;          // first entry of each slab in order_
   std::vector<uint32_t> order_;             // particle indices sorted (stably) by slab
