@@ -139,9 +139,6 @@ struct MpiSession {
     MPI_Finalized(&finalised);
     if (active && !finalised) MPI_Finalize();
   }
-  void barrier() const {
-    if (active) MPI_Barrier(MPI_COMM_WORLD);
-  }
   // True on every rank when all ranks succeeded.
   bool all_ok(bool ok) const {
     if (!active) return ok;
@@ -217,16 +214,27 @@ void run_simulate(const ConfigArgs& args) {
   const bool all_ok = mpi.all_ok(ok);
   if (!ok) throw Error(args.path, failure);
   if (!all_ok) throw Error(args.path, "another rank failed (see its message above)");
+  // Rank 0 stacks the grids; the others wait for its verdict (an error must not leave them
+  // blocked in a collective).
+  bool stacked = true;
   if (mpi.rank == 0) {
-    for (const auto& set : cfg.sets) {
-      write_set_stacks(s, set);
-      if (set.count > 0)
-        std::fprintf(stderr, "fieldflow simulate: %s: %d grids stacked in %s\n", set.name.c_str(),
-                     set.count,
-                     stack_path(s, set.name, int(sorted_output_redshifts(s).size()) - 1).c_str());
+    try {
+      for (const auto& set : cfg.sets) {
+        write_set_stacks(s, set);
+        if (set.count > 0)
+          std::fprintf(stderr, "fieldflow simulate: %s: %d grids stacked in %s\n", set.name.c_str(),
+                       set.count,
+                       stack_path(s, set.name, int(sorted_output_redshifts(s).size()) - 1).c_str());
+      }
+    } catch (const std::exception& e) {
+      stacked = false;
+      failure = e.what();
     }
   }
-  mpi.barrier();
+  if (!mpi.all_ok(stacked)) {
+    if (mpi.rank == 0) throw Error(args.path, failure);
+    throw Error(args.path, "rank 0 failed to stack the grids (see its message above)");
+  }
 }
 
 }  // namespace
