@@ -175,10 +175,68 @@ void paint_sorted(double* mesh, int n, const std::vector<std::array<double, 3>>&
   }
 }
 
+// Stable counting sort by first x-plane: thread t histograms, then scatters, its contiguous range
+// of particles, so the sorted order does not depend on the thread count. Returns false if a
+// position is not finite.
 template <typename Kernel>
-int first_plane(double u, int n) {
-  double w[Kernel::support];
-  return wrap_index(Kernel::weights(u, w), n);
+bool sort_by_plane(std::span<const std::array<double, 3>> positions, double inv_cell,
+                   double shift_cells, int n, std::vector<std::array<double, 3>>& sorted,
+                   std::vector<int>& plane_of, std::vector<size_t>& plane_start) {
+  const size_t m = positions.size();
+  sorted.resize(m);
+  plane_of.resize(m);
+  plane_start.assign(size_t(n) + 1, 0);
+  std::vector<size_t> counts(size_t(omp_get_max_threads()) * n, 0);
+  bool all_finite = true;
+#pragma omp parallel reduction(&& : all_finite)
+  {
+    const int threads = omp_get_num_threads(), t = omp_get_thread_num();
+    const size_t begin = m * t / threads, end = m * (t + 1) / threads;
+    size_t* hist = counts.data() + size_t(t) * n;
+    double w[Kernel::support];
+    for (size_t i = begin; i < end; ++i) {
+      const auto& x = positions[i];
+      if (!std::isfinite(x[0]) || !std::isfinite(x[1]) || !std::isfinite(x[2])) {
+        all_finite = false;
+        plane_of[i] = 0;
+        continue;
+      }
+      const double u = to_cell_units(x[0], inv_cell, shift_cells, n);
+      const int p = wrap_index(Kernel::weights(u, w), n);
+      plane_of[i] = p;
+      ++hist[p];
+    }
+#pragma omp barrier
+#pragma omp single
+    {
+      size_t running = 0;
+      for (int p = 0; p < n; ++p) {
+        plane_start[p] = running;
+        for (int s = 0; s < threads; ++s) {
+          const size_t c = counts[size_t(s) * n + p];
+          counts[size_t(s) * n + p] = running;
+          running += c;
+        }
+      }
+      plane_start[n] = running;
+    }
+    for (size_t i = begin; i < end; ++i) {
+      const auto& x = positions[i];
+      sorted[hist[plane_of[i]]++] = {to_cell_units(x[0], inv_cell, shift_cells, n),
+                                     to_cell_units(x[1], inv_cell, shift_cells, n),
+                                     to_cell_units(x[2], inv_cell, shift_cells, n)};
+    }
+  }
+  return all_finite;
+}
+
+template <typename Kernel>
+void sort_and_paint(double* mesh, int n, std::span<const std::array<double, 3>> positions,
+                    double inv_cell, double shift_cells, std::vector<std::array<double, 3>>& sorted,
+                    std::vector<int>& plane_of, std::vector<size_t>& plane_start) {
+  if (!sort_by_plane<Kernel>(positions, inv_cell, shift_cells, n, sorted, plane_of, plane_start))
+    throw Error("paint", "a particle position is not finite (NaN or infinity)");
+  paint_sorted<Kernel>(mesh, n, sorted, plane_start);
 }
 
 }  // namespace
@@ -207,70 +265,21 @@ void Painter::add(std::span<const std::array<double, 3>> positions_mpch) {
 
 void Painter::paint_into(Grid& mesh, std::span<const std::array<double, 3>> positions,
                          double shift_cells) {
-  const size_t m = positions.size();
-  if (m == 0) return;
-  const int n = n_;
-  const double inv_cell = n / box_size_mpch_;
-  int (*plane_of)(double, int) = mas_ == MassAssignment::ngp   ? first_plane<NgpKernel>
-                                 : mas_ == MassAssignment::cic ? first_plane<CicKernel>
-                                                               : first_plane<TscKernel>;
-  sorted_.resize(m);
-  plane_of_.resize(m);
-  plane_start_.assign(size_t(n) + 1, 0);
-  const int max_threads = omp_get_max_threads();
-  std::vector<size_t> counts(size_t(max_threads) * n, 0);
-  bool all_finite = true;
-
-  // Stable counting sort by first x-plane: thread t histograms, then scatters, its contiguous
-  // range of particles, so the sorted order does not depend on the thread count.
-#pragma omp parallel reduction(&& : all_finite)
-  {
-    const int threads = omp_get_num_threads(), t = omp_get_thread_num();
-    const size_t begin = m * t / threads, end = m * (t + 1) / threads;
-    size_t* hist = counts.data() + size_t(t) * n;
-    for (size_t i = begin; i < end; ++i) {
-      const auto& x = positions[i];
-      if (!std::isfinite(x[0]) || !std::isfinite(x[1]) || !std::isfinite(x[2])) {
-        all_finite = false;
-        plane_of_[i] = 0;
-        continue;
-      }
-      const int p = plane_of(to_cell_units(x[0], inv_cell, shift_cells, n), n);
-      plane_of_[i] = p;
-      ++hist[p];
-    }
-#pragma omp barrier
-#pragma omp single
-    {
-      size_t running = 0;
-      for (int p = 0; p < n; ++p) {
-        plane_start_[p] = running;
-        for (int s = 0; s < threads; ++s) {
-          const size_t c = counts[size_t(s) * n + p];
-          counts[size_t(s) * n + p] = running;
-          running += c;
-        }
-      }
-      plane_start_[n] = running;
-    }
-    for (size_t i = begin; i < end; ++i) {
-      const auto& x = positions[i];
-      sorted_[hist[plane_of_[i]]++] = {to_cell_units(x[0], inv_cell, shift_cells, n),
-                                       to_cell_units(x[1], inv_cell, shift_cells, n),
-                                       to_cell_units(x[2], inv_cell, shift_cells, n)};
-    }
-  }
-  if (!all_finite) throw Error("paint", "a particle position is not finite (NaN or infinity)");
-
+  if (positions.empty()) return;
+  const double inv_cell = n_ / box_size_mpch_;
+  double* m = mesh.values.data();
   switch (mas_) {
     case MassAssignment::ngp:
-      paint_sorted<NgpKernel>(mesh.values.data(), n, sorted_, plane_start_);
+      sort_and_paint<NgpKernel>(m, n_, positions, inv_cell, shift_cells, sorted_, plane_of_,
+                                plane_start_);
       break;
     case MassAssignment::cic:
-      paint_sorted<CicKernel>(mesh.values.data(), n, sorted_, plane_start_);
+      sort_and_paint<CicKernel>(m, n_, positions, inv_cell, shift_cells, sorted_, plane_of_,
+                                plane_start_);
       break;
     default:
-      paint_sorted<TscKernel>(mesh.values.data(), n, sorted_, plane_start_);
+      sort_and_paint<TscKernel>(m, n_, positions, inv_cell, shift_cells, sorted_, plane_of_,
+                                plane_start_);
       break;
   }
 }
