@@ -256,6 +256,7 @@ Painter::Painter(int n, double box_size_mpch, MassAssignment mas, bool interlace
 }
 
 void Painter::add(std::span<const std::array<double, 3>> positions_mpch) {
+  if (mesh_.values.empty()) throw Error("paint", "the mesh was already released (release_delta)");
   paint_into(mesh_, positions_mpch, 0.0);
   // The second mesh's points sit half a cell further along each axis, i.e. at (i + 1/2) H:
   // equivalently, the particles move by +H/2 onto the ordinary grid.
@@ -311,10 +312,8 @@ Grid Painter::delta() const {
   // Interlacing: the shifted mesh samples the field at x - H/2 (particles moved by +H/2), so its
   // transform carries a phase exp(-i k.(H/2)(1,1,1)); undo it, average, transform back.
   RealFft3d<double> plain(n), shifted(n);
-  std::copy(mesh_.values.begin(), mesh_.values.end(), plain.real());
-  std::copy(shifted_mesh_.values.begin(), shifted_mesh_.values.end(), shifted.real());
-  plain.forward();
-  shifted.forward();
+  plain.forward(mesh_.values.data());
+  shifted.forward(shifted_mesh_.values.data());
   std::vector<std::complex<double>> phase(n);  // exp(i pi n_i / N) per axis
   for (int i = 0; i < n; ++i)
     phase[i] = std::polar(1.0, std::numbers::pi * fft_wavenumber(i, n) / n);
