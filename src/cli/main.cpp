@@ -1,10 +1,10 @@
 // fieldflow: learn the density of 3D matter fields with normalizing flows and use it to
 // reconstruct masked, noisy observations. See README.md.
 #include <CLI/CLI.hpp>
-
 #include <cstdio>
 #include <exception>
 #include <new>
+#include <string>
 
 #include "commands.hpp"
 #include "fieldflow/core/error.hpp"
@@ -31,10 +31,21 @@ int main(int argc, char** argv) {
   ff::cli::add_paint_command(app);
   ff::cli::add_pk_command(app);
   ff::cli::add_simulate_command(app);
+  const auto is_subcommand = [&app](const std::string& name) {
+    for (const CLI::App* sub : app.get_subcommands({}))
+      if (sub->check_name(name)) return true;
+    return false;
+  };
+  if (argc > 1 && argv[1][0] != '-' && !is_subcommand(argv[1])) {
+    std::fprintf(stderr, "fieldflow: %s: unknown subcommand (fieldflow --help lists them)\n",
+                 argv[1]);
+    return 2;
+  }
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
-    return app.exit(e);
+    // Help and version exit 0; a malformed command line exits 2, as documented in the README.
+    return app.exit(e) == 0 ? 0 : 2;
   } catch (const ff::Error& e) {
     std::fprintf(stderr, "fieldflow: %s\n", e.what());
     return 1;
