@@ -2,6 +2,7 @@
 
 #include <omp.h>
 
+#include <algorithm>
 #include <cmath>
 #include <complex>
 #include <cstdint>
@@ -72,19 +73,21 @@ struct Binning {
   }
 };
 
-// Per-x-plane sums (plane-major), reduced in plane order at the end so the result does not depend
-// on how planes were shared among threads.
+// Sums per group of consecutive x-planes (a fixed function of n), each group summed by one thread
+// in plane order and the groups reduced in order at the end: the result does not depend on how
+// the groups were shared among threads.
 struct PlaneSums {
-  int spectra, bins;
-  std::vector<double> power;  // [plane][bin][spectrum]
+  int groups, spectra, bins;
+  std::vector<double> power;  // [group][bin][spectrum]
   std::vector<double> length;
   std::vector<int64_t> count;
   PlaneSums(int n, int bins_, int spectra_)
-      : spectra(spectra_),
+      : groups(std::min(n, 64)),
+        spectra(spectra_),
         bins(bins_),
-        power(size_t(n) * bins_ * spectra_, 0.0),
-        length(size_t(n) * bins_, 0.0),
-        count(size_t(n) * bins_, 0) {}
+        power(size_t(groups) * bins_ * spectra_, 0.0),
+        length(size_t(groups) * bins_, 0.0),
+        count(size_t(groups) * bins_, 0) {}
 };
 
 // One fused pass over the half-complex array(s): window, |k|, bin and accumulate.
@@ -93,35 +96,38 @@ template <int Spectra, typename T>
 PlaneSums accumulate(const Binning& bn, const std::complex<T>* f1, const std::complex<T>* f2) {
   const int n = bn.n, nc = n / 2 + 1, bins = bn.bins;
   PlaneSums sums(n, bins, Spectra);
-#pragma omp parallel for schedule(static)
-  for (int a = 0; a < n; ++a) {
-    double* power = sums.power.data() + size_t(a) * bins * Spectra;
-    double* length = sums.length.data() + size_t(a) * bins;
-    int64_t* count = sums.count.data() + size_t(a) * bins;
-    if (bn.sq[a] > bn.max_sq) continue;
-    for (int b = 0; b < n; ++b) {
-      const int sab = bn.sq[a] + bn.sq[b];
-      if (sab > bn.max_sq) continue;
-      const double wab = bn.inv_w2[a] * bn.inv_w2[b];
-      const size_t row = (size_t(a) * n + b) * nc;
-      for (int c = 0; c < nc; ++c) {
-        const int s = sab + c * c;
-        if (s > bn.max_sq) break;
-        if (s == 0) continue;
-        // The r2c array holds planes c = 0 and c = N/2 once, the others stand for k and -k.
-        const int mult = (c == 0 || c == n / 2) ? 1 : 2;
-        const int bin = bn.bin_of[s];
-        const double w = mult * wab * bn.inv_w2[c];
-        const double re1 = f1[row + c].real(), im1 = f1[row + c].imag();
-        double* pw = power + size_t(bin) * Spectra;
-        pw[0] += w * (re1 * re1 + im1 * im1);
-        if constexpr (Spectra == 3) {
-          const double re2 = f2[row + c].real(), im2 = f2[row + c].imag();
-          pw[1] += w * (re2 * re2 + im2 * im2);
-          pw[2] += w * (re1 * re2 + im1 * im2);
+  const int groups = sums.groups;
+#pragma omp parallel for schedule(dynamic, 1)
+  for (int g = 0; g < groups; ++g) {
+    double* power = sums.power.data() + size_t(g) * bins * Spectra;
+    double* length = sums.length.data() + size_t(g) * bins;
+    int64_t* count = sums.count.data() + size_t(g) * bins;
+    for (int a = int(int64_t(n) * g / groups); a < int(int64_t(n) * (g + 1) / groups); ++a) {
+      if (bn.sq[a] > bn.max_sq) continue;
+      for (int b = 0; b < n; ++b) {
+        const int sab = bn.sq[a] + bn.sq[b];
+        if (sab > bn.max_sq) continue;
+        const double wab = bn.inv_w2[a] * bn.inv_w2[b];
+        const size_t row = (size_t(a) * n + b) * nc;
+        for (int c = 0; c < nc; ++c) {
+          const int s = sab + c * c;
+          if (s > bn.max_sq) break;
+          if (s == 0) continue;
+          // The r2c array holds planes c = 0 and c = N/2 once, the others stand for k and -k.
+          const int mult = (c == 0 || c == n / 2) ? 1 : 2;
+          const int bin = bn.bin_of[s];
+          const double w = mult * wab * bn.inv_w2[c];
+          const double re1 = f1[row + c].real(), im1 = f1[row + c].imag();
+          double* pw = power + size_t(bin) * Spectra;
+          pw[0] += w * (re1 * re1 + im1 * im1);
+          if constexpr (Spectra == 3) {
+            const double re2 = f2[row + c].real(), im2 = f2[row + c].imag();
+            pw[1] += w * (re2 * re2 + im2 * im2);
+            pw[2] += w * (re1 * re2 + im1 * im2);
+          }
+          length[bin] += mult * bn.length_of[s];
+          count[bin] += mult;
         }
-        length[bin] += mult * bn.length_of[s];
-        count[bin] += mult;
       }
     }
   }
@@ -144,8 +150,8 @@ BinTotals reduce(const PlaneSums& sums, int n, double box_size_mpch) {
     int64_t count = 0;
     double length = 0.0;
     std::vector<double> power(spectra, 0.0);
-    for (int a = 0; a < n; ++a) {
-      const size_t at = size_t(a) * bins + bin;
+    for (int g = 0; g < sums.groups; ++g) {
+      const size_t at = size_t(g) * bins + bin;
       count += sums.count[at];
       length += sums.length[at];
       for (int s = 0; s < spectra; ++s) power[s] += sums.power[at * spectra + s];
