@@ -70,6 +70,11 @@ grid("g16_f64.h5", (16, 16, 16), dtype=np.float64)
 grid("nan.h5", (16, 16, 16), value=np.nan)
 grid("nobox.h5", (16, 16, 16), box=None)
 grid("flat.h5", (16, 16, 8))
+members = rng.normal(0, 1, (2, 16, 16, 16)).astype(np.float32)
+with h5py.File("stack.h5", "w") as f:
+    f["delta"] = members; f.attrs["box_size"] = 100.0; f.attrs["redshift"] = 0.0
+with h5py.File("member1.h5", "w") as f:
+    f["delta"] = members[1]; f.attrs["box_size"] = 100.0; f.attrs["redshift"] = 0.0
 with h5py.File("nodelta.h5", "w") as f:
     f["other"] = np.zeros((8, 8, 8)); f.attrs["box_size"] = 1.0
 PY
@@ -98,6 +103,9 @@ if awk -F, 'NR > 1 && ($5 < 0.9999999 || $5 > 1.0000001) { bad = 1 } END { exit 
 else bad "r of a field with itself is not 1"; fi
 "$bin" pk g16_f64.h5 --kbin 2 --particles 4096 --out f64.csv 2> err.txt
 if [ $? -eq 0 ] && [ "$(head -1 f64.csv)" = "k,pk,nmodes" ]; then ok; else bad "pk float64 --kbin --particles: $(cat err.txt)"; fi
+
+"$bin" pk stack.h5 --index 1 --out stack1.csv 2> err.txt && "$bin" pk member1.h5 --out member1.csv 2>> err.txt
+if [ $? -eq 0 ] && cmp -s stack1.csv member1.csv; then ok; else bad "pk --index of a stack: $(cat err.txt)"; fi
 
 # P(k) of the painted grid against an independent numpy estimate (full complex FFT, same
 # conventions: L^3/N^6 |delta_k|^2 / prod sinc^4, bins floor(|k|/k_F), |k| <= k_N, mean |k|).
@@ -181,6 +189,7 @@ expect_error pk-shot-negative "--shot-noise" out.csv -- "$bin" pk g.h5 --shot-no
 expect_error pk-shot-and-particles "--shot-noise" out.csv -- "$bin" pk g.h5 --shot-noise 1 --particles 10 --out out.csv
 expect_error pk-particles-negative "--particles" out.csv -- "$bin" pk g.h5 --particles -5 --out out.csv
 expect_error pk-index "g.h5.*index" out.csv -- "$bin" pk g.h5 --index 3 --out out.csv
+expect_error pk-index-stack "stack.h5.*index" out.csv -- "$bin" pk stack.h5 --index 2 --out out.csv
 expect_error pk-index-negative "--index" out.csv -- "$bin" pk g.h5 --index -1 --out out.csv
 expect_error pk-field-missing "field" out.csv -- "$bin" pk --out out.csv
 expect_error pk-out-unwritable "x.csv" "" -- "$bin" pk g.h5 --out text.h5/x.csv
