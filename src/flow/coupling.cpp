@@ -33,7 +33,7 @@ void relu_backward(const Tensor<T>& h, Tensor<T>& dh) {
   const size_t size = dh.size();
   const T* hv = h.data.data();
   T* d = dh.data.data();
-#pragma omp parallel for simd schedule(static)
+#pragma omp parallel for simd schedule(static) if (size > kParallelMinWork)
   for (size_t i = 0; i < size; ++i) d[i] = hv[i] > T(0) ? d[i] : T(0);
 }
 }  // namespace
@@ -115,7 +115,7 @@ template <typename T>
 void AffineCoupling<T>::run_net(const Tensor<T>& x) {
   const int n = x.n, C = channels_, Cc = cond_channels_;
   cond_.resize(x.batch, n, Cc);
-#pragma omp parallel for collapse(2) schedule(static)
+#pragma omp parallel for collapse(2) schedule(static) if (x.size() > kParallelMinWork)
   for (int b = 0; b < x.batch; ++b)
     for (int px = 0; px < n; ++px)
       for (int py = 0; py < n; ++py)
@@ -144,7 +144,7 @@ void AffineCoupling<T>::forward(const Tensor<T>& x, Tensor<T>& y, T* logdet) {
   const int n = x.n, C = channels_, Ct = trans_channels_;
   for (int b = 0; b < x.batch; ++b) {
     T sum = T(0);
-#pragma omp parallel for reduction(+ : sum) schedule(static)
+#pragma omp parallel for reduction(+ : sum) schedule(static) if (x.field_size() > kParallelMinWork)
     for (int px = 0; px < n; ++px)
       for (int py = 0; py < n; ++py)
         for (int pz = 0; pz < n; ++pz) {
@@ -168,7 +168,7 @@ void AffineCoupling<T>::inverse(const Tensor<T>& y, Tensor<T>& x) {
   run_net(y);  // the conditioning part of y equals that of x
   x.resize_like(y);
   const int n = y.n, C = channels_, Ct = trans_channels_;
-#pragma omp parallel for collapse(2) schedule(static)
+#pragma omp parallel for collapse(2) schedule(static) if (y.size() > kParallelMinWork)
   for (int b = 0; b < y.batch; ++b)
     for (int px = 0; px < n; ++px)
       for (int py = 0; py < n; ++py)
@@ -196,7 +196,7 @@ void AffineCoupling<T>::backward(const Tensor<T>& x, const Tensor<T>& dy, const 
   T* dscale = tanh_scale ? scale.grad.data() : nullptr;
   for (int b = 0; b < x.batch; ++b) {
     const T g = dlogdet[b];
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (x.field_size() > kParallelMinWork)
     for (int px = 0; px < n; ++px) {
       T local_dscale[64] = {};  // per-thread partial sums of dL/dscale (Ct <= 64 checked below)
       for (int py = 0; py < n; ++py)
@@ -234,7 +234,7 @@ void AffineCoupling<T>::backward(const Tensor<T>& x, const Tensor<T>& dy, const 
   conv1.backward(cond_, s.dh1, need_dx ? &s.dcond : nullptr);
   if (!need_dx) return;
   const int Cc = cond_channels_;
-#pragma omp parallel for collapse(2) schedule(static)
+#pragma omp parallel for collapse(2) schedule(static) if (x.size() > kParallelMinWork)
   for (int b = 0; b < x.batch; ++b)
     for (int px = 0; px < n; ++px)
       for (int py = 0; py < n; ++py)

@@ -46,7 +46,7 @@ void take_channels(const Tensor<T>& x, int c0, int count, Tensor<T>& y) {
   y.resize(x.batch, x.n, count);
   const size_t rows = x.size() / x.channels;
   const int C = x.channels;
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (x.size() > kParallelMinWork)
   for (size_t v = 0; v < rows; ++v)
     for (int c = 0; c < count; ++c) y.data[v * count + c] = x.data[v * C + c0 + c];
 }
@@ -56,7 +56,7 @@ void concat_channels(const Tensor<T>& a, const Tensor<T>& b, Tensor<T>& y) {
   const int ca = a.channels, cb = b.channels, C = ca + cb;
   y.resize(a.batch, a.n, C);
   const size_t rows = a.size() / ca;
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (y.size() > kParallelMinWork)
   for (size_t v = 0; v < rows; ++v) {
     for (int c = 0; c < ca; ++c) y.data[v * C + c] = a.data[v * ca + c];
     for (int c = 0; c < cb; ++c) y.data[v * C + ca + c] = b.data[v * cb + c];

@@ -15,7 +15,7 @@ void squeeze(const Tensor<T>& x, Tensor<T>& y) {
   if (x.n % 2 != 0) throw Error("squeeze", "grid size must be even, got " + std::to_string(x.n));
   const int h = x.n / 2, C = x.channels;
   y.resize(x.batch, h, 8 * C);
-#pragma omp parallel for collapse(2) schedule(static)
+#pragma omp parallel for collapse(2) schedule(static) if (x.size() > kParallelMinWork)
   for (int b = 0; b < x.batch; ++b)
     for (int X = 0; X < h; ++X)
       for (int Y = 0; Y < h; ++Y)
@@ -38,7 +38,7 @@ void unsqueeze(const Tensor<T>& y, Tensor<T>& x) {
                 "channel count must be a multiple of 8, got " + std::to_string(y.channels));
   const int h = y.n, C = y.channels / 8;
   x.resize(y.batch, 2 * h, C);
-#pragma omp parallel for collapse(2) schedule(static)
+#pragma omp parallel for collapse(2) schedule(static) if (y.size() > kParallelMinWork)
   for (int b = 0; b < y.batch; ++b)
     for (int X = 0; X < h; ++X)
       for (int Y = 0; Y < h; ++Y)
@@ -94,7 +94,7 @@ void ActNorm<T>::forward(const Tensor<T>& x, Tensor<T>& y, T* logdet) {
     sum_log += log_scale.value[c];
   }
   const size_t count = x.size() / C;
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (x.size() > kParallelMinWork)
   for (size_t v = 0; v < count; ++v)
     for (int c = 0; c < C; ++c) y.data[v * C + c] = (x.data[v * C + c] + bias.value[c]) * e[c];
   for (int b = 0; b < x.batch; ++b) logdet[b] += T(x.voxels()) * sum_log;
@@ -105,7 +105,7 @@ void ActNorm<T>::inverse(const Tensor<T>& y, Tensor<T>& x) {
   const int C = y.channels;
   x.resize_like(y);
   const size_t count = y.size() / C;
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (y.size() > kParallelMinWork)
   for (size_t v = 0; v < count; ++v)
     for (int c = 0; c < C; ++c)
       x.data[v * C + c] = y.data[v * C + c] * std::exp(-log_scale.value[c]) - bias.value[c];
@@ -131,7 +131,7 @@ void ActNorm<T>::backward(const Tensor<T>& x, const Tensor<T>& dy, const T* dlog
   }
   if (!need_dx) return;
   dx.resize_like(x);
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (x.size() > kParallelMinWork)
   for (size_t v = 0; v < count; ++v)
     for (int c = 0; c < C; ++c)
       dx.data[v * C + c] = dy.data[v * C + c] * std::exp(log_scale.value[c]);

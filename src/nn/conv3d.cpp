@@ -34,7 +34,7 @@ template <typename T>
 void conv_reference(const Tensor<T>& x, int k, ConvWeights<T> w, const T* bias, bool flip,
                     bool relu, Tensor<T>& y) {
   const int n = x.n, ci = x.channels, co = y.channels, r = k / 2, k3 = k * k * k;
-#pragma omp parallel for collapse(2) schedule(static)
+#pragma omp parallel for collapse(2) schedule(static) if (x.size() * co * k3 > kParallelMinWork)
   for (int b = 0; b < x.batch; ++b)
     for (int px = 0; px < n; ++px)
       for (int py = 0; py < n; ++py)
@@ -61,7 +61,7 @@ template <typename T>
 void weight_grad_reference(const Tensor<T>& x, const Tensor<T>& dy, int k, bool in_major, T* g) {
   const int n = x.n, ci = x.channels, co = dy.channels, r = k / 2, k3 = k * k * k;
   // Parallel over taps: each thread owns whole slices of g.
-#pragma omp parallel for schedule(dynamic)
+#pragma omp parallel for schedule(dynamic) if (x.size() * co * k3 > kParallelMinWork)
   for (int tap = 0; tap < k3; ++tap) {
     const int a = tap / (k * k), bb = (tap / k) % k, c = tap % k;
     T* gt = g + size_t(tap) * ci * co;
@@ -202,7 +202,7 @@ void conv_fast(const Tensor<T>& x, int k, ConvWeights<T> w, const T* bias, bool 
   AlignedVector<T>& padded = padded_buffer<T>();
   const size_t rows = size_t(x.batch) * n * n, padded_size = rows * np * ci;
   if (padded.size() < padded_size) padded.resize(padded_size);
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (padded_size > kParallelMinWork)
   for (size_t row = 0; row < rows; ++row) {
     const T* src = x.data.data() + row * n * ci;
     T* dst = padded.data() + row * np * ci;
@@ -212,7 +212,8 @@ void conv_fast(const Tensor<T>& x, int k, ConvWeights<T> w, const T* bias, bool 
     }
   }
   const size_t padded_field = size_t(n) * n * np * ci;
-#pragma omp parallel for collapse(2) schedule(static)
+#pragma omp parallel for collapse(2) \
+    schedule(static) if (x.size() * co * k * k * k > kParallelMinWork)
   for (int b = 0; b < x.batch; ++b)
     for (int px = 0; px < n; ++px) {
       const T* xb = padded.data() + b * padded_field;
@@ -349,7 +350,7 @@ void conv_z_vectorised(const Tensor<T>& x, int k, ConvWeights<T> w, const T* bia
   AlignedVector<T>& padded = padded_buffer<T>();
   const size_t rows = size_t(x.batch) * n * n, padded_size = rows * np * ci;
   if (padded.size() < padded_size) padded.resize(padded_size);
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (padded_size > kParallelMinWork)
   for (size_t row = 0; row < rows; ++row) {
     const T* src = x.data.data() + row * n * ci;
     T* dst = padded.data() + row * np * ci;
@@ -358,7 +359,8 @@ void conv_z_vectorised(const Tensor<T>& x, int k, ConvWeights<T> w, const T* bia
       for (int i = 0; i < ci; ++i) dst[size_t(i) * np + z] = s[i];
     }
   }
-#pragma omp parallel for collapse(2) schedule(static)
+#pragma omp parallel for collapse(2) \
+    schedule(static) if (x.size() * co * k * k * k > kParallelMinWork)
   for (int b = 0; b < x.batch; ++b)
     for (int px = 0; px < n; ++px) {
       if (n == L)
@@ -424,7 +426,7 @@ void grad_fast(const Tensor<T>& p, const Tensor<T>& q, int k, T* g, AlignedVecto
   const size_t gsize = size_t(k3) * np * nq;
   const int threads = omp_get_max_threads();
   scratch.assign(gsize * threads, T(0));  // capacity is kept between calls
-#pragma omp parallel
+#pragma omp parallel if (p.size() * nq * k3 > kParallelMinWork)
   {
     T* gl = scratch.data() + gsize * omp_get_thread_num();
 #pragma omp for collapse(2) schedule(static)

@@ -47,6 +47,8 @@ FlowSpec bench32_flow_spec();
 // Reads a `flow:` section (keys in docs/flow.md). P(k) tables come from power_csv (columns
 // k, pk) or inline k_hmpc / pk lists.
 FlowSpec read_flow_spec(ConfigNode node);
+// The spec as a `flow:` YAML section that read_flow_spec reads back exactly (checkpoints keep it).
+std::string flow_spec_yaml(const FlowSpec& spec);
 // Throws naming the problem when the levels do not fit the grid and channels.
 void validate(const FlowSpec& spec);
 const char* to_string(BaseKind kind);

@@ -9,6 +9,10 @@
 
 namespace ff {
 
+// Loops over fewer elements (or multiply-adds) than this stay on one thread: a parallel region
+// costs microseconds, far more on a busy machine.
+inline constexpr size_t kParallelMinWork = size_t(1) << 15;
+
 // 64-byte aligned storage (one cache line, one AVX-512 vector).
 template <typename T>
 struct AlignedAllocator {
