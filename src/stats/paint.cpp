@@ -6,7 +6,11 @@
 #include <cctype>
 #include <cmath>
 #include <complex>
+#include <cstdint>
 #include <numbers>
+#ifdef __linux__
+#include <sys/mman.h>
+#endif
 
 #include "fieldflow/core/error.hpp"
 #include "fieldflow/core/fft.hpp"
@@ -90,6 +94,33 @@ inline int wrap_index(int i, int n) {
   return i;
 }
 
+// Big arrays are touched in full right away: ask for transparent huge pages (where the system
+// grants them on request) so that costs a few faults instead of one per 4 KiB.
+void advise_huge_pages(void* p, size_t bytes) {
+#ifdef __linux__
+  constexpr uintptr_t huge = uintptr_t(2) << 20;
+  if (bytes < 2 * huge) return;
+  const uintptr_t begin = (reinterpret_cast<uintptr_t>(p) + huge - 1) & ~(huge - 1);
+  const uintptr_t end = (reinterpret_cast<uintptr_t>(p) + bytes) & ~(huge - 1);
+  if (end > begin) madvise(reinterpret_cast<void*>(begin), end - begin, MADV_HUGEPAGE);
+#else
+  (void)p;
+  (void)bytes;
+#endif
+}
+
+// A zero grid whose storage is advised for huge pages before the vector zero-fills it.
+Grid zeroed_grid(int n, double box_size_mpch) {
+  Grid g;
+  g.n = n;
+  g.box_size_mpch = box_size_mpch;
+  const size_t cells = size_t(n) * n * n;
+  g.values.reserve(cells);
+  advise_huge_pages(g.values.data(), cells * sizeof(double));
+  g.values.resize(cells);
+  return g;
+}
+
 // Position (Mpc/h, any finite value) to cell units wrapped into [0, n).
 inline double to_cell_units(double x, double inv_cell, double shift, int n) {
   double u = x * inv_cell + shift;
@@ -107,7 +138,7 @@ int plane_group_count(int n) {
 }
 
 template <typename Kernel>
-void paint_sorted(double* mesh, int n, const std::vector<std::array<double, 3>>& sorted,
+void paint_sorted(double* mesh, int n, const std::array<double, 3>* sorted,
                   const std::vector<size_t>& plane_start) {
   constexpr int S = Kernel::support;
   const size_t plane_size = size_t(n) * n;
@@ -180,11 +211,9 @@ void paint_sorted(double* mesh, int n, const std::vector<std::array<double, 3>>&
 // position is not finite.
 template <typename Kernel>
 bool sort_by_plane(std::span<const std::array<double, 3>> positions, double inv_cell,
-                   double shift_cells, int n, std::vector<std::array<double, 3>>& sorted,
-                   std::vector<int>& plane_of, std::vector<size_t>& plane_start) {
+                   double shift_cells, int n, std::array<double, 3>* sorted, int* plane_of,
+                   std::vector<size_t>& plane_start) {
   const size_t m = positions.size();
-  sorted.resize(m);
-  plane_of.resize(m);
   plane_start.assign(size_t(n) + 1, 0);
   std::vector<size_t> counts(size_t(omp_get_max_threads()) * n, 0);
   bool all_finite = true;
@@ -232,8 +261,8 @@ bool sort_by_plane(std::span<const std::array<double, 3>> positions, double inv_
 
 template <typename Kernel>
 void sort_and_paint(double* mesh, int n, std::span<const std::array<double, 3>> positions,
-                    double inv_cell, double shift_cells, std::vector<std::array<double, 3>>& sorted,
-                    std::vector<int>& plane_of, std::vector<size_t>& plane_start) {
+                    double inv_cell, double shift_cells, std::array<double, 3>* sorted,
+                    int* plane_of, std::vector<size_t>& plane_start) {
   if (!sort_by_plane<Kernel>(positions, inv_cell, shift_cells, n, sorted, plane_of, plane_start))
     throw Error("paint", "a particle position is not finite (NaN or infinity)");
   paint_sorted<Kernel>(mesh, n, sorted, plane_start);
@@ -251,8 +280,8 @@ Painter::Painter(int n, double box_size_mpch, MassAssignment mas, bool interlace
   if (mas == MassAssignment::none) throw Error("paint", "mass assignment must be ngp, cic or tsc");
   if (interlaced && n % 2 != 0)
     throw Error("paint", "interlacing needs an even grid size, got " + std::to_string(n));
-  mesh_ = Grid(n, box_size_mpch);
-  if (interlaced) shifted_mesh_ = Grid(n, box_size_mpch);
+  mesh_ = zeroed_grid(n, box_size_mpch);
+  if (interlaced) shifted_mesh_ = zeroed_grid(n, box_size_mpch);
 }
 
 void Painter::add(std::span<const std::array<double, 3>> positions_mpch) {
@@ -267,20 +296,27 @@ void Painter::add(std::span<const std::array<double, 3>> positions_mpch) {
 void Painter::paint_into(Grid& mesh, std::span<const std::array<double, 3>> positions,
                          double shift_cells) {
   if (positions.empty()) return;
+  if (positions.size() > scratch_capacity_) {
+    const size_t m = positions.size();
+    sorted_.reset(new std::array<double, 3>[m]);  // (new T[m], not make_unique: no zero fill)
+    plane_of_.reset(new int[m]);
+    advise_huge_pages(sorted_.get(), m * sizeof(std::array<double, 3>));
+    scratch_capacity_ = m;
+  }
   const double inv_cell = n_ / box_size_mpch_;
   double* m = mesh.values.data();
   switch (mas_) {
     case MassAssignment::ngp:
-      sort_and_paint<NgpKernel>(m, n_, positions, inv_cell, shift_cells, sorted_, plane_of_,
-                                plane_start_);
+      sort_and_paint<NgpKernel>(m, n_, positions, inv_cell, shift_cells, sorted_.get(),
+                                plane_of_.get(), plane_start_);
       break;
     case MassAssignment::cic:
-      sort_and_paint<CicKernel>(m, n_, positions, inv_cell, shift_cells, sorted_, plane_of_,
-                                plane_start_);
+      sort_and_paint<CicKernel>(m, n_, positions, inv_cell, shift_cells, sorted_.get(),
+                                plane_of_.get(), plane_start_);
       break;
     default:
-      sort_and_paint<TscKernel>(m, n_, positions, inv_cell, shift_cells, sorted_, plane_of_,
-                                plane_start_);
+      sort_and_paint<TscKernel>(m, n_, positions, inv_cell, shift_cells, sorted_.get(),
+                                plane_of_.get(), plane_start_);
       break;
   }
 }
