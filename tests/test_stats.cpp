@@ -6,6 +6,7 @@
 #include <cmath>
 #include <complex>
 #include <functional>
+#include <limits>
 #include <numbers>
 
 #include "fieldflow/core/error.hpp"
@@ -524,7 +525,11 @@ TEST(Paint, RejectsBadInput) {
             std::string::npos);
   EXPECT_NE(error_of([] {
               Painter p(8, 1.0, MassAssignment::cic);
-              std::vector<std::array<double, 3>> pos{{0.1, std::nan(""), 0.2}};
+              // many good particles and a few bad ones, so a miscounted sort would overrun
+              auto pos = uniform_particles(1000, 0.0, 1.0, 5);
+              pos[3][1] = std::nan("");
+              pos[500][0] = std::numeric_limits<double>::infinity();
+              pos[999][2] = -std::numeric_limits<double>::infinity();
               p.add(pos);
             }).find("not finite"),
             std::string::npos);

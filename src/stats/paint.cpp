@@ -227,7 +227,7 @@ bool sort_by_plane(std::span<const std::array<double, 3>> positions, double inv_
       const auto& x = positions[i];
       if (!std::isfinite(x[0]) || !std::isfinite(x[1]) || !std::isfinite(x[2])) {
         all_finite = false;
-        plane_of[i] = 0;
+        plane_of[i] = -1;  // not counted: the scatter below must skip it too
         continue;
       }
       const double u = to_cell_units(x[0], inv_cell, shift_cells, n);
@@ -251,6 +251,7 @@ bool sort_by_plane(std::span<const std::array<double, 3>> positions, double inv_
     }
     for (size_t i = begin; i < end; ++i) {
       const auto& x = positions[i];
+      if (plane_of[i] < 0) continue;
       sorted[hist[plane_of[i]]++] = {to_cell_units(x[0], inv_cell, shift_cells, n),
                                      to_cell_units(x[1], inv_cell, shift_cells, n),
                                      to_cell_units(x[2], inv_cell, shift_cells, n)};
