@@ -212,5 +212,20 @@ TEST(FlowConfig, BadValuesAreNamed) {
   fails("flow:\n  base:\n    kind: correlated_gaussian\n", "flow.base.box_size_mpch");
 }
 
+// The shipped configs parse; configs/bench.yaml is exactly bench-32.
+TEST(FlowConfig, ShippedConfigs) {
+  const std::string dir = std::string(FIELDFLOW_SOURCE_DIR) + "/configs/";
+  Config bench = Config::load(dir + "bench.yaml");
+  EXPECT_EQ(flow_spec_yaml(read_flow_spec(bench.root().section("flow"))),
+            flow_spec_yaml(bench32_flow_spec()));
+  bench.finish();
+  for (const char* name : {"flow.yaml", "flow_correlated.yaml"}) {
+    Config c = Config::load(dir + name);
+    const FlowSpec s = read_flow_spec(c.root().section("flow"));
+    c.finish();
+    EXPECT_GT(MultiScaleFlow<float>(s).parameter_count(), 0u) << name;
+  }
+}
+
 }  // namespace
 }  // namespace ff

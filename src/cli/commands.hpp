@@ -13,6 +13,8 @@ namespace ff::cli {
 void add_paint_command(CLI::App& app);
 void add_pk_command(CLI::App& app);
 void add_simulate_command(CLI::App& app);
+void add_sample_command(CLI::App& app);
+void add_logp_command(CLI::App& app);
 
 // The arguments every config-driven subcommand takes: CONFIG.yaml [--set key=value ...].
 struct ConfigArgs {
