@@ -96,6 +96,11 @@ else bad "pk to stdout: $(head -3 pk_stdout.csv) $(cat pk_stderr.txt)"; fi
 out=$("$bin" pk g.h5 --mas cic --out pk.csv 2>&1)
 if [ $? -eq 0 ] && [ -z "$out" ] && cmp -s pk.csv pk_stdout.csv; then ok; else bad "pk --out: $out"; fi
 "$bin" pk g.h5 --cross gt.h5 > /dev/null 2>&1 && bad "pk --cross with a missing file succeeded" || ok
+OMP_NUM_THREADS=1 "$bin" pk g.h5 --mas cic --out pk_1thread.csv 2> err.txt
+OMP_NUM_THREADS=2 "$bin" pk g.h5 --mas cic --out pk_2threads.csv 2>> err.txt
+if paste -d, pk_1thread.csv pk_2threads.csv | awk -F, 'NR > 1 { d = $2 - $5; if (d < 0) d = -d;
+     if ($1 != $4 || $3 != $6 || d > 1e-6 * $2) bad = 1 } END { exit bad }'; then ok
+else bad "pk with 1 and 2 threads differ: $(cat err.txt)"; fi
 "$bin" pk g.h5 --cross sub/gt.h5 --mas cic --out cross.csv 2> err.txt
 if [ $? -eq 0 ] && [ "$(head -1 cross.csv)" = "k,pk1,pk2,pk12,r,nmodes" ]; then ok; else bad "pk --cross: $(cat err.txt)"; fi
 "$bin" pk g.h5 --cross g.h5 --out self.csv 2> err.txt

@@ -169,9 +169,19 @@ BinTotals reduce(const PlaneSums& sums, int n, double box_size_mpch) {
 template <typename T>
 PowerSpectrum measure_power_spectrum(const BasicGrid<T>& field, const PowerSpectrumOptions& opts) {
   check_field(field, "power spectrum: field");
-  check_options(opts);
-  const Binning bn(field.n, opts);
   RealFft3d<T> fft(field.n);
+  return measure_power_spectrum(field, fft, opts);
+}
+
+template <typename T>
+PowerSpectrum measure_power_spectrum(const BasicGrid<T>& field, RealFft3d<T>& fft,
+                                     const PowerSpectrumOptions& opts) {
+  check_field(field, "power spectrum: field");
+  check_options(opts);
+  if (fft.n() != field.n)
+    throw Error("power spectrum", "the transform is for " + std::to_string(fft.n()) +
+                                      "^3, the field is " + std::to_string(field.n) + "^3");
+  const Binning bn(field.n, opts);
   fft.forward(field.values.data());
   const BinTotals t =
       reduce(accumulate<1>(bn, fft.complex(), fft.complex()), field.n, field.box_size_mpch);
@@ -217,6 +227,10 @@ CrossSpectrum measure_cross_spectrum(const BasicGrid<T>& a, const BasicGrid<T>& 
 
 template PowerSpectrum measure_power_spectrum(const BasicGrid<float>&, const PowerSpectrumOptions&);
 template PowerSpectrum measure_power_spectrum(const BasicGrid<double>&,
+                                              const PowerSpectrumOptions&);
+template PowerSpectrum measure_power_spectrum(const BasicGrid<float>&, RealFft3d<float>&,
+                                              const PowerSpectrumOptions&);
+template PowerSpectrum measure_power_spectrum(const BasicGrid<double>&, RealFft3d<double>&,
                                               const PowerSpectrumOptions&);
 template CrossSpectrum measure_cross_spectrum(const BasicGrid<float>&, const BasicGrid<float>&,
                                               const PowerSpectrumOptions&);

@@ -11,6 +11,7 @@
 // The mass-assignment window prod_i sinc(pi n_i / N)^p is divided out when opts.mas names one.
 #include <vector>
 
+#include "fieldflow/core/fft.hpp"
 #include "fieldflow/core/grid.hpp"
 #include "fieldflow/stats/paint.hpp"
 
@@ -37,6 +38,11 @@ struct CrossSpectrum {
 // 0.
 template <typename T>
 PowerSpectrum measure_power_spectrum(const BasicGrid<T>& field,
+                                     const PowerSpectrumOptions& opts = {});
+// The same, transforming with a caller's RealFft3d of the field's size (its buffers are
+// overwritten): lets a caller set the transform up while it reads the field.
+template <typename T>
+PowerSpectrum measure_power_spectrum(const BasicGrid<T>& field, RealFft3d<T>& fft,
                                      const PowerSpectrumOptions& opts = {});
 template <typename T>
 CrossSpectrum measure_cross_spectrum(const BasicGrid<T>& a, const BasicGrid<T>& b,
