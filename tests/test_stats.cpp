@@ -553,3 +553,14 @@ TEST(Fft, ForwardFromExternalInputMatchesCopyThenForward) {
   }
   EXPECT_EQ(std::vector<float>(padded.begin() + 1, padded.end()), aligned);  // input untouched
 }
+
+TEST(PowerSpectrum, CallerTransformGivesTheSameResultAndMustMatchTheGrid) {
+  const Grid f = white_noise(16, 50.0, 13);
+  RealFft3d<double> fft(16);
+  const PowerSpectrum own = measure_power_spectrum(f), given = measure_power_spectrum(f, fft);
+  EXPECT_EQ(own.pk, given.pk);
+  EXPECT_EQ(own.nmodes, given.nmodes);
+  RealFft3d<double> wrong(8);
+  EXPECT_NE(error_of([&] { measure_power_spectrum(f, wrong); }).find("transform"),
+            std::string::npos);
+}
