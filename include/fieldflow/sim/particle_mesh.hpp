@@ -88,7 +88,6 @@ class ParticleMesh {
   std::vector<int> slab_of_;                // painting: slab of two x-planes per particle
   std::vector<size_t> slab_start_;          // first entry of each slab in order_
   std::vector<uint32_t> order_;             // particle indices sorted (stably) by slab
-  std::vector<float> grad_;                 // fd4: -grad psi on the mesh, (x, y, z, 0) per node
   std::vector<std::complex<float>> psi_k_;  // spectral: psi_k kept across the three inverses
   ForceTiming timing_;
 };
