@@ -372,85 +372,128 @@ void conv_z_vectorised(const Tensor<T>& x, int k, ConvWeights<T> w, const T* bia
     }
 }
 
-// g(tap, p, q) += sum_v P(v [+ tap if shift_p], p) Q(v [+ tap if !shift_p], q), q vectorised:
-// PB values of p x VB vectors of q in registers, summed over a whole x-plane of voxels.
-template <typename T, int PB, int VB, bool ShiftP>
-void grad_plane_block(const T* pb, const T* qb, int n, int np, int nq, int k, int tap, int px,
+// g(tap, p, q) += sum_v P(v [+ tap if ShiftP], p) Q(v [+ tap if !ShiftP], q), q vectorised.
+// For one (a, b) pair of x/y tap offsets, all KC z-taps at once: KC x PB values of p x VB vectors
+// of q in registers, summed over a whole x-plane; the shifted operand comes z-padded (no wrap).
+template <typename T, int KC, int PB, int VB, bool ShiftP>
+void grad_plane_block(const T* pb, const T* qb, int n, int np, int nq, int k, int a, int bb, int px,
                       int p0, int q0, T* g) {
   const Tag<T> d;
   const size_t L = hn::Lanes(d);
-  const int r = k / 2;
-  const int a = tap / (k * k), bb = (tap / k) % k, c = tap % k;
-  Vec<T> acc[PB][VB];
-  for (int j = 0; j < PB; ++j)
-    for (int v = 0; v < VB; ++v) acc[j][v] = hn::Zero(d);
+  const int r = k / 2, zlen = n + 2 * r;
+  Vec<T> acc[KC][PB][VB];
+  for (int c = 0; c < KC; ++c)
+    for (int j = 0; j < PB; ++j)
+      for (int v = 0; v < VB; ++v) acc[c][j][v] = hn::Zero(d);
   const int sx = wrap(px + a - r, n);
   for (int py = 0; py < n; ++py) {
     const int sy = wrap(py + bb - r, n);
-    const T* prow = pb + (ShiftP ? (size_t(sx) * n + sy) : (size_t(px) * n + py)) * n * np;
-    const T* qrow = qb + (ShiftP ? (size_t(px) * n + py) : (size_t(sx) * n + sy)) * n * nq;
+    // Shifted operand: padded rows of zlen voxels; the other: plain rows of n.
+    const T* prow =
+        ShiftP ? pb + (size_t(sx) * n + sy) * zlen * np : pb + (size_t(px) * n + py) * n * np;
+    const T* qrow =
+        ShiftP ? qb + (size_t(px) * n + py) * n * nq : qb + (size_t(sx) * n + sy) * zlen * nq;
     for (int z = 0; z < n; ++z) {
-      const int sz = wrap(z + c - r, n);
-      const T* pv = prow + size_t(ShiftP ? sz : z) * np + p0;
-      const T* qv = qrow + size_t(ShiftP ? z : sz) * nq + q0;
-      Vec<T> qvec[VB];
-      for (int v = 0; v < VB; ++v) qvec[v] = hn::LoadU(d, qv + v * L);
-      for (int j = 0; j < PB; ++j) {
-        const Vec<T> s = hn::Set(d, pv[j]);
-        for (int v = 0; v < VB; ++v) acc[j][v] = hn::MulAdd(s, qvec[v], acc[j][v]);
+      if (ShiftP) {
+        Vec<T> qvec[VB];
+        for (int v = 0; v < VB; ++v) qvec[v] = hn::LoadU(d, qrow + size_t(z) * nq + q0 + v * L);
+        for (int c = 0; c < KC; ++c) {
+          const T* pv = prow + size_t(z + c) * np + p0;
+          for (int j = 0; j < PB; ++j) {
+            const Vec<T> sv = hn::Set(d, pv[j]);
+            for (int v = 0; v < VB; ++v) acc[c][j][v] = hn::MulAdd(sv, qvec[v], acc[c][j][v]);
+          }
+        }
+      } else {
+        Vec<T> sv[PB];
+        for (int j = 0; j < PB; ++j) sv[j] = hn::Set(d, prow[size_t(z) * np + p0 + j]);
+        for (int c = 0; c < KC; ++c)
+          for (int v = 0; v < VB; ++v) {
+            const Vec<T> qvec = hn::LoadU(d, qrow + size_t(z + c) * nq + q0 + v * L);
+            for (int j = 0; j < PB; ++j) acc[c][j][v] = hn::MulAdd(sv[j], qvec, acc[c][j][v]);
+          }
       }
     }
   }
-  T* gt = g + size_t(tap) * np * nq;
-  for (int j = 0; j < PB; ++j)
-    for (int v = 0; v < VB; ++v) {
-      T* dst = gt + size_t(p0 + j) * nq + q0 + v * L;
-      hn::StoreU(hn::Add(hn::LoadU(d, dst), acc[j][v]), d, dst);
-    }
+  for (int c = 0; c < KC; ++c) {
+    T* gt = g + size_t((a * k + bb) * k + c) * np * nq;
+    for (int j = 0; j < PB; ++j)
+      for (int v = 0; v < VB; ++v) {
+        T* dst = gt + size_t(p0 + j) * nq + q0 + v * L;
+        hn::StoreU(hn::Add(hn::LoadU(d, dst), acc[c][j][v]), d, dst);
+      }
+  }
 }
 
-template <typename T, int VB, bool ShiftP>
-void grad_plane_q(const T* pb, const T* qb, int n, int np, int nq, int k, int tap, int px, int q0,
-                  T* g) {
+template <typename T, int KC, int VB, bool ShiftP>
+void grad_plane_q(const T* pb, const T* qb, int n, int np, int nq, int k, int a, int bb, int px,
+                  int q0, T* g) {
+  // Registers: KC * PB * VB accumulators, at most 24.
+  constexpr int PB = KC * VB <= 3 ? 8 : (KC * VB <= 6 ? 4 : (KC * VB <= 12 ? 2 : 1));
   int p0 = 0;
-  for (; p0 + 4 <= np; p0 += 4)
-    grad_plane_block<T, 4, VB, ShiftP>(pb, qb, n, np, nq, k, tap, px, p0, q0, g);
+  for (; p0 + PB <= np; p0 += PB)
+    grad_plane_block<T, KC, PB, VB, ShiftP>(pb, qb, n, np, nq, k, a, bb, px, p0, q0, g);
   for (; p0 < np; ++p0)
-    grad_plane_block<T, 1, VB, ShiftP>(pb, qb, n, np, nq, k, tap, px, p0, q0, g);
+    grad_plane_block<T, KC, 1, VB, ShiftP>(pb, qb, n, np, nq, k, a, bb, px, p0, q0, g);
+}
+
+template <typename T, int KC, bool ShiftP>
+void grad_plane(const T* pb, const T* qb, int n, int np, int nq, int k, int px, T* g) {
+  const int lanes = int(simd_lanes<T>()), nv = nq / lanes;
+  for (int a = 0; a < k; ++a)
+    for (int bb = 0; bb < k; ++bb) {
+      int v0 = 0;
+      for (; v0 + 4 <= nv; v0 += 4)
+        grad_plane_q<T, KC, 4, ShiftP>(pb, qb, n, np, nq, k, a, bb, px, v0 * lanes, g);
+      if (nv - v0 == 3)
+        grad_plane_q<T, KC, 3, ShiftP>(pb, qb, n, np, nq, k, a, bb, px, v0 * lanes, g);
+      else if (nv - v0 == 2)
+        grad_plane_q<T, KC, 2, ShiftP>(pb, qb, n, np, nq, k, a, bb, px, v0 * lanes, g);
+      else if (nv - v0 == 1)
+        grad_plane_q<T, KC, 1, ShiftP>(pb, qb, n, np, nq, k, a, bb, px, v0 * lanes, g);
+    }
 }
 
 template <typename T, bool ShiftP>
 void grad_fast(const Tensor<T>& p, const Tensor<T>& q, int k, T* g, AlignedVector<T>& scratch) {
-  const int n = p.n, np = p.channels, nq = q.channels, k3 = k * k * k;
-  const int lanes = int(simd_lanes<T>()), nv = nq / lanes;
+  const int n = p.n, np = p.channels, nq = q.channels, k3 = k * k * k, r = k / 2, zlen = n + 2 * r;
   const size_t gsize = size_t(k3) * np * nq;
   const int threads = omp_get_max_threads();
+  // The shifted operand, z-padded.
+  const Tensor<T>& shifted = ShiftP ? p : q;
+  const int cs = shifted.channels;
+  AlignedVector<T>& padded = padded_buffer<T>();
+  const size_t rows = size_t(shifted.batch) * n * n, padded_size = rows * zlen * cs;
+  if (padded.size() < padded_size) padded.resize(padded_size);
+#pragma omp parallel for schedule(static) if (padded_size > kParallelMinWork)
+  for (size_t row = 0; row < rows; ++row) {
+    const T* src = shifted.data.data() + row * n * cs;
+    T* dst = padded.data() + row * zlen * cs;
+    for (int z = 0; z < zlen; ++z) {
+      const T* sv = src + size_t(wrap(z - r, n)) * cs;
+      for (int i = 0; i < cs; ++i) dst[size_t(z) * cs + i] = sv[i];
+    }
+  }
+  const size_t padded_field = size_t(n) * n * zlen * cs;
   scratch.assign(gsize * threads, T(0));  // capacity is kept between calls
 #pragma omp parallel if (p.size() * nq * k3 > kParallelMinWork)
   {
     T* gl = scratch.data() + gsize * omp_get_thread_num();
 #pragma omp for collapse(2) schedule(static)
     for (int b = 0; b < p.batch; ++b)
-      for (int px = 0; px < n; ++px)
-        for (int tap = 0; tap < k3; ++tap) {
-          int v0 = 0;
-          for (; v0 + 4 <= nv; v0 += 4)
-            grad_plane_q<T, 4, ShiftP>(p.field(b), q.field(b), n, np, nq, k, tap, px, v0 * lanes,
-                                       gl);
-          if (nv - v0 == 3)
-            grad_plane_q<T, 3, ShiftP>(p.field(b), q.field(b), n, np, nq, k, tap, px, v0 * lanes,
-                                       gl);
-          else if (nv - v0 == 2)
-            grad_plane_q<T, 2, ShiftP>(p.field(b), q.field(b), n, np, nq, k, tap, px, v0 * lanes,
-                                       gl);
-          else if (nv - v0 == 1)
-            grad_plane_q<T, 1, ShiftP>(p.field(b), q.field(b), n, np, nq, k, tap, px, v0 * lanes,
-                                       gl);
-        }
+      for (int px = 0; px < n; ++px) {
+        const T* pb = ShiftP ? padded.data() + b * padded_field : p.field(b);
+        const T* qb = ShiftP ? q.field(b) : padded.data() + b * padded_field;
+        if (k == 3)
+          grad_plane<T, 3, ShiftP>(pb, qb, n, np, nq, k, px, gl);
+        else
+          grad_plane<T, 1, ShiftP>(pb, qb, n, np, nq, k, px, gl);
+      }
+    const int used = omp_get_num_threads();
 #pragma omp for schedule(static)
     for (size_t e = 0; e < gsize; ++e) {
       T s = T(0);
-      for (int t = 0; t < threads; ++t) s += scratch[gsize * t + e];
+      for (int t = 0; t < used; ++t) s += scratch[gsize * t + e];
       g[e] += s;
     }
   }
