@@ -3,6 +3,7 @@
 
 #include <chrono>
 #include <cstdio>
+#include <filesystem>
 
 #include "commands.hpp"
 #include "fieldflow/core/error.hpp"
@@ -29,6 +30,11 @@ void run_paint(const PaintArgs& a) {
   if (a.interlace && a.grid % 2 != 0)
     throw Error("--grid", "interlacing needs an even grid size, got " + std::to_string(a.grid));
   SnapshotReader reader(a.snapshot, parse_length_unit(a.length_unit));
+  for (const std::string& input : reader.files()) {
+    std::error_code ec;
+    if (std::filesystem::equivalent(a.out, input, ec))
+      throw Error("--out", "would overwrite the snapshot file " + input);
+  }
   const auto& h = reader.header();
   std::fprintf(stderr,
                "fieldflow paint: %zu file(s), %llu particles, box %.6g Mpc/h, z = %.4g; "

@@ -3,6 +3,7 @@
 
 #include <cmath>
 #include <cstdio>
+#include <filesystem>
 #include <future>
 #include <memory>
 
@@ -100,6 +101,11 @@ void run_pk(const PkArgs& a) {
                 "expected a positive particle count, got " + format_number(a.particles));
   if (a.particles > 0 && a.shot_noise > 0)
     throw Error("--shot-noise", "give either --shot-noise or --particles, not both");
+  for (const std::string& input : {a.field, a.cross}) {
+    std::error_code ec;
+    if (!a.out.empty() && !input.empty() && std::filesystem::equivalent(a.out, input, ec))
+      throw Error("--out", "would overwrite the input " + input);
+  }
   PowerSpectrumOptions opts;
   opts.mas = parse_mass_assignment(a.mas);
   opts.kbin_width = a.kbin;
