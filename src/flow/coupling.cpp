@@ -66,8 +66,6 @@ AffineCoupling<T>::AffineCoupling(std::string name, CouplingMask mask, int chann
   conv3.init_zero();
   scale = Param<T>(name_ + ".scale", bound == ScaleBound::tanh_scale ? trans_channels_ : 0);
   for (auto& s : scale.value) s = T(1);
-  if (bound == ScaleBound::tanh_scale && trans_channels_ > 64)
-    throw Error(name_, "scale_bound tanh_scale supports at most 64 transformed channels");
   if (!scratch_) scratch_ = std::make_shared<CouplingScratch<T>>();
 }
 
@@ -142,10 +140,12 @@ void AffineCoupling<T>::forward(const Tensor<T>& x, Tensor<T>& y, T* logdet) {
   run_net(x);
   y.resize_like(x);
   const int n = x.n, C = channels_, Ct = trans_channels_;
-  for (int b = 0; b < x.batch; ++b) {
-    T sum = T(0);
-#pragma omp parallel for reduction(+ : sum) schedule(static) if (x.field_size() > kParallelMinWork)
-    for (int px = 0; px < n; ++px)
+  // One parallel loop over (field, x-plane); per-plane log-det partial sums, added up serially.
+  plane_sums_.assign(size_t(x.batch) * n, 0.0);
+#pragma omp parallel for collapse(2) schedule(static) if (x.size() > kParallelMinWork)
+  for (int b = 0; b < x.batch; ++b)
+    for (int px = 0; px < n; ++px) {
+      T sum = T(0);
       for (int py = 0; py < n; ++py)
         for (int pz = 0; pz < n; ++pz) {
           const T* in = &x.at(b, px, py, pz, 0);
@@ -159,7 +159,12 @@ void AffineCoupling<T>::forward(const Tensor<T>& x, Tensor<T>& y, T* logdet) {
             sum += s;
           }
         }
-    logdet[b] += sum;
+      plane_sums_[size_t(b) * n + px] = double(sum);
+    }
+  for (int b = 0; b < x.batch; ++b) {
+    double sum = 0.0;
+    for (int px = 0; px < n; ++px) sum += plane_sums_[size_t(b) * n + px];
+    logdet[b] += T(sum);
   }
 }
 
@@ -193,12 +198,13 @@ void AffineCoupling<T>::backward(const Tensor<T>& x, const Tensor<T>& dy, const 
   s.dout.resize(x.batch, n, 2 * Ct);
   dx.resize_like(x);
   const bool tanh_scale = bound_ == ScaleBound::tanh_scale;
-  T* dscale = tanh_scale ? scale.grad.data() : nullptr;
-  for (int b = 0; b < x.batch; ++b) {
-    const T g = dlogdet[b];
-#pragma omp parallel for schedule(static) if (x.field_size() > kParallelMinWork)
+  // Per-plane partial sums of dL/dscale (tanh_scale only), added up serially.
+  if (tanh_scale) plane_sums_.assign(size_t(x.batch) * n * Ct, 0.0);
+#pragma omp parallel for collapse(2) schedule(static) if (x.size() > kParallelMinWork)
+  for (int b = 0; b < x.batch; ++b)
     for (int px = 0; px < n; ++px) {
-      T local_dscale[64] = {};  // per-thread partial sums of dL/dscale (Ct <= 64 checked below)
+      const T g = dlogdet[b];
+      double* dscale = tanh_scale ? &plane_sums_[(size_t(b) * n + px) * Ct] : nullptr;
       for (int py = 0; py < n; ++py)
         for (int pz = 0; pz < n; ++pz) {
           const T* xin = &x.at(b, px, py, pz, 0);
@@ -213,20 +219,29 @@ void AffineCoupling<T>::backward(const Tensor<T>& x, const Tensor<T>& dy, const 
           }
           for (int j = 0; j < Ct; ++j) {
             const int c = trans_offset_ + j;
-            const T raw = net[j], sv = bound(raw, j), e = std::exp(sv);
+            const T raw = net[j];
+            T sv, derivative, th = T(0);
+            if (bound_ == ScaleBound::softclamp) {
+              sv = bound(raw, j);
+              derivative = bound_derivative(raw, j);
+            } else {
+              th = std::tanh(raw);
+              const T scale_j = tanh_scale ? scale.value[j] : T(1);
+              sv = scale_j * th;
+              derivative = scale_j * (T(1) - th * th);
+            }
+            const T e = std::exp(sv);
             const T ds = dyv[c] * xin[c] * e + g;
-            dnet[j] = ds * bound_derivative(raw, j);
+            dnet[j] = ds * derivative;
             dnet[Ct + j] = dyv[c];
             dxv[c] = dyv[c] * e;
-            if (tanh_scale && j < 64) local_dscale[j] += ds * std::tanh(raw);
+            if (tanh_scale) dscale[j] += double(ds * th);
           }
         }
-      if (tanh_scale) {
-#pragma omp critical
-        for (int j = 0; j < Ct && j < 64; ++j) dscale[j] += local_dscale[j];
-      }
     }
-  }
+  if (tanh_scale)
+    for (size_t plane = 0; plane < size_t(x.batch) * n; ++plane)
+      for (int j = 0; j < Ct; ++j) scale.grad[j] += T(plane_sums_[plane * Ct + j]);
   conv3.backward(h2_, s.dout, &s.dh2);
   relu_backward(h2_, s.dh2);
   conv2.backward(h1_, s.dh2, &s.dh1);

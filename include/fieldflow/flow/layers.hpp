@@ -81,6 +81,7 @@ class AffineCoupling : public FlowStep<T> {
   T clamp_;
   std::shared_ptr<CouplingScratch<T>> scratch_;
   Tensor<T> cond_, h1_, h2_, out_;
+  std::vector<double> plane_sums_;  // per (field, x-plane) partial sums
 };
 
 // (C, n, n, n) -> (8C, n/2, n/2, n/2): voxel (2X+i, 2Y+j, 2Z+k) channel c goes to voxel (X, Y, Z)
