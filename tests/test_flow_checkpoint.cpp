@@ -187,6 +187,7 @@ TEST(FlowCheckpoint, ArchitectureYamlRoundTrips) {
   s.base_box_size_mpch = 100;
   s.base_k_hmpc = {0.1, 0.2, 0.30000000000000004};
   s.base_pk = {1e3, 500.5, 1.0 / 3};
+  s.negative_slope = 0.05;
   Config c = Config::parse(flow_spec_yaml(s), "yaml");
   const FlowSpec back = read_flow_spec(c.root().section("flow"));
   c.finish();
@@ -206,6 +207,7 @@ TEST(FlowConfig, BadValuesAreNamed) {
     }
   };
   fails("flow:\n  mixing: shuffle\n", "flow.mixing");
+  fails("flow:\n  activation: leaky_relu\n  leaky_slope: 1.5\n", "flow.leaky_slope");
   fails("flow:\n  grid: 6\n", "cannot be squeezed");
   fails("flow:\n  levels:\n    checkerboard_couplings: [2, 2]\n    hidden_checkerboard: [4]\n",
         "flow.levels.hidden_checkerboard");

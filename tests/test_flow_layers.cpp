@@ -41,9 +41,9 @@ struct StepCase {
 
 template <typename T>
 std::unique_ptr<FlowStep<T>> make_coupling(CouplingMask mask, int channels, int hidden, int parity,
-                                           ScaleBound bound) {
+                                           ScaleBound bound, double negative_slope = 0.0) {
   auto c = std::make_unique<AffineCoupling<T>>("c", mask, channels, hidden, 3, parity, bound, 2.0,
-                                               nullptr);
+                                               nullptr, negative_slope);
   c->conv1.init_default(1, 1);
   c->conv2.init_default(1, 2);
   return c;
@@ -68,6 +68,22 @@ std::vector<StepCase> cases() {
        [] { return make_coupling<float>(CouplingMask::checkerboard, 2, 3, 1, ScaleBound::tanh); },
        [] {
          return make_coupling<double>(CouplingMask::checkerboard, 2, 3, 1, ScaleBound::tanh);
+       }});
+  out.push_back(
+      {"checker_leaky", 1,
+       [] {
+         return make_coupling<float>(CouplingMask::checkerboard, 1, 4, 0, ScaleBound::tanh, 0.2);
+       },
+       [] {
+         return make_coupling<double>(CouplingMask::checkerboard, 1, 4, 0, ScaleBound::tanh, 0.2);
+       }});
+  out.push_back(
+      {"channel_leaky", 2,
+       [] {
+         return make_coupling<float>(CouplingMask::channel, 2, 3, 1, ScaleBound::softclamp, 0.1);
+       },
+       [] {
+         return make_coupling<double>(CouplingMask::channel, 2, 3, 1, ScaleBound::softclamp, 0.1);
        }});
   out.push_back({"squeeze", 1, [] { return std::make_unique<Squeeze<float>>("s"); },
                  [] { return std::make_unique<Squeeze<double>>("s"); }});

@@ -54,10 +54,10 @@ TEST_P(ConvFastVsReference, ForwardAndBackward) {
   fill_normal(dyf, 2);
   for (size_t i = 0; i < xf.size(); ++i) xd.data[i] = xf.data[i];
   for (size_t i = 0; i < dyf.size(); ++i) dyd.data[i] = dyf.data[i];
-  for (bool relu : {false, true}) {
-    fast.forward(xf, yf, relu);
-    ref.forward(xd, yd, relu);
-    EXPECT_LT(max_abs_diff(yf.data, yd.data), 1e-4) << "relu " << relu;
+  for (double slope : {-1.0, 0.0, 0.1}) {  // no activation, ReLU, LeakyReLU
+    fast.forward(xf, yf, Activation<float>{slope >= 0, float(std::max(slope, 0.0))});
+    ref.forward(xd, yd, Activation<double>{slope >= 0, std::max(slope, 0.0)});
+    EXPECT_LT(max_abs_diff(yf.data, yd.data), 1e-4) << "activation slope " << slope;
   }
   fast.backward(xf, dyf, &dxf);
   ref.backward(xd, dyd, &dxd);

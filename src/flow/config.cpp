@@ -56,6 +56,10 @@ FlowSpec read_flow_spec(ConfigNode node) {
   spec.scale_bound =
       parse_scale_bound(node.choice("scale_bound", {"tanh", "tanh_scale", "softclamp"}, "tanh"));
   spec.clamp = node.positive("clamp", 2.0);
+  if (node.choice("activation", {"relu", "leaky_relu"}, "relu") == "leaky_relu") {
+    spec.negative_slope = node.positive("leaky_slope", 0.01);
+    if (spec.negative_slope >= 1) node.fail("leaky_slope", "must be below 1");
+  }
   spec.seed = uint64_t(node.integer("seed", 0));
   ConfigNode base = node.section("base");
   const std::string kind =
@@ -109,6 +113,9 @@ std::string flow_spec_yaml(const FlowSpec& spec) {
       << "  actnorm: " << (spec.actnorm ? "true" : "false") << "\n"
       << "  scale_bound: " << to_string(spec.scale_bound) << "\n"
       << "  clamp: " << number_text(spec.clamp) << "\n"
+      << "  activation: " << (spec.negative_slope > 0 ? "leaky_relu" : "relu") << "\n"
+      << (spec.negative_slope > 0 ? "  leaky_slope: " + number_text(spec.negative_slope) + "\n"
+                                  : "")
       << "  seed: " << spec.seed << "\n"
       << "  base:\n"
       << "    kind: " << to_string(spec.base) << "\n";

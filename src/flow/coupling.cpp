@@ -27,28 +27,32 @@ const char* to_string(ScaleBound bound) {
 }
 
 namespace {
-// dh *= (h > 0), h the ReLU's output.
+// dh *= (h > 0 ? 1 : slope), h the (leaky) ReLU's output (same sign as its input).
 template <typename T>
-void relu_backward(const Tensor<T>& h, Tensor<T>& dh) {
+void relu_backward(const Tensor<T>& h, Tensor<T>& dh, T slope) {
   const size_t size = dh.size();
   const T* hv = h.data.data();
   T* d = dh.data.data();
 #pragma omp parallel for simd schedule(static) if (size > kParallelMinWork)
-  for (size_t i = 0; i < size; ++i) d[i] = hv[i] > T(0) ? d[i] : T(0);
+  for (size_t i = 0; i < size; ++i) d[i] = hv[i] > T(0) ? d[i] : slope * d[i];
 }
 }  // namespace
 
 template <typename T>
 AffineCoupling<T>::AffineCoupling(std::string name, CouplingMask mask, int channels, int hidden,
                                   int kernel, int parity, ScaleBound bound, double clamp,
-                                  std::shared_ptr<CouplingScratch<T>> scratch)
+                                  std::shared_ptr<CouplingScratch<T>> scratch,
+                                  double negative_slope)
     : name_(std::move(name)),
       mask_(mask),
       channels_(channels),
       parity_(parity & 1),
       bound_(bound),
       clamp_(T(clamp)),
+      negative_slope_(T(negative_slope)),
       scratch_(std::move(scratch)) {
+  if (!(negative_slope >= 0 && negative_slope < 1))
+    throw Error(name_, "leaky ReLU slope must lie in [0, 1)");
   if (mask == CouplingMask::checkerboard) {
     cond_channels_ = trans_channels_ = channels;
     cond_offset_ = trans_offset_ = 0;
@@ -127,9 +131,10 @@ void AffineCoupling<T>::run_net(const Tensor<T>& x) {
             for (int j = 0; j < Cc; ++j) c[j] = in[cond_offset_ + j];
           }
         }
-  conv1.forward(cond_, h1_, true);
-  conv2.forward(h1_, h2_, true);
-  conv3.forward(h2_, out_, false);
+  const Activation<T> act{true, negative_slope_};
+  conv1.forward(cond_, h1_, act);
+  conv2.forward(h1_, h2_, act);
+  conv3.forward(h2_, out_);
 }
 
 template <typename T>
@@ -243,9 +248,9 @@ void AffineCoupling<T>::backward(const Tensor<T>& x, const Tensor<T>& dy, const 
     for (size_t plane = 0; plane < size_t(x.batch) * n; ++plane)
       for (int j = 0; j < Ct; ++j) scale.grad[j] += T(plane_sums_[plane * Ct + j]);
   conv3.backward(h2_, s.dout, &s.dh2);
-  relu_backward(h2_, s.dh2);
+  relu_backward(h2_, s.dh2, negative_slope_);
   conv2.backward(h1_, s.dh2, &s.dh1);
-  relu_backward(h1_, s.dh1);
+  relu_backward(h1_, s.dh1, negative_slope_);
   conv1.backward(cond_, s.dh1, need_dx ? &s.dcond : nullptr);
   if (!need_dx) return;
   const int Cc = cond_channels_;

@@ -211,9 +211,10 @@ void MultiScaleFlow<T>::grid_to_latents(const Tensor<T>& u, std::vector<Tensor<T
 }
 
 template <typename T>
-std::vector<double> MultiScaleFlow<T>::base_log_prob(const std::vector<double>* weights) {
+const std::vector<double>& MultiScaleFlow<T>::base_log_prob(const std::vector<double>* weights) {
   const int L = levels(), B = latents_[0].batch;
-  std::vector<double> logp(B, 0.0);
+  std::vector<double>& logp = base_logp_;
+  logp.assign(size_t(B), 0.0);
   if (!correlated_) {
     const double half_log_2pi = 0.5 * std::log(2 * std::numbers::pi);
     for (int l = 0; l < L; ++l) {
@@ -288,7 +289,8 @@ std::vector<double> MultiScaleFlow<T>::log_prob(const Tensor<T>& x) {
 template <typename T>
 std::vector<double> MultiScaleFlow<T>::log_prob_grad(const Tensor<T>& x, Tensor<T>& dx) {
   forward(x, logdet_);
-  const std::vector<double> weights(size_t(x.batch), 1.0);
+  weights_.assign(size_t(x.batch), 1.0);
+  const std::vector<double>& weights = weights_;
   std::vector<double> logp = base_log_prob(&weights);
   for (size_t b = 0; b < logp.size(); ++b) logp[b] += double(logdet_[b]);
   // Parameter gradients accumulate as a side effect; callers that only want dx ignore them.
@@ -299,8 +301,9 @@ std::vector<double> MultiScaleFlow<T>::log_prob_grad(const Tensor<T>& x, Tensor<
 template <typename T>
 double MultiScaleFlow<T>::nll_backward(const Tensor<T>& x) {
   forward(x, logdet_);
-  const std::vector<double> weights(size_t(x.batch), -1.0 / x.batch);
-  const std::vector<double> logp = base_log_prob(&weights);
+  weights_.assign(size_t(x.batch), -1.0 / x.batch);  // members: no allocation per step
+  const std::vector<double>& weights = weights_;
+  const std::vector<double>& logp = base_log_prob(&weights);
   double nll = 0.0;
   for (size_t b = 0; b < logp.size(); ++b) nll -= (logp[b] + double(logdet_[b])) / x.batch;
   backward(weights, nullptr);

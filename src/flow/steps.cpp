@@ -87,7 +87,8 @@ void ActNorm<T>::forward(const Tensor<T>& x, Tensor<T>& y, T* logdet) {
   if (!initialized) initialize_from(x);
   const int C = x.channels;
   y.resize_like(x);
-  std::vector<T> e(C);
+  std::vector<T>& e = scale_;  // member: no allocation per call
+  e.resize(C);
   T sum_log = T(0);
   for (int c = 0; c < C; ++c) {
     e[c] = std::exp(log_scale.value[c]);

@@ -32,7 +32,7 @@ using Vec = decltype(hn::Zero(Tag<T>()));
 
 template <typename T>
 void conv_reference(const Tensor<T>& x, int k, ConvWeights<T> w, const T* bias, bool flip,
-                    bool relu, Tensor<T>& y) {
+                    Activation<T> relu, Tensor<T>& y) {
   const int n = x.n, ci = x.channels, co = y.channels, r = k / 2, k3 = k * k * k;
 #pragma omp parallel for collapse(2) schedule(static) if (x.size() * co * k3 > kParallelMinWork)
   for (int b = 0; b < x.batch; ++b)
@@ -52,8 +52,8 @@ void conv_reference(const Tensor<T>& x, int k, ConvWeights<T> w, const T* bias, 
                   for (int o = 0; o < co; ++o)
                     out[o] += in[i] * wt[size_t(i) * w.in_stride + size_t(o) * w.out_stride];
               }
-          if (relu)
-            for (int o = 0; o < co; ++o) out[o] = out[o] > T(0) ? out[o] : T(0);
+          if (relu.on)
+            for (int o = 0; o < co; ++o) out[o] = std::max(out[o], relu.slope * out[o]);
         }
 }
 
@@ -85,8 +85,8 @@ void weight_grad_reference(const Tensor<T>& x, const Tensor<T>& dy, int k, bool 
 // registers; each input value is broadcast against VB weight vectors.
 template <typename T, int ZB, int VB>
 inline void row_out_vectorised(const T* xb, int n, int ci, int k, ConvWeights<T> w, bool flip,
-                               const T* bias, bool relu, int px, int py, int z0, int o0, T* yrow,
-                               int co) {
+                               const T* bias, Activation<T> relu, int px, int py, int z0, int o0,
+                               T* yrow, int co) {
   const Tag<T> d;
   const size_t L = hn::Lanes(d);
   const int r = k / 2, k3 = k * k * k;
@@ -119,7 +119,7 @@ inline void row_out_vectorised(const T* xb, int n, int ci, int k, ConvWeights<T>
     T* out = yrow + size_t(z0 + j) * co + o0;
     for (int v = 0; v < VB; ++v) {
       Vec<T> s = acc[j][v];
-      if (relu) s = hn::Max(s, hn::Zero(d));
+      if (relu.on) s = hn::Max(s, hn::Mul(s, hn::Set(d, relu.slope)));
       hn::StoreU(s, d, out + v * L);
     }
   }
@@ -129,8 +129,8 @@ inline void row_out_vectorised(const T* xb, int n, int ci, int k, ConvWeights<T>
 // lanes at the end. For convolutions with few outputs.
 template <typename T, int ZB, int OB>
 inline void row_in_vectorised(const T* xb, int n, int ci, int k, ConvWeights<T> w, bool flip,
-                              const T* bias, bool relu, int px, int py, int z0, int o0, T* yrow,
-                              int co) {
+                              const T* bias, Activation<T> relu, int px, int py, int z0, int o0,
+                              T* yrow, int co) {
   const Tag<T> d;
   const size_t L = hn::Lanes(d);
   const int r = k / 2, k3 = k * k * k;
@@ -161,14 +161,14 @@ inline void row_in_vectorised(const T* xb, int n, int ci, int k, ConvWeights<T> 
   for (int j = 0; j < ZB; ++j)
     for (int q = 0; q < OB; ++q) {
       T s = hn::GetLane(hn::SumOfLanes(d, acc[j][q])) + (bias ? bias[o0 + q] : T(0));
-      if (relu && s < T(0)) s = T(0);
+      if (relu.on) s = std::max(s, relu.slope * s);
       yrow[size_t(z0 + j) * co + o0 + q] = s;
     }
 }
 
 template <typename T, int ZB, int VB>
 void rows_out(const T* xb, int n, int ci, int k, ConvWeights<T> w, bool flip, const T* bias,
-              bool relu, int px, int py, int o0, T* yrow, int co) {
+              Activation<T> relu, int px, int py, int o0, T* yrow, int co) {
   int z0 = 0;
   for (; z0 + ZB <= n; z0 += ZB)
     row_out_vectorised<T, ZB, VB>(xb, n, ci, k, w, flip, bias, relu, px, py, z0, o0, yrow, co);
@@ -178,7 +178,7 @@ void rows_out(const T* xb, int n, int ci, int k, ConvWeights<T> w, bool flip, co
 
 template <typename T, int ZB, int OB>
 void rows_in(const T* xb, int n, int ci, int k, ConvWeights<T> w, bool flip, const T* bias,
-             bool relu, int px, int py, int o0, T* yrow, int co) {
+             Activation<T> relu, int px, int py, int o0, T* yrow, int co) {
   int z0 = 0;
   for (; z0 + ZB <= n; z0 += ZB)
     row_in_vectorised<T, ZB, OB>(xb, n, ci, k, w, flip, bias, relu, px, py, z0, o0, yrow, co);
@@ -195,8 +195,8 @@ AlignedVector<T>& padded_buffer() {
 }
 
 template <typename T>
-void conv_fast(const Tensor<T>& x, int k, ConvWeights<T> w, const T* bias, bool flip, bool relu,
-               Tensor<T>& y, bool out_vectorised) {
+void conv_fast(const Tensor<T>& x, int k, ConvWeights<T> w, const T* bias, bool flip,
+               Activation<T> relu, Tensor<T>& y, bool out_vectorised) {
   const int n = x.n, ci = x.channels, co = y.channels, r = k / 2, np = n + 2 * r;
   const int lanes = int(simd_lanes<T>());
   AlignedVector<T>& padded = padded_buffer<T>();
@@ -255,7 +255,8 @@ constexpr int rows_per_block() {
 
 template <typename T, int ZV, int OB>
 void rows_z_vectorised(const T* xt, int n, int ci, int k, ConvWeights<T> w, bool flip,
-                       const T* bias, bool relu, int b, int px, int py0, int o0, T* y, int co) {
+                       const T* bias, Activation<T> relu, int b, int px, int py0, int o0, T* y,
+                       int co) {
   constexpr int RB = rows_per_block<ZV, OB>();
   const Tag<T> d;
   const int L = int(hn::Lanes(d));
@@ -295,7 +296,7 @@ void rows_z_vectorised(const T* xt, int n, int ci, int k, ConvWeights<T> w, bool
         T* out = yrow + size_t(v * L + l) * co + o0;
         for (int o = 0; o < OB; ++o) {
           T s = tmp[o][l] + (bias ? bias[o0 + o] : T(0));
-          out[o] = relu && s < T(0) ? T(0) : s;
+          out[o] = relu.on ? std::max(s, relu.slope * s) : s;
         }
       }
     }
@@ -304,7 +305,7 @@ void rows_z_vectorised(const T* xt, int n, int ci, int k, ConvWeights<T> w, bool
 
 template <typename T, int ZV>
 void plane_z_vectorised(const T* xt, int n, int ci, int k, ConvWeights<T> w, bool flip,
-                        const T* bias, bool relu, int b, int px, T* y, int co) {
+                        const T* bias, Activation<T> relu, int b, int px, T* y, int co) {
   for (int o0 = 0; o0 < co; o0 += 8) {
     const int ob = std::min(8, co - o0);
     auto run = [&](auto ob_tag) {
@@ -344,7 +345,7 @@ void plane_z_vectorised(const T* xt, int n, int ci, int k, ConvWeights<T> w, boo
 
 template <typename T>
 void conv_z_vectorised(const Tensor<T>& x, int k, ConvWeights<T> w, const T* bias, bool flip,
-                       bool relu, Tensor<T>& y) {
+                       Activation<T> relu, Tensor<T>& y) {
   const int n = x.n, ci = x.channels, co = y.channels, r = k / 2, np = n + 2 * r;
   const int L = int(simd_lanes<T>());
   AlignedVector<T>& padded = padded_buffer<T>();
@@ -513,7 +514,7 @@ size_t simd_lanes() {
 
 template <typename T>
 void conv3d_forward(const Tensor<T>& x, int kernel, ConvWeights<T> w, const T* bias, bool flip,
-                    bool relu, Tensor<T>& y, ConvPath path) {
+                    Activation<T> relu, Tensor<T>& y, ConvPath path) {
   check_kernel(kernel);
   const size_t lanes = simd_lanes<T>();
   if (path == ConvPath::automatic && w.out_stride == 1 && y.channels % lanes == 0)
@@ -579,7 +580,7 @@ void Conv3d<T>::refresh_transposed() {
 }
 
 template <typename T>
-void Conv3d<T>::forward(const Tensor<T>& x, Tensor<T>& y, bool relu) {
+void Conv3d<T>::forward(const Tensor<T>& x, Tensor<T>& y, Activation<T> relu) {
   if (x.channels != in_)
     throw Error(weight.name, "expected " + std::to_string(in_) + " input channels, got " +
                                  std::to_string(x.channels));
@@ -621,19 +622,19 @@ void Conv3d<T>::backward(const Tensor<T>& x, const Tensor<T>& dy, Tensor<T>* dx)
   if (in_ % lanes == 0) {
     refresh_transposed();
     conv3d_forward(dy, k_, ConvWeights<T>{transposed_.data(), size_t(in_) * out_, size_t(in_), 1},
-                   static_cast<const T*>(nullptr), true, false, *dx, path);
+                   static_cast<const T*>(nullptr), true, Activation<T>{}, *dx, path);
   } else {
     conv3d_forward(dy, k_, ConvWeights<T>{weight.value.data(), size_t(in_) * out_, 1, size_t(out_)},
-                   static_cast<const T*>(nullptr), true, false, *dx, path);
+                   static_cast<const T*>(nullptr), true, Activation<T>{}, *dx, path);
   }
 }
 
 template size_t simd_lanes<float>();
 template size_t simd_lanes<double>();
 template void conv3d_forward(const Tensor<float>&, int, ConvWeights<float>, const float*, bool,
-                             bool, Tensor<float>&, ConvPath);
+                             Activation<float>, Tensor<float>&, ConvPath);
 template void conv3d_forward(const Tensor<double>&, int, ConvWeights<double>, const double*, bool,
-                             bool, Tensor<double>&, ConvPath);
+                             Activation<double>, Tensor<double>&, ConvPath);
 template void conv3d_weight_grad(const Tensor<float>&, const Tensor<float>&, int, bool, float*,
                                  ConvPath, AlignedVector<float>&);
 template void conv3d_weight_grad(const Tensor<double>&, const Tensor<double>&, int, bool, double*,

@@ -34,7 +34,8 @@ struct FlowSpec {
   MixingKind mixing = MixingKind::none;
   bool actnorm = false;
   ScaleBound scale_bound = ScaleBound::tanh;
-  double clamp = 2.0;  // soft clamp bound
+  double clamp = 2.0;           // soft clamp bound
+  double negative_slope = 0.0;  // coupling nets' activation: 0 = ReLU, > 0 = LeakyReLU
   BaseKind base = BaseKind::standard_normal;
   // Correlated Gaussian: the spectrum of the (preprocessed) field in its box.
   std::vector<double> base_k_hmpc, base_pk;
@@ -94,7 +95,7 @@ class MultiScaleFlow {
 
  private:
   // Base log-density per field and, when grads, dL/dz = weight_b * d log p_base / dz in dlat_.
-  std::vector<double> base_log_prob(const std::vector<double>* weights);
+  const std::vector<double>& base_log_prob(const std::vector<double>* weights);
   void backward(const std::vector<double>& weights, Tensor<T>* dx);
 
   FlowSpec spec_;
@@ -106,7 +107,7 @@ class MultiScaleFlow {
   Tensor<T> grad_a_, grad_b_, grid_a_, grid_b_;
   std::vector<T> logdet_, dlogdet_;
   std::unique_ptr<CorrelatedGaussian> correlated_;
-  std::vector<double> base_u_, base_grad_;
+  std::vector<double> base_u_, base_grad_, base_logp_, weights_;
 };
 
 // Copies channels [c0, c0 + count) of x into y (resized).

@@ -43,7 +43,8 @@ struct CouplingScratch {
 };
 
 // Affine coupling y = x * exp(s) + t on the transformed part, (raw, t) = net(conditioning part),
-// net = conv k^3 (C_in -> H) -> ReLU -> conv 1^3 (H -> H) -> ReLU -> conv k^3 (H -> 2 C_out),
+// net = conv k^3 (C_in -> H) -> ReLU -> conv 1^3 (H -> H) -> ReLU -> conv k^3 (H -> 2 C_out)
+// (LeakyReLU when negative_slope > 0),
 // the last conv zero-initialised (identity at start). s = tanh(raw), scale_c * tanh(raw) with a
 // learned per-channel scale (init 1), or the soft clamp (2c/pi) atan(raw / c).
 // Checkerboard: the net sees b*x with b = (x+y+z+parity) mod 2 and transforms all channels where
@@ -53,7 +54,7 @@ class AffineCoupling : public FlowStep<T> {
  public:
   AffineCoupling(std::string name, CouplingMask mask, int channels, int hidden, int kernel,
                  int parity, ScaleBound bound, double clamp,
-                 std::shared_ptr<CouplingScratch<T>> scratch);
+                 std::shared_ptr<CouplingScratch<T>> scratch, double negative_slope = 0.0);
   std::string name() const override { return name_; }
   void forward(const Tensor<T>& x, Tensor<T>& y, T* logdet) override;
   void inverse(const Tensor<T>& y, Tensor<T>& x) override;
@@ -79,6 +80,7 @@ class AffineCoupling : public FlowStep<T> {
   int channels_, cond_channels_, trans_channels_, trans_offset_, cond_offset_, parity_;
   ScaleBound bound_;
   T clamp_;
+  T negative_slope_;  // 0: ReLU; > 0: LeakyReLU
   std::shared_ptr<CouplingScratch<T>> scratch_;
   Tensor<T> cond_, h1_, h2_, out_;
   std::vector<double> plane_sums_;  // per (field, x-plane) partial sums
@@ -129,6 +131,7 @@ class ActNorm : public FlowStep<T> {
 
  private:
   std::string name_;
+  std::vector<T> scale_;
 };
 
 enum class MixingKind { none, permutation, orthogonal, lu };

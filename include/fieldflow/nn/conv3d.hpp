@@ -27,11 +27,19 @@ struct ConvWeights {
 
 enum class ConvPath { automatic, reference };
 
+// Activation fused into a convolution's output: none, or y = max(y, slope * y): ReLU for
+// slope 0, LeakyReLU for 0 < slope < 1.
+template <typename T>
+struct Activation {
+  bool on = false;
+  T slope = T(0);
+};
+
 // y(v, o) = bias(o) + sum_{tap, i} x(v + offset(tap), i) w(tap', i, o), tap' = tap or, when
-// flip, k^3 - 1 - tap. y must have the output shape (same batch and n). relu clamps at zero.
+// flip, k^3 - 1 - tap. y must have the output shape (same batch and n). relu: the activation.
 template <typename T>
 void conv3d_forward(const Tensor<T>& x, int kernel, ConvWeights<T> w, const T* bias, bool flip,
-                    bool relu, Tensor<T>& y, ConvPath path = ConvPath::automatic);
+                    Activation<T> relu, Tensor<T>& y, ConvPath path = ConvPath::automatic);
 
 // g(tap, p, q) += sum_v x(v + offset(tap), i) dy(v, o), stored with (p, q) = (i, o) when
 // in_major, else (o, i). g has k^3 * in * out entries. scratch holds per-thread partial sums.
@@ -58,8 +66,8 @@ class Conv3d {
   void init_default(uint64_t seed, uint64_t stream);
   void init_zero();
 
-  // y = conv(x) + bias (then ReLU when relu). y is resized.
-  void forward(const Tensor<T>& x, Tensor<T>& y, bool relu = false);
+  // y = act(conv(x) + bias). y is resized.
+  void forward(const Tensor<T>& x, Tensor<T>& y, Activation<T> act = {});
   // From dL/dy and the forward input x: accumulates dL/dweight and dL/dbias and, when dx is
   // given, writes dL/dx (resized).
   void backward(const Tensor<T>& x, const Tensor<T>& dy, Tensor<T>* dx);
