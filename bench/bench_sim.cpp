@@ -1,5 +1,6 @@
 // Benchmark of the particle-mesh simulator (docs/BENCHMARKS.md, section "Simulation").
-//   bench_sim [--particles 64] [--mesh-factor 2] [--steps 20] [--repeat 20] [--full-set CONFIG]
+//   bench_sim [--particles 64] [--mesh-factor 2] [--steps 20] [--repeat 20]
+//             [--full-set CONFIG [--mpi RANKS]]
 // 1. One PM step (force: paint, FFTs, Green's function, gradient, read-out; plus kick and drift)
 //    against the bare FFTs that step needs on the force mesh (fd4: 1 forward + 1 inverse;
 //    spectral: 1 + 3), both timed here in the same run on the same RealFft3d plans.
@@ -9,6 +10,7 @@
 // end
 //    in a fresh output folder.
 #include <omp.h>
+#include <sys/resource.h>
 
 #include <algorithm>
 #include <chrono>
@@ -39,6 +41,7 @@ double median(std::vector<double> v) {
 int main(int argc, char** argv) {
   int np = 64, mesh_factor = 2, steps = 20, repeat = 20;
   std::string full_set;
+  int mpi_ranks = 0;
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
     auto next = [&] { return i + 1 < argc ? std::string(argv[++i]) : std::string(); };
@@ -149,14 +152,23 @@ int main(int argc, char** argv) {
   if (!full_set.empty()) {
     const auto out = std::filesystem::temp_directory_path() / "fieldflow_bench_sim";
     std::filesystem::remove_all(out);
-    const std::string cmd = std::string(FIELDFLOW_BINARY) + " simulate " + full_set +
+    const std::string launcher = mpi_ranks > 0 ? "mpirun -np " + std::to_string(mpi_ranks) +
+                                                     " --oversubscribe --allow-run-as-root "
+                                               : "";
+    const std::string cmd = launcher + std::string(FIELDFLOW_BINARY) + " simulate " + full_set +
                             " --set output_dir=" + out.string() + " --set sets.test.count=0";
     std::printf("\n$ %s\n", cmd.c_str());
     std::fflush(stdout);
     const auto t0 = std::chrono::steady_clock::now();
     const int rc = std::system(cmd.c_str());
     const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-    std::printf("training set: exit %d, %.1f s wall (%.1f min)\n", rc, s, s / 60);
+    // CPU time of the child: what the run costs whatever else the machine is doing.
+    rusage usage{};
+    getrusage(RUSAGE_CHILDREN, &usage);
+    const double cpu = double(usage.ru_utime.tv_sec) + 1e-6 * double(usage.ru_utime.tv_usec) +
+                       double(usage.ru_stime.tv_sec) + 1e-6 * double(usage.ru_stime.tv_usec);
+    std::printf("training set: exit %d, %.1f s wall (%.1f min), %.1f s CPU (user + system)\n", rc,
+                s, s / 60, cpu);
     std::filesystem::remove_all(out);
     if (rc != 0) return 1;
   }

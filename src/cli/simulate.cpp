@@ -152,7 +152,8 @@ void run_simulate(const ConfigArgs& args) {
   MpiSession mpi;
   // Ranks sharing a node share its cores: unless OMP_NUM_THREADS says otherwise, split them.
   if (mpi.active && !std::getenv("OMP_NUM_THREADS")) {
-    const char* local = std::getenv("OMPI_COMM_WORLD_LOCAL_SIZE");
+    const char* local = std::getenv("OMPI_COMM_WORLD_LOCAL_SIZE");  // Open MPI
+    if (!local) local = std::getenv("MPI_LOCALNRANKS");             // MPICH (Hydra)
     const int local_ranks = local ? std::max(1, std::atoi(local)) : 1;
     omp_set_num_threads(std::max(1, omp_get_num_procs() / local_ranks));
   }
