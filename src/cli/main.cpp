@@ -27,6 +27,10 @@ int main(int argc, char** argv) {
       "fieldflow: normalizing-flow priors for 3D cosmological density fields.\n"
       "Paint snapshots, measure power spectra, simulate, train, sample and denoise."};
   app.require_subcommand(1);
+  // One line per error, like every other fieldflow error (CLI11 adds a second line by default).
+  app.failure_message([](const CLI::App*, const CLI::Error& e) {
+    return std::string("fieldflow: ") + e.what() + "\n";
+  });
   app.set_version_flag("--version", "fieldflow 0.1.0");
   ff::cli::add_paint_command(app);
   ff::cli::add_pk_command(app);
