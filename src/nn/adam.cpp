@@ -4,6 +4,7 @@
 #include <numbers>
 
 #include "fieldflow/core/error.hpp"
+#include "fieldflow/nn/tensor.hpp"
 
 namespace ff {
 
@@ -53,7 +54,9 @@ double Adam<T>::step() {
     Param<T>& p = *params_[k];
     T* m = m_[k].data();
     T* v = v_[k].data();
-    for (size_t i = 0; i < p.size(); ++i) {
+    const size_t size = p.size();
+#pragma omp parallel for schedule(static) if (size > kParallelMinWork)
+    for (size_t i = 0; i < size; ++i) {
       const double g = double(p.grad[i]) * scale;
       m[i] = T(b1 * m[i] + (1 - b1) * g);
       v[i] = T(b2 * v[i] + (1 - b2) * g * g);

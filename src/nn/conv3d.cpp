@@ -600,9 +600,20 @@ template <typename T>
 void Conv3d<T>::backward(const Tensor<T>& x, const Tensor<T>& dy, Tensor<T>* dx) {
   const size_t lanes = simd_lanes<T>();
   const size_t voxels = dy.size() / out_;
-  // Bias: sum of dy over all voxels.
-  for (size_t v = 0; v < voxels; ++v)
-    for (int o = 0; o < out_; ++o) bias.grad[o] += dy.data[v * out_ + o];
+  // Bias: sum of dy over all voxels, per-thread partial sums (kept between calls).
+  {
+    const int threads = dy.size() > kParallelMinWork ? omp_get_max_threads() : 1;
+    bias_scratch_.assign(size_t(threads) * out_, T(0));
+#pragma omp parallel num_threads(threads)
+    {
+      T* partial = bias_scratch_.data() + size_t(omp_get_thread_num()) * out_;
+#pragma omp for schedule(static)
+      for (size_t v = 0; v < voxels; ++v)
+        for (int o = 0; o < out_; ++o) partial[o] += dy.data[v * out_ + o];
+    }
+    for (int t = 0; t < threads; ++t)
+      for (int o = 0; o < out_; ++o) bias.grad[o] += bias_scratch_[size_t(t) * out_ + o];
+  }
   // Weights.
   if (path == ConvPath::automatic && out_ % lanes != 0 && in_ % lanes == 0) {
     transposed_grad_.assign(weight.size(), T(0));

@@ -54,6 +54,11 @@ std::string flow_spec_yaml(const FlowSpec& spec);
 void validate(const FlowSpec& spec);
 const char* to_string(BaseKind kind);
 
+// Negative log-likelihood in bits per dimension, from log p in nats of a field of `dims` values.
+inline double nll_bits_per_voxel(double logp_nats, size_t dims) {
+  return -logp_nats / (0.6931471805599453 * double(dims));
+}
+
 template <typename T>
 class MultiScaleFlow {
  public:

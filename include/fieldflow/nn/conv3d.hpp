@@ -84,6 +84,7 @@ class Conv3d {
   AlignedVector<T> transposed_;  // [tap][out][in]
   AlignedVector<T> transposed_grad_;
   AlignedVector<T> grad_scratch_;
+  AlignedVector<T> bias_scratch_;
 };
 
 }  // namespace ff
