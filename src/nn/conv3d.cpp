@@ -201,22 +201,25 @@ void conv_fast(const Tensor<T>& x, int k, ConvWeights<T> w, const T* bias, bool 
   const int lanes = int(simd_lanes<T>());
   AlignedVector<T>& padded = padded_buffer<T>();
   const size_t rows = size_t(x.batch) * n * n, padded_size = rows * np * ci;
-  if (padded.size() < padded_size) padded.resize(padded_size);
+  if (r > 0) {  // a 1^3 kernel reads the input as it is
+    if (padded.size() < padded_size) padded.resize(padded_size);
 #pragma omp parallel for schedule(static) if (padded_size > kParallelMinWork)
-  for (size_t row = 0; row < rows; ++row) {
-    const T* src = x.data.data() + row * n * ci;
-    T* dst = padded.data() + row * np * ci;
-    for (int z = 0; z < np; ++z) {
-      const T* s = src + size_t(wrap(z - r, n)) * ci;
-      for (int i = 0; i < ci; ++i) dst[size_t(z) * ci + i] = s[i];
+    for (size_t row = 0; row < rows; ++row) {
+      const T* src = x.data.data() + row * n * ci;
+      T* dst = padded.data() + row * np * ci;
+      for (int z = 0; z < np; ++z) {
+        const T* s = src + size_t(wrap(z - r, n)) * ci;
+        for (int i = 0; i < ci; ++i) dst[size_t(z) * ci + i] = s[i];
+      }
     }
   }
+  const T* padded_data = r > 0 ? padded.data() : x.data.data();
   const size_t padded_field = size_t(n) * n * np * ci;
 #pragma omp parallel for collapse(2) \
     schedule(static) if (x.size() * co * k * k * k > kParallelMinWork)
   for (int b = 0; b < x.batch; ++b)
     for (int px = 0; px < n; ++px) {
-      const T* xb = padded.data() + b * padded_field;
+      const T* xb = padded_data + b * padded_field;
       for (int py = 0; py < n; ++py) {
         T* yrow = y.field(b) + (size_t(px) * n + py) * n * co;
         if (out_vectorised) {
@@ -465,16 +468,19 @@ void grad_fast(const Tensor<T>& p, const Tensor<T>& q, int k, T* g, AlignedVecto
   const int cs = shifted.channels;
   AlignedVector<T>& padded = padded_buffer<T>();
   const size_t rows = size_t(shifted.batch) * n * n, padded_size = rows * zlen * cs;
-  if (padded.size() < padded_size) padded.resize(padded_size);
+  if (r > 0) {  // a 1^3 kernel reads the operand as it is
+    if (padded.size() < padded_size) padded.resize(padded_size);
 #pragma omp parallel for schedule(static) if (padded_size > kParallelMinWork)
-  for (size_t row = 0; row < rows; ++row) {
-    const T* src = shifted.data.data() + row * n * cs;
-    T* dst = padded.data() + row * zlen * cs;
-    for (int z = 0; z < zlen; ++z) {
-      const T* sv = src + size_t(wrap(z - r, n)) * cs;
-      for (int i = 0; i < cs; ++i) dst[size_t(z) * cs + i] = sv[i];
+    for (size_t row = 0; row < rows; ++row) {
+      const T* src = shifted.data.data() + row * n * cs;
+      T* dst = padded.data() + row * zlen * cs;
+      for (int z = 0; z < zlen; ++z) {
+        const T* sv = src + size_t(wrap(z - r, n)) * cs;
+        for (int i = 0; i < cs; ++i) dst[size_t(z) * cs + i] = sv[i];
+      }
     }
   }
+  const T* padded_data = r > 0 ? padded.data() : shifted.data.data();
   const size_t padded_field = size_t(n) * n * zlen * cs;
   scratch.assign(gsize * threads, T(0));  // capacity is kept between calls
 #pragma omp parallel if (p.size() * nq * k3 > kParallelMinWork)
@@ -483,8 +489,8 @@ void grad_fast(const Tensor<T>& p, const Tensor<T>& q, int k, T* g, AlignedVecto
 #pragma omp for collapse(2) schedule(static)
     for (int b = 0; b < p.batch; ++b)
       for (int px = 0; px < n; ++px) {
-        const T* pb = ShiftP ? padded.data() + b * padded_field : p.field(b);
-        const T* qb = ShiftP ? q.field(b) : padded.data() + b * padded_field;
+        const T* pb = ShiftP ? padded_data + b * padded_field : p.field(b);
+        const T* qb = ShiftP ? q.field(b) : padded_data + b * padded_field;
         if (k == 3)
           grad_plane<T, 3, ShiftP>(pb, qb, n, np, nq, k, px, gl);
         else
