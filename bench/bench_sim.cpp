@@ -55,10 +55,12 @@ int main(int argc, char** argv) {
       repeat = std::atoi(next().c_str());
     else if (a == "--full-set")
       full_set = next();
+    else if (a == "--mpi")
+      mpi_ranks = std::atoi(next().c_str());
     else {
       std::fprintf(stderr,
                    "usage: bench_sim [--particles N] [--mesh-factor B] [--steps S] "
-                   "[--repeat R] [--full-set CONFIG]\n");
+                   "[--repeat R] [--full-set CONFIG [--mpi RANKS]]\n");
       return 2;
     }
   }
