@@ -226,18 +226,46 @@ template <typename T>
 std::vector<double> ChannelMixing<T>::matrix() const {
   if (kind_ != MixingKind::lu) return fixed;
   const int C = channels_;
-  MatrixD l = MatrixD::Identity(C, C), u = MatrixD::Zero(C, C);
+  std::vector<double> l, u, m, w(size_t(C) * C);
+  lu_factors(l, u);
+  m.resize(size_t(C) * C);
+  Eigen::Map<MatrixD>(m.data(), C, C).noalias() =
+      Eigen::Map<const MatrixD>(l.data(), C, C) * Eigen::Map<const MatrixD>(u.data(), C, C);
+  for (int r = 0; r < C; ++r)
+    for (int j = 0; j < C; ++j) w[size_t(r) * C + j] = m[size_t(perm[r]) * C + j];
+  return w;
+}
+
+template <typename T>
+void ChannelMixing<T>::lu_factors(std::vector<double>& l, std::vector<double>& u) const {
+  const int C = channels_;
+  l.assign(size_t(C) * C, 0.0);
+  u.assign(size_t(C) * C, 0.0);
   for (int i = 0; i < C; ++i)
     for (int j = 0; j < C; ++j) {
-      if (j < i) l(i, j) = lower.value[size_t(i) * C + j];
-      if (j > i) u(i, j) = upper.value[size_t(i) * C + j];
+      if (j < i) l[size_t(i) * C + j] = lower.value[size_t(i) * C + j];
+      if (j > i) u[size_t(i) * C + j] = upper.value[size_t(i) * C + j];
     }
-  for (int i = 0; i < C; ++i) u(i, i) = sign[i] * std::exp(double(log_s.value[i]));
-  const MatrixD m = l * u;
-  std::vector<double> w(size_t(C) * C);
+  for (int i = 0; i < C; ++i) {
+    l[size_t(i) * C + i] = 1.0;
+    u[size_t(i) * C + i] = sign[i] * std::exp(double(log_s.value[i]));
+  }
+}
+
+template <typename T>
+void ChannelMixing<T>::refresh_matrix() {
+  const int C = channels_;
+  w_.resize(size_t(C) * C);
+  if (kind_ != MixingKind::lu) {
+    for (size_t e = 0; e < w_.size(); ++e) w_[e] = T(fixed[e]);
+    return;
+  }
+  lu_factors(l_, u_);
+  m_.resize(size_t(C) * C);
+  Eigen::Map<MatrixD>(m_.data(), C, C).noalias() =
+      Eigen::Map<const MatrixD>(l_.data(), C, C) * Eigen::Map<const MatrixD>(u_.data(), C, C);
   for (int r = 0; r < C; ++r)
-    for (int j = 0; j < C; ++j) w[size_t(r) * C + j] = m(perm[r], j);
-  return w;
+    for (int j = 0; j < C; ++j) w_[size_t(r) * C + j] = T(m_[size_t(perm[r]) * C + j]);
 }
 
 namespace {
@@ -257,8 +285,7 @@ template <typename T>
 void ChannelMixing<T>::forward(const Tensor<T>& x, Tensor<T>& y, T* logdet) {
   const int C = channels_;
   if (x.channels != C) throw Error(name_, "channel count mismatch");
-  const std::vector<double> w = matrix();
-  w_.assign(w.begin(), w.end());
+  refresh_matrix();
   y.resize_like(x);
   apply_rows(x, w_, C, y);
   double log_det = 0.0;
@@ -282,30 +309,29 @@ void ChannelMixing<T>::backward(const Tensor<T>& x, const Tensor<T>& dy, const T
                                 Tensor<T>& dx, bool need_dx) {
   using Mat = Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
   const int C = channels_;
-  const std::vector<double> w = matrix();
-  w_.assign(w.begin(), w.end());
+  refresh_matrix();  // also fills l_, u_ (lu)
   const Eigen::Index rows = Eigen::Index(x.size() / C);
   if (kind_ == MixingKind::lu) {
+    const size_t CC = size_t(C) * C;
+    dw_.resize(CC);
+    dm_.resize(CC);
+    dl_.resize(CC);
+    du_.resize(CC);
     Eigen::Map<const Mat> X(x.data.data(), rows, C), DY(dy.data.data(), rows, C);
-    const MatrixD dw = (DY.transpose() * X).template cast<double>();  // dL/dW
-    MatrixD dm(C, C);
-    for (int r = 0; r < C; ++r) dm.row(perm[r]) = dw.row(r);
-    MatrixD l = MatrixD::Identity(C, C), u = MatrixD::Zero(C, C);
-    for (int i = 0; i < C; ++i)
-      for (int j = 0; j < C; ++j) {
-        if (j < i) l(i, j) = lower.value[size_t(i) * C + j];
-        if (j > i) u(i, j) = upper.value[size_t(i) * C + j];
-      }
-    for (int i = 0; i < C; ++i) u(i, i) = sign[i] * std::exp(double(log_s.value[i]));
-    const MatrixD dl = dm * u.transpose(), du = l.transpose() * dm;
+    Eigen::Map<Mat>(dw_.data(), C, C).noalias() = DY.transpose() * X;  // dL/dW
+    for (int r = 0; r < C; ++r)
+      for (int j = 0; j < C; ++j) dm_[size_t(perm[r]) * C + j] = double(dw_[size_t(r) * C + j]);
+    Eigen::Map<const MatrixD> dm(dm_.data(), C, C), l(l_.data(), C, C), u(u_.data(), C, C);
+    Eigen::Map<MatrixD>(dl_.data(), C, C).noalias() = dm * u.transpose();
+    Eigen::Map<MatrixD>(du_.data(), C, C).noalias() = l.transpose() * dm;
     double g = 0.0;
     for (int b = 0; b < x.batch; ++b) g += dlogdet[b];
     for (int i = 0; i < C; ++i) {
       for (int j = 0; j < C; ++j) {
-        if (j < i) lower.grad[size_t(i) * C + j] += T(dl(i, j));
-        if (j > i) upper.grad[size_t(i) * C + j] += T(du(i, j));
+        if (j < i) lower.grad[size_t(i) * C + j] += T(dl_[size_t(i) * C + j]);
+        if (j > i) upper.grad[size_t(i) * C + j] += T(du_[size_t(i) * C + j]);
       }
-      log_s.grad[i] += T(du(i, i) * u(i, i) + g * double(x.voxels()));
+      log_s.grad[i] += T(du_[size_t(i) * C + i] * u_[size_t(i) * C + i] + g * double(x.voxels()));
     }
   }
   if (!need_dx) return;

@@ -163,10 +163,14 @@ class ChannelMixing : public FlowStep<T> {
   std::vector<double> matrix() const;  // the current W, row-major
 
  private:
+  void lu_factors(std::vector<double>& l, std::vector<double>& u) const;
+  void refresh_matrix();  // w_ (and l_, u_ for lu) from the current parameters
+
   std::string name_;
   int channels_;
   MixingKind kind_;
-  std::vector<T> w_, w_inv_;
+  std::vector<T> w_, w_inv_, dw_;
+  std::vector<double> l_, u_, m_, dm_, dl_, du_;  // workspaces, kept between calls
 };
 
 }  // namespace ff
