@@ -145,6 +145,42 @@ TEST(SimInitialConditions, SpectrumMatchesLinearWithinCosmicVariance) {
   EXPECT_LT(chi2 / bins, 2.0);
 }
 
+// 2LPT against the dynamics: particles started with Zel'dovich at a = 0.01 and evolved by the PM
+// solver to a = 0.1 deviate from Zel'dovich at a = 0.1 by (mostly) the second-order displacement
+// and momentum. Regressing that deviation on the 2LPT correction (2LPT - Zel'dovich at a = 0.1)
+// must give a coefficient near +1: the sign and size of D2 s2 and of its momentum G2 s2.
+TEST(SimInitialConditions, SecondOrderMatchesTheDynamics) {
+  const int n = 32;
+  const double box = 128.0, a1 = 0.1;
+  auto evolved =
+      ff::lpt_initial_conditions(cosmology(), linear_power(), n, box, 9, 0.01, ff::LptOrder::first);
+  ff::PmOptions opt;
+  opt.steps = 40;
+  ff::evolve(cosmology(), evolved, {a1}, opt, [](int, const ff::Particles&) {});
+  const auto two = ff::lpt_initial_conditions(cosmology(), linear_power(), n, box, 9, a1);
+  const auto za =
+      ff::lpt_initial_conditions(cosmology(), linear_power(), n, box, 9, a1, ff::LptOrder::first);
+  auto wrap = [box](double v) { return v - box * std::round(v / box); };
+  double num_x = 0, den_x = 0, num_p = 0, den_p = 0;
+  for (size_t i = 0; i < za.size(); ++i)
+    for (int d = 0; d < 3; ++d) {
+      const double u = wrap(evolved.position_mpch[i][d] - za.position_mpch[i][d]);
+      const double v = wrap(two.position_mpch[i][d] - za.position_mpch[i][d]);
+      num_x += u * v;
+      den_x += v * v;
+      const double pu = evolved.momentum[i][d] - za.momentum[i][d];
+      const double pv = two.momentum[i][d] - za.momentum[i][d];
+      num_p += pu * pv;
+      den_p += pv * pv;
+    }
+  std::printf("deviation from Zel'dovich along the 2LPT correction: positions %.3f, momenta %.3f\n",
+              num_x / den_x, num_p / den_p);
+  EXPECT_GT(num_x / den_x, 0.7);
+  EXPECT_LT(num_x / den_x, 1.6);
+  EXPECT_GT(num_p / den_p, 0.7);
+  EXPECT_LT(num_p / den_p, 1.6);
+}
+
 // A plane wave x = q + A sin(k q_x): delta = -A k cos(k x) to first order, so -grad psi with
 // lap psi = delta is A sin(k x) along x, exactly the displacement.
 struct PlaneWaveResult {
