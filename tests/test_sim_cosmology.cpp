@@ -2,6 +2,7 @@
 // independent truth: Heath's (1977) integral for D(a), the paper's formulas of Eisenstein & Hu
 // (1998) re-typed here, a direct integral of the sound speed, brute-force quadrature of sigma8.
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <cmath>
 #include <cstdio>
@@ -224,7 +225,8 @@ TEST(SimLinearPower, NormalisedToSigma8) {
 TEST(SimLinearPower, TableInterpolatesLogLog) {
   const CosmologyParams p;
   const ff::LinearPower ref(p, ff::TransferKind::eh98_no_wiggle);
-  const auto dir = std::filesystem::temp_directory_path() / "fieldflow_test_sim_table";
+  const auto dir = std::filesystem::temp_directory_path() /
+                   ("fieldflow_test_sim_table_" + std::to_string(getpid()));
   std::filesystem::create_directories(dir);
   const std::string path = (dir / "pk.dat").string();
   {

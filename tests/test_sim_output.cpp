@@ -1,10 +1,12 @@
 // Simulations on disk: the snapshot's header, units and contents read back through the project's
 // own reader, the grid painted from it, bit-identical reruns, resuming, the set stacks.
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <cmath>
 #include <cstring>
 #include <filesystem>
+#include <string>
 
 #include "fieldflow/core/error.hpp"
 #include "fieldflow/io/grid_file.hpp"
@@ -28,7 +30,9 @@ ff::SimulationSettings small_settings(const std::string& dir) {
 }
 
 fs::path temp_dir(const std::string& name) {
-  const fs::path p = fs::temp_directory_path() / ("fieldflow_test_sim_output_" + name);
+  // The process id keeps concurrent runs of this test (other build folders) apart.
+  const fs::path p = fs::temp_directory_path() /
+                     ("fieldflow_test_sim_output_" + name + "_" + std::to_string(getpid()));
   fs::remove_all(p);
   fs::create_directories(p);
   return p;
