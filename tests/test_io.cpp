@@ -6,6 +6,7 @@
 #include <hdf5.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <cmath>
 #include <cstdlib>
 #include <filesystem>
@@ -13,6 +14,7 @@
 #include <functional>
 #include <limits>
 #include <sstream>
+#include <thread>
 
 #include "fieldflow/core/error.hpp"
 #include "fieldflow/io/atomic_file.hpp"
@@ -237,6 +239,33 @@ TEST_F(IoTest, GridStacksRoundTripAndRefuseAnIndexOutOfRange) {
   EXPECT_NE(error_of([&] { write_grid_stack(path("bad_stack.h5"), grids); }).find("must share"),
             std::string::npos);
   EXPECT_FALSE(fs::exists(path("bad_stack.h5")));
+}
+
+TEST_F(IoTest, GridReadIntoACallersArrayMatchesReadGridAndChecksTheSize) {
+  std::vector<GridF> grids(2, GridF(4, 100.0, 1.0));
+  for (int m = 0; m < 2; ++m)
+    for (size_t i = 0; i < grids[m].size(); ++i) grids[m].values[i] = float(m) - 0.25f * float(i);
+  const std::string p = path("stack.h5");
+  write_grid_stack(p, grids);
+  std::vector<double> values(64);
+  const GridFileInfo info = read_grid_into(p, 1, 4, values.data());
+  EXPECT_EQ(info.count, 2);
+  EXPECT_DOUBLE_EQ(info.box_size_mpch, 100.0);
+  EXPECT_EQ(values, read_grid(p, 1).values);
+  EXPECT_EQ(error_of([&] { read_grid_into(p, 0, 8, values.data()); }),
+            p + ": holds a 4^3 grid, expected 8^3");
+  EXPECT_EQ(error_of([&] { read_grid_into(p, 2, 4, values.data()); }),
+            p + ": index 2 out of range: the file holds 2 fields");
+}
+
+TEST_F(IoTest, IdenticalGridsGiveByteIdenticalFiles) {
+  GridF g(4, 100.0, 0.5);
+  for (size_t i = 0; i < g.size(); ++i) g.values[i] = 0.1f * float(i);
+  write_grid(path("a.h5"), g);
+  // HDF5 stamps modification times (in seconds) into object headers unless told not to.
+  std::this_thread::sleep_for(std::chrono::milliseconds(1100));
+  write_grid(path("b.h5"), g);
+  EXPECT_EQ(read_text(path("a.h5")), read_text(path("b.h5")));
 }
 
 TEST_F(IoTest, GridReaderRefusesMissingDataset) {

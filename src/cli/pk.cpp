@@ -1,11 +1,7 @@
 // fieldflow pk FIELD.h5 [--cross OTHER.h5] [--mas none|ngp|cic|tsc] [--kbin W] [--out pk.csv]
-#include <omp.h>
-
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
-#include <future>
-#include <memory>
 
 #include "commands.hpp"
 #include "fieldflow/core/error.hpp"
@@ -61,20 +57,10 @@ GridFileInfo inspect_for_pk(const std::string& path, int index) {
 template <typename T>
 void measure(const PkArgs& a, const PowerSpectrumOptions& opts, int n) {
   if (a.cross.empty()) {
-    // With several threads, set the transform up (allocate, first-touch, plan) while the file is
-    // read: the read is serial, so the second core is free meanwhile. With one thread, in turn.
-    std::unique_ptr<RealFft3d<T>> fft;
-    BasicGrid<T> field;
-    if (omp_get_max_threads() > 1) {
-      auto setup =
-          std::async(std::launch::async, [n] { return std::make_unique<RealFft3d<T>>(n); });
-      field = read_grid_as<T>(a.field, a.index);
-      fft = setup.get();
-    } else {
-      field = read_grid_as<T>(a.field, a.index);
-      fft = std::make_unique<RealFft3d<T>>(n);
-    }
-    const PowerSpectrum p = measure_power_spectrum(field, *fft, opts);
+    // The field is read straight into the transform's buffer: no copy, no second allocation.
+    RealFft3d<T> fft(n);
+    const GridFileInfo info = read_grid_into(a.field, a.index, n, fft.real());
+    const PowerSpectrum p = measure_power_spectrum_in_place(fft, info.box_size_mpch, opts);
     emit(a, {{"k", &p.k}, {"pk", &p.pk}, {"nmodes", &p.nmodes}});
     return;
   }

@@ -78,9 +78,7 @@ OpenGrid open_grid_file(const std::string& path) {
 
 // Count of non-finite values and the first one's flat index (SIZE_MAX when none).
 template <typename T>
-std::pair<size_t, size_t> scan_non_finite(const std::vector<T>& values) {
-  const size_t n = values.size();
-  const T* v = values.data();
+std::pair<size_t, size_t> scan_non_finite(const T* v, size_t n) {
   const T largest = std::numeric_limits<T>::max();
   // Branch-free count (vectorises): |x| <= max is false exactly for NaN and +-inf.
   size_t count = 0;
@@ -94,11 +92,10 @@ std::pair<size_t, size_t> scan_non_finite(const std::vector<T>& values) {
 }
 
 template <typename T>
-void check_finite(const std::string& path, const BasicGrid<T>& grid, const GridFileInfo& info,
-                  int index) {
-  const auto [count, first] = scan_non_finite(grid.values);
+void check_finite(const std::string& path, const T* values, const GridFileInfo& info, int index) {
+  const size_t n = size_t(info.n);
+  const auto [count, first] = scan_non_finite(values, n * n * n);
   if (count == 0) return;
-  const size_t n = size_t(grid.n);
   const size_t i = first / (n * n), j = (first / n) % n, k = first % n;
   std::string where = info.stacked ? "/delta[" + std::to_string(index) + "]" : "/delta";
   throw Error(path, where + " has " + std::to_string(count) + " non-finite value" +
@@ -107,14 +104,25 @@ void check_finite(const std::string& path, const BasicGrid<T>& grid, const GridF
 }
 
 template <typename T>
+void read_member_into(const std::string& path, const OpenGrid& g, int index, T* values) {
+  if (g.info.stacked)
+    g.delta.read_rows(hsize_t(index), 1, values);
+  else
+    g.delta.read(values);
+  check_finite(path, values, g.info, index);
+}
+
+template <typename T>
 BasicGrid<T> read_member(const std::string& path, const OpenGrid& g, int index) {
   BasicGrid<T> grid(g.info.n, g.info.box_size_mpch, g.info.redshift);
-  if (g.info.stacked)
-    g.delta.read_rows(hsize_t(index), 1, grid.values.data());
-  else
-    g.delta.read(grid.values.data());
-  check_finite(path, grid, g.info, index);
+  read_member_into(path, g, index, grid.values.data());
   return grid;
+}
+
+void check_index(const std::string& path, const GridFileInfo& info, int index) {
+  if (index < 0 || index >= info.count)
+    throw Error(path, "index " + std::to_string(index) + " out of range: the file holds " +
+                          std::to_string(info.count) + " field" + (info.count == 1 ? "" : "s"));
 }
 
 template <typename T>
@@ -126,7 +134,7 @@ void check_writable(const std::string& path, const BasicGrid<T>& grid, const Bas
   if (grid.n != first.n || grid.box_size_mpch != first.box_size_mpch ||
       grid.redshift != first.redshift)
     throw Error(path, "the grids of a stack must share n, box size and redshift");
-  const auto [count, index] = scan_non_finite(grid.values);
+  const auto [count, index] = scan_non_finite(grid.values.data(), grid.values.size());
   if (count > 0)
     throw Error(path, "refusing to write " + std::to_string(count) +
                           " non-finite values (first at flat index " + std::to_string(index) + ")");
@@ -170,10 +178,19 @@ GridFileInfo inspect_grid_file(const std::string& path) {
 template <typename T>
 BasicGrid<T> read_grid_as(const std::string& path, int index) {
   const OpenGrid g = open_grid_file(path);
-  if (index < 0 || index >= g.info.count)
-    throw Error(path, "index " + std::to_string(index) + " out of range: the file holds " +
-                          std::to_string(g.info.count) + " field" + (g.info.count == 1 ? "" : "s"));
+  check_index(path, g.info, index);
   return read_member<T>(path, g, index);
+}
+
+template <typename T>
+GridFileInfo read_grid_into(const std::string& path, int index, int n, T* values) {
+  const OpenGrid g = open_grid_file(path);
+  check_index(path, g.info, index);
+  if (g.info.n != n)
+    throw Error(path, "holds a " + std::to_string(g.info.n) + "^3 grid, expected " +
+                          std::to_string(n) + "^3");
+  read_member_into(path, g, index, values);
+  return g.info;
 }
 
 template <typename T>
@@ -200,6 +217,8 @@ void write_grid_stack(const std::string& path, const std::vector<BasicGrid<T>>& 
 
 template BasicGrid<float> read_grid_as<float>(const std::string&, int);
 template BasicGrid<double> read_grid_as<double>(const std::string&, int);
+template GridFileInfo read_grid_into<float>(const std::string&, int, int, float*);
+template GridFileInfo read_grid_into<double>(const std::string&, int, int, double*);
 template std::vector<BasicGrid<float>> read_grid_stack_as<float>(const std::string&);
 template std::vector<BasicGrid<double>> read_grid_stack_as<double>(const std::string&);
 template void write_grid<float>(const std::string&, const BasicGrid<float>&, GridPrecision);

@@ -331,7 +331,10 @@ Group Group::create_group(const std::string& path) {
   const std::string full = child_name(path);
   Handle lcpl(H5Pcreate(H5P_LINK_CREATE));
   H5Pset_create_intermediate_group(lcpl.id(), 1);
-  Handle g(H5Gcreate2(id(), full.c_str(), lcpl.id(), H5P_DEFAULT, H5P_DEFAULT));
+  // No modification times in object headers: the same data gives a byte-identical file.
+  Handle gcpl(H5Pcreate(H5P_GROUP_CREATE));
+  H5Pset_obj_track_times(gcpl.id(), 0);
+  Handle g(H5Gcreate2(id(), full.c_str(), lcpl.id(), gcpl.id(), H5P_DEFAULT));
   if (!g.valid()) throw Error(file_, with_hdf5_message("cannot create group " + full));
   return Group(std::move(g), file_, full);
 }
@@ -354,6 +357,7 @@ Dataset Group::create_dataset(const std::string& path, ElementType stored,
   Handle space(H5Screate_simple(int(shape.size()), shape.data(), nullptr));
   if (!space.valid()) fail_create("bad shape");
   Handle dcpl(H5Pcreate(H5P_DATASET_CREATE));
+  H5Pset_obj_track_times(dcpl.id(), 0);  // byte-identical files for identical data
   const bool compress = options.deflate_level > 0 || options.blosc_zstd;
   if (compress && options.chunk_rows == 0) fail_create("compression needs chunk_rows > 0");
   if (options.chunk_rows > 0 && shape[0] > 0) {

@@ -166,6 +166,11 @@ BinTotals reduce(const PlaneSums& sums, int n, double box_size_mpch) {
 
 }  // namespace
 
+// P(k) of the transform in fft.complex().
+template <typename T>
+PowerSpectrum power_spectrum_of_transform(RealFft3d<T>& fft, double box_size_mpch,
+                                          const PowerSpectrumOptions& opts);
+
 template <typename T>
 PowerSpectrum measure_power_spectrum(const BasicGrid<T>& field, const PowerSpectrumOptions& opts) {
   check_field(field, "power spectrum: field");
@@ -181,10 +186,27 @@ PowerSpectrum measure_power_spectrum(const BasicGrid<T>& field, RealFft3d<T>& ff
   if (fft.n() != field.n)
     throw Error("power spectrum", "the transform is for " + std::to_string(fft.n()) +
                                       "^3, the field is " + std::to_string(field.n) + "^3");
-  const Binning bn(field.n, opts);
   fft.forward(field.values.data());
+  return power_spectrum_of_transform(fft, field.box_size_mpch, opts);
+}
+
+template <typename T>
+PowerSpectrum measure_power_spectrum_in_place(RealFft3d<T>& fft, double box_size_mpch,
+                                              const PowerSpectrumOptions& opts) {
+  check_options(opts);
+  if (!(box_size_mpch > 0.0) || !std::isfinite(box_size_mpch))
+    throw Error("power spectrum",
+                "box size must be positive, got " + std::to_string(box_size_mpch));
+  fft.forward();
+  return power_spectrum_of_transform(fft, box_size_mpch, opts);
+}
+
+template <typename T>
+PowerSpectrum power_spectrum_of_transform(RealFft3d<T>& fft, double box_size_mpch,
+                                          const PowerSpectrumOptions& opts) {
+  const Binning bn(fft.n(), opts);
   const BinTotals t =
-      reduce(accumulate<1>(bn, fft.complex(), fft.complex()), field.n, field.box_size_mpch);
+      reduce(accumulate<1>(bn, fft.complex(), fft.complex()), fft.n(), box_size_mpch);
   PowerSpectrum out;
   out.k = t.k;
   out.nmodes = t.nmodes;
@@ -225,6 +247,10 @@ CrossSpectrum measure_cross_spectrum(const BasicGrid<T>& a, const BasicGrid<T>& 
   return out;
 }
 
+template PowerSpectrum measure_power_spectrum_in_place(RealFft3d<float>&, double,
+                                                       const PowerSpectrumOptions&);
+template PowerSpectrum measure_power_spectrum_in_place(RealFft3d<double>&, double,
+                                                       const PowerSpectrumOptions&);
 template PowerSpectrum measure_power_spectrum(const BasicGrid<float>&, const PowerSpectrumOptions&);
 template PowerSpectrum measure_power_spectrum(const BasicGrid<double>&,
                                               const PowerSpectrumOptions&);

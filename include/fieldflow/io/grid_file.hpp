@@ -27,7 +27,13 @@ GridFileInfo inspect_grid_file(const std::string& path);
 // One field; index selects a member of a stack.
 template <typename T>
 BasicGrid<T> read_grid_as(const std::string& path, int index = 0);
-inline Grid read_grid(const std::string& path, int index = 0) { return read_grid_as<double>(path, index); }
+inline Grid read_grid(const std::string& path, int index = 0) {
+  return read_grid_as<double>(path, index);
+}
+// One field straight into a caller's array of n^3 values (e.g. an FFT buffer), validated like
+// read_grid_as; a file whose grid is not n^3 is refused. Returns the file's description.
+template <typename T>
+GridFileInfo read_grid_into(const std::string& path, int index, int n, T* values);
 template <typename T>
 std::vector<BasicGrid<T>> read_grid_stack_as(const std::string& path);
 inline std::vector<Grid> read_grid_stack(const std::string& path) {

@@ -44,6 +44,11 @@ PowerSpectrum measure_power_spectrum(const BasicGrid<T>& field,
 template <typename T>
 PowerSpectrum measure_power_spectrum(const BasicGrid<T>& field, RealFft3d<T>& fft,
                                      const PowerSpectrumOptions& opts = {});
+// The field the caller left in fft.real() (e.g. read there straight from a file), transformed in
+// place: no copy of the field at all.
+template <typename T>
+PowerSpectrum measure_power_spectrum_in_place(RealFft3d<T>& fft, double box_size_mpch,
+                                              const PowerSpectrumOptions& opts = {});
 template <typename T>
 CrossSpectrum measure_cross_spectrum(const BasicGrid<T>& a, const BasicGrid<T>& b,
                                      const PowerSpectrumOptions& opts = {});
