@@ -6,6 +6,7 @@
 #include "commands.hpp"
 #include "fieldflow/core/error.hpp"
 #include "fieldflow/core/fft.hpp"
+#include "fieldflow/core/text.hpp"
 #include "fieldflow/io/csv.hpp"
 #include "fieldflow/io/grid_file.hpp"
 #include "fieldflow/stats/power_spectrum.hpp"
@@ -13,12 +14,6 @@
 namespace ff::cli {
 
 namespace {
-std::string format_number(double x) {
-  char buf[32];
-  std::snprintf(buf, sizeof buf, "%g", x);
-  return buf;
-}
-
 struct PkArgs {
   std::string field;
   std::string cross;

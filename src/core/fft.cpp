@@ -6,10 +6,10 @@
 #include <mutex>
 #include <new>
 #ifdef __linux__
-#include <sys/mman.h>
 #endif
 
 #include "fieldflow/core/error.hpp"
+#include "fieldflow/core/memory.hpp"
 
 namespace ff {
 namespace {
@@ -26,21 +26,6 @@ void init_threads_once() {
     fftw_init_threads();
     fftwf_init_threads();
   });
-}
-
-// Large transforms touch every page of their buffers: ask for transparent huge pages (where the
-// system grants them on request) so that first touch costs a few faults instead of one per 4 KiB.
-void advise_huge_pages(void* p, size_t bytes) {
-#ifdef __linux__
-  constexpr uintptr_t huge = uintptr_t(2) << 20;
-  if (bytes < 2 * huge) return;
-  const uintptr_t begin = (reinterpret_cast<uintptr_t>(p) + huge - 1) & ~(huge - 1);
-  const uintptr_t end = (reinterpret_cast<uintptr_t>(p) + bytes) & ~(huge - 1);
-  if (end > begin) madvise(reinterpret_cast<void*>(begin), end - begin, MADV_HUGEPAGE);
-#else
-  (void)p;
-  (void)bytes;
-#endif
 }
 
 unsigned planner_flags(FftPlanning planning) {

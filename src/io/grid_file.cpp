@@ -7,6 +7,7 @@
 #include <limits>
 
 #include "fieldflow/core/error.hpp"
+#include "fieldflow/core/text.hpp"
 #include "fieldflow/io/atomic_file.hpp"
 #include "fieldflow/io/hdf5.hpp"
 
@@ -15,12 +16,6 @@ namespace ff {
 namespace {
 
 constexpr const char* kDataset = "delta";
-
-std::string format_g(double x) {
-  char buf[64];
-  std::snprintf(buf, sizeof buf, "%g", x);
-  return buf;
-}
 
 struct OpenGrid {
   h5::File file;
@@ -66,7 +61,7 @@ OpenGrid open_grid_file(const std::string& path) {
   if (!root.has_attribute("box_size")) throw Error(path, "missing root attribute box_size (Mpc/h)");
   g.info.box_size_mpch = root.read_attribute<double>("box_size");
   if (!(g.info.box_size_mpch > 0) || !std::isfinite(g.info.box_size_mpch))
-    throw Error(path, "box_size is " + format_g(g.info.box_size_mpch) +
+    throw Error(path, "box_size is " + format_number(g.info.box_size_mpch) +
                           ", expected a positive length in Mpc/h");
   // redshift is optional for files from other tools: 0 when absent.
   if (root.has_attribute("redshift")) {
@@ -130,7 +125,7 @@ void check_writable(const std::string& path, const BasicGrid<T>& grid, const Bas
   if (grid.n <= 0 || grid.values.size() != size_t(grid.n) * grid.n * grid.n)
     throw Error(path, "cannot write a grid whose values do not match n^3");
   if (!(grid.box_size_mpch > 0) || !std::isfinite(grid.box_size_mpch))
-    throw Error(path, "cannot write a grid with box size " + format_g(grid.box_size_mpch));
+    throw Error(path, "cannot write a grid with box size " + format_number(grid.box_size_mpch));
   if (grid.n != first.n || grid.box_size_mpch != first.box_size_mpch ||
       grid.redshift != first.redshift)
     throw Error(path, "the grids of a stack must share n, box size and redshift");

@@ -8,6 +8,7 @@
 #include <type_traits>
 
 #include "fieldflow/core/error.hpp"
+#include "fieldflow/core/text.hpp"
 #include "fieldflow/io/atomic_file.hpp"
 #include "fieldflow/io/hdf5.hpp"
 
@@ -24,12 +25,6 @@ constexpr double kMpcInCm = 3.085678e24;
 constexpr double kKpcBoxThreshold = 5000.0;
 // Rows of Coordinates/Velocities per chunk on write: Quijote's chunking.
 constexpr hsize_t kChunkRows = 65536;
-
-std::string format_g(double x) {
-  char buf[64];
-  std::snprintf(buf, sizeof buf, "%g", x);
-  return buf;
-}
 
 std::string part_group(int part_type) {
   return "PartType" + std::to_string(part_type);
@@ -81,7 +76,7 @@ FileHeader read_file_header(const h5::File& file) {
   const h5::Group header = file.root().open_group("Header");
   h.box_size_file_units = header.read_attribute<double>("BoxSize");
   if (!(h.box_size_file_units > 0) || !std::isfinite(h.box_size_file_units))
-    throw Error(file.path(), "/Header: BoxSize is " + format_g(h.box_size_file_units) +
+    throw Error(file.path(), "/Header: BoxSize is " + format_number(h.box_size_file_units) +
                                  ", expected a positive length");
   fh.num_part_this_file = read_num_part(header, "NumPart_ThisFile");
   const std::array<uint64_t, 6> total = read_num_part(header, "NumPart_Total");
@@ -222,9 +217,9 @@ SnapshotReader::SnapshotReader(const std::string& path, LengthUnit unit, int par
     if (i == 0) {
       first = fh;
     } else if (fh.header.box_size_file_units != first.header.box_size_file_units) {
-      throw Error(files_[i], "BoxSize " + format_g(fh.header.box_size_file_units) +
-                                 " differs from " + format_g(first.header.box_size_file_units) +
-                                 " in " + files_[0]);
+      throw Error(files_[i],
+                  "BoxSize " + format_number(fh.header.box_size_file_units) + " differs from " +
+                      format_number(first.header.box_size_file_units) + " in " + files_[0]);
     }
     if (size_t(fh.header.num_files) != files_.size())
       throw Error(files_[i], "NumFilesPerSnapshot is " + std::to_string(fh.header.num_files) +
@@ -263,19 +258,19 @@ SnapshotReader::SnapshotReader(const std::string& path, LengthUnit unit, int par
       } else if (std::abs(u / kMpcInCm - 1.0) < 0.01) {
         unit_ = LengthUnit::mpc_h;
       } else {
-        throw Error(files_[0], "UnitLength_in_cm is " + format_g(u) +
+        throw Error(files_[0], "UnitLength_in_cm is " + format_number(u) +
                                    ", neither kpc (3.085678e21) nor Mpc (3.085678e24): "
                                    "give --length-unit kpc/h or mpc/h");
       }
-      unit_reason_ = "UnitLength_in_cm " + format_g(u);
+      unit_reason_ = "UnitLength_in_cm " + format_number(u);
     } else if (box > kKpcBoxThreshold) {
       unit_ = LengthUnit::kpc_h;
-      unit_reason_ =
-          "BoxSize " + format_g(box) + " > " + format_g(kKpcBoxThreshold) + ": assumed kpc/h";
+      unit_reason_ = "BoxSize " + format_number(box) + " > " + format_number(kKpcBoxThreshold) +
+                     ": assumed kpc/h";
     } else {
       unit_ = LengthUnit::mpc_h;
-      unit_reason_ =
-          "BoxSize " + format_g(box) + " <= " + format_g(kKpcBoxThreshold) + ": assumed Mpc/h";
+      unit_reason_ = "BoxSize " + format_number(box) + " <= " + format_number(kKpcBoxThreshold) +
+                     ": assumed Mpc/h";
     }
   } else {
     unit_reason_ = "set by --length-unit";

@@ -6,20 +6,13 @@
 #include <string>
 
 #include "fieldflow/core/error.hpp"
+#include "fieldflow/core/text.hpp"
 
 namespace ff {
 
-namespace {
-std::string number_text(double x) {
-  char buf[32];
-  std::snprintf(buf, sizeof buf, "%g", x);
-  return buf;
-}
-}  // namespace
-
 void validate(const CosmologyParams& p, const std::string& source) {
   auto bad = [&](const char* key, double v, const char* want) {
-    throw Error(source, std::string(key) + ": expected " + want + ", got " + number_text(v));
+    throw Error(source, std::string(key) + ": expected " + want + ", got " + format_number(v));
   };
   if (!(p.omega_m > 0.0 && p.omega_m <= 1.0)) bad("omega_m", p.omega_m, "0 < omega_m <= 1");
   if (!(p.omega_b > 0.0 && p.omega_b < p.omega_m))
@@ -97,8 +90,8 @@ Cosmology::Cosmology(const CosmologyParams& params) : params_(params) {
 
 Cosmology::Node Cosmology::interpolate(double a) const {
   if (!(a >= a_min() * (1 - 1e-12) && a <= a_max() * (1 + 1e-12)))
-    throw Error("cosmology", "scale factor " + number_text(a) + " outside the tabulated range [" +
-                                 number_text(a_min()) + ", " + number_text(a_max()) + "]");
+    throw Error("cosmology", "scale factor " + format_number(a) + " outside the tabulated range [" +
+                                 format_number(a_min()) + ", " + format_number(a_max()) + "]");
   const double x = (std::log(a) - lna0_) / dlna_;
   int i = int(std::floor(x));
   if (i < 0) i = 0;

@@ -9,11 +9,11 @@
 #include <cstdint>
 #include <numbers>
 #ifdef __linux__
-#include <sys/mman.h>
 #endif
 
 #include "fieldflow/core/error.hpp"
 #include "fieldflow/core/fft.hpp"
+#include "fieldflow/core/memory.hpp"
 
 namespace ff {
 
@@ -92,21 +92,6 @@ inline int wrap_index(int i, int n) {
   if (i < 0) i += n;
   while (i >= n) i -= n;
   return i;
-}
-
-// Big arrays are touched in full right away: ask for transparent huge pages (where the system
-// grants them on request) so that costs a few faults instead of one per 4 KiB.
-void advise_huge_pages(void* p, size_t bytes) {
-#ifdef __linux__
-  constexpr uintptr_t huge = uintptr_t(2) << 20;
-  if (bytes < 2 * huge) return;
-  const uintptr_t begin = (reinterpret_cast<uintptr_t>(p) + huge - 1) & ~(huge - 1);
-  const uintptr_t end = (reinterpret_cast<uintptr_t>(p) + bytes) & ~(huge - 1);
-  if (end > begin) madvise(reinterpret_cast<void*>(begin), end - begin, MADV_HUGEPAGE);
-#else
-  (void)p;
-  (void)bytes;
-#endif
 }
 
 // A zero grid whose storage is advised for huge pages before the vector zero-fills it.
