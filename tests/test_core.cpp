@@ -6,6 +6,7 @@
 #include <functional>
 #include <numbers>
 
+#include "error_of.hpp"
 #include "fieldflow/core/config.hpp"
 #include "fieldflow/core/error.hpp"
 #include "fieldflow/core/fft.hpp"
@@ -13,17 +14,6 @@
 #include "fieldflow/core/rng.hpp"
 
 using namespace ff;
-
-namespace {
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "(no error)";
-}
-}  // namespace
 
 TEST(Fft, ForwardMatchesBruteForceDftWithNegativeSign) {
   const int n = 4;
@@ -56,7 +46,8 @@ TEST(Fft, SineWaveHasImaginaryPartMinusHalfN3AtPlusK) {
   RealFft3d<float> fft(n);
   for (int i = 0; i < n; ++i)
     for (int j = 0; j < n; ++j)
-      for (int k = 0; k < n; ++k) fft.real()[(i * n + j) * n + k] = std::sin(2 * std::numbers::pi * i / n);
+      for (int k = 0; k < n; ++k)
+        fft.real()[(i * n + j) * n + k] = std::sin(2 * std::numbers::pi * i / n);
   fft.forward();
   const int nc = n / 2 + 1;
   const auto mode = fft.complex()[(1 * n + 0) * nc + 0];
@@ -97,9 +88,10 @@ TEST(Grid, IndexingAndScales) {
 }
 
 TEST(Config, ReadsTypedValuesAndNestedSections) {
-  auto c = Config::parse("train:\n  optimizer:\n    lr: 1e-3\n  steps: 10\n  name: run1\n"
-                         "  sizes: [1, 2, 3]\n  amp: true\n",
-                         "run.yaml");
+  auto c = Config::parse(
+      "train:\n  optimizer:\n    lr: 1e-3\n  steps: 10\n  name: run1\n"
+      "  sizes: [1, 2, 3]\n  amp: true\n",
+      "run.yaml");
   auto train = c.root().section("train");
   EXPECT_DOUBLE_EQ(train.section("optimizer").positive("lr"), 1e-3);
   EXPECT_EQ(train.positive_integer("steps"), 10);
@@ -117,11 +109,14 @@ TEST(Config, WrongTypeNamesFileKeyPathAndValue) {
   auto d = Config::parse("steps: -3\nmode: sideways\nlist: 4\n", "d.yaml");
   EXPECT_EQ(error_of([&] { d.root().positive_integer("steps"); }),
             "d.yaml: steps: expected a positive integer, got \"-3\"");
-  EXPECT_EQ(error_of([&] { d.root().choice("mode", {"up", "down"}); }),
+  EXPECT_EQ(error_of([&] {
+              d.root().choice("mode", {"up", "down"});
+            }),
             "d.yaml: mode: expected one of up, down, got \"sideways\"");
   EXPECT_EQ(error_of([&] { d.root().numbers("list"); }),
             "d.yaml: list: expected a list of numbers, got \"4\"");
-  EXPECT_EQ(error_of([&] { d.root().number("absent"); }), "d.yaml: absent: required key is missing");
+  EXPECT_EQ(error_of([&] { d.root().number("absent"); }),
+            "d.yaml: absent: required key is missing");
 }
 
 TEST(Config, RejectsUnknownKeys) {

@@ -16,6 +16,7 @@
 #include <sstream>
 #include <thread>
 
+#include "error_of.hpp"
 #include "fieldflow/core/error.hpp"
 #include "fieldflow/io/atomic_file.hpp"
 #include "fieldflow/io/grid_file.hpp"
@@ -26,15 +27,6 @@ using namespace ff;
 namespace fs = std::filesystem;
 
 namespace {
-
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "(no error)";
-}
 
 std::string read_text(const std::string& path) {
   std::ifstream in(path);

@@ -9,6 +9,7 @@
 #include <limits>
 #include <numbers>
 
+#include "error_of.hpp"
 #include "fieldflow/core/error.hpp"
 #include "fieldflow/core/fft.hpp"
 #include "fieldflow/core/grid.hpp"
@@ -20,15 +21,6 @@ using namespace ff;
 using std::numbers::pi;
 
 namespace {
-
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "(no error)";
-}
 
 Grid white_noise(int n, double box, uint64_t seed) {
   Grid g(n, box);
