@@ -13,6 +13,7 @@
 #include "fieldflow/core/rng.hpp"
 #include "fieldflow/flow/checkpoint.hpp"
 #include "fieldflow/io/checkpoint.hpp"
+#include "fieldflow/io/csv.hpp"
 
 namespace ff {
 namespace {
@@ -212,6 +213,29 @@ TEST(FlowConfig, BadValuesAreNamed) {
   fails("flow:\n  levels:\n    checkerboard_couplings: [2, 2]\n    hidden_checkerboard: [4]\n",
         "flow.levels.hidden_checkerboard");
   fails("flow:\n  base:\n    kind: correlated_gaussian\n", "flow.base.box_size_mpch");
+}
+
+// The correlated base takes its P(k) from the CSV `fieldflow pk` writes.
+TEST(FlowConfig, CorrelatedBaseReadsPowerFromPkCsv) {
+  const std::string csv = testing::TempDir() + "/fieldflow_flow_config_pk.csv";
+  const std::vector<double> k{0.05, 0.1, 0.2}, pk{2e4, 1e4, 4e3}, nmodes{26, 66, 158};
+  write_csv(csv, {{"k", &k}, {"pk", &pk}, {"nmodes", &nmodes}});
+  Config c = Config::parse(
+      "flow:\n  grid: 8\n  base:\n    kind: correlated_gaussian\n"
+      "    box_size_mpch: 100\n    power_csv: " +
+          csv + "\n",
+      "run.yaml");
+  const FlowSpec s = read_flow_spec(c.root().section("flow"));
+  c.finish();
+  EXPECT_EQ(s.base_k_hmpc, k);
+  EXPECT_EQ(s.base_pk, pk);
+  Config both = Config::parse(
+      "flow:\n  base:\n    kind: correlated_gaussian\n"
+      "    box_size_mpch: 100\n    power_csv: " +
+          csv + "\n    pk: [1, 2]\n",
+      "run.yaml");
+  EXPECT_THROW(read_flow_spec(both.root().section("flow")), Error);
+  std::remove(csv.c_str());
 }
 
 // The shipped configs parse; configs/bench.yaml is exactly bench-32.

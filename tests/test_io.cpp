@@ -19,6 +19,7 @@
 #include "error_of.hpp"
 #include "fieldflow/core/error.hpp"
 #include "fieldflow/io/atomic_file.hpp"
+#include "fieldflow/io/csv.hpp"
 #include "fieldflow/io/grid_file.hpp"
 #include "fieldflow/io/hdf5.hpp"
 #include "fieldflow/io/snapshot.hpp"
@@ -258,6 +259,36 @@ TEST_F(IoTest, IdenticalGridsGiveByteIdenticalFiles) {
   std::this_thread::sleep_for(std::chrono::milliseconds(1100));
   write_grid(path("b.h5"), g);
   EXPECT_EQ(read_text(path("a.h5")), read_text(path("b.h5")));
+}
+
+TEST_F(IoTest, CsvColumnsRoundTripAndBadTablesAreNamed) {
+  const std::vector<double> k{0.1, 0.2}, pk{1.5e4, 2.25e3};
+  write_csv(path("pk.csv"), {{"k", &k}, {"pk", &pk}});
+  const auto columns = read_csv_columns(path("pk.csv"), {"pk", "k"});
+  EXPECT_EQ(columns[0], pk);
+  EXPECT_EQ(columns[1], k);
+  auto write = [&](const std::string& text) {
+    std::ofstream(path("bad.csv")) << text;
+    return path("bad.csv");
+  };
+  EXPECT_EQ(error_of([&] { read_csv_columns(path("none.csv"), {"k"}); }),
+            path("none.csv") + ": cannot open CSV file");
+  EXPECT_EQ(error_of([&] {
+              read_csv_columns(write("k,p\n1,2\n"), {"k", "pk"});
+            }),
+            path("bad.csv") + ": no column \"pk\" in the header");
+  EXPECT_EQ(error_of([&] {
+              read_csv_columns(write("k,pk\n1,2\n3,fast\n"), {"k", "pk"});
+            }),
+            path("bad.csv") + ": line 3: column pk holds \"fast\", expected a finite number");
+  EXPECT_EQ(error_of([&] {
+              read_csv_columns(write("k,pk\n1,nan\n"), {"k", "pk"});
+            }),
+            path("bad.csv") + ": line 2: column pk holds \"nan\", expected a finite number");
+  EXPECT_EQ(error_of([&] { read_csv_columns(write("k,pk\n1\n"), {"k"}); }),
+            path("bad.csv") + ": line 2: 1 fields, the header has 2");
+  EXPECT_EQ(error_of([&] { read_csv_columns(write("k,pk\n"), {"k"}); }),
+            path("bad.csv") + ": no data rows");
 }
 
 TEST_F(IoTest, GridReaderRefusesMissingDataset) {

@@ -6,6 +6,7 @@
 
 #include "fieldflow/core/error.hpp"
 #include "fieldflow/flow/flow.hpp"
+#include "fieldflow/io/csv.hpp"
 
 namespace ff {
 
@@ -67,8 +68,17 @@ FlowSpec read_flow_spec(ConfigNode node) {
   if (kind == "correlated_gaussian") {
     spec.base = BaseKind::correlated_gaussian;
     spec.base_box_size_mpch = base.positive("box_size_mpch");
-    spec.base_k_hmpc = base.numbers("k_hmpc");
-    spec.base_pk = base.numbers("pk");
+    if (base.has("power_csv")) {
+      if (base.has("k_hmpc") || base.has("pk"))
+        base.fail("power_csv", "give either power_csv or the k_hmpc and pk lists, not both");
+      // Columns k and pk, as `fieldflow pk` writes them.
+      auto columns = read_csv_columns(base.text("power_csv"), {"k", "pk"});
+      spec.base_k_hmpc = std::move(columns[0]);
+      spec.base_pk = std::move(columns[1]);
+    } else {
+      spec.base_k_hmpc = base.numbers("k_hmpc");
+      spec.base_pk = base.numbers("pk");
+    }
     if (spec.base_k_hmpc.size() != spec.base_pk.size() || spec.base_k_hmpc.size() < 2)
       base.fail("pk", "k_hmpc and pk need the same length, at least 2");
   }
