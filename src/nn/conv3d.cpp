@@ -194,26 +194,33 @@ AlignedVector<T>& padded_buffer() {
   return buffer;
 }
 
+// x with each z row (n voxels x channels) padded periodically by r voxels on both sides, in
+// padded_buffer(); x's own data when r = 0 (a 1^3 kernel reads the input as it is).
+template <typename T>
+const T* z_padded(const Tensor<T>& x, int r) {
+  if (r == 0) return x.data.data();
+  const int n = x.n, c = x.channels, np = n + 2 * r;
+  AlignedVector<T>& padded = padded_buffer<T>();
+  const size_t rows = size_t(x.batch) * n * n, padded_size = rows * np * c;
+  if (padded.size() < padded_size) padded.resize(padded_size);
+#pragma omp parallel for schedule(static) if (padded_size > kParallelMinWork)
+  for (size_t row = 0; row < rows; ++row) {
+    const T* src = x.data.data() + row * n * c;
+    T* dst = padded.data() + row * np * c;
+    for (int z = 0; z < np; ++z) {
+      const T* s = src + size_t(wrap(z - r, n)) * c;
+      for (int i = 0; i < c; ++i) dst[size_t(z) * c + i] = s[i];
+    }
+  }
+  return padded.data();
+}
+
 template <typename T>
 void conv_fast(const Tensor<T>& x, int k, ConvWeights<T> w, const T* bias, bool flip,
                Activation<T> relu, Tensor<T>& y, bool out_vectorised) {
   const int n = x.n, ci = x.channels, co = y.channels, r = k / 2, np = n + 2 * r;
   const int lanes = int(simd_lanes<T>());
-  AlignedVector<T>& padded = padded_buffer<T>();
-  const size_t rows = size_t(x.batch) * n * n, padded_size = rows * np * ci;
-  if (r > 0) {  // a 1^3 kernel reads the input as it is
-    if (padded.size() < padded_size) padded.resize(padded_size);
-#pragma omp parallel for schedule(static) if (padded_size > kParallelMinWork)
-    for (size_t row = 0; row < rows; ++row) {
-      const T* src = x.data.data() + row * n * ci;
-      T* dst = padded.data() + row * np * ci;
-      for (int z = 0; z < np; ++z) {
-        const T* s = src + size_t(wrap(z - r, n)) * ci;
-        for (int i = 0; i < ci; ++i) dst[size_t(z) * ci + i] = s[i];
-      }
-    }
-  }
-  const T* padded_data = r > 0 ? padded.data() : x.data.data();
+  const T* padded_data = z_padded(x, r);
   const size_t padded_field = size_t(n) * n * np * ci;
 #pragma omp parallel for collapse(2) \
     schedule(static) if (x.size() * co * k * k * k > kParallelMinWork)
@@ -466,21 +473,7 @@ void grad_fast(const Tensor<T>& p, const Tensor<T>& q, int k, T* g, AlignedVecto
   // The shifted operand, z-padded.
   const Tensor<T>& shifted = ShiftP ? p : q;
   const int cs = shifted.channels;
-  AlignedVector<T>& padded = padded_buffer<T>();
-  const size_t rows = size_t(shifted.batch) * n * n, padded_size = rows * zlen * cs;
-  if (r > 0) {  // a 1^3 kernel reads the operand as it is
-    if (padded.size() < padded_size) padded.resize(padded_size);
-#pragma omp parallel for schedule(static) if (padded_size > kParallelMinWork)
-    for (size_t row = 0; row < rows; ++row) {
-      const T* src = shifted.data.data() + row * n * cs;
-      T* dst = padded.data() + row * zlen * cs;
-      for (int z = 0; z < zlen; ++z) {
-        const T* sv = src + size_t(wrap(z - r, n)) * cs;
-        for (int i = 0; i < cs; ++i) dst[size_t(z) * cs + i] = sv[i];
-      }
-    }
-  }
-  const T* padded_data = r > 0 ? padded.data() : shifted.data.data();
+  const T* padded_data = z_padded(shifted, r);
   const size_t padded_field = size_t(n) * n * zlen * cs;
   scratch.assign(gsize * threads, T(0));  // capacity is kept between calls
 #pragma omp parallel if (p.size() * nq * k3 > kParallelMinWork)
