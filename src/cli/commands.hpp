@@ -2,7 +2,6 @@
 // The subcommands of the fieldflow executable. Each lives in its own file, parses its arguments
 // (and config, if any), calls the library and reports; main.cpp only registers them.
 #include <CLI/CLI.hpp>
-
 #include <string>
 #include <vector>
 

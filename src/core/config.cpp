@@ -90,9 +90,13 @@ Config Config::load(const std::string& path, const std::vector<std::string>& ove
   return parse(ss.str(), path, overrides);
 }
 
-ConfigNode Config::root() { return ConfigNode(state_, state_->yaml, ""); }
+ConfigNode Config::root() {
+  return ConfigNode(state_, state_->yaml, "");
+}
 
-void Config::finish() const { check_used(state_->yaml, "", state_->used, state_->source); }
+void Config::finish() const {
+  check_used(state_->yaml, "", state_->used, state_->source);
+}
 
 ConfigNode::ConfigNode(std::shared_ptr<Config::State> state, YAML::Node node, std::string path)
     : state_(std::move(state)), node_(std::move(node)), path_(std::move(path)) {}

@@ -13,8 +13,11 @@
 
 namespace ff {
 
-// Signed integer wavenumber of FFT index i on an axis of n points: 0, 1, ..., n/2, -(n/2 - 1), ..., -1.
-inline int fft_wavenumber(int i, int n) { return i <= n / 2 ? i : i - n; }
+// Signed integer wavenumber of FFT index i on an axis of n points: 0, 1, ..., n/2, -(n/2 - 1), ...,
+// -1.
+inline int fft_wavenumber(int i, int n) {
+  return i <= n / 2 ? i : i - n;
+}
 
 enum class FftPlanning { estimate, measure };
 

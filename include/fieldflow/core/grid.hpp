@@ -27,7 +27,7 @@ struct BasicGrid {
   T operator()(int i, int j, int k) const { return values[index(i, j, k)]; }
   double cell_size_mpch() const { return box_size_mpch / n; }
   double fundamental_k_hmpc() const { return 2.0 * std::numbers::pi / box_size_mpch; }  // k_F
-  double nyquist_k_hmpc() const { return std::numbers::pi * n / box_size_mpch; }         // k_N
+  double nyquist_k_hmpc() const { return std::numbers::pi * n / box_size_mpch; }        // k_N
 
   double mean() const {
     double sum = 0.0;
