@@ -164,12 +164,22 @@ BinTotals reduce(const PlaneSums& sums, int n, double box_size_mpch) {
   return out;
 }
 
-}  // namespace
-
 // P(k) of the transform in fft.complex().
 template <typename T>
 PowerSpectrum power_spectrum_of_transform(RealFft3d<T>& fft, double box_size_mpch,
-                                          const PowerSpectrumOptions& opts);
+                                          const PowerSpectrumOptions& opts) {
+  const Binning bn(fft.n(), opts);
+  const BinTotals t =
+      reduce(accumulate<1>(bn, fft.complex(), fft.complex()), fft.n(), box_size_mpch);
+  PowerSpectrum out;
+  out.k = t.k;
+  out.nmodes = t.nmodes;
+  out.pk = t.power[0];
+  for (double& p : out.pk) p -= opts.shot_noise;
+  return out;
+}
+
+}  // namespace
 
 template <typename T>
 PowerSpectrum measure_power_spectrum(const BasicGrid<T>& field, const PowerSpectrumOptions& opts) {
@@ -199,20 +209,6 @@ PowerSpectrum measure_power_spectrum_in_place(RealFft3d<T>& fft, double box_size
                 "box size must be positive, got " + std::to_string(box_size_mpch));
   fft.forward();
   return power_spectrum_of_transform(fft, box_size_mpch, opts);
-}
-
-template <typename T>
-PowerSpectrum power_spectrum_of_transform(RealFft3d<T>& fft, double box_size_mpch,
-                                          const PowerSpectrumOptions& opts) {
-  const Binning bn(fft.n(), opts);
-  const BinTotals t =
-      reduce(accumulate<1>(bn, fft.complex(), fft.complex()), fft.n(), box_size_mpch);
-  PowerSpectrum out;
-  out.k = t.k;
-  out.nmodes = t.nmodes;
-  out.pk = t.power[0];
-  for (double& p : out.pk) p -= opts.shot_noise;
-  return out;
 }
 
 template <typename T>
