@@ -14,6 +14,7 @@ void add_pk_command(CLI::App& app);
 void add_simulate_command(CLI::App& app);
 void add_sample_command(CLI::App& app);
 void add_logp_command(CLI::App& app);
+void add_denoise_command(CLI::App& app);
 
 // The arguments every config-driven subcommand takes: CONFIG.yaml [--set key=value ...].
 struct ConfigArgs {

@@ -37,6 +37,7 @@ int main(int argc, char** argv) {
   ff::cli::add_simulate_command(app);
   ff::cli::add_sample_command(app);
   ff::cli::add_logp_command(app);
+  ff::cli::add_denoise_command(app);
   const auto is_subcommand = [&app](const std::string& name) {
     for (const CLI::App* sub : app.get_subcommands({}))
       if (sub->check_name(name)) return true;

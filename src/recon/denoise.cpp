@@ -1,0 +1,651 @@
+// The denoise pipeline. See include/fieldflow/recon/denoise.hpp and docs/denoise.md.
+#include "fieldflow/recon/denoise.hpp"
+
+#include <sys/stat.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <filesystem>
+#include <sstream>
+
+#include "fieldflow/core/config.hpp"
+#include "fieldflow/core/error.hpp"
+#include "fieldflow/core/fft.hpp"
+#include "fieldflow/core/text.hpp"
+#include "fieldflow/flow/base.hpp"
+#include "fieldflow/flow/checkpoint.hpp"
+#include "fieldflow/io/atomic_file.hpp"
+#include "fieldflow/io/checkpoint.hpp"
+#include "fieldflow/io/csv.hpp"
+#include "fieldflow/io/grid_file.hpp"
+#include "fieldflow/io/hdf5.hpp"
+#include "fieldflow/recon/wiener.hpp"
+#include "fieldflow/sim/cosmology.hpp"
+#include "fieldflow/sim/linear_power.hpp"
+#include "fieldflow/stats/power_spectrum.hpp"
+
+namespace ff {
+
+DenoiseSettings read_denoise_settings(ConfigNode node) {
+  DenoiseSettings s;
+  s.checkpoint = node.text("checkpoint");
+  if (node.has("truth") && node.has("data")) node.fail("data", "give truth or data, not both");
+  if (node.has("data")) {
+    ConfigNode d = node.section("data");
+    s.data_grid = d.text("grid");
+    s.data_mask = d.text("mask", "");
+    s.data_noise_sigma = d.positive("noise_sigma", 1.0);
+  } else {
+    ConfigNode t = node.section("truth");
+    s.truth_grid = t.text("grid");
+    const long index = t.integer("index", 0);
+    if (index < 0) t.fail("index", "must be >= 0, got " + std::to_string(index));
+    s.truth_index = int(index);
+  }
+  ConfigNode noise = node.section("noise");
+  s.noise_sigma = noise.positive("sigma", 1.0);
+  s.noise_seed = uint64_t(noise.integer("seed", 1));
+  s.noise_sigma_map = noise.text("sigma_map", "");
+  ConfigNode mask = node.section("mask");
+  s.mask.kind = mask.choice("kind", {"cubes", "slab", "sphere", "file", "none"}, "cubes");
+  s.mask.fraction = mask.non_negative("fraction", 0.35);
+  if (s.mask.fraction >= 1.0)
+    mask.fail("fraction", "must be below 1, got " + format_number(s.mask.fraction));
+  s.mask.size = int(mask.positive_integer("size", 4));
+  s.mask.seed = uint64_t(mask.integer("seed", 2));
+  s.mask.file = mask.text("file", "");
+  if (s.mask.kind == "file" && s.mask.file.empty()) mask.fail("file", "kind file needs a file");
+  s.prior_power = node.choice("prior_power", {"checkpoint", "file", "linear"}, "checkpoint");
+  s.prior_power_file = node.text("prior_power_file", "");
+  if (s.prior_power == "file" && s.prior_power_file.empty())
+    node.fail("prior_power_file", "prior_power: file needs a two-column (k, P) file");
+  s.prior_samples = int(node.positive_integer("prior_samples", 32));
+  s.prior_seed = uint64_t(node.integer("prior_seed", 11));
+  ConfigNode w = node.section("wiener");
+  s.wiener_tolerance = w.positive("tolerance", 1e-6);
+  s.wiener_max_iterations = int(w.positive_integer("max_iterations", 2000));
+  ConfigNode m = node.section("map");
+  s.map.init = m.choice("init", {"wiener", "data", "zero"}, "wiener");
+  s.map.max_iterations = int(m.positive_integer("max_iterations", 500));
+  s.map.tolerance = m.non_negative("tolerance", 1e-8);
+  s.map.gradient_tolerance = m.non_negative("gradient_tolerance", 1e-4);
+  s.map.memory = int(m.positive_integer("memory", 8));
+  ConfigNode c = node.section("combined");
+  s.k_split_hmpc = c.non_negative("k_split_hmpc", 0.0);
+  if (c.has("validation")) {
+    ConfigNode v = c.section("validation");
+    s.validation_grid = v.text("grid");
+    s.validation_indices = v.integers("indices", std::vector<long>{0, 1, 2, 3});
+  }
+  if (s.k_split_hmpc > 0 && !s.validation_grid.empty())
+    c.fail("validation", "give k_split_hmpc or validation, not both");
+  if (s.k_split_hmpc == 0 && s.validation_grid.empty())
+    c.fail("k_split_hmpc", "give a positive split wavenumber or validation fields to choose it on");
+  s.out = node.text("out");
+  return s;
+}
+
+namespace {
+
+using clock_type = std::chrono::steady_clock;
+double seconds_since(clock_type::time_point t) {
+  return std::chrono::duration<double>(clock_type::now() - t).count();
+}
+
+// Until io's shared check lands: an output that is one of the inputs (same device and inode).
+void refuse_same_file(const std::string& output, const std::vector<std::string>& inputs) {
+  struct stat out {};
+  if (::stat(output.c_str(), &out) != 0) return;
+  for (const std::string& in_path : inputs) {
+    struct stat in {};
+    if (in_path.empty() || ::stat(in_path.c_str(), &in) != 0) continue;
+    if (in.st_dev == out.st_dev && in.st_ino == out.st_ino)
+      throw Error(output, "is also an input (" + in_path + "); refusing to overwrite it");
+  }
+}
+
+// Squared integer norm a^2 + b^2 + c^2 of half-complex mode m.
+inline long mode_norm2(size_t m, int n) {
+  const int nh = n / 2 + 1;
+  const int c = int(m % nh), b = int((m / nh) % n), a = int(m / (size_t(nh) * n));
+  const long ka = fft_wavenumber(a, n), kb = fft_wavenumber(b, n);
+  return ka * ka + kb * kb + long(c) * c;
+}
+
+struct PriorTable {
+  std::vector<double> k_hmpc, pk;
+  std::string source;
+};
+
+// The checkpoint's training box, when it records one (the correlated base's box until checkpoints
+// carry the training data's box size).
+double checkpoint_box(const FlowSpec& spec) {
+  return spec.base == BaseKind::correlated_gaussian ? spec.base_box_size_mpch : 0.0;
+}
+
+// The flow rebuilt for an n^3 grid with the checkpoint's weights: the couplings are periodic
+// convolutions, so the same weights define a density on any grid the squeezes divide.
+std::unique_ptr<MultiScaleFlow<float>> flow_for_grid(MultiScaleFlow<float>& trained, int n,
+                                                     double box_size_mpch,
+                                                     const std::string& checkpoint) {
+  FlowSpec spec = trained.spec();
+  if (spec.grid == n) return nullptr;
+  const int factor = 1 << (int(spec.levels.size()) - 1);
+  if (n % factor != 0)
+    throw Error(checkpoint, "the flow's " + std::to_string(spec.levels.size()) +
+                                " levels need a grid divisible by " + std::to_string(factor) +
+                                ", the observation has " + std::to_string(n));
+  spec.grid = n;
+  if (spec.base == BaseKind::correlated_gaussian) spec.base_box_size_mpch = box_size_mpch;
+  auto flow = std::make_unique<MultiScaleFlow<float>>(spec);
+  std::vector<Param<float>*> to = flow->params(), from = trained.params();
+  for (size_t i = 0; i < to.size(); ++i) to[i]->value = from[i]->value;
+  std::vector<ActNorm<float>*> at = flow->actnorms(), af = trained.actnorms();
+  for (size_t i = 0; i < at.size(); ++i) at[i]->initialized = af[i]->initialized;
+  return flow;
+}
+
+// P(k) of delta for the Wiener filter's S. From the checkpoint: a delta-space spectrum stored by
+// the trainer (doubles data.delta_pk.k_hmpc / data.delta_pk.pk) when present; else, for identity
+// preprocessing over a correlated base, std^2 times the base's P_y(k); else the spectrum of
+// flow samples mapped back to delta (the flow's own two-point function; no test data touched).
+PriorTable prior_power(const DenoiseSettings& s, FlowCheckpoint& ckpt, double box_size_mpch,
+                       double redshift, double train_box_mpch, std::FILE* log) {
+  PriorTable t;
+  if (s.prior_power == "file") {
+    const std::string& path = s.prior_power_file;
+    if (path.size() > 4 && path.substr(path.size() - 4) == ".csv") {
+      auto cols = read_csv_columns(path, {"k", "pk"});
+      t.k_hmpc = cols[0];
+      t.pk = cols[1];
+    } else {
+      PowerTable p = read_power_table(path);
+      t.k_hmpc = p.k_hmpc;
+      t.pk = p.p_mpch3;
+    }
+    t.source = "file " + path;
+    return t;
+  }
+  if (s.prior_power == "linear") {
+    const CosmologyParams params;
+    const LinearPower linear(params, TransferKind::eh98);
+    const Cosmology cosmo(params);
+    const double growth = cosmo.growth(1.0 / (1.0 + redshift));
+    const double kf = 2 * M_PI / box_size_mpch;
+    for (double k = kf / 4; k < 4 * M_PI * 1024 / box_size_mpch; k *= 1.05) {
+      t.k_hmpc.push_back(k);
+      t.pk.push_back(linear(k) * growth * growth);
+    }
+    t.source = "linear EH98 (Quijote cosmology) at z = " + format_number(redshift);
+    return t;
+  }
+  const ArrayFile raw = read_array_file(s.checkpoint, "fieldflow-flow-checkpoint", 1000);
+  auto k_it = raw.doubles.find("data.delta_pk.k_hmpc");
+  auto p_it = raw.doubles.find("data.delta_pk.pk");
+  if (k_it != raw.doubles.end() && p_it != raw.doubles.end()) {
+    t.k_hmpc = k_it->second;
+    t.pk = p_it->second;
+    t.source = "checkpoint data.delta_pk";
+    return t;
+  }
+  MultiScaleFlow<float>& flow = *ckpt.flow;
+  const FlowSpec& spec = flow.spec();
+  const Preprocessing& pre = ckpt.preprocessing;
+  if (pre.transform == "identity" && spec.base == BaseKind::correlated_gaussian) {
+    t.k_hmpc = spec.base_k_hmpc;
+    t.pk = spec.base_pk;
+    for (double& p : t.pk) p *= pre.std * pre.std;
+    t.source = "checkpoint base P_y(k) x std^2 (identity preprocessing)";
+    return t;
+  }
+  // Flow samples at temperature 1, mapped back to delta.
+  const double box = train_box_mpch;
+  const int n = spec.grid;
+  Tensor<float> x;
+  std::vector<double> sum_pk;
+  int used = 0;
+  const auto start = clock_type::now();
+  for (int i = 0; i < s.prior_samples; ++i) {
+    flow.sample(1, s.prior_seed * 1000003 + uint64_t(i), 1.0, x);
+    GridF g(n, box);
+    std::copy(x.data.begin(), x.data.begin() + long(g.size()), g.values.begin());
+    pre.invert(g.values.data(), g.size());
+    bool finite = true;
+    for (float v : g.values) finite = finite && std::isfinite(v) && std::fabs(v) < 1e6f;
+    if (!finite) continue;
+    const PowerSpectrum ps = measure_power_spectrum(g);
+    if (sum_pk.empty()) {
+      t.k_hmpc = ps.k;
+      sum_pk.assign(ps.pk.size(), 0.0);
+    }
+    for (size_t b = 0; b < ps.pk.size() && b < sum_pk.size(); ++b) sum_pk[b] += ps.pk[b];
+    ++used;
+  }
+  if (used < std::max(1, s.prior_samples / 2))
+    throw Error(s.checkpoint, "only " + std::to_string(used) + " of " +
+                                  std::to_string(s.prior_samples) +
+                                  " flow samples were finite: cannot estimate P(k) for the Wiener "
+                                  "filter (give prior_power: file)");
+  t.pk = sum_pk;
+  for (double& p : t.pk) p /= used;
+  t.source = "checkpoint flow samples (" + std::to_string(used) + " at temperature 1)";
+  if (log)
+    std::fprintf(log, "denoise: prior P(k) of delta from %d flow samples (%.1f s)\n", used,
+                 seconds_since(start));
+  return t;
+}
+
+struct EstimateMetrics {
+  CrossSpectrum cross;
+  PowerSpectrum residual;
+  double mse_all = 0, mse_observed = 0, mse_masked = 0;
+};
+
+EstimateMetrics metrics_of(const std::vector<double>& rec, const Observation& o) {
+  EstimateMetrics m;
+  Grid a(o.n, o.box_size_mpch, o.redshift), t(o.n, o.box_size_mpch, o.redshift),
+      r(o.n, o.box_size_mpch, o.redshift);
+  a.values = rec;
+  t.values = *o.truth;
+  for (size_t i = 0; i < rec.size(); ++i) r.values[i] = rec[i] - t.values[i];
+  m.cross = measure_cross_spectrum(a, t);
+  m.residual = measure_power_spectrum(r);
+  double obs = 0, mas = 0, no = 0, nm = 0;
+  for (size_t i = 0; i < rec.size(); ++i) {
+    const double e2 = r.values[i] * r.values[i];
+    if (o.mask[i] != 0) {
+      obs += e2;
+      ++no;
+    } else {
+      mas += e2;
+      ++nm;
+    }
+  }
+  m.mse_all = (obs + mas) / double(rec.size());
+  m.mse_observed = no > 0 ? obs / no : 0.0;
+  m.mse_masked = nm > 0 ? mas / nm : 0.0;
+  return m;
+}
+
+// Mode-weighted means over the bins with k_lo <= k <= k_hi.
+double band_mean(const std::vector<double>& k, const std::vector<double>& v,
+                 const std::vector<double>& nmodes, double k_lo, double k_hi) {
+  double sum = 0, w = 0;
+  for (size_t i = 0; i < k.size(); ++i)
+    if (k[i] >= k_lo && k[i] <= k_hi && std::isfinite(v[i])) {
+      sum += v[i] * nmodes[i];
+      w += nmodes[i];
+    }
+  return w > 0 ? sum / w : NAN;
+}
+
+std::string json_number(double x) {
+  if (!std::isfinite(x)) return "null";
+  char buf[40];
+  std::snprintf(buf, sizeof buf, "%.9g", x);
+  return buf;
+}
+
+std::string json_string(const std::string& s) {
+  std::string out = "\"";
+  for (char ch : s) {
+    if (ch == '"' || ch == '\\') out += '\\';
+    if (ch == '\n') {
+      out += "\\n";
+      continue;
+    }
+    out += ch;
+  }
+  return out + "\"";
+}
+
+std::string stem_of(const std::string& out) {
+  const std::filesystem::path p(out);
+  return (p.parent_path() / p.stem()).string();
+}
+
+void write_cube(h5::Group& root, const std::string& name, const std::vector<double>& v, int n) {
+  const hsize_t N = hsize_t(n);
+  h5::Dataset d = root.create_dataset(name, h5::ElementType::float32, {N, N, N});
+  d.write(v.data());
+}
+
+// One observation's reconstructions.
+struct Reconstruction {
+  WienerResult wf;
+  MapResult map;
+};
+
+Reconstruction reconstruct(const Observation& o, const std::vector<double>& eigenvalues,
+                           MultiScaleFlow<float>& flow, const Preprocessing& pre,
+                           const DenoiseSettings& s, std::FILE* log) {
+  Reconstruction r;
+  WienerFilter wf(o.n, eigenvalues, o.inverse_noise());
+  r.wf = wf.solve(o.data, s.wiener_tolerance, s.wiener_max_iterations);
+  if (log)
+    std::fprintf(log, "denoise: Wiener filter %s, %d iterations, residual %.3g, %.3f s\n",
+                 r.wf.closed_form ? "closed form" : "PCG", r.wf.iterations, r.wf.relative_residual,
+                 r.wf.seconds);
+  if (!r.wf.closed_form && r.wf.relative_residual > s.wiener_tolerance * 10)
+    throw Error("wiener", "PCG stopped at residual " + format_number(r.wf.relative_residual) +
+                              " after " + std::to_string(r.wf.iterations) +
+                              " iterations (wiener.max_iterations)");
+  FlowPrior<float> prior(flow);
+  PosteriorObjective objective(prior, pre, o);
+  std::vector<double> start(o.size(), 0.0);
+  if (s.map.init == "wiener") start = delta_to_preprocessed(pre, r.wf.x);
+  if (s.map.init == "data") start = delta_to_preprocessed(pre, o.data);
+  r.map = map_reconstruct(objective, start, s.map, log);
+  if (log)
+    std::fprintf(log,
+                 "denoise: MAP of p(y|d): %d L-BFGS iterations, %d evaluations, stop %s, "
+                 "f %.10g -> %.10g, %.1f s\n",
+                 r.map.iterations, r.map.evaluations, r.map.stop.c_str(), r.map.objective_start,
+                 r.map.objective, r.map.seconds);
+  return r;
+}
+
+}  // namespace
+
+std::vector<double> combine_by_wavenumber(const std::vector<double>& low,
+                                          const std::vector<double>& high, int n,
+                                          double box_size_mpch, double k_split_hmpc) {
+  RealFft3d<double> a(n, 1), b(n, 1);
+  std::copy(low.begin(), low.end(), a.real());
+  std::copy(high.begin(), high.end(), b.real());
+  a.forward();
+  b.forward();
+  const double kf = 2 * M_PI / box_size_mpch;
+  for (size_t m = 0; m < a.complex_size(); ++m)
+    if (!(kf * std::sqrt(double(mode_norm2(m, n))) < k_split_hmpc)) a.complex()[m] = b.complex()[m];
+  a.inverse();
+  std::vector<double> out(low.size());
+  for (size_t i = 0; i < out.size(); ++i) out[i] = a.real()[i] / double(out.size());
+  return out;
+}
+
+double choose_k_split(const std::vector<std::vector<double>>& wf,
+                      const std::vector<std::vector<double>>& map,
+                      const std::vector<std::vector<double>>& truth, int n, double box_size_mpch) {
+  const int bins = int(std::ceil(std::sqrt(3.0) * (n / 2))) + 2;
+  std::vector<double> err_wf(size_t(bins), 0.0), err_map(size_t(bins), 0.0);
+  RealFft3d<double> fa(n, 1), fb(n, 1);
+  const int nh = n / 2 + 1;
+  for (size_t f = 0; f < wf.size(); ++f) {
+    for (size_t i = 0; i < truth[f].size(); ++i) {
+      fa.real()[i] = wf[f][i] - truth[f][i];
+      fb.real()[i] = map[f][i] - truth[f][i];
+    }
+    fa.forward();
+    fb.forward();
+    for (size_t m = 0; m < fa.complex_size(); ++m) {
+      const int bin = int(std::floor(std::sqrt(double(mode_norm2(m, n)))));
+      const double w = half_complex_weight(int(m % nh), n);
+      err_wf[size_t(bin)] += w * std::norm(fa.complex()[m]);
+      err_map[size_t(bin)] += w * std::norm(fb.complex()[m]);
+    }
+  }
+  // Split at edge j: bins below j from the WF, the rest from the MAP.
+  double best = INFINITY;
+  int best_j = 0;
+  for (int j = 0; j <= bins; ++j) {
+    double cost = 0;
+    for (int i = 0; i < bins; ++i) cost += i < j ? err_wf[size_t(i)] : err_map[size_t(i)];
+    if (cost < best) {
+      best = cost;
+      best_j = j;
+    }
+  }
+  return best_j * 2 * M_PI / box_size_mpch;
+}
+
+DenoiseSummary run_denoise(const DenoiseSettings& s, std::FILE* log) {
+  const auto start = clock_type::now();
+  DenoiseSummary summary;
+  const std::string stem = stem_of(s.out);
+  summary.metrics_path = stem + "_metrics.csv";
+  summary.summary_path = stem + "_summary.json";
+  const std::vector<std::string> inputs = {s.checkpoint,       s.truth_grid,      s.data_grid,
+                                           s.data_mask,        s.noise_sigma_map, s.mask.file,
+                                           s.prior_power_file, s.validation_grid};
+  for (const std::string& out : {s.out, summary.metrics_path, summary.summary_path})
+    refuse_same_file(out, inputs);
+
+  FlowCheckpoint ckpt = load_flow_checkpoint(s.checkpoint);
+  const FlowSpec& trained = ckpt.flow->spec();
+
+  // The observation.
+  Observation obs;
+  if (!s.truth_grid.empty()) {
+    const GridFileInfo info = inspect_grid_file(s.truth_grid);
+    if (s.truth_index >= info.count)
+      throw Error(s.source, "denoise.truth.index: " + std::to_string(s.truth_index) +
+                                " is out of range, " + s.truth_grid + " holds " +
+                                std::to_string(info.count) + " field(s)");
+    const Grid truth = read_grid(s.truth_grid, s.truth_index);
+    MaskSettings ms = s.mask;
+    std::vector<double> mask = make_mask(truth.n, ms);
+    std::vector<double> sigma = s.noise_sigma_map.empty()
+                                    ? std::vector<double>(truth.size(), s.noise_sigma)
+                                    : read_noise_sigma_map(s.noise_sigma_map, truth.n);
+    obs = observe(truth, std::move(mask), std::move(sigma), s.noise_seed);
+  } else {
+    const Grid data = read_grid(s.data_grid);
+    obs.n = data.n;
+    obs.box_size_mpch = data.box_size_mpch;
+    obs.redshift = data.redshift;
+    MaskSettings ms;
+    ms.kind = s.data_mask.empty() ? "none" : "file";
+    ms.file = s.data_mask;
+    obs.mask = make_mask(data.n, ms);
+    obs.noise_sigma = s.noise_sigma_map.empty()
+                          ? std::vector<double>(data.size(), s.data_noise_sigma)
+                          : read_noise_sigma_map(s.noise_sigma_map, data.n);
+    obs.data = data.values;
+    for (size_t i = 0; i < obs.data.size(); ++i) obs.data[i] *= obs.mask[i];
+  }
+  // The flow must have been trained at this cell size.
+  const double train_box = checkpoint_box(trained);
+  if (train_box > 0) {
+    const double cell = obs.box_size_mpch / obs.n, train_cell = train_box / trained.grid;
+    if (std::fabs(cell - train_cell) > 1e-6 * train_cell)
+      throw Error(s.checkpoint, "flow trained on " + std::to_string(trained.grid) + "^3 cells of " +
+                                    format_number(train_cell) + " Mpc/h (box " +
+                                    format_number(train_box) + "), the observation has " +
+                                    std::to_string(obs.n) + "^3 cells of " + format_number(cell) +
+                                    " Mpc/h");
+  } else if (obs.n != trained.grid) {
+    throw Error(s.checkpoint, "flow trained on a " + std::to_string(trained.grid) +
+                                  "^3 grid of unknown box, the observation is " +
+                                  std::to_string(obs.n) + "^3");
+  }
+  std::unique_ptr<MultiScaleFlow<float>> rebuilt =
+      flow_for_grid(*ckpt.flow, obs.n, obs.box_size_mpch, s.checkpoint);
+  MultiScaleFlow<float>& flow = rebuilt ? *rebuilt : *ckpt.flow;
+  if (log)
+    std::fprintf(log, "denoise: %d^3 field, box %g Mpc/h, %.1f%% observed, noise sigma %g%s\n",
+                 obs.n, obs.box_size_mpch, 100 * obs.observed_fraction(), obs.noise_sigma[0],
+                 rebuilt ? " (flow applied to the whole periodic box)" : "");
+
+  const PriorTable prior = prior_power(s, ckpt, obs.box_size_mpch, obs.redshift,
+                                       obs.box_size_mpch * trained.grid / obs.n, log);
+  const std::vector<double> lambda =
+      CorrelatedGaussian::from_power(obs.n, obs.box_size_mpch, prior.k_hmpc, prior.pk)
+          .eigenvalues();
+
+  // The split, chosen on validation fields when not given.
+  double k_split = s.k_split_hmpc;
+  std::string k_split_source = "config";
+  if (k_split <= 0) {
+    std::vector<std::vector<double>> vw, vm, vt;
+    for (long index : s.validation_indices) {
+      const Grid truth = read_grid(s.validation_grid, int(index));
+      if (truth.n != obs.n)
+        throw Error(s.validation_grid, "validation fields must match the observation's grid");
+      MaskSettings ms = s.mask;
+      ms.seed = s.mask.seed + 7919 * uint64_t(index + 1);  // masks and noise unlike the test's
+      std::vector<double> sigma = s.noise_sigma_map.empty()
+                                      ? std::vector<double>(truth.size(), s.noise_sigma)
+                                      : read_noise_sigma_map(s.noise_sigma_map, truth.n);
+      const Observation vo = observe(truth, make_mask(truth.n, ms), std::move(sigma),
+                                     s.noise_seed + 7919 * uint64_t(index + 1));
+      if (log) std::fprintf(log, "denoise: validation field %ld\n", index);
+      Reconstruction vr = reconstruct(vo, lambda, flow, ckpt.preprocessing, s, log);
+      vw.push_back(std::move(vr.wf.x));
+      vm.push_back(std::move(vr.map.delta));
+      vt.push_back(truth.values);
+    }
+    k_split = choose_k_split(vw, vm, vt, obs.n, obs.box_size_mpch);
+    k_split_source = "validation " + s.validation_grid;
+    if (log)
+      std::fprintf(log, "denoise: k_split = %.4g h/Mpc chosen on %zu validation fields\n", k_split,
+                   vw.size());
+  }
+
+  Reconstruction rec = reconstruct(obs, lambda, flow, ckpt.preprocessing, s, log);
+  const std::vector<double> combined =
+      combine_by_wavenumber(rec.wf.x, rec.map.delta, obs.n, obs.box_size_mpch, k_split);
+
+  summary.wiener_iterations = rec.wf.iterations;
+  summary.wiener_residual = rec.wf.relative_residual;
+  summary.wiener_seconds = rec.wf.seconds;
+  summary.map_iterations = rec.map.iterations;
+  summary.map_seconds = rec.map.seconds;
+  summary.map_stop = rec.map.stop;
+  summary.k_split_hmpc = k_split;
+
+  // HDF5.
+  {
+    AtomicFile file(s.out);
+    h5::File f = h5::File::create(file.temp_path());
+    h5::Group& root = f.root();
+    root.write_attribute("box_size", obs.box_size_mpch);
+    root.write_attribute("redshift", obs.redshift);
+    root.write_attribute_string("settings", s.yaml);
+    root.write_attribute_string("checkpoint", s.checkpoint);
+    root.write_attribute_string("map_density",
+                                "p(y|d): y the flow's preprocessed field, delta = g(y)");
+    if (obs.truth) write_cube(root, "truth", *obs.truth, obs.n);
+    write_cube(root, "data", obs.data, obs.n);
+    write_cube(root, "mask", obs.mask, obs.n);
+    write_cube(root, "noise_sigma", obs.noise_sigma, obs.n);
+    write_cube(root, "wf", rec.wf.x, obs.n);
+    write_cube(root, "map", rec.map.delta, obs.n);
+    write_cube(root, "map_y", rec.map.y, obs.n);
+    write_cube(root, "combined", combined, obs.n);
+    h5::Dataset c = root.open_dataset("combined");
+    c.write_attribute("k_split_hmpc", k_split);
+    c.write_attribute_string("k_split_source", k_split_source);
+    h5::Dataset wfd = root.open_dataset("wf");
+    wfd.write_attribute("iterations", int64_t(rec.wf.iterations));
+    wfd.write_attribute("relative_residual", rec.wf.relative_residual);
+    h5::Dataset md = root.open_dataset("map");
+    md.write_attribute("iterations", int64_t(rec.map.iterations));
+    md.write_attribute_string("stop", rec.map.stop);
+    std::vector<double> table;
+    for (size_t i = 0; i < prior.k_hmpc.size(); ++i) {
+      table.push_back(prior.k_hmpc[i]);
+      table.push_back(prior.pk[i]);
+    }
+    h5::Dataset pk = root.create_dataset("prior_pk", h5::ElementType::float64,
+                                         {hsize_t(prior.k_hmpc.size()), 2});
+    pk.write(table.data());
+    pk.write_attribute_string("columns", "k_hmpc, pk_mpch3");
+    pk.write_attribute_string("source", prior.source);
+    f.close();
+    file.commit();
+  }
+
+  // Metrics per k bin and the summary.
+  std::ostringstream json;
+  json << "{\n  \"n\": " << obs.n << ",\n  \"box_size_mpch\": " << json_number(obs.box_size_mpch)
+       << ",\n  \"redshift\": " << json_number(obs.redshift)
+       << ",\n  \"observed_fraction\": " << json_number(obs.observed_fraction())
+       << ",\n  \"prior_power\": " << json_string(prior.source)
+       << ",\n  \"wiener\": {\"iterations\": " << rec.wf.iterations
+       << ", \"relative_residual\": " << json_number(rec.wf.relative_residual)
+       << ", \"closed_form\": " << (rec.wf.closed_form ? "true" : "false")
+       << ", \"seconds\": " << json_number(rec.wf.seconds)
+       << "},\n  \"map\": {\"density\": " << json_string("p(y|d), y = preprocessed field")
+       << ", \"init\": " << json_string(s.map.init) << ", \"iterations\": " << rec.map.iterations
+       << ", \"evaluations\": " << rec.map.evaluations
+       << ", \"stop\": " << json_string(rec.map.stop)
+       << ", \"objective_start\": " << json_number(rec.map.objective_start)
+       << ", \"objective\": " << json_number(rec.map.objective)
+       << ", \"gradient_rms\": " << json_number(rec.map.gradient_rms)
+       << ", \"seconds\": " << json_number(rec.map.seconds)
+       << ", \"seconds_in_objective\": " << json_number(rec.map.evaluation_seconds)
+       << "},\n  \"combined\": {\"k_split_hmpc\": " << json_number(k_split)
+       << ", \"chosen_on\": " << json_string(k_split_source) << "}";
+  if (obs.truth) {
+    const std::vector<std::pair<std::string, const std::vector<double>*>> estimates = {
+        {"wf", &rec.wf.x}, {"map", &rec.map.delta}, {"combined", &combined}};
+    std::vector<EstimateMetrics> m;
+    for (const auto& e : estimates) m.push_back(metrics_of(*e.second, obs));
+    Grid data(obs.n, obs.box_size_mpch, obs.redshift);
+    data.values = obs.data;
+    const PowerSpectrum data_pk = measure_power_spectrum(data);
+    std::vector<std::vector<double>> transfer(3);
+    std::vector<CsvColumn> cols = {{"k", &m[0].cross.k},
+                                   {"nmodes", &m[0].cross.nmodes},
+                                   {"pk_truth", &m[0].cross.pk2},
+                                   {"pk_data", &data_pk.pk}};
+    for (size_t e = 0; e < 3; ++e) {
+      for (size_t b = 0; b < m[e].cross.k.size(); ++b)
+        transfer[e].push_back(std::sqrt(m[e].cross.pk1[b] / m[e].cross.pk2[b]));
+    }
+    std::vector<std::string> names;
+    for (size_t e = 0; e < 3; ++e)
+      for (const char* what : {"_pk", "_r", "_transfer", "_residual_pk"})
+        names.push_back(estimates[e].first + what);
+    for (size_t e = 0; e < 3; ++e) {
+      cols.push_back({names[4 * e + 0], &m[e].cross.pk1});
+      cols.push_back({names[4 * e + 1], &m[e].cross.r});
+      cols.push_back({names[4 * e + 2], &transfer[e]});
+      cols.push_back({names[4 * e + 3], &m[e].residual.pk});
+    }
+    write_csv(summary.metrics_path, cols);
+    const double kn = M_PI * obs.n / obs.box_size_mpch;
+    json << ",\n  \"mse\": {";
+    for (size_t e = 0; e < 3; ++e)
+      json << (e ? ", " : "") << json_string(estimates[e].first)
+           << ": {\"all\": " << json_number(m[e].mse_all)
+           << ", \"observed\": " << json_number(m[e].mse_observed)
+           << ", \"masked\": " << json_number(m[e].mse_masked) << "}";
+    json << "},\n  \"headline\": {\"band_hmpc\": [" << json_number(kn / 2) << ", "
+         << json_number(kn) << "]";
+    double res_wf = 0;
+    for (size_t e = 0; e < 3; ++e) {
+      const auto& c = m[e].cross;
+      const double r = band_mean(c.k, c.r, c.nmodes, kn / 2, kn);
+      const double res =
+          band_mean(m[e].residual.k, m[e].residual.pk, m[e].residual.nmodes, kn / 2, kn);
+      if (e == 0) res_wf = res;
+      json << ", \"" << estimates[e].first << "_r\": " << json_number(r) << ", \""
+           << estimates[e].first << "_residual_pk\": " << json_number(res);
+      if (e > 0)
+        json << ", \"" << estimates[e].first << "_residual_vs_wf\": " << json_number(res / res_wf);
+    }
+    json << "}";
+  } else {
+    Grid g(obs.n, obs.box_size_mpch, obs.redshift);
+    std::vector<PowerSpectrum> ps;
+    for (const std::vector<double>* v :
+         std::vector<const std::vector<double>*>{&obs.data, &rec.wf.x, &rec.map.delta, &combined}) {
+      g.values = *v;
+      ps.push_back(measure_power_spectrum(g));
+    }
+    write_csv(summary.metrics_path, {{"k", &ps[0].k},
+                                     {"nmodes", &ps[0].nmodes},
+                                     {"pk_data", &ps[0].pk},
+                                     {"wf_pk", &ps[1].pk},
+                                     {"map_pk", &ps[2].pk},
+                                     {"combined_pk", &ps[3].pk}});
+  }
+  json << ",\n  \"seconds\": " << json_number(seconds_since(start)) << "\n}\n";
+  atomic_write_text(summary.summary_path, json.str());
+  return summary;
+}
+
+}  // namespace ff

@@ -1,0 +1,203 @@
+// Flow-prior MAP by L-BFGS. See include/fieldflow/recon/map.hpp.
+#include "fieldflow/recon/map.hpp"
+
+#include <LBFGS.h>  // LBFGSpp: BFGSMat (two-loop recursion) and the strong-Wolfe line search
+
+#include <Eigen/Core>
+#include <chrono>
+#include <cmath>
+#include <limits>
+
+#include "fieldflow/core/error.hpp"
+#include "fieldflow/core/text.hpp"
+
+namespace ff {
+
+template <typename T>
+double FlowPrior<T>::log_prob(const double* y) {
+  const int n = this->n();
+  x_.resize(1, n, 1);
+  for (size_t i = 0; i < x_.size(); ++i) x_.data[i] = T(y[i]);
+  return flow_.log_prob(x_)[0];
+}
+
+template <typename T>
+double FlowPrior<T>::log_prob_grad(const double* y, double* grad) {
+  const int n = this->n();
+  x_.resize(1, n, 1);
+  for (size_t i = 0; i < x_.size(); ++i) x_.data[i] = T(y[i]);
+  const double logp = flow_.log_prob_grad(x_, dx_)[0];
+  for (size_t i = 0; i < x_.size(); ++i) grad[i] = double(dx_.data[i]);
+  return logp;
+}
+
+template class FlowPrior<float>;
+template class FlowPrior<double>;
+
+void preprocessing_to_delta(const Preprocessing& p, const double* y, double* delta,
+                            double* ddelta_dy, size_t count) {
+  const bool log1p = p.transform == "log1p";
+  for (size_t i = 0; i < count; ++i) {
+    const double t = y[i] * p.std + p.mean;
+    if (log1p) {
+      const double e = std::exp(t);
+      delta[i] = std::expm1(t);
+      if (ddelta_dy) ddelta_dy[i] = p.std * e;
+    } else {
+      delta[i] = t;
+      if (ddelta_dy) ddelta_dy[i] = p.std;
+    }
+  }
+}
+
+std::vector<double> delta_to_preprocessed(const Preprocessing& p, std::vector<double> delta) {
+  if (p.transform == "log1p")
+    for (double& d : delta) d = std::max(d, kLowestDelta);
+  p.apply(delta.data(), delta.size());
+  return delta;
+}
+
+PosteriorObjective::PosteriorObjective(FieldPrior& prior, Preprocessing preprocessing,
+                                       const Observation& obs)
+    : prior_(prior),
+      preprocessing_(std::move(preprocessing)),
+      data_(obs.data),
+      weight_(obs.inverse_noise()) {
+  const size_t N = size_t(prior.n()) * prior.n() * prior.n();
+  if (data_.size() != N)
+    throw Error("map", "the observation has " + std::to_string(data_.size()) +
+                           " voxels, the prior models " + std::to_string(N));
+  delta_.resize(N);
+  slope_.resize(N);
+  prior_grad_.resize(N);
+}
+
+double PosteriorObjective::value_grad(const double* y, double* grad) {
+  const size_t N = data_.size();
+  preprocessing_to_delta(preprocessing_, y, delta_.data(), slope_.data(), N);
+  log_prior_ = grad ? prior_.log_prob_grad(y, prior_grad_.data()) : prior_.log_prob(y);
+  double chi2 = 0.0;
+  for (size_t i = 0; i < N; ++i) {
+    const double r = data_[i] - delta_[i];
+    chi2 += weight_[i] * r * r;
+    if (grad) grad[i] = -weight_[i] * r * slope_[i] - prior_grad_[i];
+  }
+  chi2_ = chi2;
+  return 0.5 * chi2 - log_prior_;
+}
+
+MapResult map_reconstruct(PosteriorObjective& objective, std::vector<double> y0,
+                          const MapSettings& s, std::FILE* log, double progress_seconds) {
+  using Vector = Eigen::VectorXd;
+  using clock = std::chrono::steady_clock;
+  const auto start = clock::now();
+  const int N = int(objective.dimension());
+  if (int(y0.size()) != N) throw Error("map", "initial field has the wrong size");
+  LBFGSpp::LBFGSParam<double> param;
+  param.m = s.memory;
+  param.max_iterations = s.max_iterations;
+  param.linesearch = LBFGSpp::LBFGS_LINESEARCH_BACKTRACKING_STRONG_WOLFE;
+  param.max_linesearch = 40;
+  param.check_param();
+
+  MapResult result;
+  double eval_seconds = 0.0;
+  // A non-finite objective at a trial point of the line search is a very large value, so the
+  // line search steps back instead of propagating NaN into its interpolation.
+  const double huge = 1e300;
+  const double y_limit = kDivergentY;
+  double best_f = std::numeric_limits<double>::infinity();
+  Vector best_y;
+  auto f = [&](const Vector& y, Vector& g) -> double {
+    const auto t0 = clock::now();
+    double fx = objective.value_grad(y.data(), g.data());
+    eval_seconds += std::chrono::duration<double>(clock::now() - t0).count();
+    ++result.evaluations;
+    if (!std::isfinite(fx) || !g.allFinite()) {
+      g.setZero();
+      return huge;
+    }
+    if (fx < best_f) {
+      // An improving point far outside any field the flow has seen: the objective has no
+      // minimum in this direction.
+      const double y_max = y.cwiseAbs().maxCoeff();
+      if (y_max > y_limit)
+        throw Error("map", "the objective -log p(y|d) decreases without bound (|y| reached " +
+                               format_number(y_max) + " after " +
+                               std::to_string(result.evaluations) +
+                               " evaluations): p(y|d) has no maximum under this prior");
+      best_f = fx;
+      best_y = y;
+    }
+    return fx;
+  };
+
+  Vector x = Eigen::Map<Vector>(y0.data(), N), grad(N), xp(N), gradp(N), drt(N);
+  double fx = f(x, grad);
+  if (fx >= huge) throw Error("map", "the objective is not finite at the initial field");
+  result.objective_start = fx;
+  result.history.push_back(fx);
+  LBFGSpp::BFGSMat<double> bfgs;
+  bfgs.reset(N, s.memory);
+  const double g_stop = s.gradient_tolerance * std::sqrt(double(N));
+  auto last_log = clock::now();
+  result.stop = "max_iterations";
+  if (grad.norm() <= g_stop) result.stop = "gradient";
+  drt = -grad;
+  double step = 1.0 / drt.norm();
+  while (result.stop == "max_iterations" && result.iterations < s.max_iterations) {
+    xp = x;
+    gradp = grad;
+    const double f_prev = fx;
+    try {
+      LBFGSpp::LineSearchNocedalWright<double>::LineSearch(f, fx, x, grad, step, drt, xp, param);
+    } catch (const Error&) {
+      throw;
+    } catch (const std::exception&) {
+      // The line search cannot improve further at this precision (the flow runs in float32).
+      result.stop = "line_search";
+    }
+    if (result.stop == "line_search" || !(fx < f_prev)) {
+      // Keep the best point seen; never report a worse one.
+      result.stop = "line_search";
+      break;
+    }
+    ++result.iterations;
+    result.history.push_back(fx);
+    const double gnorm = grad.norm();
+    if (log && std::chrono::duration<double>(clock::now() - last_log).count() >= progress_seconds) {
+      std::fprintf(log, "map: iteration %d  f %.10g  |grad| rms %.3g  evaluations %d  %.1f s\n",
+                   result.iterations, fx, gnorm / std::sqrt(double(N)), result.evaluations,
+                   std::chrono::duration<double>(clock::now() - start).count());
+      std::fflush(log);
+      last_log = clock::now();
+    }
+    if (gnorm <= g_stop) {
+      result.stop = "gradient";
+      break;
+    }
+    if (std::fabs(f_prev - fx) <= s.tolerance * std::max({1.0, std::fabs(fx), std::fabs(f_prev)})) {
+      result.stop = "objective_change";
+      break;
+    }
+    bfgs.add_correction(x - xp, grad - gradp);
+    bfgs.apply_Hv(grad, -1.0, drt);
+    step = 1.0;
+  }
+  if (best_y.size() == N) {
+    x = best_y;
+    fx = best_f;
+    objective.value_grad(x.data(), grad.data());
+  }
+  result.objective = fx;
+  result.gradient_rms = grad.norm() / std::sqrt(double(N));
+  result.y.assign(x.data(), x.data() + N);
+  result.delta.resize(size_t(N));
+  preprocessing_to_delta(objective.preprocessing(), result.y.data(), result.delta.data(), nullptr,
+                         size_t(N));
+  result.seconds = std::chrono::duration<double>(clock::now() - start).count();
+  result.evaluation_seconds = eval_seconds;
+  return result;
+}
+
+}  // namespace ff

@@ -1,0 +1,318 @@
+// Reconstruction: masks and noise, the Wiener filter (closed form, PCG against a dense solve and
+// its normal equations, iterations against the masked fraction), the MAP objective's gradient
+// against finite differences, L-BFGS's monotone descent, the MAP = WF identity for a Gaussian
+// flow, and the divergence guard.
+#include <gtest/gtest.h>
+
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#include <Eigen/Dense>
+#include <cmath>
+#include <numbers>
+
+#include "error_of.hpp"
+#include "fieldflow/core/rng.hpp"
+#include "fieldflow/flow/base.hpp"
+#include "fieldflow/flow/flow.hpp"
+#include "fieldflow/recon/map.hpp"
+#include "fieldflow/recon/observation.hpp"
+#include "fieldflow/recon/wiener.hpp"
+
+namespace ff {
+namespace {
+
+const std::vector<double> kK = {0.05, 0.1, 0.2, 0.4, 0.8, 1.6};
+const std::vector<double> kP = {3000, 2500, 900, 200, 30, 4};
+
+// A Gaussian random field with the table's spectrum (the truth of the tests).
+Grid gaussian_field(int n, double box, uint64_t seed) {
+  CorrelatedGaussian g = CorrelatedGaussian::from_power(n, box, kK, kP);
+  Grid out(n, box);
+  g.sample(out.values.data(), seed, 0, 1.0);
+  return out;
+}
+
+std::vector<double> eigenvalues(int n, double box) {
+  return CorrelatedGaussian::from_power(n, box, kK, kP).eigenvalues();
+}
+
+// Dense circulant matrix of the eigenvalues raised to `power`, by transforming basis vectors.
+Eigen::MatrixXd dense_fourier_diagonal(int n, const std::vector<double>& lambda, double power) {
+  const int N = n * n * n;
+  RealFft3d<double> fft(n, 1);
+  Eigen::MatrixXd M(N, N);
+  for (int j = 0; j < N; ++j) {
+    std::fill(fft.real(), fft.real() + N, 0.0);
+    fft.real()[j] = 1.0;
+    fft.forward();
+    for (size_t m = 0; m < fft.complex_size(); ++m) fft.complex()[m] *= std::pow(lambda[m], power);
+    fft.inverse();
+    for (int i = 0; i < N; ++i) M(i, j) = fft.real()[i] / N;
+  }
+  return M;
+}
+
+Observation masked_observation(int n, double box, double fraction, double sigma, uint64_t seed) {
+  const Grid truth = gaussian_field(n, box, seed);
+  MaskSettings ms;
+  ms.kind = fraction > 0 ? "cubes" : "none";
+  ms.fraction = fraction;
+  ms.size = 2;
+  ms.seed = seed + 7;
+  return observe(truth, make_mask(n, ms), std::vector<double>(truth.size(), sigma), seed + 11);
+}
+
+double count_masked(const std::vector<double>& m) {
+  double c = 0;
+  for (double v : m) c += v == 0.0;
+  return c;
+}
+
+TEST(Mask, KindsReachTheirFractionAndFollowTheSeed) {
+  const int n = 16;
+  const double N = n * n * n;
+  MaskSettings s;
+  s.fraction = 0.35;
+  s.size = 4;
+  const auto cubes = make_mask(n, s);
+  EXPECT_GE(count_masked(cubes), 0.35 * N);
+  EXPECT_LT(count_masked(cubes), 0.35 * N + 64);
+  EXPECT_EQ(make_mask(n, s), cubes);
+  s.seed = 3;
+  EXPECT_NE(make_mask(n, s), cubes);
+  s.size = 2;
+  const auto small = make_mask(n, s);
+  EXPECT_LT(count_masked(small), 0.35 * N + 8);
+  s.kind = "slab";
+  const auto slab = make_mask(n, s);
+  EXPECT_EQ(count_masked(slab), std::lround(0.35 * n) * n * n);
+  // A slab masks whole x-planes.
+  for (int i = 0; i < n; ++i)
+    for (int j = 0; j < n * n; ++j) EXPECT_EQ(slab[i * n * n + j], slab[i * n * n]);
+  s.kind = "sphere";
+  s.fraction = 0.1;
+  EXPECT_EQ(count_masked(make_mask(n, s)), std::llround(0.1 * N));
+  s.kind = "none";
+  EXPECT_EQ(count_masked(make_mask(n, s)), 0);
+  s.kind = "cubes";
+  s.fraction = 1.0;
+  EXPECT_EQ(error_of([&] { make_mask(n, s); }), "mask.fraction: must be in [0, 1), got 1");
+}
+
+TEST(Observation, NoiseHasItsSigmaAndMaskedVoxelsAreEmpty) {
+  const Observation o = masked_observation(16, 64.0, 0.3, 0.7, 1);
+  double sum2 = 0, count = 0;
+  for (size_t i = 0; i < o.size(); ++i) {
+    if (o.mask[i] == 0) {
+      EXPECT_EQ(o.data[i], 0.0);
+      continue;
+    }
+    const double r = o.data[i] - (*o.truth)[i];
+    sum2 += r * r;
+    ++count;
+  }
+  EXPECT_NEAR(std::sqrt(sum2 / count), 0.7, 0.7 * 4 / std::sqrt(count));
+  EXPECT_NEAR(o.observed_fraction(), count / double(o.size()), 1e-12);
+}
+
+// No mask, uniform noise: the PCG agrees with the closed form S (S + N)^-1 d.
+TEST(WienerFilter, ConjugateGradientEqualsClosedFormWithoutMask) {
+  const int n = 16;
+  const double box = 64.0;
+  const Observation o = masked_observation(n, box, 0.0, 1.3, 2);
+  WienerFilter wf(n, eigenvalues(n, box), o.inverse_noise(), 1);
+  ASSERT_TRUE(wf.closed_form_applies());
+  const WienerResult exact = wf.solve(o.data, 1e-10, 100);
+  EXPECT_TRUE(exact.closed_form);
+  EXPECT_LT(exact.relative_residual, 1e-12);
+  const WienerResult cg = wf.solve(o.data, 1e-10, 100, false);
+  EXPECT_FALSE(cg.closed_form);
+  EXPECT_LE(cg.iterations, 2);  // the preconditioner is exact here
+  double diff = 0, norm = 0;
+  for (size_t i = 0; i < o.size(); ++i) {
+    diff = std::max(diff, std::abs(cg.x[i] - exact.x[i]));
+    norm = std::max(norm, std::abs(exact.x[i]));
+  }
+  EXPECT_LT(diff, 1e-6 * norm);
+  // The closed form is the textbook filter mode by mode: x_k = lambda_k/(lambda_k + sigma^2) d_k.
+  RealFft3d<double> fft(n, 1);
+  std::copy(o.data.begin(), o.data.end(), fft.real());
+  fft.forward();
+  const auto lambda = eigenvalues(n, box);
+  for (size_t m = 0; m < fft.complex_size(); ++m)
+    fft.complex()[m] *= lambda[m] / (lambda[m] + 1.69);
+  fft.inverse();
+  for (size_t i = 0; i < o.size(); ++i)
+    EXPECT_NEAR(exact.x[i], fft.real()[i] / o.size(), 1e-9 * norm);
+}
+
+// With a mask and non-uniform noise: the PCG solution equals a dense solve of the normal
+// equations, and satisfies them to the requested residual.
+TEST(WienerFilter, MaskedSolutionSatisfiesNormalEquations) {
+  const int n = 8, N = n * n * n;
+  const double box = 40.0;
+  Observation o = masked_observation(n, box, 0.35, 0.8, 3);
+  for (size_t i = 0; i < o.size(); i += 3) o.noise_sigma[i] = 1.5;  // not uniform
+  const auto lambda = eigenvalues(n, box);
+  WienerFilter wf(n, lambda, o.inverse_noise(), 1);
+  EXPECT_FALSE(wf.closed_form_applies());
+  const double tol = 1e-8;
+  const WienerResult r = wf.solve(o.data, tol, 500);
+  EXPECT_GT(r.iterations, 2);
+  EXPECT_LE(r.relative_residual, 10 * tol);
+  const Eigen::MatrixXd S_inv = dense_fourier_diagonal(n, lambda, -1.0);
+  const Eigen::MatrixXd S_half = dense_fourier_diagonal(n, lambda, 0.5);
+  const std::vector<double> w = o.inverse_noise();
+  Eigen::VectorXd W = Eigen::Map<const Eigen::VectorXd>(w.data(), N);
+  Eigen::VectorXd d = Eigen::Map<const Eigen::VectorXd>(o.data.data(), N);
+  Eigen::MatrixXd A = S_inv;
+  A.diagonal() += W;
+  const Eigen::VectorXd b = W.cwiseProduct(d);
+  const Eigen::VectorXd x_dense = A.ldlt().solve(b);
+  const Eigen::VectorXd x = Eigen::Map<const Eigen::VectorXd>(r.x.data(), N);
+  EXPECT_LT((x - x_dense).norm(), 1e-6 * x_dense.norm());
+  // The whitened residual S^1/2 (b - A x) relative to S^1/2 b, the CG's stopping criterion.
+  const double whitened = (S_half * (b - A * x)).norm() / (S_half * b).norm();
+  EXPECT_LE(whitened, 10 * tol);
+  EXPECT_NEAR(whitened, r.relative_residual, 1e-3 * tol + 0.5 * whitened);
+}
+
+// Iterations grow mildly with the masked fraction (and stay far below 100 at 35%).
+TEST(WienerFilter, IterationsAgainstMaskedFraction) {
+  const int n = 16;
+  std::vector<int> its;
+  for (double f : {0.10, 0.35, 0.60}) {
+    const Observation o = masked_observation(n, 64.0, f, 1.0, 4);
+    WienerFilter wf(n, eigenvalues(n, 64.0), o.inverse_noise(), 1);
+    its.push_back(wf.solve(o.data, 1e-6, 1000).iterations);
+  }
+  EXPECT_LT(its[1], 100);
+  EXPECT_LE(its[0], its[2]);
+  EXPECT_LT(its[2], 3 * its[0] + 10);
+}
+
+FlowSpec small_flow(int grid) {
+  FlowSpec s;
+  s.grid = grid;
+  s.levels = {{2, 1, 4, 6}, {2, 0, 4, 0}};
+  s.seed = 5;
+  return s;
+}
+
+// -log p(y|d)'s gradient (log1p preprocessing through a perturbed flow, mask, noise) matches
+// central finite differences.
+TEST(PosteriorObjective, GradientMatchesFiniteDifferences) {
+  const int n = 8;
+  MultiScaleFlow<double> flow(small_flow(n));
+  flow.perturb(9, 0.05);
+  FlowPrior<double> prior(flow);
+  Preprocessing p{"log1p", 0.1, 0.6};
+  Observation o = masked_observation(n, 32.0, 0.3, 0.5, 5);
+  for (double& d : *o.truth) d = std::max(d, -0.9);
+  PosteriorObjective obj(prior, p, o);
+  std::vector<double> y(o.size()), g(o.size());
+  const CounterRng rng(3, 0);
+  for (size_t i = 0; i < y.size(); ++i) y[i] = 0.7 * rng.normal(i);
+  obj.value_grad(y.data(), g.data());
+  const double h = 1e-5;
+  for (size_t i = 0; i < y.size(); i += 7) {
+    std::vector<double> yp = y, ym = y;
+    yp[i] += h;
+    ym[i] -= h;
+    const double fd =
+        (obj.value_grad(yp.data(), nullptr) - obj.value_grad(ym.data(), nullptr)) / (2 * h);
+    EXPECT_NEAR(g[i], fd, 1e-6 * std::max(1.0, std::abs(fd))) << i;
+  }
+}
+
+// Each L-BFGS iteration lowers the objective, and the iteration cap and the tolerances stop it.
+TEST(MapReconstruction, LbfgsDecreasesMonotonically) {
+  const int n = 8;
+  MultiScaleFlow<double> flow(small_flow(n));
+  flow.perturb(9, 0.05);
+  FlowPrior<double> prior(flow);
+  Preprocessing p{"log1p", 0.0, 0.8};
+  Observation o = masked_observation(n, 32.0, 0.3, 0.5, 6);
+  PosteriorObjective obj(prior, p, o);
+  MapSettings s;
+  s.max_iterations = 12;
+  s.tolerance = 0;
+  s.gradient_tolerance = 0;
+  const MapResult r = map_reconstruct(obj, std::vector<double>(o.size(), 0.0), s);
+  ASSERT_EQ(r.history.size(), size_t(r.iterations) + 1);
+  EXPECT_EQ(r.iterations, 12);
+  EXPECT_EQ(r.stop, "max_iterations");
+  for (size_t i = 1; i < r.history.size(); ++i) EXPECT_LT(r.history[i], r.history[i - 1]) << i;
+  EXPECT_NEAR(r.objective, r.history.back(), 1e-9 * std::abs(r.objective));
+  s.tolerance = 1e-2;
+  const MapResult loose = map_reconstruct(obj, std::vector<double>(o.size(), 0.0), s);
+  EXPECT_EQ(loose.stop, "objective_change");
+  EXPECT_LT(loose.iterations, 12);
+  s.tolerance = 0;
+  s.gradient_tolerance = 0.3;
+  const MapResult grad = map_reconstruct(obj, std::vector<double>(o.size(), 0.0), s);
+  EXPECT_EQ(grad.stop, "gradient");
+  EXPECT_LE(grad.gradient_rms, 0.3);
+  EXPECT_LT(grad.iterations, 12);
+}
+
+// The identity flow over a correlated-Gaussian base equal to S, with identity preprocessing,
+// makes -log p(y|d) the Wiener filter's quadratic: the MAP equals the Wiener solution.
+TEST(MapReconstruction, GaussianFlowMapEqualsWienerFilter) {
+  const int n = 8;
+  const double box = 32.0;
+  FlowSpec spec = small_flow(n);
+  spec.base = BaseKind::correlated_gaussian;
+  spec.base_k_hmpc = kK;
+  spec.base_pk = kP;
+  spec.base_box_size_mpch = box;
+  MultiScaleFlow<double> flow(spec);  // fresh couplings: the identity
+  FlowPrior<double> prior(flow);
+  const Observation o = masked_observation(n, box, 0.35, 0.6, 7);
+  WienerFilter wf(n, eigenvalues(n, box), o.inverse_noise(), 1);
+  const WienerResult w = wf.solve(o.data, 1e-12, 1000);
+  PosteriorObjective obj(prior, Preprocessing{}, o);
+  MapSettings s;
+  s.max_iterations = 2000;
+  s.tolerance = 1e-15;
+  s.gradient_tolerance = 1e-11;
+  const MapResult m = map_reconstruct(obj, std::vector<double>(o.size(), 0.0), s);
+  double diff = 0, norm = 0;
+  for (size_t i = 0; i < o.size(); ++i) {
+    diff += (m.delta[i] - w.x[i]) * (m.delta[i] - w.x[i]);
+    norm += w.x[i] * w.x[i];
+  }
+  EXPECT_LT(std::sqrt(diff / norm), 1e-6) << m.stop << " " << m.iterations;
+}
+
+// A prior whose density grows without bound (log p = sum y) has no MAP: one clear error.
+class UnboundedPrior final : public FieldPrior {
+ public:
+  explicit UnboundedPrior(int n) : n_(n) {}
+  int n() const override { return n_; }
+  double log_prob(const double* y) override {
+    double s = 0;
+    for (int i = 0; i < n_ * n_ * n_; ++i) s += y[i];
+    return s;
+  }
+  double log_prob_grad(const double* y, double* g) override {
+    for (int i = 0; i < n_ * n_ * n_; ++i) g[i] = 1.0;
+    return log_prob(y);
+  }
+
+ private:
+  int n_;
+};
+
+TEST(MapReconstruction, UnboundedObjectiveFailsWithOneLine) {
+  UnboundedPrior prior(8);
+  const Observation o = masked_observation(8, 32.0, 0.3, 1.0, 8);
+  PosteriorObjective obj(prior, Preprocessing{}, o);
+  const std::string e =
+      error_of([&] { map_reconstruct(obj, std::vector<double>(o.size(), 0.0), MapSettings{}); });
+  EXPECT_NE(e.find("map: the objective -log p(y|d) decreases without bound"), std::string::npos)
+      << e;
+  EXPECT_EQ(e.find('\n'), std::string::npos);
+}
+
+}  // namespace
+}  // namespace ff
