@@ -328,9 +328,10 @@ Reconstruction reconstruct(const Observation& o, const std::vector<double>& eige
                  r.wf.closed_form ? "closed form" : "PCG", r.wf.iterations, r.wf.relative_residual,
                  r.wf.seconds);
   if (!r.wf.closed_form && r.wf.relative_residual > s.wiener_tolerance * 10)
-    throw Error("wiener", "PCG stopped at residual " + format_number(r.wf.relative_residual) +
-                              " after " + std::to_string(r.wf.iterations) +
-                              " iterations (wiener.max_iterations)");
+    throw Error(s.source, "denoise.wiener.max_iterations: PCG stopped at residual " +
+                              format_number(r.wf.relative_residual) + " after " +
+                              std::to_string(r.wf.iterations) + " iterations, above tolerance " +
+                              format_number(s.wiener_tolerance));
   FlowPrior<float> prior(flow);
   PosteriorObjective objective(prior, pre, o);
   std::vector<double> start(o.size(), 0.0);

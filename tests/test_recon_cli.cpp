@@ -1,0 +1,302 @@
+// `fieldflow denoise` end to end on a small checkpoint written here (a Gaussian flow over a
+// correlated base, and a perturbed log1p flow): the outputs and their layout, each config key
+// changing the result, the combined estimate, a box larger than the flow's grid, and one clear
+// line for each bad config.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include "fieldflow/core/config.hpp"
+#include "fieldflow/flow/base.hpp"
+#include "fieldflow/flow/checkpoint.hpp"
+#include "fieldflow/io/grid_file.hpp"
+#include "fieldflow/io/hdf5.hpp"
+#include "fieldflow/recon/denoise.hpp"
+
+namespace ff {
+namespace {
+
+namespace fs = std::filesystem;
+
+const std::vector<double> kK = {0.05, 0.1, 0.2, 0.4, 0.8, 1.6};
+const std::vector<double> kP = {3000, 2500, 900, 200, 30, 4};
+
+struct CommandResult {
+  int status;
+  std::string output;  // stdout and stderr
+  std::string error;   // stderr
+};
+
+fs::path scratch() {
+  static const fs::path dir = [] {
+    const fs::path d = fs::temp_directory_path() / ("ff_recon_cli_" + std::to_string(::getpid()));
+    fs::create_directories(d);
+    return d;
+  }();
+  return dir;
+}
+
+CommandResult run(const std::string& args) {
+  const fs::path log = scratch() / "command.log", err = scratch() / "command.err";
+  const std::string command =
+      std::string(FIELDFLOW_BINARY) + " " + args + " > " + log.string() + " 2> " + err.string();
+  const int status = std::system(command.c_str());
+  auto text = [](const fs::path& p) {
+    std::ifstream in(p);
+    std::stringstream s;
+    s << in.rdbuf();
+    return s.str();
+  };
+  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, text(log) + text(err), text(err)};
+}
+
+// Lognormal fields (delta > -1) with the table's spectrum: n^3 in a box of 4 Mpc/h cells.
+std::string truth_file(int n, int count) {
+  const fs::path p = scratch() / ("truth" + std::to_string(n) + ".h5");
+  if (fs::exists(p)) return p.string();
+  std::vector<Grid> grids;
+  for (int i = 0; i < count; ++i) {
+    Grid g(n, 4.0 * n, 0.5);
+    CorrelatedGaussian::from_power(n, g.box_size_mpch, kK, kP)
+        .sample(g.values.data(), 40 + i, 0, 1.0);
+    const double var = g.variance();
+    for (double& v : g.values) v = std::exp(v - var / 2) - 1;
+    grids.push_back(g);
+  }
+  write_grid_stack(p.string(), grids);
+  return p.string();
+}
+
+// A 16^3 flow over a correlated base with the table's spectrum, box 64 Mpc/h.
+std::string checkpoint_file(const std::string& name, const Preprocessing& pre, double perturb,
+                            double box = 64.0) {
+  const fs::path p = scratch() / name;
+  if (fs::exists(p)) return p.string();
+  FlowSpec spec;
+  spec.grid = 16;
+  spec.levels = {{1, 1, 4, 6}, {2, 0, 4, 0}};
+  spec.base = BaseKind::correlated_gaussian;
+  spec.base_k_hmpc = kK;
+  spec.base_pk = kP;
+  spec.base_box_size_mpch = box;
+  MultiScaleFlow<float> flow(spec);
+  if (perturb > 0) flow.perturb(3, perturb);
+  save_flow_checkpoint(p.string(), flow, pre);
+  return p.string();
+}
+
+std::string gaussian_checkpoint() {
+  return checkpoint_file("gauss.h5", Preprocessing{}, 0.0);
+}
+std::string log1p_checkpoint() {
+  return checkpoint_file("log1p.h5", Preprocessing{"log1p", -0.1, 0.5}, 0.02);
+}
+
+std::string base_yaml(const std::string& checkpoint, const std::string& truth,
+                      const std::string& out) {
+  return "denoise:\n  checkpoint: " + checkpoint + "\n  truth: {grid: " + truth +
+         ", index: 1}\n  noise: {sigma: 0.8, seed: 1}\n"
+         "  mask: {kind: cubes, fraction: 0.3, size: 2, seed: 2}\n"
+         "  wiener: {tolerance: 1.0e-8, max_iterations: 500}\n"
+         "  map: {init: wiener, max_iterations: 8}\n  prior_samples: 4\n"
+         "  combined: {k_split_hmpc: 0.3}\n  out: " +
+         out + "\n";
+}
+
+DenoiseSettings settings_of(const std::string& yaml, const std::vector<std::string>& set = {}) {
+  Config c = Config::parse(yaml, "test.yaml", set);
+  DenoiseSettings s = read_denoise_settings(c.root().section("denoise"));
+  c.finish();
+  return s;
+}
+
+std::vector<double> read_cube(const std::string& path, const std::string& name) {
+  h5::File f = h5::File::open(path);
+  h5::Dataset d = f.root().open_dataset(name);
+  std::vector<double> v(d.element_count());
+  d.read(v.data());
+  return v;
+}
+
+std::string read_text(const std::string& path) {
+  std::ifstream in(path);
+  std::stringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+TEST(DenoiseCli, WritesEveryOutput) {
+  const std::string out = (scratch() / "run" / "result.h5").string();
+  const fs::path config = scratch() / "denoise.yaml";
+  std::ofstream(config) << base_yaml(log1p_checkpoint(), truth_file(16, 3), out);
+  const CommandResult r = run("denoise " + config.string());
+  ASSERT_EQ(r.status, 0) << r.output;
+  EXPECT_NE(r.output.find("denoise: MAP of p(y|d)"), std::string::npos) << r.output;
+  h5::File f = h5::File::open(out);
+  for (const char* name :
+       {"truth", "data", "mask", "noise_sigma", "wf", "map", "map_y", "combined"})
+    EXPECT_EQ(f.root().open_dataset(name).shape(), (std::vector<hsize_t>{16, 16, 16})) << name;
+  EXPECT_EQ(f.root().read_attribute<double>("box_size"), 64.0);
+  EXPECT_EQ(f.root().read_attribute<double>("redshift"), 0.5);
+  EXPECT_EQ(f.root().open_dataset("combined").read_attribute<double>("k_split_hmpc"), 0.3);
+  EXPECT_NE(f.root().read_attribute_string("settings").find("k_split_hmpc: 0.3"),
+            std::string::npos);
+  const auto shape = f.root().open_dataset("prior_pk").shape();
+  EXPECT_EQ(shape.size(), 2u);
+  EXPECT_EQ(shape[1], 2u);
+  EXPECT_GT(shape[0], 4u);
+  const std::string csv = read_text((scratch() / "run" / "result_metrics.csv").string());
+  EXPECT_EQ(csv.substr(0, csv.find('\n')),
+            "k,nmodes,pk_truth,pk_data,wf_pk,wf_r,wf_transfer,wf_residual_pk,map_pk,map_r,"
+            "map_transfer,map_residual_pk,combined_pk,combined_r,combined_transfer,"
+            "combined_residual_pk");
+  const std::string json = read_text((scratch() / "run" / "result_summary.json").string());
+  for (const char* key : {"\"wiener\"", "\"iterations\"", "\"mse\"", "\"masked\"", "\"observed\"",
+                          "\"headline\"", "\"combined_residual_vs_wf\"", "\"seconds\""})
+    EXPECT_NE(json.find(key), std::string::npos) << key;
+}
+
+// The combination takes the WF's modes below k_split and the MAP's above: with k_split beyond
+// every mode it is the WF, with a split of 0 (not even the mean below it) it is the MAP.
+TEST(DenoiseCli, CombinationSwitchesAtTheSplit) {
+  const std::vector<double> a = read_cube((scratch() / "run" / "result.h5").string(), "wf");
+  const std::vector<double> b = read_cube((scratch() / "run" / "result.h5").string(), "map");
+  ASSERT_EQ(a.size(), 4096u);
+  const auto all_low = combine_by_wavenumber(a, b, 16, 64.0, 100.0);
+  const auto all_high = combine_by_wavenumber(a, b, 16, 64.0, 0.0);
+  for (size_t i = 0; i < a.size(); ++i) {
+    EXPECT_NEAR(all_low[i], a[i], 1e-5);
+    EXPECT_NEAR(all_high[i], b[i], 1e-5);
+  }
+  // choose_k_split: when the MAP is the truth above 3 k_F and the WF below, the split is 3 k_F.
+  const double kf = 2 * M_PI / 64.0;
+  std::vector<double> truth = read_cube((scratch() / "run" / "result.h5").string(), "truth");
+  const auto wf_like = combine_by_wavenumber(truth, a, 16, 64.0, 3 * kf);
+  const auto map_like = combine_by_wavenumber(b, truth, 16, 64.0, 3 * kf);
+  EXPECT_NEAR(choose_k_split({wf_like}, {map_like}, {truth}, 16, 64.0), 3 * kf, 1e-12);
+}
+
+// Every key changes what comes out.
+TEST(DenoiseSettings, EachKeyChangesTheResult) {
+  const std::string out = (scratch() / "keys" / "r.h5").string();
+  const std::string yaml = base_yaml(log1p_checkpoint(), truth_file(16, 3), out);
+  auto result = [&](const std::vector<std::string>& set, const std::string& name) {
+    DenoiseSettings s = settings_of(yaml, set);
+    run_denoise(s, nullptr);
+    return read_cube(out, name);
+  };
+  auto json = [&](const std::vector<std::string>& set) {
+    run_denoise(settings_of(yaml, set), nullptr);
+    return read_text((scratch() / "keys" / "r_summary.json").string());
+  };
+  const auto data = result({}, "data");
+  EXPECT_NE(result({"denoise.noise.sigma=0.5"}, "data"), data);
+  EXPECT_NE(result({"denoise.noise.seed=9"}, "data"), data);
+  EXPECT_NE(result({"denoise.truth.index=0"}, "truth"), result({}, "truth"));
+  const auto mask = result({}, "mask");
+  EXPECT_NE(result({"denoise.mask.kind=slab"}, "mask"), mask);
+  EXPECT_NE(result({"denoise.mask.fraction=0.1"}, "mask"), mask);
+  EXPECT_NE(result({"denoise.mask.size=3"}, "mask"), mask);
+  EXPECT_NE(result({"denoise.mask.seed=5"}, "mask"), mask);
+  EXPECT_NE(result({"denoise.mask.kind=none"}, "mask"), mask);
+  const auto wf = result({}, "wf");
+  EXPECT_NE(result({"denoise.wiener.tolerance=0.1"}, "wf"), wf);
+  EXPECT_NE(result({"denoise.prior_power=linear"}, "wf"), wf);
+  EXPECT_NE(result({"denoise.prior_samples=2"}, "wf"), wf);
+  EXPECT_NE(result({"denoise.prior_seed=3"}, "wf"), wf);
+  // A two-column file: the table written into /prior_pk of a previous run, as text.
+  {
+    h5::File f = h5::File::open(out);
+    h5::Dataset d = f.root().open_dataset("prior_pk");
+    std::vector<double> t(d.element_count());
+    d.read(t.data());
+    std::ofstream table(scratch() / "pk.txt");
+    for (size_t i = 0; i + 1 < t.size(); i += 2) table << t[i] << " " << 2 * t[i + 1] << "\n";
+  }
+  EXPECT_NE(result({"denoise.prior_power=file",
+                    "denoise.prior_power_file=" + (scratch() / "pk.txt").string()},
+                   "wf"),
+            wf);
+  const auto map = result({}, "map");
+  EXPECT_NE(result({"denoise.map.init=zero"}, "map"), map);
+  EXPECT_NE(result({"denoise.map.init=data"}, "map"), map);
+  EXPECT_NE(result({"denoise.map.max_iterations=3"}, "map"), map);
+  EXPECT_NE(result({"denoise.map.tolerance=0.5"}, "map"), map);
+  EXPECT_NE(result({"denoise.map.gradient_tolerance=10"}, "map"), map);
+  EXPECT_NE(result({"denoise.map.memory=2"}, "map"), map);
+  EXPECT_NE(result({"denoise.combined.k_split_hmpc=0.6"}, "combined"), result({}, "combined"));
+  EXPECT_NE(json({"denoise.combined.k_split_hmpc=0",
+                  "denoise.combined.validation={grid: " + truth_file(16, 3) + ", indices: [2]}"})
+                .find("\"chosen_on\": \"validation"),
+            std::string::npos);
+}
+
+// The identity preprocessing over the Gaussian flow: its P(k) comes from the base (std^2 P_y) and
+// the MAP reproduces the Wiener filter.
+TEST(DenoiseSettings, GaussianFlowGivesTheWienerFilter) {
+  const std::string out = (scratch() / "gauss" / "r.h5").string();
+  DenoiseSettings s =
+      settings_of(base_yaml(gaussian_checkpoint(), truth_file(16, 3), out),
+                  {"denoise.map.init=zero", "denoise.map.max_iterations=400",
+                   "denoise.map.tolerance=1e-12", "denoise.map.gradient_tolerance=1e-6"});
+  run_denoise(s, nullptr);
+  const auto wf = read_cube(out, "wf"), map = read_cube(out, "map");
+  double diff = 0, norm = 0;
+  for (size_t i = 0; i < wf.size(); ++i) {
+    diff += (wf[i] - map[i]) * (wf[i] - map[i]);
+    norm += wf[i] * wf[i];
+  }
+  EXPECT_LT(std::sqrt(diff / norm), 1e-3);  // the flow runs in float32
+}
+
+// A 32^3 observation with the 16^3 flow at the same cell size: the flow covers the whole
+// periodic box.
+TEST(DenoiseSettings, LargerBoxThanTheFlow) {
+  const std::string out = (scratch() / "big" / "r.h5").string();
+  run_denoise(settings_of(base_yaml(log1p_checkpoint(), truth_file(32, 2), out),
+                          {"denoise.map.max_iterations=3"}),
+              nullptr);
+  EXPECT_EQ(read_cube(out, "map").size(), 32768u);
+}
+
+TEST(DenoiseCli, BadConfigsGetOneLine) {
+  const std::string truth = truth_file(16, 3);
+  const std::string out = (scratch() / "bad" / "r.h5").string();
+  auto failure = [&](const std::vector<std::string>& set, const std::string& checkpoint) {
+    const fs::path config = scratch() / "bad.yaml";
+    std::ofstream(config) << base_yaml(checkpoint, truth, out);
+    std::string args = "denoise " + config.string();
+    for (const std::string& s : set) args += " --set '" + s + "'";
+    CommandResult r = run(args);
+    EXPECT_EQ(r.status, 1) << r.output;
+    EXPECT_EQ(std::count(r.error.begin(), r.error.end(), '\n'), 1) << r.error;
+    EXPECT_EQ(r.error.rfind("fieldflow: ", 0), 0u) << r.error;
+    return r.error;
+  };
+  const std::string ck = gaussian_checkpoint();
+  Grid small(8, 32.0);
+  write_grid((scratch() / "mask8.h5").string(), small);
+  EXPECT_NE(
+      failure({"denoise.mask={kind: file, file: " + (scratch() / "mask8.h5").string() + "}"}, ck)
+          .find("has shape 8x8x8, the field is 16x16x16"),
+      std::string::npos);
+  EXPECT_NE(failure({"denoise.noise.sigma=0"}, ck).find("denoise.noise.sigma"), std::string::npos);
+  EXPECT_NE(failure({"denoise.noise.sigma=-1"}, ck).find("denoise.noise.sigma"), std::string::npos);
+  const std::string other_box = checkpoint_file("box128.h5", Preprocessing{}, 0.0, 128.0);
+  EXPECT_NE(failure({}, other_box).find("flow trained on 16^3 cells of 8 Mpc/h"),
+            std::string::npos);
+  EXPECT_NE(failure({"denoise.truth.index=3"}, ck).find("denoise.truth.index: 3 is out of range"),
+            std::string::npos);
+  EXPECT_NE(failure({"denoise.out=" + truth}, ck).find("is also an input"), std::string::npos);
+  EXPECT_NE(failure({"denoise.combined.k_split_hmpc=0"}, ck).find("k_split_hmpc"),
+            std::string::npos);
+  EXPECT_NE(failure({"denoise.wiener.max_iterations=1"}, ck).find("wiener.max_iterations"),
+            std::string::npos);
+}
+
+}  // namespace
+}  // namespace ff
