@@ -16,7 +16,6 @@
 #include "fieldflow/flow/base.hpp"
 #include "fieldflow/flow/checkpoint.hpp"
 #include "fieldflow/io/atomic_file.hpp"
-#include "fieldflow/io/checkpoint.hpp"
 #include "fieldflow/io/csv.hpp"
 #include "fieldflow/io/grid_file.hpp"
 #include "fieldflow/io/hdf5.hpp"
@@ -146,10 +145,10 @@ std::unique_ptr<MultiScaleFlow<float>> flow_for_grid(MultiScaleFlow<float>& trai
   return flow;
 }
 
-// P(k) of delta for the Wiener filter's S. From the checkpoint: a delta-space spectrum stored by
-// the trainer (doubles data.delta_pk.k_hmpc / data.delta_pk.pk) when present; else, for identity
-// preprocessing over a correlated base, std^2 times the base's P_y(k); else the spectrum of
-// flow samples mapped back to delta (the flow's own two-point function; no test data touched).
+// P(k) of delta for the Wiener filter's S. The checkpoint's base P(k) is that of the preprocessed
+// field y, not of delta: for identity preprocessing over a correlated base, P_delta = std^2 P_y;
+// otherwise (log1p) the spectrum of flow samples mapped back to delta, the flow's own two-point
+// function of delta (no test data touched).
 PriorTable prior_power(const DenoiseSettings& s, FlowCheckpoint& ckpt, double box_size_mpch,
                        double redshift, double train_box_mpch, std::FILE* log) {
   PriorTable t;
@@ -178,15 +177,6 @@ PriorTable prior_power(const DenoiseSettings& s, FlowCheckpoint& ckpt, double bo
       t.pk.push_back(linear(k) * growth * growth);
     }
     t.source = "linear EH98 (Quijote cosmology) at z = " + format_number(redshift);
-    return t;
-  }
-  const ArrayFile raw = read_array_file(s.checkpoint, "fieldflow-flow-checkpoint", 1000);
-  auto k_it = raw.doubles.find("data.delta_pk.k_hmpc");
-  auto p_it = raw.doubles.find("data.delta_pk.pk");
-  if (k_it != raw.doubles.end() && p_it != raw.doubles.end()) {
-    t.k_hmpc = k_it->second;
-    t.pk = p_it->second;
-    t.source = "checkpoint data.delta_pk";
     return t;
   }
   MultiScaleFlow<float>& flow = *ckpt.flow;
