@@ -1,9 +1,9 @@
 // fieldflow pk FIELD.h5 [--cross OTHER.h5] [--mas none|ngp|cic|tsc] [--kbin W] [--out pk.csv]
 #include <cmath>
 #include <cstdio>
-#include <filesystem>
 
 #include "commands.hpp"
+#include "field_stats.hpp"
 #include "fieldflow/core/error.hpp"
 #include "fieldflow/core/fft.hpp"
 #include "fieldflow/core/text.hpp"
@@ -25,29 +25,6 @@ struct PkArgs {
   std::string out;
 };
 
-void emit(const PkArgs& a, const std::vector<CsvColumn>& columns) {
-  if (!a.out.empty()) {
-    write_csv(a.out, columns);  // atomic: nothing is left behind on failure
-    return;
-  }
-  const std::string csv = format_csv(columns);
-  std::fwrite(csv.data(), 1, csv.size(), stdout);
-}
-
-// Checks everything knowable from the file header before reading values.
-GridFileInfo inspect_for_pk(const std::string& path, int index) {
-  const GridFileInfo info = inspect_grid_file(path);
-  if (index < 0)
-    throw Error("--index", "expected a member index >= 0, got " + std::to_string(index));
-  if (index >= info.count)
-    throw Error(path, "--index " + std::to_string(index) + " out of range: the file holds " +
-                          std::to_string(info.count) + " field" + (info.count == 1 ? "" : "s"));
-  if (info.n % 2 != 0)
-    throw Error(path, "grid size " + std::to_string(info.n) +
-                          " is odd; the power spectrum needs an even grid size");
-  return info;
-}
-
 // Float32 files go through the single-precision FFT (bins still accumulate in double).
 template <typename T>
 void measure(const PkArgs& a, const PowerSpectrumOptions& opts, int n) {
@@ -56,24 +33,22 @@ void measure(const PkArgs& a, const PowerSpectrumOptions& opts, int n) {
     RealFft3d<T> fft(n);
     const GridFileInfo info = read_grid_into(a.field, a.index, n, fft.real());
     const PowerSpectrum p = measure_power_spectrum_in_place(fft, info.box_size_mpch, opts);
-    emit(a, {{"k", &p.k}, {"pk", &p.pk}, {"nmodes", &p.nmodes}});
+    emit_csv(a.out, {{"k", &p.k}, {"pk", &p.pk}, {"nmodes", &p.nmodes}});
     return;
   }
   const BasicGrid<T> field = read_grid_as<T>(a.field, a.index);
   const BasicGrid<T> other = read_grid_as<T>(a.cross, a.index);
   const CrossSpectrum c = measure_cross_spectrum(field, other, opts);
-  emit(a, {{"k", &c.k},
-           {"pk1", &c.pk1},
-           {"pk2", &c.pk2},
-           {"pk12", &c.pk12},
-           {"r", &c.r},
-           {"nmodes", &c.nmodes}});
+  emit_csv(a.out, {{"k", &c.k},
+                   {"pk1", &c.pk1},
+                   {"pk2", &c.pk2},
+                   {"pk12", &c.pk12},
+                   {"r", &c.r},
+                   {"nmodes", &c.nmodes}});
 }
 
 void run_pk(const PkArgs& a) {
-  if (!(a.kbin > 0) || !std::isfinite(a.kbin))
-    throw Error("--kbin",
-                "expected a positive bin width (units of k_F), got " + format_number(a.kbin));
+  check_kbin(a.kbin);
   if (!(a.shot_noise >= 0) || !std::isfinite(a.shot_noise))
     throw Error("--shot-noise",
                 "expected a shot noise >= 0 in (Mpc/h)^3, got " + format_number(a.shot_noise));
@@ -82,18 +57,14 @@ void run_pk(const PkArgs& a) {
                 "expected a positive particle count, got " + format_number(a.particles));
   if (a.particles > 0 && a.shot_noise > 0)
     throw Error("--shot-noise", "give either --shot-noise or --particles, not both");
-  for (const std::string& input : {a.field, a.cross}) {
-    std::error_code ec;
-    if (!a.out.empty() && !input.empty() && std::filesystem::equivalent(a.out, input, ec))
-      throw Error("--out", "would overwrite the input " + input);
-  }
+  refuse_output_over_inputs(a.out, {a.field, a.cross});
   PowerSpectrumOptions opts;
   opts.mas = parse_mass_assignment(a.mas);
   opts.kbin_width = a.kbin;
-  const GridFileInfo info = inspect_for_pk(a.field, a.index);
+  const GridFileInfo info = inspect_for_fourier(a.field, a.index);
   bool all_float32 = info.precision == GridPrecision::float32;
   if (!a.cross.empty()) {
-    const GridFileInfo other = inspect_for_pk(a.cross, a.index);
+    const GridFileInfo other = inspect_for_fourier(a.cross, a.index);
     if (other.n != info.n)
       throw Error(a.cross, "grid size " + std::to_string(other.n) + " differs from " +
                                std::to_string(info.n) + " in " + a.field);

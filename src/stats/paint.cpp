@@ -55,6 +55,18 @@ int window_order(MassAssignment mas) {
   }
 }
 
+std::vector<double> window_compensation(int n, MassAssignment mas) {
+  const int p = window_order(mas);
+  std::vector<double> out(size_t(std::max(n, 0)), 1.0);
+  for (int i = 0; i < n; ++i) {
+    const int w = fft_wavenumber(i, n);
+    const double x = std::numbers::pi * w / n;
+    const double sinc = w == 0 ? 1.0 : std::sin(x) / x;
+    out[i] = 1.0 / std::pow(sinc, p);
+  }
+  return out;
+}
+
 namespace {
 
 // Each kernel takes a coordinate u in cell units (grid point i at u = i), fills the weights of the

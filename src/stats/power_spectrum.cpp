@@ -13,19 +13,22 @@
 #include "fieldflow/core/fft.hpp"
 
 namespace ff {
-namespace {
 
 template <typename T>
-void check_field(const BasicGrid<T>& f, const char* what) {
+void check_fourier_field(const BasicGrid<T>& f, const char* what) {
   if (f.n < 2 || f.n % 2 != 0)
     throw Error(
-        what, "grid size must be even and >= 2 for the power spectrum, got " + std::to_string(f.n));
+        what, "grid size must be even and >= 2 for Fourier statistics, got " + std::to_string(f.n));
   if (f.values.size() != size_t(f.n) * f.n * f.n)
     throw Error(what, "holds " + std::to_string(f.values.size()) +
                           " values, expected n^3 = " + std::to_string(size_t(f.n) * f.n * f.n));
   if (!(f.box_size_mpch > 0.0) || !std::isfinite(f.box_size_mpch))
     throw Error(what, "box size must be positive, got " + std::to_string(f.box_size_mpch));
 }
+template void check_fourier_field(const BasicGrid<float>&, const char*);
+template void check_fourier_field(const BasicGrid<double>&, const char*);
+
+namespace {
 
 void check_options(const PowerSpectrumOptions& o) {
   if (!(o.kbin_width > 0.0) || !std::isfinite(o.kbin_width))
@@ -49,14 +52,11 @@ struct Binning {
   Binning(int n_, const PowerSpectrumOptions& opts) : n(n_) {
     max_sq = (n / 2) * (n / 2);
     sq.resize(n);
-    inv_w2.resize(n);
-    const int p = window_order(opts.mas);
+    inv_w2 = window_compensation(n, opts.mas);
     for (int i = 0; i < n; ++i) {
       const int w = fft_wavenumber(i, n);
       sq[i] = w * w;
-      const double x = std::numbers::pi * w / n;
-      const double sinc = w == 0 ? 1.0 : std::sin(x) / x;
-      inv_w2[i] = 1.0 / std::pow(sinc, 2 * p);
+      inv_w2[i] *= inv_w2[i];
     }
     bin_of.resize(size_t(max_sq) + 1);
     length_of.resize(size_t(max_sq) + 1);
@@ -183,7 +183,7 @@ PowerSpectrum power_spectrum_of_transform(RealFft3d<T>& fft, double box_size_mpc
 
 template <typename T>
 PowerSpectrum measure_power_spectrum(const BasicGrid<T>& field, const PowerSpectrumOptions& opts) {
-  check_field(field, "power spectrum: field");
+  check_fourier_field(field, "power spectrum: field");
   RealFft3d<T> fft(field.n);
   return measure_power_spectrum(field, fft, opts);
 }
@@ -191,7 +191,7 @@ PowerSpectrum measure_power_spectrum(const BasicGrid<T>& field, const PowerSpect
 template <typename T>
 PowerSpectrum measure_power_spectrum(const BasicGrid<T>& field, RealFft3d<T>& fft,
                                      const PowerSpectrumOptions& opts) {
-  check_field(field, "power spectrum: field");
+  check_fourier_field(field, "power spectrum: field");
   check_options(opts);
   if (fft.n() != field.n)
     throw Error("power spectrum", "the transform is for " + std::to_string(fft.n()) +
@@ -214,8 +214,8 @@ PowerSpectrum measure_power_spectrum_in_place(RealFft3d<T>& fft, double box_size
 template <typename T>
 CrossSpectrum measure_cross_spectrum(const BasicGrid<T>& a, const BasicGrid<T>& b,
                                      const PowerSpectrumOptions& opts) {
-  check_field(a, "cross spectrum: first field");
-  check_field(b, "cross spectrum: second field");
+  check_fourier_field(a, "cross spectrum: first field");
+  check_fourier_field(b, "cross spectrum: second field");
   check_options(opts);
   if (a.n != b.n || a.box_size_mpch != b.box_size_mpch)
     throw Error("cross spectrum", "fields differ in grid size (" + std::to_string(a.n) + " and " +

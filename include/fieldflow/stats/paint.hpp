@@ -22,6 +22,10 @@ enum class MassAssignment { none, ngp, cic, tsc };
 MassAssignment parse_mass_assignment(const std::string& text);
 const char* to_string(MassAssignment mas);
 int window_order(MassAssignment mas);  // p in sinc^p: 0, 1, 2, 3
+// Per FFT index i of an axis of n points, the factor 1 / sinc(pi w / n)^p (w the signed wavenumber
+// of i) that divides the mass-assignment window out of a Fourier mode: the product over the three
+// axes compensates the mode (Pylians3's MAS correction). All ones for MassAssignment::none.
+std::vector<double> window_compensation(int n, MassAssignment mas);
 
 class Painter {
  public:

@@ -33,6 +33,11 @@ struct CrossSpectrum {
   std::vector<double> k, pk1, pk2, pk12, r, nmodes;
 };
 
+// Refuses (Error naming `what`) a field that Fourier statistics cannot use: an odd or < 2 grid
+// size, a value count other than n^3, a box size that is not positive and finite.
+template <typename T>
+void check_fourier_field(const BasicGrid<T>& field, const char* what);
+
 // T = float transforms in single precision (accumulating in double), T = double in double.
 // Cross: r = P12 / sqrt(P1 P2) of the reported (shot-noise subtracted) P1, P2; NaN where P1 P2 <=
 // 0.
