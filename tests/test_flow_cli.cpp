@@ -11,27 +11,15 @@
 #include "fieldflow/core/rng.hpp"
 #include "fieldflow/flow/checkpoint.hpp"
 #include "fieldflow/io/grid_file.hpp"
+#include "shell.hpp"
 
 namespace ff {
 namespace {
 
 namespace fs = std::filesystem;
 
-struct CommandResult {
-  int status;
-  std::string output;
-};
-
 CommandResult run(const std::string& args) {
-  const fs::path log =
-      fs::temp_directory_path() / ("ff_flow_cli_" + std::to_string(::getpid()) + ".log");
-  const std::string command =
-      std::string(FIELDFLOW_BINARY) + " " + args + " > " + log.string() + " 2>&1";
-  const int status = std::system(command.c_str());
-  std::ifstream in(log);
-  std::stringstream text;
-  text << in.rdbuf();
-  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, text.str()};
+  return run_command(std::string(FIELDFLOW_BINARY) + " " + args);
 }
 
 TEST(FlowCli, SampleThenLogp) {

@@ -23,18 +23,12 @@
 #include "fieldflow/io/grid_file.hpp"
 #include "fieldflow/io/hdf5.hpp"
 #include "fieldflow/io/snapshot.hpp"
+#include "shell.hpp"
 
 using namespace ff;
 namespace fs = std::filesystem;
 
 namespace {
-
-std::string read_text(const std::string& path) {
-  std::ifstream in(path);
-  std::stringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
 
 // Files in the folder other than the given names (to spot left-over temporaries).
 std::vector<std::string> listing(const fs::path& dir) {

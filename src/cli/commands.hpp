@@ -11,6 +11,8 @@ namespace ff::cli {
 
 void add_paint_command(CLI::App& app);
 void add_pk_command(CLI::App& app);
+void add_bk_command(CLI::App& app);
+void add_report_command(CLI::App& app);
 void add_simulate_command(CLI::App& app);
 void add_sample_command(CLI::App& app);
 void add_logp_command(CLI::App& app);

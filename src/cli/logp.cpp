@@ -6,6 +6,7 @@
 #include "commands.hpp"
 #include "fieldflow/core/error.hpp"
 #include "fieldflow/flow/checkpoint.hpp"
+#include "fieldflow/flow/fields.hpp"
 #include "fieldflow/io/csv.hpp"
 #include "fieldflow/io/grid_file.hpp"
 
@@ -32,12 +33,9 @@ void run_logp(const LogpArgs& a) {
       throw Error(path, "grid of " + std::to_string(info.n) + "^3, the flow models " +
                             std::to_string(n) + "^3");
     for (int i = 0; i < info.count; ++i) {
-      GridF g = read_grid_as<float>(path, i);
-      Tensor<float> x(1, n, 1);
-      const double log_jacobian = loaded.preprocessing.apply(g.values.data(), g.size());
-      std::copy(g.values.begin(), g.values.end(), x.data.begin());
-      const double logp = flow.log_prob(x)[0] + log_jacobian;
-      const double bits = -logp / (std::log(2.0) * double(g.size()));
+      const GridF g = read_grid_as<float>(path, i);
+      const double logp = field_log_density(loaded, g);
+      const double bits = nll_bits_per_voxel(logp, g.size());
       std::printf("%s,%d,%.9g,%.9g\n", path.c_str(), i, logp, bits);
       file_index.push_back(double(f));
       field_index.push_back(i);

@@ -34,10 +34,12 @@ int main(int argc, char** argv) {
   app.set_version_flag("--version", "fieldflow 0.1.0");
   ff::cli::add_paint_command(app);
   ff::cli::add_pk_command(app);
+  ff::cli::add_bk_command(app);
   ff::cli::add_simulate_command(app);
   ff::cli::add_sample_command(app);
   ff::cli::add_logp_command(app);
   ff::cli::add_denoise_command(app);
+  ff::cli::add_report_command(app);
   const auto is_subcommand = [&app](const std::string& name) {
     for (const CLI::App* sub : app.get_subcommands({}))
       if (sub->check_name(name)) return true;

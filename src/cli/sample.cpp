@@ -7,6 +7,7 @@
 #include "commands.hpp"
 #include "fieldflow/core/error.hpp"
 #include "fieldflow/flow/checkpoint.hpp"
+#include "fieldflow/flow/fields.hpp"
 #include "fieldflow/io/grid_file.hpp"
 
 namespace ff::cli {
@@ -30,25 +31,12 @@ void run_sample(const ConfigArgs& args) {
   config.finish();
 
   FlowCheckpoint loaded = load_flow_checkpoint(checkpoint);
-  MultiScaleFlow<float>& flow = *loaded.flow;
-  if (flow.spec().channels != 1)
-    throw Error(checkpoint, "sample writes single-channel grids; this flow has " +
-                                std::to_string(flow.spec().channels) + " channels");
-  const int n = flow.spec().grid;
+  const int n = loaded.flow->spec().grid;
   std::vector<GridF> grids;
-  Tensor<float> x;
-  for (int i = 0; i < count; ++i) {
-    // Field i is a pure function of (seed, i): drawn one at a time, so memory stays one field.
-    flow.sample(1, seed + uint64_t(i) * 0x9E3779B97F4A7C15ull, temperature, x);
-    GridF g(n, box_size_mpch, redshift);
-    std::copy(x.data.begin(), x.data.begin() + g.size(), g.values.begin());
-    loaded.preprocessing.invert(g.values.data(), g.size());
-    for (float v : g.values)
-      if (!std::isfinite(v))
-        throw Error(checkpoint, "sample " + std::to_string(i) +
-                                    " has non-finite values (lower sample.temperature)");
-    grids.push_back(std::move(g));
-  }
+  // Drawn one at a time, so memory stays one field.
+  for (int i = 0; i < count; ++i)
+    grids.push_back(
+        sample_field(loaded, checkpoint, seed, i, temperature, box_size_mpch, redshift));
   write_grid_stack(out, grids, precision);
   std::printf("wrote %d sample(s) of %d^3 at temperature %g to %s\n", count, n, temperature,
               out.c_str());

@@ -1,0 +1,21 @@
+#pragma once
+// Fields (grids of delta) in and out of a trained flow, the preprocessing included: what
+// `fieldflow sample`, `fieldflow logp` and the training report share.
+#include <cstdint>
+
+#include "fieldflow/core/grid.hpp"
+#include "fieldflow/flow/checkpoint.hpp"
+
+namespace ff {
+
+// Field `index` drawn at `temperature` and mapped back through the preprocessing: a pure
+// function of (seed, index). Non-finite values are an Error naming the checkpoint path.
+GridF sample_field(FlowCheckpoint& loaded, const std::string& checkpoint_path, uint64_t seed,
+                   int index, double temperature, double box_size_mpch, double redshift);
+
+// log p(delta) in nats: the flow's log density of the preprocessed field plus the
+// preprocessing's log-Jacobian, i.e. a density over delta itself. The field must be of the flow's
+// grid.
+double field_log_density(FlowCheckpoint& loaded, const GridF& field);
+
+}  // namespace ff

@@ -1,0 +1,70 @@
+#pragma once
+// Validation reports (docs/report.md): a folder with index.html, one PNG per figure and the CSV
+// or JSON behind each figure. Every number is computed here, with the stats module; the PNGs are
+// drawn by share/fieldflow/plot_report.py from those files only.
+//
+//   training:       is the flow any good? P(k), one-point PDF and Q(k) of flow samples against
+//                   real fields, slices, loss curves, a table of test NLLs.
+//   reconstruction: did the flow beat the Wiener filter? slices, P(k) of every field, r(k),
+//                   transfer, residual power, PDFs, a summary table; mean and scatter over fields.
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "fieldflow/stats/paint.hpp"
+
+namespace ff {
+class ConfigNode;
+}
+
+namespace ff::report {
+
+// How the statistics are measured (shared by both kinds).
+struct StatsSettings {
+  MassAssignment mas = MassAssignment::none;  // window divided out of P(k) and B(k)
+  double kbin = 1.0;                          // bin width in k_F (P(k) and Q(k) shells)
+  int pdf_bins = 40;                          // one-point PDF bins
+  int slice = -1;                             // x index of the slices shown (-1: the middle)
+};
+
+struct SampleSettings {
+  int count = 8;             // flow samples drawn for the training report
+  double temperature = 1.0;  // of the base distribution
+  uint64_t seed = 0;
+};
+
+struct TrainingReport {
+  std::string run_dir;              // train.run_dir: log.csv, best.h5 / checkpoint.h5
+  std::string checkpoint;           // "" = run_dir/best.h5, else run_dir/checkpoint.h5
+  std::vector<std::string> fields;  // grid files (stacks) of real fields: test or validation
+  int max_fields = 16;              // at most this many of them are used
+  std::string gaussian_fields;      // P(k) of the Gaussian baseline ("" = the fields above)
+  std::string linear_pk;            // optional CSV with columns k, pk: linear theory
+  SampleSettings samples;
+  StatsSettings stats;
+  std::string out;
+  bool plot = true;  // run the plotting script (false: numbers and page only)
+};
+
+struct ReconstructionReport {
+  std::vector<std::string> results;  // HDF5 files of fieldflow denoise, one per field
+  StatsSettings stats;
+  std::string out;
+  bool plot = true;
+};
+
+struct ReportSettings {
+  std::string kind;  // training | reconstruction
+  TrainingReport training;
+  ReconstructionReport reconstruction;
+};
+
+// Reads the `report:` section (keys in docs/report.md).
+ReportSettings read_report_settings(ConfigNode node);
+
+// Each writes the whole folder (and prints progress); an Error on any bad or mismatched input.
+void write_training_report(const TrainingReport& report);
+void write_reconstruction_report(const ReconstructionReport& report);
+void write_report(const ReportSettings& settings);
+
+}  // namespace ff::report

@@ -1,0 +1,42 @@
+#include "fieldflow/flow/fields.hpp"
+
+#include <algorithm>
+#include <cmath>
+
+#include "fieldflow/core/error.hpp"
+
+namespace ff {
+
+GridF sample_field(FlowCheckpoint& loaded, const std::string& checkpoint_path, uint64_t seed,
+                   int index, double temperature, double box_size_mpch, double redshift) {
+  MultiScaleFlow<float>& flow = *loaded.flow;
+  if (flow.spec().channels != 1)
+    throw Error(checkpoint_path, "sampling writes single-channel grids; this flow has " +
+                                     std::to_string(flow.spec().channels) + " channels");
+  const int n = flow.spec().grid;
+  Tensor<float> x;
+  flow.sample(1, seed + uint64_t(index) * 0x9E3779B97F4A7C15ull, temperature, x);
+  GridF g(n, box_size_mpch, redshift);
+  std::copy(x.data.begin(), x.data.begin() + g.size(), g.values.begin());
+  loaded.preprocessing.invert(g.values.data(), g.size());
+  for (float v : g.values)
+    if (!std::isfinite(v))
+      throw Error(checkpoint_path, "sample " + std::to_string(index) +
+                                       " has non-finite values (lower the temperature)");
+  return g;
+}
+
+double field_log_density(FlowCheckpoint& loaded, const GridF& field) {
+  MultiScaleFlow<float>& flow = *loaded.flow;
+  const int n = flow.spec().grid;
+  if (field.n != n)
+    throw Error("log density", "grid of " + std::to_string(field.n) + "^3, the flow models " +
+                                   std::to_string(n) + "^3");
+  GridF y = field;
+  const double log_jacobian = loaded.preprocessing.apply(y.values.data(), y.size());
+  Tensor<float> x(1, n, 1);
+  std::copy(y.values.begin(), y.values.end(), x.data.begin());
+  return flow.log_prob(x)[0] + log_jacobian;
+}
+
+}  // namespace ff
