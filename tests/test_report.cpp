@@ -24,6 +24,7 @@
 #include "fieldflow/io/csv.hpp"
 #include "fieldflow/io/grid_file.hpp"
 #include "fieldflow/io/hdf5.hpp"
+#include "fieldflow/recon/denoise.hpp"
 #include "fieldflow/report/report.hpp"
 #include "shell.hpp"
 
@@ -455,4 +456,51 @@ TEST(Report, EveryKeyChangesTheResult) {
       Config::parse("report:\n  kind: training\n  out: o\n  inputs: {results: [a]}\n", "bad.yaml");
   EXPECT_EQ(error_of([&] { report::read_report_settings(bad.root().section("report")); }),
             "bad.yaml: report.inputs.run_dir: required key is missing");
+}
+
+// The report reads what `fieldflow denoise` really writes (run here on the tiny flow).
+TEST(Report, ReadsARealDenoiseResult) {
+  Workspace ws;
+  make_training_run(ws.dir);
+  DenoiseSettings d;
+  d.checkpoint = (ws.dir / "run" / "best.h5").string();
+  d.truth_grid = (ws.dir / "test.h5").string();
+  d.noise_sigma = 0.5;
+  d.mask.size = 2;
+  d.mask.fraction = 0.3;
+  d.prior_power = "file";
+  d.prior_power_file = (ws.dir / "linear.csv").string();
+  d.map.max_iterations = 15;
+  d.k_split_hmpc = 0.3;
+  d.out = (ws.dir / "denoise" / "result.h5").string();
+  run_denoise(d, nullptr);
+  report::ReconstructionReport c;
+  c.results = {d.out};
+  c.out = (ws.dir / "recon").string();
+  c.plot = false;
+  report::write_reconstruction_report(c);
+  expect_tables_finite(ws.dir / "recon");
+  const std::string html = read_text(ws.dir / "recon" / "index.html");
+  EXPECT_NE(html.find("Wiener filter CG iterations"), std::string::npos);
+  EXPECT_NE(html.find("combined: k_split [h/Mpc]"), std::string::npos);
+
+  // The command line writes the same report beside its result, unless denoise.report is false.
+  const fs::path config = ws.dir / "denoise.yaml";
+  std::ofstream(config) << "denoise:\n  checkpoint: " << d.checkpoint
+                        << "\n  truth: {grid: " << d.truth_grid
+                        << "}\n  noise: {sigma: 0.5}\n  mask: {size: 2, fraction: "
+                        << "0.3}\n  prior_power: file\n  prior_power_file: " << d.prior_power_file
+                        << "\n  map: {max_iterations: 15}\n  combined: {k_split_hmpc: 0.3}\n"
+                        << "  out: " << (ws.dir / "cli" / "result.h5").string() << "\n";
+  const std::string bin = FIELDFLOW_BINARY;
+  const CommandResult with = run_command(bin + " denoise " + config.string());
+  EXPECT_EQ(with.status, 0) << with.output;
+  EXPECT_TRUE(fs::exists(ws.dir / "cli" / "result_report" / "index.html")) << with.output;
+  EXPECT_TRUE(fs::exists(ws.dir / "cli" / "result_report" / "rk.png"));
+  const CommandResult without = run_command(
+      bin + " denoise " + config.string() +
+      " --set denoise.report=false --set denoise.out=" + (ws.dir / "cli2" / "result.h5").string());
+  EXPECT_EQ(without.status, 0) << without.output;
+  EXPECT_TRUE(fs::exists(ws.dir / "cli2" / "result.h5"));
+  EXPECT_FALSE(fs::exists(ws.dir / "cli2" / "result_report"));
 }

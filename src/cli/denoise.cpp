@@ -3,10 +3,12 @@
 #include "fieldflow/recon/denoise.hpp"
 
 #include <cstdio>
+#include <filesystem>
 #include <fstream>
 #include <sstream>
 
 #include "commands.hpp"
+#include "fieldflow/report/report.hpp"
 
 namespace ff::cli {
 
@@ -19,7 +21,11 @@ void add_denoise_command(CLI::App& app) {
   add_config_args(sub, *args);
   sub->callback([args] {
     Config config = args->load();
-    DenoiseSettings s = read_denoise_settings(config.root().section("denoise"));
+    ConfigNode section = config.root().section("denoise");
+    // The reconstruction report (docs/report.md) into <stem>_report/, unless report: false; it
+    // needs a known truth.
+    const bool want_report = section.flag("report", true);
+    DenoiseSettings s = read_denoise_settings(section);
     config.finish();
     s.source = config.source();
     std::ifstream in(args->path);
@@ -32,6 +38,13 @@ void add_denoise_command(CLI::App& app) {
         "denoise: wrote %s, %s, %s (WF %d iterations, MAP %d iterations, k_split %.4g h/Mpc)\n",
         s.out.c_str(), r.metrics_path.c_str(), r.summary_path.c_str(), r.wiener_iterations,
         r.map_iterations, r.k_split_hmpc);
+    if (want_report && !s.truth_grid.empty()) {
+      report::ReconstructionReport rep;
+      rep.results = {s.out};
+      const std::filesystem::path out(s.out);
+      rep.out = (out.parent_path() / (out.stem().string() + "_report")).string();
+      report::write_reconstruction_report(rep);
+    }
   });
 }
 

@@ -19,6 +19,7 @@
 #include "fieldflow/io/csv.hpp"
 #include "fieldflow/io/grid_file.hpp"
 #include "fieldflow/io/hdf5.hpp"
+#include "fieldflow/io/json.hpp"
 #include "fieldflow/recon/wiener.hpp"
 #include "fieldflow/sim/cosmology.hpp"
 #include "fieldflow/sim/linear_power.hpp"
@@ -268,26 +269,6 @@ double band_mean(const std::vector<double>& k, const std::vector<double>& v,
       w += nmodes[i];
     }
   return w > 0 ? sum / w : NAN;
-}
-
-std::string json_number(double x) {
-  if (!std::isfinite(x)) return "null";
-  char buf[40];
-  std::snprintf(buf, sizeof buf, "%.9g", x);
-  return buf;
-}
-
-std::string json_string(const std::string& s) {
-  std::string out = "\"";
-  for (char ch : s) {
-    if (ch == '"' || ch == '\\') out += '\\';
-    if (ch == '\n') {
-      out += "\\n";
-      continue;
-    }
-    out += ch;
-  }
-  return out + "\"";
 }
 
 std::string stem_of(const std::string& out) {
