@@ -23,6 +23,7 @@ try:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    import matplotlib.ticker
     import numpy as np
 except ImportError as e:
     fail(f"cannot import {e.name}: install python3-matplotlib and python3-numpy")
@@ -70,10 +71,15 @@ def draw_panels(folder, figure):
                 ax.fill_between(x[keep], lo, hi, color=line.get_color(), alpha=0.22, lw=0)
         for h in panel["hlines"]:
             ax.axhline(h["value"], color="0.35", ls=":", lw=1.2, label=h["label"] or None)
-        for v in panel["vlines"]:
-            ax.axvline(v["value"], color="0.5", ls="--", lw=1.0, label=v["label"] or None)
+        for i, v in enumerate(panel["vlines"]):
+            ax.axvline(v["value"], color=("0.45", "0.65")[i % 2], ls=("--", "-.")[i % 2], lw=1.0,
+                       label=v["label"] or None)
         if panel["xlog"]:
             ax.set_xscale("log")
+            # Plain numbers (0.2, 0.3) rather than 2x10^-1 on the k axis.
+            plain = matplotlib.ticker.FuncFormatter(lambda value, _: f"{value:g}")
+            ax.xaxis.set_major_formatter(plain)
+            ax.xaxis.set_minor_formatter(plain)
         if panel["ylog"]:
             ax.set_yscale("log")
         ax.set_ylabel(panel["ylabel"])
@@ -93,13 +99,13 @@ def draw_images(folder, figure):
     columns = max(1, spec["columns"])
     rows = math.ceil(len(images) / columns)
     scales = {s["name"]: s for s in spec["scales"]}
-    fig, axes = plt.subplots(rows, columns, figsize=(2.6 * columns + 1.2, 2.6 * rows + 0.6),
-                             squeeze=False)
+    fig, axes = plt.subplots(rows, columns, figsize=(2.4 * columns + 1.4, 2.4 * rows + 0.5),
+                             squeeze=False, constrained_layout=True)
     box = spec["box_size_mpch"]
     drawn = {}
     for ax in axes.flat:
         ax.set_visible(False)
-    for ax, image in zip(axes.flat, images):
+    for index, (ax, image) in enumerate(zip(axes.flat, images)):
         ax.set_visible(True)
         values = np.array(image["values"], dtype=float)  # null (masked) -> nan
         scale = scales[image["scale"]]
@@ -107,13 +113,18 @@ def draw_images(folder, figure):
         cmap.set_bad("0.6")
         im = ax.imshow(values.T, origin="lower", extent=(0, box, 0, box), cmap=cmap,
                        vmin=scale["vmin"], vmax=scale["vmax"], interpolation="nearest")
-        drawn.setdefault(image["scale"], (im, []))[1].append(ax)
+        drawn.setdefault(image["scale"], (im, set()))[1].add(index // columns)
         ax.set_title(image["title"], fontsize=9)
         ax.set_xlabel("y [Mpc/h]", fontsize=8)
-        ax.set_ylabel("z [Mpc/h]", fontsize=8)
+        if index % columns == 0:  # one y label per row: neighbours would overlap
+            ax.set_ylabel("z [Mpc/h]", fontsize=8)
+        else:
+            ax.set_yticklabels([])
         ax.tick_params(labelsize=7)
-    for name, (im, axs) in drawn.items():
-        fig.colorbar(im, ax=axs, shrink=0.85, label=scales[name]["label"])
+    for name, (im, rows_of_scale) in drawn.items():
+        # Whole rows, hidden panels included: the bar sits at the right edge of the figure.
+        axs = [a for r in sorted(rows_of_scale) for a in axes[r, :]]
+        fig.colorbar(im, ax=axs, shrink=0.9, label=scales[name]["label"])
     fig.suptitle(figure["title"], fontsize=11)
     return fig
 

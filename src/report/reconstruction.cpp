@@ -152,7 +152,9 @@ struct Set {  // mean and std columns of one quantity for each estimator
     std::vector<Series> s;
     for (const std::string& n : names)
       s.push_back({csv, "k", n + "_mean", with_band ? n + "_std" : "", label_of(n),
-                   n == "truth" ? "-" : (n == "data" ? ":" : (n == "map" ? "--" : "-")),
+                   n == "truth"
+                       ? "-"
+                       : (n == "data" ? ":" : (n == "map" ? "--" : (n == "combined" ? "-." : "-"))),
                    colour_of(n)});
     return s;
   }
@@ -362,7 +364,8 @@ void write_reconstruction_report(const ReconstructionReport& c) {
       cols.push_back({pdf_names[i] + "_mean", &store[2 * i]});
       cols.push_back({pdf_names[i] + "_std", &store[2 * i + 1]});
       series.push_back({"pdf.csv", "delta", pdf_names[i] + "_mean", pdf_names[i] + "_std",
-                        label_of(pdf_names[i]), pdf_names[i] == "map" ? "--" : "-",
+                        label_of(pdf_names[i]),
+                        pdf_names[i] == "map" ? "--" : (pdf_names[i] == "combined" ? "-." : "-"),
                         colour_of(pdf_names[i])});
     }
     w.csv("pdf.csv", cols);

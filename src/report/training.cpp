@@ -315,16 +315,15 @@ void write_training_report(const TrainingReport& r) {
       smooth.push_back(sum / double(i - a + 1));
     }
     w.csv("loss_train.csv", {{"step", &s}, {"loss_bpv", &l}, {"loss_bpv_smooth", &smooth}});
-    Panel p{"training step",
-            "loss [bits per voxel]",
-            false,
-            false,
-            {{"loss_train.csv", "step", "loss_bpv", "", "training (per step)", "-", "0.75"},
-             {"loss_train.csv", "step", "loss_bpv_smooth", "",
-              "training (mean of " + std::to_string(window) + " steps)", "-", "C0"}},
-            {},
-            {},
-            3.0};
+    Panel p{"training step", "loss [bits per voxel]", false, false, {}, {}, {}, 3.0};
+    if (window > 1) {
+      p.series.push_back(
+          {"loss_train.csv", "step", "loss_bpv", "", "training (per step)", "-", "0.75"});
+      p.series.push_back({"loss_train.csv", "step", "loss_bpv_smooth", "",
+                          "training (mean of " + std::to_string(window) + " steps)", "-", "C0"});
+    } else {
+      p.series.push_back({"loss_train.csv", "step", "loss_bpv", "", "training", "-", "C0"});
+    }
     Figure f{"loss",
              "Loss curves",
              "Training and validation loss should fall together; a validation loss that rises "
