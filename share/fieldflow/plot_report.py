@@ -42,6 +42,11 @@ def read_csv(path):
     return {k: np.array(v) for k, v in columns.items()}
 
 
+def sparse_label(value, _):
+    lead = value / 10 ** math.floor(math.log10(value) + 1e-9)
+    return f"{value:g}" if any(abs(lead - d) < 1e-6 for d in (2, 5)) else ""
+
+
 def draw_panels(folder, figure):
     panels = figure["panels"]
     heights = [p["height"] for p in panels]
@@ -67,7 +72,7 @@ def draw_panels(folder, figure):
                 b = t[s["band"]][keep]
                 lo, hi = y[keep] - b, y[keep] + b
                 if panel["ylog"]:
-                    lo = np.where(lo > 0, lo, y[keep] * 1e-3)
+                    lo = np.maximum(lo, y[keep] * 0.1)  # a band through zero: cut at y/10
                 ax.fill_between(x[keep], lo, hi, color=line.get_color(), alpha=0.22, lw=0)
         for h in panel["hlines"]:
             ax.axhline(h["value"], color="0.35", ls=":", lw=1.2, label=h["label"] or None)
@@ -79,7 +84,10 @@ def draw_panels(folder, figure):
             # Plain numbers (0.2, 0.3) rather than 2x10^-1 on the k axis.
             plain = matplotlib.ticker.FuncFormatter(lambda value, _: f"{value:g}")
             ax.xaxis.set_major_formatter(plain)
-            ax.xaxis.set_minor_formatter(plain)
+            lo, hi = ax.get_xlim()
+            # Over more than a decade, minor labels only at 2 and 5 (else they collide).
+            ax.xaxis.set_minor_formatter(plain if hi < 10 * lo else
+                                         matplotlib.ticker.FuncFormatter(sparse_label))
         if panel["ylog"]:
             ax.set_yscale("log")
         ax.set_ylabel(panel["ylabel"])

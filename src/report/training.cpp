@@ -231,13 +231,14 @@ void write_training_report(const TrainingReport& r) {
            std::to_string(n) + "³)");
   EquilateralBispectrum estimator(n, box, bo);
   Ensemble q_fields("Q(k)"), q_samples("Q(k)");
-  for (size_t i = 0; i < fields.size(); ++i) {
-    const Bispectrum b = estimator.measure(fields[i]);
-    q_fields.add(b.k, b.qk, "field " + std::to_string(i));
-  }
-  for (size_t i = 0; i < samples.size(); ++i) {
-    const Bispectrum b = estimator.measure(samples[i]);
-    q_samples.add(b.k, b.qk, "sample " + std::to_string(i));
+  const size_t total = fields.size() + samples.size();
+  for (size_t i = 0; i < total; ++i) {
+    const bool real = i < fields.size();
+    const size_t j = real ? i : i - fields.size();
+    const Bispectrum b = estimator.measure(real ? fields[j] : samples[j]);
+    (real ? q_fields : q_samples).add(b.k, b.qk, (real ? "field " : "sample ") + std::to_string(j));
+    if (n >= 64 || (i + 1) % 8 == 0 || i + 1 == total)
+      progress("  Q(k) " + std::to_string(i + 1) + "/" + std::to_string(total));
   }
   const Columns qf = stats_of(q_fields), qs = stats_of(q_samples);
   w.csv("bk.csv", {{"k", &q_fields.x()},
