@@ -199,7 +199,7 @@ namespace {
 
 // Gaussian and lognormal fields on 16^3 whose estimator expectations are known exactly.
 struct LognormalSetup {
-  static constexpr int n = 16;
+  static constexpr int n = 16;  // a power of two (the cubic term wraps indices with a mask)
   static constexpr double box = 200.0;
   std::vector<double> lambda;  // per half-complex mode: <|g_k|^2> = N^3 lambda_k
   double sigma2 = 0;           // variance of g per voxel
@@ -277,11 +277,19 @@ struct LognormalSetup {
         const Mode k3 = mode_of(m3, n);
         if (!inside(k3)) continue;
         double cubic = 0;
-        for (size_t q = 0; q < total; ++q) {
-          const Mode kq = mode_of(q, n);
-          cubic += xi_hat[q] * xi_hat[index_of(k2.x + kq.x, k2.y + kq.y, k2.z + kq.z, n)] *
-                   xi_hat[index_of(k3.x - kq.x, k3.y - kq.y, k3.z - kq.z, n)];
-        }
+        // Indices are wavenumbers mod n (a power of two): k2 + q and k3 - q wrap with a mask.
+        constexpr int wrap = n - 1;
+        const int a2 = int(m2 / (n * n)), b2 = int(m2 / n % n), c2 = int(m2 % n);
+        const int a3 = int(m3 / (n * n)), b3 = int(m3 / n % n), c3 = int(m3 % n);
+        size_t q = 0;
+        for (int qa = 0; qa < n; ++qa)
+          for (int qb = 0; qb < n; ++qb) {
+            const size_t row2 = size_t((((a2 + qa) & wrap) * n + ((b2 + qb) & wrap)) * n);
+            const size_t row3 = size_t((((a3 - qa) & wrap) * n + ((b3 - qb) & wrap)) * n);
+            for (int qc = 0; qc < n; ++qc, ++q)
+              cubic += xi_hat[q] * xi_hat[row2 + size_t((c2 + qc) & wrap)] *
+                       xi_hat[row3 + size_t((c3 - qc) & wrap)];
+          }
         sum += n3 * (xi_hat[m1] * xi_hat[m2] + xi_hat[m1] * xi_hat[m3] + xi_hat[m2] * xi_hat[m3] +
                      cubic / n3);
         triangles += 1;
