@@ -5,9 +5,6 @@
 //
 //   build-flow/bench/bench_flow --threads 1 [--batch 8 --grid 32 --steps 20 --warmup 3]
 #include <omp.h>
-// GCC 12 reports false -Wmaybe-uninitialized inside the AVX-512 intrinsics headers.
-#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
-#include <hwy/highway.h>
 #include <sys/resource.h>
 
 #include <algorithm>
@@ -24,6 +21,7 @@
 #include "fieldflow/core/rng.hpp"
 #include "fieldflow/flow/flow.hpp"
 #include "fieldflow/nn/adam.hpp"
+#include "fieldflow/nn/simd.hpp"
 
 using namespace ff;
 
@@ -67,61 +65,6 @@ double cpu_ghz() {
   return 0.0;
 }
 
-// float32 FMA throughput actually reached on this machine: every thread runs 16 independent
-// chains of SIMD FMAs in registers; best of 5 (wall clock, all threads together).
-double measured_peak_gflops(int threads) {
-  namespace hn = hwy::HWY_NAMESPACE;
-  const hn::ScalableTag<float> d;
-  const long iterations = 20'000'000;
-  double best = 0;
-  for (int rep = 0; rep < 5; ++rep) {
-    float sink = 0;
-    const double start = now_seconds();
-#pragma omp parallel num_threads(threads) reduction(+ : sink)
-    {
-      auto acc0 = hn::Set(d, 1.f), acc1 = acc0, acc2 = acc0, acc3 = acc0, acc4 = acc0, acc5 = acc0,
-           acc6 = acc0, acc7 = acc0, acc8 = acc0, acc9 = acc0, acc10 = acc0, acc11 = acc0,
-           acc12 = acc0, acc13 = acc0, acc14 = acc0, acc15 = acc0;
-      const auto m = hn::Set(d, 0.999999f), a = hn::Set(d, 1e-7f);
-      for (long i = 0; i < iterations / 16; ++i) {
-        acc0 = hn::MulAdd(acc0, m, a);
-        acc1 = hn::MulAdd(acc1, m, a);
-        acc2 = hn::MulAdd(acc2, m, a);
-        acc3 = hn::MulAdd(acc3, m, a);
-        acc4 = hn::MulAdd(acc4, m, a);
-        acc5 = hn::MulAdd(acc5, m, a);
-        acc6 = hn::MulAdd(acc6, m, a);
-        acc7 = hn::MulAdd(acc7, m, a);
-        acc8 = hn::MulAdd(acc8, m, a);
-        acc9 = hn::MulAdd(acc9, m, a);
-        acc10 = hn::MulAdd(acc10, m, a);
-        acc11 = hn::MulAdd(acc11, m, a);
-        acc12 = hn::MulAdd(acc12, m, a);
-        acc13 = hn::MulAdd(acc13, m, a);
-        acc14 = hn::MulAdd(acc14, m, a);
-        acc15 = hn::MulAdd(acc15, m, a);
-        // Opaque to the optimiser: every FMA above must really run.
-        asm volatile(""
-                     : "+v"(acc0.raw), "+v"(acc1.raw), "+v"(acc2.raw), "+v"(acc3.raw),
-                       "+v"(acc4.raw), "+v"(acc5.raw), "+v"(acc6.raw), "+v"(acc7.raw));
-        asm volatile(""
-                     : "+v"(acc8.raw), "+v"(acc9.raw), "+v"(acc10.raw), "+v"(acc11.raw),
-                       "+v"(acc12.raw), "+v"(acc13.raw), "+v"(acc14.raw), "+v"(acc15.raw));
-      }
-      auto sum = hn::Add(hn::Add(hn::Add(acc0, acc1), hn::Add(acc2, acc3)),
-                         hn::Add(hn::Add(acc4, acc5), hn::Add(acc6, acc7)));
-      sum = hn::Add(sum, hn::Add(hn::Add(hn::Add(acc8, acc9), hn::Add(acc10, acc11)),
-                                 hn::Add(hn::Add(acc12, acc13), hn::Add(acc14, acc15))));
-      sink += hn::GetLane(sum);
-    }
-    const double seconds = now_seconds() - start;
-    if (sink == 42.f) std::printf(" ");  // keeps the loop
-    const double flop = 2.0 * double(hn::Lanes(d)) * double(iterations / 16) * 16 * threads;
-    best = std::max(best, flop / seconds / 1e9);
-  }
-  return best;
-}
-
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -152,8 +95,8 @@ int main(int argc, char** argv) {
     }
   }
   omp_set_num_threads(threads);
-  std::printf("fieldflow threads %d batch %d grid %d simd_lanes_f32 %zu\n", threads, batch, grid,
-              simd_lanes<float>());
+  std::printf("fieldflow threads %d batch %d grid %d simd_target %s simd_lanes_f32 %zu\n", threads,
+              batch, grid, simd_target_name().c_str(), simd_lanes<float>());
 
   FlowSpec spec = bench32_flow_spec();
   spec.grid = grid;
@@ -205,7 +148,7 @@ int main(int argc, char** argv) {
     // nominal (threads x /proc/cpuinfo clock x 32 FLOP/cycle: two 256-bit FMA pipes per core as
     // on Zen 4; a VM's reported clock is often below the boost clock, so this one is lower).
     const double nominal = threads * cpu_ghz() * 32.0;
-    const double peak = measured_peak_gflops(threads);
+    const double peak = simd_fma_peak_gflops(threads);  // on the dispatched target
     std::printf("peak_gflops_measured %.1f (FMA chains, %d thread(s))\n", peak, threads);
     std::printf("peak_gflops_nominal %.1f (%d x %.3f GHz x 32 FLOP/cycle)\n", nominal, threads,
                 cpu_ghz());

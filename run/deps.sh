@@ -14,6 +14,11 @@ packages=(
 if [ "${1:-}" = "--bench" ]; then
   packages+=(python3-torch libopenblas0-openmp)
 fi
+# With --cross: the aarch64 cross compiler that checks the SIMD kernels build for Arm
+# (docs/BENCHMARKS.md, "Portable build").
+if [ "${1:-}" = "--cross" ]; then
+  packages+=(g++-aarch64-linux-gnu)
+fi
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

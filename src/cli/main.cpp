@@ -8,6 +8,7 @@
 
 #include "commands.hpp"
 #include "fieldflow/core/error.hpp"
+#include "fieldflow/nn/simd.hpp"
 
 namespace ff::cli {
 
@@ -31,7 +32,9 @@ int main(int argc, char** argv) {
   app.failure_message([](const CLI::App*, const CLI::Error& e) {
     return std::string("fieldflow: ") + e.what() + "\n";
   });
-  app.set_version_flag("--version", "fieldflow 0.1.0");
+  // The SIMD target is chosen at run time (nn/simd.hpp): say which one this CPU gets.
+  app.set_version_flag(
+      "--version", [] { return "fieldflow 0.1.0 (SIMD target " + ff::simd_target_name() + ")"; });
   ff::cli::add_paint_command(app);
   ff::cli::add_pk_command(app);
   ff::cli::add_bk_command(app);

@@ -1,8 +1,13 @@
 // Periodic 3D convolution kernels. See include/fieldflow/nn/conv3d.hpp.
+// Compiled once per Highway target (foreach_target.h); conv3d_forward and conv3d_weight_grad
+// dispatch at run time to the best target the CPU supports (nn/simd.hpp).
 #include "fieldflow/nn/conv3d.hpp"
 
+#undef HWY_TARGET_INCLUDE
+#define HWY_TARGET_INCLUDE "nn/conv3d.cpp"
 // GCC 12 reports false -Wmaybe-uninitialized inside the AVX-512 intrinsics headers here.
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#include <hwy/foreach_target.h>  // IWYU pragma: keep
 #include <hwy/highway.h>
 #include <omp.h>
 
@@ -12,8 +17,11 @@
 
 #include "fieldflow/core/error.hpp"
 #include "fieldflow/core/rng.hpp"
+#include "fieldflow/nn/simd.hpp"
 
+HWY_BEFORE_NAMESPACE();
 namespace ff {
+namespace HWY_NAMESPACE {
 
 namespace hn = hwy::HWY_NAMESPACE;
 
@@ -219,7 +227,7 @@ template <typename T>
 void conv_fast(const Tensor<T>& x, int k, ConvWeights<T> w, const T* bias, bool flip,
                Activation<T> relu, Tensor<T>& y, bool out_vectorised) {
   const int n = x.n, ci = x.channels, co = y.channels, r = k / 2, np = n + 2 * r;
-  const int lanes = int(simd_lanes<T>());
+  const int lanes = int(hn::Lanes(Tag<T>()));
   const T* padded_data = z_padded(x, r);
   const size_t padded_field = size_t(n) * n * np * ci;
 #pragma omp parallel for collapse(2) \
@@ -258,6 +266,7 @@ void conv_fast(const Tensor<T>& x, int k, ConvWeights<T> w, const T* bias, bool 
 // z vectorised, for few output channels on grids whose side is a multiple of the SIMD width: the
 // input is transposed to padded channel-major rows xt[row][i][z'] so a vector holds L consecutive
 // z; RB rows x ZV vectors per row x OB outputs are held in registers, the weights broadcast.
+// Rows per block: 1, 2, 4 or 8, so a grid side that is a multiple of 8 holds whole blocks.
 template <int ZV, int OB>
 constexpr int rows_per_block() {
   return ZV * OB >= 16 ? 1 : (ZV * OB >= 8 ? 2 : (ZV * OB >= 4 ? 4 : 8));
@@ -357,7 +366,7 @@ template <typename T>
 void conv_z_vectorised(const Tensor<T>& x, int k, ConvWeights<T> w, const T* bias, bool flip,
                        Activation<T> relu, Tensor<T>& y) {
   const int n = x.n, ci = x.channels, co = y.channels, r = k / 2, np = n + 2 * r;
-  const int L = int(simd_lanes<T>());
+  const int L = int(hn::Lanes(Tag<T>()));
   AlignedVector<T>& padded = padded_buffer<T>();
   const size_t rows = size_t(x.batch) * n * n, padded_size = rows * np * ci;
   if (padded.size() < padded_size) padded.resize(padded_size);
@@ -450,7 +459,7 @@ void grad_plane_q(const T* pb, const T* qb, int n, int np, int nq, int k, int a,
 
 template <typename T, int KC, bool ShiftP>
 void grad_plane(const T* pb, const T* qb, int n, int np, int nq, int k, int px, T* g) {
-  const int lanes = int(simd_lanes<T>()), nv = nq / lanes;
+  const int lanes = int(hn::Lanes(Tag<T>())), nv = nq / lanes;
   for (int a = 0; a < k; ++a)
     for (int bb = 0; bb < k; ++bb) {
       int v0 = 0;
@@ -499,27 +508,16 @@ void grad_fast(const Tensor<T>& p, const Tensor<T>& q, int k, T* g, AlignedVecto
   }
 }
 
-void check_kernel(int k) {
-  if (k != 1 && k != 3)
-    throw Error("conv3d", "kernel size must be 1 or 3, got " + std::to_string(k));
-}
-
-}  // namespace
-
+// The kernel for a shape, by the target's width: a fast kernel where the channel counts (or the
+// grid side) suit the vectors, the reference loop otherwise.
 template <typename T>
-size_t simd_lanes() {
-  return hn::Lanes(Tag<T>());
-}
-
-template <typename T>
-void conv3d_forward(const Tensor<T>& x, int kernel, ConvWeights<T> w, const T* bias, bool flip,
-                    Activation<T> relu, Tensor<T>& y, ConvPath path) {
-  check_kernel(kernel);
-  const size_t lanes = simd_lanes<T>();
+void forward_impl(const Tensor<T>& x, int kernel, ConvWeights<T> w, const T* bias, bool flip,
+                  Activation<T> relu, Tensor<T>& y, ConvPath path) {
+  const size_t lanes = hn::Lanes(Tag<T>());
   if (path == ConvPath::automatic && w.out_stride == 1 && y.channels % lanes == 0)
     conv_fast(x, kernel, w, bias, flip, relu, y, true);
   else if (path == ConvPath::automatic && y.channels < int(lanes) &&
-           (x.n == int(lanes) || x.n == 2 * int(lanes)))
+           (x.n == int(lanes) || x.n == 2 * int(lanes)) && x.n % 8 == 0)  // 8: rows per block
     conv_z_vectorised(x, kernel, w, bias, flip, relu, y);
   else if (path == ConvPath::automatic && w.in_stride == 1 && x.channels % lanes == 0)
     conv_fast(x, kernel, w, bias, flip, relu, y, false);
@@ -528,16 +526,78 @@ void conv3d_forward(const Tensor<T>& x, int kernel, ConvWeights<T> w, const T* b
 }
 
 template <typename T>
-void conv3d_weight_grad(const Tensor<T>& x, const Tensor<T>& dy, int kernel, bool in_major, T* g,
-                        ConvPath path, AlignedVector<T>& scratch) {
-  check_kernel(kernel);
-  const size_t lanes = simd_lanes<T>();
+void weight_grad_impl(const Tensor<T>& x, const Tensor<T>& dy, int kernel, bool in_major, T* g,
+                      ConvPath path, AlignedVector<T>& scratch) {
+  const size_t lanes = hn::Lanes(Tag<T>());
   if (path == ConvPath::automatic && in_major && dy.channels % lanes == 0)
     grad_fast<T, true>(x, dy, kernel, g, scratch);
   else if (path == ConvPath::automatic && !in_major && x.channels % lanes == 0)
     grad_fast<T, false>(dy, x, kernel, g, scratch);
   else
     weight_grad_reference(x, dy, kernel, in_major, g);
+}
+
+}  // namespace
+
+// The dispatched entry points (HWY_EXPORT takes plain functions, one per element type).
+void ForwardF32(const Tensor<float>& x, int kernel, ConvWeights<float> w, const float* bias,
+                bool flip, Activation<float> relu, Tensor<float>& y, ConvPath path) {
+  forward_impl(x, kernel, w, bias, flip, relu, y, path);
+}
+void ForwardF64(const Tensor<double>& x, int kernel, ConvWeights<double> w, const double* bias,
+                bool flip, Activation<double> relu, Tensor<double>& y, ConvPath path) {
+  forward_impl(x, kernel, w, bias, flip, relu, y, path);
+}
+void WeightGradF32(const Tensor<float>& x, const Tensor<float>& dy, int kernel, bool in_major,
+                   float* g, ConvPath path, AlignedVector<float>& scratch) {
+  weight_grad_impl(x, dy, kernel, in_major, g, path, scratch);
+}
+void WeightGradF64(const Tensor<double>& x, const Tensor<double>& dy, int kernel, bool in_major,
+                   double* g, ConvPath path, AlignedVector<double>& scratch) {
+  weight_grad_impl(x, dy, kernel, in_major, g, path, scratch);
+}
+
+}  // namespace HWY_NAMESPACE
+}  // namespace ff
+HWY_AFTER_NAMESPACE();
+
+#if HWY_ONCE
+namespace ff {
+
+HWY_EXPORT(ForwardF32);
+HWY_EXPORT(ForwardF64);
+HWY_EXPORT(WeightGradF32);
+HWY_EXPORT(WeightGradF64);
+
+namespace {
+
+void check_kernel(int k) {
+  if (k != 1 && k != 3)
+    throw Error("conv3d", "kernel size must be 1 or 3, got " + std::to_string(k));
+}
+
+}  // namespace
+
+template <typename T>
+void conv3d_forward(const Tensor<T>& x, int kernel, ConvWeights<T> w, const T* bias, bool flip,
+                    Activation<T> relu, Tensor<T>& y, ConvPath path) {
+  check_kernel(kernel);
+  detail::apply_simd_target_from_environment();
+  if constexpr (std::is_same_v<T, float>)
+    HWY_DYNAMIC_DISPATCH(ForwardF32)(x, kernel, w, bias, flip, relu, y, path);
+  else
+    HWY_DYNAMIC_DISPATCH(ForwardF64)(x, kernel, w, bias, flip, relu, y, path);
+}
+
+template <typename T>
+void conv3d_weight_grad(const Tensor<T>& x, const Tensor<T>& dy, int kernel, bool in_major, T* g,
+                        ConvPath path, AlignedVector<T>& scratch) {
+  check_kernel(kernel);
+  detail::apply_simd_target_from_environment();
+  if constexpr (std::is_same_v<T, float>)
+    HWY_DYNAMIC_DISPATCH(WeightGradF32)(x, dy, kernel, in_major, g, path, scratch);
+  else
+    HWY_DYNAMIC_DISPATCH(WeightGradF64)(x, dy, kernel, in_major, g, path, scratch);
 }
 
 template <typename T>
@@ -639,8 +699,6 @@ void Conv3d<T>::backward(const Tensor<T>& x, const Tensor<T>& dy, Tensor<T>* dx)
   }
 }
 
-template size_t simd_lanes<float>();
-template size_t simd_lanes<double>();
 template void conv3d_forward(const Tensor<float>&, int, ConvWeights<float>, const float*, bool,
                              Activation<float>, Tensor<float>&, ConvPath);
 template void conv3d_forward(const Tensor<double>&, int, ConvWeights<double>, const double*, bool,
@@ -653,3 +711,4 @@ template class Conv3d<float>;
 template class Conv3d<double>;
 
 }  // namespace ff
+#endif  // HWY_ONCE

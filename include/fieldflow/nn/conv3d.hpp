@@ -4,7 +4,8 @@
 // transposed convolution: the same kernel with the taps flipped and in/out exchanged) and
 // backward to weights and bias.
 //
-// The fast kernels (Highway SIMD, OpenMP over batch x x-planes) vectorise either over output
+// The fast kernels (Highway SIMD, dispatched at run time to the CPU's best target: nn/simd.hpp;
+// OpenMP over batch x x-planes) vectorise either over output
 // channels (when their count is a multiple of the SIMD width) or over input channels (dot
 // products, for few outputs such as the last conv of a coupling net); other shapes take a plain
 // reference loop, which is also the independent truth the tests compare the fast kernels with.
@@ -13,6 +14,7 @@
 #include <vector>
 
 #include "fieldflow/nn/param.hpp"
+#include "fieldflow/nn/simd.hpp"
 #include "fieldflow/nn/tensor.hpp"
 
 namespace ff {
@@ -46,10 +48,6 @@ void conv3d_forward(const Tensor<T>& x, int kernel, ConvWeights<T> w, const T* b
 template <typename T>
 void conv3d_weight_grad(const Tensor<T>& x, const Tensor<T>& dy, int kernel, bool in_major, T* g,
                         ConvPath path, AlignedVector<T>& scratch);
-
-// SIMD width for T on this build (elements per vector).
-template <typename T>
-size_t simd_lanes();
 
 template <typename T>
 class Conv3d {
