@@ -13,7 +13,13 @@ check() {  # check NAME EXPECTED_STATUS(zero|nonzero) PATTERN -- command...
   fail=$((fail + 1)); echo "FAIL: $name (status $status): $out" | head -5
 }
 check help zero "Subcommands:" -- "$bin" --help
-check version zero "fieldflow [0-9]" -- "$bin" --version
+check version zero "fieldflow [0-9.]+ \(SIMD target [A-Z0-9_]+\)" -- "$bin" --version
+# FIELDFLOW_SIMD_TARGET forces the dispatched target; the scalar fallback exists everywhere on x86.
+if [ "$(uname -m)" = x86_64 ]; then
+  check simd-forced zero "SIMD target SCALAR" -- env FIELDFLOW_SIMD_TARGET=SCALAR "$bin" --version
+fi
+check simd-unknown nonzero "^fieldflow: FIELDFLOW_SIMD_TARGET=AVX9000: SIMD target not available" \
+  -- env FIELDFLOW_SIMD_TARGET=AVX9000 "$bin" --version
 check no-subcommand nonzero "subcommand" -- "$bin"
 check unknown-subcommand nonzero "juggle" -- "$bin" juggle
 check paint-help zero "--grid" -- "$bin" paint --help

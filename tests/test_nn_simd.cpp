@@ -12,22 +12,13 @@
 #include "fieldflow/core/rng.hpp"
 #include "fieldflow/nn/conv3d.hpp"
 #include "fieldflow/nn/simd.hpp"
+#include "nn_test_data.hpp"
 
 namespace ff {
 namespace {
 
-template <typename T>
-void fill_normal(Tensor<T>& t, uint64_t seed) {
-  const CounterRng rng(seed, 1);
-  for (size_t i = 0; i < t.size(); ++i) t.data[i] = T(rng.normal(i));
-}
-
-template <typename A, typename B>
-double max_abs_diff(const A& a, const B& b) {
-  double m = 0;
-  for (size_t i = 0; i < a.size(); ++i) m = std::max(m, std::abs(double(a[i]) - double(b[i])));
-  return m;
-}
+using testing_data::fill_normal;
+using testing_data::max_abs_diff;
 
 // Restores the CPU's best target however the test ends.
 struct ForcedTarget {
