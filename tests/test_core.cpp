@@ -1,9 +1,11 @@
-// core: FFT conventions against a brute-force DFT, typed config errors, Philox known answers.
+// core: FFT conventions against a brute-force DFT, periodic wrapping at its edges, typed config
+// errors, Philox known answers.
 #include <gtest/gtest.h>
 
 #include <cmath>
 #include <complex>
 #include <functional>
+#include <limits>
 #include <numbers>
 
 #include "error_of.hpp"
@@ -11,6 +13,7 @@
 #include "fieldflow/core/error.hpp"
 #include "fieldflow/core/fft.hpp"
 #include "fieldflow/core/grid.hpp"
+#include "fieldflow/core/periodic.hpp"
 #include "fieldflow/core/rng.hpp"
 
 using namespace ff;
@@ -180,5 +183,60 @@ TEST(Rng, NormalsHaveUnitVarianceAndArePureFunctions) {
     const double u = rng.uniform(i);
     ASSERT_GT(u, 0.0);
     ASSERT_LT(u, 1.0);
+  }
+}
+
+// Index wrapping against the mathematical modulo, for neighbours and for any integer.
+TEST(Periodic, IndicesWrapLikeTheModulo) {
+  for (int n : {1, 2, 5, 8})
+    for (int i = -3 * n; i < 4 * n; ++i) {
+      const int truth = ((i % n) + n) % n;
+      EXPECT_EQ(wrap_index(i, n), truth) << i << " mod " << n;
+      if (i >= -n && i < 2 * n) {
+        EXPECT_EQ(wrap_index_near(i, n), truth) << i << " mod " << n;
+      }
+    }
+}
+
+// Coordinates: inside values unchanged (bit for bit), L and -0 to +0, values just below L kept,
+// tiny negatives (which round to L) to 0, far values by whole periods; in float32 and float64.
+template <typename Real>
+void check_coordinate_edges(Real box) {
+  SCOPED_TRACE(sizeof(Real) == 4 ? "float32" : "float64");
+  const Real below = std::nextafter(box, Real(0));  // the largest value < L
+  EXPECT_EQ(wrap_periodic(below, box), below);
+  EXPECT_EQ(wrap_periodic(Real(0.25) * box, box), Real(0.25) * box);
+  EXPECT_EQ(wrap_periodic(box, box), Real(0));
+  const Real zero = wrap_periodic(Real(-0.0), box);
+  EXPECT_EQ(zero, Real(0));
+  EXPECT_FALSE(std::signbit(zero));
+  const Real tiny = std::numeric_limits<Real>::denorm_min();
+  EXPECT_EQ(wrap_periodic(-tiny, box), Real(0));  // -tiny + L rounds to L
+  EXPECT_EQ(wrap_periodic(tiny, box), tiny);
+  EXPECT_EQ(wrap_periodic(box + Real(0.5), box), Real(0.5));
+  EXPECT_EQ(wrap_periodic(Real(-0.5), box), box - Real(0.5));
+  EXPECT_EQ(wrap_periodic(Real(3) * box + Real(1), box), Real(1));
+  // Every result lies in [0, L) in Real, whatever rounding does near the edges.
+  for (int k = -4; k <= 4; ++k)
+    for (Real x : {Real(k) * box, std::nextafter(Real(k) * box, Real(-1e30)),
+                   std::nextafter(Real(k) * box, Real(1e30))}) {
+      const Real w = wrap_periodic(x, box);
+      EXPECT_TRUE(w >= Real(0) && w < box) << "x " << x << " -> " << w;
+    }
+}
+
+TEST(Periodic, CoordinatesWrapIntoHalfOpenBox) {
+  check_coordinate_edges<float>(128.0f);
+  check_coordinate_edges<double>(128.0);
+  check_coordinate_edges<float>(1000.0f / 3.0f);  // a box that is not a power of two
+  check_coordinate_edges<double>(1000.0 / 3.0);
+}
+
+// The half-complex multiplicities add up to the full spectrum's n^3 modes (odd and even n).
+TEST(Fft, HalfComplexWeightsCountEveryModeOnce) {
+  for (int n : {1, 2, 3, 4, 5, 8}) {
+    long total = 0;
+    for (int c = 0; c <= n / 2; ++c) total += long(half_complex_weight(c, n)) * n * n;
+    EXPECT_EQ(total, long(n) * n * n) << "n " << n;
   }
 }

@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 #include <omp.h>
 
+#include <atomic>
 #include <cmath>
 #include <complex>
 #include <functional>
@@ -555,4 +556,41 @@ TEST(PowerSpectrum, CallerTransformGivesTheSameResultAndMustMatchTheGrid) {
   RealFft3d<double> wrong(8);
   EXPECT_NE(error_of([&] { measure_power_spectrum(f, wrong); }).find("transform"),
             std::string::npos);
+}
+
+// The window deconvolution against sinc written out: 1 at k = 0, (pi/2)^power at the Nyquist
+// wavenumber, symmetric in +-k, sin(x)/x elsewhere.
+TEST(Paint, InverseWindowIsOneOverSincPower) {
+  const int n = 8;
+  for (int power : {0, 2, 4, 6}) {
+    const std::vector<double> inv = inverse_window_per_axis(n, power);
+    ASSERT_EQ(inv.size(), size_t(n));
+    EXPECT_EQ(inv[0], 1.0);
+    EXPECT_NEAR(inv[n / 2], std::pow(std::numbers::pi / 2, power), 1e-12);
+    for (int i = 1; i < n; ++i) {
+      EXPECT_DOUBLE_EQ(inv[i], inv[n - i]);
+      const double x = std::numbers::pi * (i <= n / 2 ? i : i - n) / n;
+      EXPECT_NEAR(inv[i] * std::pow(std::sin(x) / x, power), 1.0, 1e-12);
+    }
+  }
+}
+
+// Every group is painted exactly once, odd counts included (the last group alone at the end), and
+// two groups running at the same time are never neighbours.
+TEST(Paint, GroupsByParityPaintEachGroupOnceAndNeverNeighboursTogether) {
+  for (int groups : {1, 2, 5, 8, 9}) {
+    std::vector<int> painted(size_t(groups), 0);
+    std::vector<std::atomic<int>> running(static_cast<size_t>(groups));
+    std::atomic<int> clashes{0};
+#pragma omp parallel num_threads(2)
+    paint_groups_by_parity(groups, [&](int g) {
+      running[size_t(g)] = 1;
+      const int next = (g + 1) % groups, prev = (g + groups - 1) % groups;
+      if (groups > 1 && (running[size_t(next)] || running[size_t(prev)])) ++clashes;
+      ++painted[size_t(g)];
+      running[size_t(g)] = 0;
+    });
+    EXPECT_EQ(clashes.load(), 0) << groups << " groups";
+    for (int g = 0; g < groups; ++g) EXPECT_EQ(painted[size_t(g)], 1) << "group " << g;
+  }
 }

@@ -8,6 +8,7 @@
 #include <type_traits>
 
 #include "fieldflow/core/error.hpp"
+#include "fieldflow/core/periodic.hpp"
 #include "fieldflow/core/text.hpp"
 #include "fieldflow/io/atomic_file.hpp"
 #include "fieldflow/io/hdf5.hpp"
@@ -171,14 +172,6 @@ std::vector<std::string> find_snapshot_files(const std::string& path) {
 // File-unit lengths to Mpc/h: kpc/h divides by 1000 (exact for integers, unlike * 1e-3).
 double to_mpch(double x, LengthUnit unit) {
   return unit == LengthUnit::kpc_h ? x / 1000.0 : x;
-}
-
-// Wraps x into [0, L); a value that rounds to L after wrapping becomes 0.
-inline double wrap_periodic(double x, double box) {
-  if (x >= 0.0 && x < box) return x;
-  x -= box * std::floor(x / box);
-  if (x >= box || x < 0.0) x = 0.0;
-  return x;
 }
 
 }  // namespace

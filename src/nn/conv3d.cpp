@@ -16,6 +16,7 @@
 #include <type_traits>
 
 #include "fieldflow/core/error.hpp"
+#include "fieldflow/core/periodic.hpp"
 #include "fieldflow/core/rng.hpp"
 #include "fieldflow/nn/simd.hpp"
 
@@ -26,10 +27,6 @@ namespace HWY_NAMESPACE {
 namespace hn = hwy::HWY_NAMESPACE;
 
 namespace {
-
-inline int wrap(int i, int n) {
-  return i < 0 ? i + n : (i >= n ? i - n : i);
-}
 
 template <typename T>
 using Tag = hn::ScalableTag<T>;
@@ -54,7 +51,8 @@ void conv_reference(const Tensor<T>& x, int k, ConvWeights<T> w, const T* bias, 
               for (int c = 0; c < k; ++c) {
                 const int tap = (a * k + bb) * k + c, tw = flip ? k3 - 1 - tap : tap;
                 const T* in =
-                    &x.at(b, wrap(px + a - r, n), wrap(py + bb - r, n), wrap(pz + c - r, n), 0);
+                    &x.at(b, wrap_index_near(px + a - r, n), wrap_index_near(py + bb - r, n),
+                          wrap_index_near(pz + c - r, n), 0);
                 const T* wt = w.w + size_t(tw) * w.tap_stride;
                 for (int i = 0; i < ci; ++i)
                   for (int o = 0; o < co; ++o)
@@ -77,8 +75,8 @@ void weight_grad_reference(const Tensor<T>& x, const Tensor<T>& dy, int k, bool 
       for (int px = 0; px < n; ++px)
         for (int py = 0; py < n; ++py)
           for (int pz = 0; pz < n; ++pz) {
-            const T* in =
-                &x.at(b, wrap(px + a - r, n), wrap(py + bb - r, n), wrap(pz + c - r, n), 0);
+            const T* in = &x.at(b, wrap_index_near(px + a - r, n), wrap_index_near(py + bb - r, n),
+                                wrap_index_near(pz + c - r, n), 0);
             const T* d = &dy.at(b, px, py, pz, 0);
             for (int i = 0; i < ci; ++i)
               for (int o = 0; o < co; ++o)
@@ -104,9 +102,9 @@ inline void row_out_vectorised(const T* xb, int n, int ci, int k, ConvWeights<T>
     for (int j = 0; j < ZB; ++j) acc[j][v] = bv;
   }
   for (int a = 0; a < k; ++a) {
-    const int xx = wrap(px + a - r, n);
+    const int xx = wrap_index_near(px + a - r, n);
     for (int bb = 0; bb < k; ++bb) {
-      const T* row = xb + (size_t(xx) * n + wrap(py + bb - r, n)) * (n + 2 * r) * ci;
+      const T* row = xb + (size_t(xx) * n + wrap_index_near(py + bb - r, n)) * (n + 2 * r) * ci;
       for (int c = 0; c < k; ++c) {
         const int tap = (a * k + bb) * k + c, tw = flip ? k3 - 1 - tap : tap;
         const T* wt = w.w + size_t(tw) * w.tap_stride + o0;
@@ -146,9 +144,9 @@ inline void row_in_vectorised(const T* xb, int n, int ci, int k, ConvWeights<T> 
   for (int j = 0; j < ZB; ++j)
     for (int c = 0; c < OB; ++c) acc[j][c] = hn::Zero(d);
   for (int a = 0; a < k; ++a) {
-    const int xx = wrap(px + a - r, n);
+    const int xx = wrap_index_near(px + a - r, n);
     for (int bb = 0; bb < k; ++bb) {
-      const T* row = xb + (size_t(xx) * n + wrap(py + bb - r, n)) * (n + 2 * r) * ci;
+      const T* row = xb + (size_t(xx) * n + wrap_index_near(py + bb - r, n)) * (n + 2 * r) * ci;
       for (int c = 0; c < k; ++c) {
         const int tap = (a * k + bb) * k + c, tw = flip ? k3 - 1 - tap : tap;
         const T* wt = w.w + size_t(tw) * w.tap_stride;
@@ -216,7 +214,7 @@ const T* z_padded(const Tensor<T>& x, int r) {
     const T* src = x.data.data() + row * n * c;
     T* dst = padded.data() + row * np * c;
     for (int z = 0; z < np; ++z) {
-      const T* s = src + size_t(wrap(z - r, n)) * c;
+      const T* s = src + size_t(wrap_index_near(z - r, n)) * c;
       for (int i = 0; i < c; ++i) dst[size_t(z) * c + i] = s[i];
     }
   }
@@ -285,11 +283,11 @@ void rows_z_vectorised(const T* xt, int n, int ci, int k, ConvWeights<T> w, bool
     for (int v = 0; v < ZV; ++v)
       for (int o = 0; o < OB; ++o) acc[q][v][o] = hn::Zero(d);
   for (int a = 0; a < k; ++a) {
-    const int xx = wrap(px + a - r, n);
+    const int xx = wrap_index_near(px + a - r, n);
     for (int bb = 0; bb < k; ++bb) {
       const T* rowp[RB];
       for (int q = 0; q < RB; ++q)
-        rowp[q] = xt + ((size_t(b) * n + xx) * n + wrap(py0 + q + bb - r, n)) * ci * np;
+        rowp[q] = xt + ((size_t(b) * n + xx) * n + wrap_index_near(py0 + q + bb - r, n)) * ci * np;
       for (int c = 0; c < k; ++c) {
         const int tap = (a * k + bb) * k + c, tw = flip ? k3 - 1 - tap : tap;
         const T* wt = w.w + size_t(tw) * w.tap_stride + size_t(o0) * w.out_stride;
@@ -375,7 +373,7 @@ void conv_z_vectorised(const Tensor<T>& x, int k, ConvWeights<T> w, const T* bia
     const T* src = x.data.data() + row * n * ci;
     T* dst = padded.data() + row * np * ci;
     for (int z = 0; z < np; ++z) {
-      const T* s = src + size_t(wrap(z - r, n)) * ci;
+      const T* s = src + size_t(wrap_index_near(z - r, n)) * ci;
       for (int i = 0; i < ci; ++i) dst[size_t(i) * np + z] = s[i];
     }
   }
@@ -405,9 +403,9 @@ void grad_plane_block(const T* pb, const T* qb, int n, int np, int nq, int k, in
   for (int c = 0; c < KC; ++c)
     for (int j = 0; j < PB; ++j)
       for (int v = 0; v < VB; ++v) acc[c][j][v] = hn::Zero(d);
-  const int sx = wrap(px + a - r, n);
+  const int sx = wrap_index_near(px + a - r, n);
   for (int py = 0; py < n; ++py) {
-    const int sy = wrap(py + bb - r, n);
+    const int sy = wrap_index_near(py + bb - r, n);
     // Shifted operand: padded rows of zlen voxels; the other: plain rows of n.
     const T* prow =
         ShiftP ? pb + (size_t(sx) * n + sy) * zlen * np : pb + (size_t(px) * n + py) * n * np;
@@ -510,11 +508,17 @@ void grad_fast(const Tensor<T>& p, const Tensor<T>& q, int k, T* g, AlignedVecto
 
 // The kernel for a shape, by the target's width: a fast kernel where the channel counts (or the
 // grid side) suit the vectors, the reference loop otherwise.
+// The scalar fallback has one lane: its kernels are the reference loops (and the fast kernels are
+// not compiled for it).
+constexpr bool kVectorTarget = HWY_TARGET != HWY_SCALAR && HWY_TARGET != HWY_EMU128;
+
 template <typename T>
 void forward_impl(const Tensor<T>& x, int kernel, ConvWeights<T> w, const T* bias, bool flip,
                   Activation<T> relu, Tensor<T>& y, ConvPath path) {
   const size_t lanes = hn::Lanes(Tag<T>());
-  if (path == ConvPath::automatic && w.out_stride == 1 && y.channels % lanes == 0)
+  if constexpr (!kVectorTarget)
+    conv_reference(x, kernel, w, bias, flip, relu, y);
+  else if (path == ConvPath::automatic && w.out_stride == 1 && y.channels % lanes == 0)
     conv_fast(x, kernel, w, bias, flip, relu, y, true);
   else if (path == ConvPath::automatic && y.channels < int(lanes) &&
            (x.n == int(lanes) || x.n == 2 * int(lanes)) && x.n % 8 == 0)  // 8: rows per block
@@ -529,7 +533,9 @@ template <typename T>
 void weight_grad_impl(const Tensor<T>& x, const Tensor<T>& dy, int kernel, bool in_major, T* g,
                       ConvPath path, AlignedVector<T>& scratch) {
   const size_t lanes = hn::Lanes(Tag<T>());
-  if (path == ConvPath::automatic && in_major && dy.channels % lanes == 0)
+  if constexpr (!kVectorTarget)
+    weight_grad_reference(x, dy, kernel, in_major, g);
+  else if (path == ConvPath::automatic && in_major && dy.channels % lanes == 0)
     grad_fast<T, true>(x, dy, kernel, g, scratch);
   else if (path == ConvPath::automatic && !in_major && x.channels % lanes == 0)
     grad_fast<T, false>(dy, x, kernel, g, scratch);

@@ -6,6 +6,7 @@
 #include <numeric>
 
 #include "fieldflow/core/error.hpp"
+#include "fieldflow/core/periodic.hpp"
 #include "fieldflow/core/rng.hpp"
 #include "fieldflow/core/text.hpp"
 #include "fieldflow/io/hdf5.hpp"
@@ -54,7 +55,6 @@ std::vector<double> make_mask(int n, const MaskSettings& s) {
     throw Error("mask.fraction", "must be in [0, 1), got " + format_number(s.fraction));
   const CounterRng rng(s.seed, 0);
   const size_t target = size_t(std::llround(s.fraction * double(N)));
-  auto wrap = [n](long i) { return int(((i % n) + n) % n); };
   if (s.kind == "cubes") {
     if (s.size < 1 || s.size > n)
       throw Error("mask.size",
@@ -67,7 +67,8 @@ std::vector<double> make_mask(int n, const MaskSettings& s) {
       for (int i = 0; i < s.size; ++i)
         for (int j = 0; j < s.size; ++j)
           for (int k = 0; k < s.size; ++k) {
-            double& m = mask[(size_t(wrap(x0 + i)) * n + wrap(y0 + j)) * n + wrap(z0 + k)];
+            double& m = mask[(size_t(wrap_index(x0 + i, n)) * n + wrap_index(y0 + j, n)) * n +
+                             wrap_index(z0 + k, n)];
             if (m != 0.0) ++masked;
             m = 0.0;
           }
@@ -78,7 +79,7 @@ std::vector<double> make_mask(int n, const MaskSettings& s) {
     const int planes = int(std::lround(s.fraction * n));
     const int x0 = int(rng.uniform(0) * n);
     for (int p = 0; p < planes; ++p) {
-      const size_t plane = size_t(wrap(x0 + p)) * n * n;
+      const size_t plane = size_t(wrap_index(x0 + p, n)) * n * n;
       std::fill(mask.begin() + long(plane), mask.begin() + long(plane + size_t(n) * n), 0.0);
     }
     return mask;

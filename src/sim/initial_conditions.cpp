@@ -5,6 +5,7 @@
 
 #include "fieldflow/core/error.hpp"
 #include "fieldflow/core/fft.hpp"
+#include "fieldflow/core/periodic.hpp"
 #include "fieldflow/core/rng.hpp"
 
 namespace ff {
@@ -190,10 +191,7 @@ Particles lpt_initial_conditions(const Cosmology& cosmo, const LinearPower& powe
         const double q[3] = {i * cell, j * cell, k * cell};
         for (int d = 0; d < 3; ++d) {
           const double sa = s1[d][idx], sb = second ? s2[d][idx] : 0.0;
-          double x = q[d] + d1 * sa + d2 * sb;
-          x -= box * std::floor(x / box);
-          if (x >= box) x -= box;  // floor rounding at x = -tiny
-          p.position_mpch[idx][d] = x;
+          p.position_mpch[idx][d] = wrap_periodic(q[d] + d1 * sa + d2 * sb, box);
           p.momentum[idx][d] = g1 * sa + g2 * sb;
         }
         p.ids[idx] = idx + 1;

@@ -7,6 +7,8 @@
 #include <numbers>
 
 #include "fieldflow/core/error.hpp"
+#include "fieldflow/core/periodic.hpp"
+#include "fieldflow/stats/paint.hpp"
 
 namespace ff {
 
@@ -39,13 +41,9 @@ inline Cic cic_of(const std::array<double, 3>& x, double inv_cell, int n) {
     const double fl = std::floor(u);
     const double f = u - fl;
     // Positions are kept in [0, L), so fl is in [-1, n - 1]; anything else is wrapped the slow way.
-    int i = int(fl);
-    if (i < 0 || i >= n) {
-      i %= n;
-      if (i < 0) i += n;
-    }
+    const int i = wrap_index(int(fl), n);
     c.i0[d] = i;
-    c.i1[d] = i + 1 == n ? 0 : i + 1;
+    c.i1[d] = wrap_index_near(i + 1, n);
     c.w0[d] = 1.0 - f;
     c.w1[d] = f;
   }
@@ -56,7 +54,7 @@ inline Cic expand(const ParticleMesh::CicCell& c, int n) {
   Cic e;
   for (int d = 0; d < 3; ++d) {
     e.i0[d] = c.i0[d];
-    e.i1[d] = c.i0[d] + 1 == n ? 0 : c.i0[d] + 1;
+    e.i1[d] = wrap_index_near(c.i0[d] + 1, n);
     e.w0[d] = 1.0 - double(c.f[d]);
     e.w1[d] = double(c.f[d]);
   }
@@ -127,13 +125,8 @@ void ParticleMesh::paint(std::span<const std::array<double, 3>> pos) {
       }
     }
   };
-  // With an odd number of slabs the last one would touch plane 0 of slab 0: paint it alone.
-  const int paired = slabs % 2 == 0 ? slabs : slabs - 1;
-  for (int parity = 0; parity < 2; ++parity) {
-#pragma omp parallel for schedule(dynamic, 1)
-    for (int s = parity; s < paired; s += 2) paint_slab(s);
-  }
-  if (paired != slabs) paint_slab(slabs - 1);
+#pragma omp parallel
+  paint_groups_by_parity(slabs, paint_slab);
 }
 
 BasicGrid<float> ParticleMesh::paint_delta(std::span<const std::array<double, 3>> pos) {
@@ -166,12 +159,9 @@ void ParticleMesh::accelerations(std::span<const std::array<double, 3>> pos,
   // 1/n^3 of the inverse transform times n^3/N of mass -> delta.
   const double inv_n3 = 1.0 / double(count);
   std::vector<float> kvec(n);
-  std::vector<double> inv_window(n);  // 1 / sinc(pi j / n)^(2 p) per axis, p = compensation order
-  for (int i = 0; i < n; ++i) {
-    kvec[i] = float(kf * fft_wavenumber(i, n));
-    const double x = std::numbers::pi * fft_wavenumber(i, n) / n;
-    inv_window[i] = x == 0.0 ? 1.0 : std::pow(x / std::sin(x), 2 * compensation_);
-  }
+  // 1 / sinc(pi j / n)^(2 p) per axis, p = compensation order (CIC painting and read-out).
+  const std::vector<double> inv_window = inverse_window_per_axis(n, 2 * compensation_);
+  for (int i = 0; i < n; ++i) kvec[i] = float(kf * fft_wavenumber(i, n));
 #pragma omp parallel for schedule(static)
   for (int a = 0; a < n; ++a)
     for (int b = 0; b < n; ++b)
@@ -203,12 +193,9 @@ void ParticleMesh::accelerations(std::span<const std::array<double, 3>> pos,
       // Wrapped indices i-2 .. i+3 along each axis.
       int ix[6], iy[6], iz[6];
       for (int t = 0; t < 6; ++t) {
-        ix[t] = c.i0[0] + t - 2;
-        iy[t] = c.i0[1] + t - 2;
-        iz[t] = c.i0[2] + t - 2;
-        ix[t] += ix[t] < 0 ? n : ix[t] >= n ? -n : 0;
-        iy[t] += iy[t] < 0 ? n : iy[t] >= n ? -n : 0;
-        iz[t] += iz[t] < 0 ? n : iz[t] >= n ? -n : 0;
+        ix[t] = wrap_index_near(c.i0[0] + t - 2, n);
+        iy[t] = wrap_index_near(c.i0[1] + t - 2, n);
+        iz[t] = wrap_index_near(c.i0[2] + t - 2, n);
       }
       // Single precision like the mesh itself: the stencil's rounding is far below the force error.
       const float f[3] = {cells_[p].f[0], cells_[p].f[1], cells_[p].f[2]};
@@ -337,9 +324,7 @@ void evolve(const Cosmology& cosmo, Particles& parts, const std::vector<double>&
 #pragma omp parallel for schedule(static)
     for (long i = 0; i < count; ++i)
       for (int d = 0; d < 3; ++d) {
-        double v = x[i][d] + factor * p[i][d];
-        v -= box * std::floor(v / box);
-        x[i][d] = v >= box ? v - box : v;
+        x[i][d] = wrap_periodic(x[i][d] + factor * p[i][d], box);
       }
   };
 

@@ -14,6 +14,7 @@
 #include "fieldflow/core/error.hpp"
 #include "fieldflow/core/fft.hpp"
 #include "fieldflow/core/memory.hpp"
+#include "fieldflow/core/periodic.hpp"
 
 namespace ff {
 
@@ -42,6 +43,15 @@ const char* to_string(MassAssignment mas) {
   }
 }
 
+std::vector<double> inverse_window_per_axis(int n, int power) {
+  std::vector<double> inverse(size_t(std::max(n, 0)));
+  for (int i = 0; i < n; ++i) {
+    const double x = std::numbers::pi * fft_wavenumber(i, n) / n;
+    inverse[size_t(i)] = x == 0.0 ? 1.0 : 1.0 / std::pow(std::sin(x) / x, power);
+  }
+  return inverse;
+}
+
 int window_order(MassAssignment mas) {
   switch (mas) {
     case MassAssignment::ngp:
@@ -56,15 +66,7 @@ int window_order(MassAssignment mas) {
 }
 
 std::vector<double> window_compensation(int n, MassAssignment mas) {
-  const int p = window_order(mas);
-  std::vector<double> out(size_t(std::max(n, 0)), 1.0);
-  for (int i = 0; i < n; ++i) {
-    const int w = fft_wavenumber(i, n);
-    const double x = std::numbers::pi * w / n;
-    const double sinc = w == 0 ? 1.0 : std::sin(x) / x;
-    out[i] = 1.0 / std::pow(sinc, p);
-  }
-  return out;
+  return inverse_window_per_axis(n, window_order(mas));
 }
 
 namespace {
@@ -100,12 +102,6 @@ struct TscKernel {
   }
 };
 
-inline int wrap_index(int i, int n) {
-  if (i < 0) i += n;
-  while (i >= n) i -= n;
-  return i;
-}
-
 // A zero grid whose storage is advised for huge pages before the vector zero-fills it.
 Grid zeroed_grid(int n, double box_size_mpch) {
   Grid g;
@@ -120,10 +116,7 @@ Grid zeroed_grid(int n, double box_size_mpch) {
 
 // Position (Mpc/h, any finite value) to cell units wrapped into [0, n).
 inline double to_cell_units(double x, double inv_cell, double shift, int n) {
-  double u = x * inv_cell + shift;
-  if (u >= 0.0 && u < n) return u;
-  u -= n * std::floor(u / n);
-  return u >= n ? u - n : u;  // rounding can land exactly on n
+  return wrap_periodic(x * inv_cell + shift, double(n));
 }
 
 // Groups of consecutive x-planes painted concurrently: an even number of groups, each at least 4
@@ -147,59 +140,56 @@ void paint_sorted(double* mesh, int n, const std::array<double, 3>* sorted,
     std::vector<std::array<double, 3>> by_row;
     std::vector<int> row_of;
     std::vector<size_t> row_start(size_t(n) + 1);
-    for (int parity = 0; parity < std::min(groups, 2); ++parity) {
-#pragma omp for schedule(dynamic, 1)
-      for (int g = parity; g < groups; g += 2) {
-        const int first_plane = int(int64_t(n) * g / groups);
-        const int end_plane = int(int64_t(n) * (g + 1) / groups);
-        for (int p = first_plane; p < end_plane; ++p) {
-          const size_t begin = plane_start[p], count = plane_start[p + 1] - begin;
-          by_row.resize(count);
-          row_of.resize(count);
-          std::fill(row_start.begin(), row_start.end(), 0);
-          double w[S];
-          for (size_t q = 0; q < count; ++q) {
-            row_of[q] = wrap_index(Kernel::weights(sorted[begin + q][1], w), n);
-            ++row_start[row_of[q] + 1];
-          }
-          for (int r = 0; r < n; ++r) row_start[r + 1] += row_start[r];
-          for (size_t q = 0; q < count; ++q) by_row[row_start[row_of[q]]++] = sorted[begin + q];
+    paint_groups_by_parity(groups, [&](int g) {
+      const int first_plane = int(int64_t(n) * g / groups);
+      const int end_plane = int(int64_t(n) * (g + 1) / groups);
+      for (int p = first_plane; p < end_plane; ++p) {
+        const size_t begin = plane_start[p], count = plane_start[p + 1] - begin;
+        by_row.resize(count);
+        row_of.resize(count);
+        std::fill(row_start.begin(), row_start.end(), 0);
+        double w[S];
+        for (size_t q = 0; q < count; ++q) {
+          row_of[q] = wrap_index(Kernel::weights(sorted[begin + q][1], w), n);
+          ++row_start[row_of[q] + 1];
+        }
+        for (int r = 0; r < n; ++r) row_start[r + 1] += row_start[r];
+        for (size_t q = 0; q < count; ++q) by_row[row_start[row_of[q]]++] = sorted[begin + q];
 
-          // Rows come in order: prefetch the rows S ahead in the S planes while painting this
-          // one (random z within a row defeats the hardware prefetcher).
-          for (int r = 0; r < n; ++r) {
-            const int ahead = wrap_index(r + S, n);
-            for (int sx = 0; sx < S; ++sx) {
-              const char* next = reinterpret_cast<const char*>(
-                  mesh + size_t(wrap_index(p + sx, n)) * plane_size + size_t(ahead) * n);
-              for (size_t b = 0; b < size_t(n) * sizeof(double); b += 64)
-                __builtin_prefetch(next + b, 1, 3);
+        // Rows come in order: prefetch the rows S ahead in the S planes while painting this
+        // one (random z within a row defeats the hardware prefetcher).
+        for (int r = 0; r < n; ++r) {
+          const int ahead = wrap_index(r + S, n);
+          for (int sx = 0; sx < S; ++sx) {
+            const char* next = reinterpret_cast<const char*>(
+                mesh + size_t(wrap_index(p + sx, n)) * plane_size + size_t(ahead) * n);
+            for (size_t b = 0; b < size_t(n) * sizeof(double); b += 64)
+              __builtin_prefetch(next + b, 1, 3);
+          }
+          for (size_t q = r == 0 ? 0 : row_start[r - 1]; q < row_start[r]; ++q) {
+            const auto& u = by_row[q];
+            double wx[S], wy[S], wz[S];
+            int ix[S], iy[S], iz[S];
+            Kernel::weights(u[0], wx);
+            const int y0 = Kernel::weights(u[1], wy);
+            const int z0 = Kernel::weights(u[2], wz);
+            for (int s = 0; s < S; ++s) {
+              ix[s] = wrap_index(p + s, n);
+              iy[s] = wrap_index(y0 + s, n);
+              iz[s] = wrap_index(z0 + s, n);
             }
-            for (size_t q = r == 0 ? 0 : row_start[r - 1]; q < row_start[r]; ++q) {
-              const auto& u = by_row[q];
-              double wx[S], wy[S], wz[S];
-              int ix[S], iy[S], iz[S];
-              Kernel::weights(u[0], wx);
-              const int y0 = Kernel::weights(u[1], wy);
-              const int z0 = Kernel::weights(u[2], wz);
-              for (int s = 0; s < S; ++s) {
-                ix[s] = wrap_index(p + s, n);
-                iy[s] = wrap_index(y0 + s, n);
-                iz[s] = wrap_index(z0 + s, n);
-              }
-              for (int sx = 0; sx < S; ++sx) {
-                double* slab = mesh + size_t(ix[sx]) * plane_size;
-                for (int sy = 0; sy < S; ++sy) {
-                  double* row = slab + size_t(iy[sy]) * n;
-                  const double wxy = wx[sx] * wy[sy];
-                  for (int sz = 0; sz < S; ++sz) row[iz[sz]] += wxy * wz[sz];
-                }
+            for (int sx = 0; sx < S; ++sx) {
+              double* slab = mesh + size_t(ix[sx]) * plane_size;
+              for (int sy = 0; sy < S; ++sy) {
+                double* row = slab + size_t(iy[sy]) * n;
+                const double wxy = wx[sx] * wy[sy];
+                for (int sz = 0; sz < S; ++sz) row[iz[sz]] += wxy * wz[sz];
               }
             }
           }
         }
       }
-    }
+    });
   }
 }
 

@@ -114,7 +114,7 @@ PlaneSums accumulate(const Binning& bn, const std::complex<T>* f1, const std::co
           if (s > bn.max_sq) break;
           if (s == 0) continue;
           // The r2c array holds planes c = 0 and c = N/2 once, the others stand for k and -k.
-          const int mult = (c == 0 || c == n / 2) ? 1 : 2;
+          const int mult = half_complex_weight(c, n);
           const int bin = bn.bin_of[s];
           const double w = mult * wab * bn.inv_w2[c];
           const double re1 = f1[row + c].real(), im1 = f1[row + c].imag();

@@ -19,6 +19,12 @@ inline int fft_wavenumber(int i, int n) {
   return i <= n / 2 ? i : i - n;
 }
 
+// Multiplicity of half-complex mode c (0..n/2) in the full n^3 spectrum: 1 for c = 0 and, n even,
+// the Nyquist plane c = n/2 (their conjugates are themselves); 2 for every other c.
+constexpr int half_complex_weight(int c, int n) {
+  return (c == 0 || 2 * c == n) ? 1 : 2;
+}
+
 enum class FftPlanning { estimate, measure };
 
 template <typename T>

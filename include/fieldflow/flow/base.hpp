@@ -44,9 +44,4 @@ class CorrelatedGaussian {
   std::unique_ptr<RealFft3d<double>> fft_;
 };
 
-// Multiplicity of half-complex mode c (0..n/2) in the full n^3 spectrum: 1 or 2.
-inline int half_complex_weight(int c, int n) {
-  return (c == 0 || 2 * c == n) ? 1 : 2;
-}
-
 }  // namespace ff

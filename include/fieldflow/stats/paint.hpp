@@ -27,6 +27,30 @@ int window_order(MassAssignment mas);  // p in sinc^p: 0, 1, 2, 3
 // axes compensates the mode (Pylians3's MAS correction). All ones for MassAssignment::none.
 std::vector<double> window_compensation(int n, MassAssignment mas);
 
+// The same for any power: entry i is 1 / sinc(pi w / n)^power, w = fft_wavenumber(i, n) (1 at
+// w = 0). window_compensation is power = p; a particle-mesh force that paints and reads out with
+// CIC undoes W twice (power 2 x its compensation order).
+std::vector<double> inverse_window_per_axis(int n, int power);
+
+// Paints groups of consecutive planes from all threads without two threads writing one plane at
+// once and without atomics: even groups concurrently, then odd ones, each group by one thread in
+// its own order (so the sums do not depend on the thread count). A group may write into the
+// first planes of the next group, never further. With an odd count the last group (whose writes
+// wrap onto group 0) is painted alone at the end. Call from every thread of an enclosing
+// `#pragma omp parallel` (or from serial code); paint_group(g) paints group g.
+template <typename PaintGroup>
+void paint_groups_by_parity(int groups, PaintGroup&& paint_group) {
+  const int paired = groups % 2 == 0 ? groups : groups - 1;
+  for (int parity = 0; parity < 2; ++parity) {
+#pragma omp for schedule(dynamic, 1)
+    for (int g = parity; g < paired; g += 2) paint_group(g);
+  }
+  if (paired != groups) {
+#pragma omp single
+    paint_group(groups - 1);
+  }
+}
+
 class Painter {
  public:
   // Particles per add() worth feeding: each add() sweeps the whole mesh once, so denser batches
