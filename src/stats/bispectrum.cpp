@@ -6,6 +6,7 @@
 #include <string>
 
 #include "fieldflow/core/error.hpp"
+#include "fieldflow/core/fft.hpp"
 #include "fieldflow/core/text.hpp"
 #include "fieldflow/stats/power_spectrum.hpp"
 
@@ -47,8 +48,7 @@ EquilateralBispectrum::EquilateralBispectrum(int n, double box_size_mpch,
     double modes = 0.0;
     const int nc = n / 2 + 1;
     for (size_t at = 0; at < fft_->complex_size(); ++at)
-      if (fft_->complex()[at].real() != 0.0)
-        modes += (at % nc == 0 || at % nc == size_t(n / 2)) ? 1 : 2;
+      if (fft_->complex()[at].real() != 0.0) modes += half_complex_weight(int(at % nc), n);
     modes_.push_back(modes);
     fft_->inverse();
     // sum_x I^3 = N^3 x (ordered triplets in the shell that sum to 0 mod N).
@@ -130,7 +130,7 @@ Bispectrum EquilateralBispectrum::measure(const BasicGrid<T>& field, const char*
     const std::complex<double>* modes = fft_->complex();
     for (size_t at = 0; at < fft_->complex_size(); ++at) {
       const int c = int(at % nc);
-      power += ((c == 0 || c == n / 2) ? 1.0 : 2.0) * std::norm(modes[at]);
+      power += half_complex_weight(c, n) * std::norm(modes[at]);
     }
     const double pk = l3 / (n3 * n3) * power / modes_[s];
     fft_->inverse();  // unnormalised: d^u = N^3 d, so sum_x (d^u)^3 = N^3 sum over triplets
