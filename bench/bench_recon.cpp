@@ -72,6 +72,7 @@ int main(int argc, char** argv) {
     if (!std::strcmp(argv[i], "--reps")) reps = std::atoi(argv[i + 1]);
     if (!std::strcmp(argv[i], "--map-iterations")) map_iterations = std::atoi(argv[i + 1]);
   }
+  std::setvbuf(stdout, nullptr, _IOLBF, 0);  // one line at a time, also into a pipe
   std::printf("bench_recon: %d threads, median of %d repetitions\n", omp_get_max_threads(), reps);
   bool pass = true;
   for (int n : {32, 64}) {

@@ -282,6 +282,13 @@ TEST(MapReconstruction, GaussianFlowMapEqualsWienerFilter) {
     norm += w.x[i] * w.x[i];
   }
   EXPECT_LT(std::sqrt(diff / norm), 1e-6) << m.stop << " " << m.iterations;
+  // The same in the whitened variable y = S^{1/2} u (Hessian I + S^{1/2} W S^{1/2}).
+  const auto lambda = eigenvalues(n, box);
+  const MapResult mw =
+      map_reconstruct(obj, std::vector<double>(o.size(), 0.0), s, nullptr, 10.0, &lambda);
+  diff = 0;
+  for (size_t i = 0; i < o.size(); ++i) diff += (mw.delta[i] - w.x[i]) * (mw.delta[i] - w.x[i]);
+  EXPECT_LT(std::sqrt(diff / norm), 1e-6) << mw.stop << " " << mw.iterations;
 }
 
 // A prior whose density grows without bound (log p = sum y) has no MAP: one clear error.

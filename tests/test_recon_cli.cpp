@@ -228,6 +228,8 @@ TEST(DenoiseSettings, EachKeyChangesTheResult) {
   EXPECT_NE(result({"denoise.map.tolerance=0.5"}, "map"), map);
   EXPECT_NE(result({"denoise.map.gradient_tolerance=10"}, "map"), map);
   EXPECT_NE(result({"denoise.map.memory=2"}, "map"), map);
+  EXPECT_NE(result({"denoise.map.prior=gaussian"}, "map"), map);
+  EXPECT_NE(result({"denoise.map.whiten=false"}, "map"), map);
   EXPECT_NE(result({"denoise.combined.k_split_hmpc=0.6"}, "combined"), result({}, "combined"));
   EXPECT_NE(json({"denoise.combined.k_split_hmpc=0",
                   "denoise.combined.validation={grid: " + truth_file(16, 3) + ", indices: [2]}"})
@@ -251,6 +253,13 @@ TEST(DenoiseSettings, GaussianFlowGivesTheWienerFilter) {
     norm += wf[i] * wf[i];
   }
   EXPECT_LT(std::sqrt(diff / norm), 1e-3);  // the flow runs in float32
+  // The base alone (map.prior: gaussian) is the same density as this untrained flow.
+  s.map.prior = "gaussian";
+  run_denoise(s, nullptr);
+  const auto base = read_cube(out, "map");
+  diff = 0;
+  for (size_t i = 0; i < wf.size(); ++i) diff += (base[i] - map[i]) * (base[i] - map[i]);
+  EXPECT_LT(std::sqrt(diff / norm), 1e-3);
 }
 
 // A 32^3 observation with the 16^3 flow at the same cell size: the flow covers the whole

@@ -67,6 +67,8 @@ DenoiseSettings read_denoise_settings(ConfigNode node) {
   s.wiener_max_iterations = int(w.positive_integer("max_iterations", 2000));
   ConfigNode m = node.section("map");
   s.map.init = m.choice("init", {"wiener", "data", "zero"}, "wiener");
+  s.map.prior = m.choice("prior", {"flow", "gaussian"}, "flow");
+  s.map.whiten = m.flag("whiten", true);
   s.map.max_iterations = int(m.positive_integer("max_iterations", 500));
   s.map.tolerance = m.non_negative("tolerance", 1e-8);
   s.map.gradient_tolerance = m.non_negative("gradient_tolerance", 1e-4);
@@ -303,18 +305,38 @@ Reconstruction reconstruct(const Observation& o, const std::vector<double>& eige
                               format_number(r.wf.relative_residual) + " after " +
                               std::to_string(r.wf.iterations) + " iterations, above tolerance " +
                               format_number(s.wiener_tolerance));
-  FlowPrior<float> prior(flow);
+  FlowPrior<float> flow_prior(flow);
+  std::unique_ptr<GaussianFieldPrior> gaussian;
+  if (s.map.prior == "gaussian") {
+    const FlowSpec& spec = flow.spec();
+    if (spec.base != BaseKind::correlated_gaussian)
+      throw Error(s.source,
+                  "denoise.map.prior: gaussian needs a checkpoint with a "
+                  "correlated_gaussian base");
+    gaussian = std::make_unique<GaussianFieldPrior>(CorrelatedGaussian::from_power(
+        o.n, spec.base_box_size_mpch, spec.base_k_hmpc, spec.base_pk));
+  }
+  FieldPrior& prior = gaussian ? static_cast<FieldPrior&>(*gaussian) : flow_prior;
   PosteriorObjective objective(prior, pre, o);
   std::vector<double> start(o.size(), 0.0);
   if (s.map.init == "wiener") start = delta_to_preprocessed(pre, r.wf.x);
   if (s.map.init == "data") start = delta_to_preprocessed(pre, o.data);
-  r.map = map_reconstruct(objective, start, s.map, log);
+  std::vector<double> whitening;
+  if (s.map.whiten && flow.spec().base == BaseKind::correlated_gaussian) {
+    const FlowSpec& spec = flow.spec();
+    whitening =
+        CorrelatedGaussian::from_power(o.n, spec.base_box_size_mpch, spec.base_k_hmpc, spec.base_pk)
+            .eigenvalues();
+  }
+  r.map =
+      map_reconstruct(objective, start, s.map, log, 10.0, whitening.empty() ? nullptr : &whitening);
   if (log)
-    std::fprintf(log,
-                 "denoise: MAP of p(y|d): %d L-BFGS iterations, %d evaluations, stop %s, "
-                 "f %.10g -> %.10g, %.1f s\n",
-                 r.map.iterations, r.map.evaluations, r.map.stop.c_str(), r.map.objective_start,
-                 r.map.objective, r.map.seconds);
+    std::fprintf(
+        log,
+        "denoise: MAP of p(y|d) (%s prior): %d L-BFGS iterations, %d evaluations, stop %s, "
+        "f %.10g -> %.10g, %.1f s\n",
+        s.map.prior.c_str(), r.map.iterations, r.map.evaluations, r.map.stop.c_str(),
+        r.map.objective_start, r.map.objective, r.map.seconds);
   return r;
 }
 
@@ -540,8 +562,8 @@ DenoiseSummary run_denoise(const DenoiseSettings& s, std::FILE* log) {
        << ", \"closed_form\": " << (rec.wf.closed_form ? "true" : "false")
        << ", \"seconds\": " << json_number(rec.wf.seconds)
        << "},\n  \"map\": {\"density\": " << json_string("p(y|d), y = preprocessed field")
-       << ", \"init\": " << json_string(s.map.init) << ", \"iterations\": " << rec.map.iterations
-       << ", \"evaluations\": " << rec.map.evaluations
+       << ", \"prior\": " << json_string(s.map.prior) << ", \"init\": " << json_string(s.map.init)
+       << ", \"iterations\": " << rec.map.iterations << ", \"evaluations\": " << rec.map.evaluations
        << ", \"stop\": " << json_string(rec.map.stop)
        << ", \"objective_start\": " << json_number(rec.map.objective_start)
        << ", \"objective\": " << json_number(rec.map.objective)

@@ -7,8 +7,10 @@
 #include <chrono>
 #include <cmath>
 #include <limits>
+#include <memory>
 
 #include "fieldflow/core/error.hpp"
+#include "fieldflow/core/fft.hpp"
 #include "fieldflow/core/text.hpp"
 
 namespace ff {
@@ -87,7 +89,8 @@ double PosteriorObjective::value_grad(const double* y, double* grad) {
 }
 
 MapResult map_reconstruct(PosteriorObjective& objective, std::vector<double> y0,
-                          const MapSettings& s, std::FILE* log, double progress_seconds) {
+                          const MapSettings& s, std::FILE* log, double progress_seconds,
+                          const std::vector<double>* whitening) {
   using Vector = Eigen::VectorXd;
   using clock = std::chrono::steady_clock;
   const auto start = clock::now();
@@ -108,9 +111,40 @@ MapResult map_reconstruct(PosteriorObjective& objective, std::vector<double> y0,
   const double y_limit = kDivergentY;
   double best_f = std::numeric_limits<double>::infinity();
   Vector best_y;
-  auto f = [&](const Vector& y, Vector& g) -> double {
+  // The optimiser's variable: y itself, or u with y = S^{1/2} u (S Fourier-diagonal), in which a
+  // Gaussian prior's Hessian is the identity. The density and its maximum are the same.
+  const int n = int(std::lround(std::cbrt(double(N))));
+  std::unique_ptr<RealFft3d<double>> fft;
+  std::vector<double> sqrt_lambda;
+  if (whitening) {
+    if (whitening->size() != size_t(n) * n * (n / 2 + 1))
+      throw Error("map", "whitening spectrum has the wrong size");
+    fft = std::make_unique<RealFft3d<double>>(n, 1);
+    for (double l : *whitening) sqrt_lambda.push_back(std::sqrt(l));
+  }
+  // out = S^{power/2} in (real space); in and out may alias.
+  auto apply_sqrt = [&](const double* in, double* out, bool inverse) {
+    std::copy(in, in + N, fft->real());
+    fft->forward();
+    for (size_t m = 0; m < sqrt_lambda.size(); ++m)
+      fft->complex()[m] *= inverse ? 1.0 / sqrt_lambda[m] : sqrt_lambda[m];
+    fft->inverse();
+    for (int i = 0; i < N; ++i) out[i] = fft->real()[i] / double(N);
+  };
+  Vector y_buf(N), gy_buf(N);
+  double last_gy_norm = 0.0;
+  auto f = [&](const Vector& v, Vector& g) -> double {
     const auto t0 = clock::now();
-    double fx = objective.value_grad(y.data(), g.data());
+    const Vector* yp = &v;
+    if (whitening) {
+      apply_sqrt(v.data(), y_buf.data(), false);
+      yp = &y_buf;
+    }
+    const Vector& y = *yp;
+    Vector& gy = whitening ? gy_buf : g;
+    double fx = objective.value_grad(y.data(), gy.data());
+    if (whitening) apply_sqrt(gy.data(), g.data(), false);  // dF/du = S^{1/2} dF/dy
+    last_gy_norm = gy.norm();
     eval_seconds += std::chrono::duration<double>(clock::now() - t0).count();
     ++result.evaluations;
     if (!std::isfinite(fx) || !g.allFinite()) {
@@ -127,12 +161,13 @@ MapResult map_reconstruct(PosteriorObjective& objective, std::vector<double> y0,
                                std::to_string(result.evaluations) +
                                " evaluations): p(y|d) has no maximum under this prior");
       best_f = fx;
-      best_y = y;
+      best_y = v;
     }
     return fx;
   };
 
   Vector x = Eigen::Map<Vector>(y0.data(), N), grad(N), xp(N), gradp(N), drt(N);
+  if (whitening) apply_sqrt(x.data(), x.data(), true);
   double fx = f(x, grad);
   if (fx >= huge) throw Error("map", "the objective is not finite at the initial field");
   result.objective_start = fx;
@@ -142,7 +177,7 @@ MapResult map_reconstruct(PosteriorObjective& objective, std::vector<double> y0,
   const double g_stop = s.gradient_tolerance * std::sqrt(double(N));
   auto last_log = clock::now();
   result.stop = "max_iterations";
-  if (grad.norm() <= g_stop) result.stop = "gradient";
+  if (last_gy_norm <= g_stop) result.stop = "gradient";
   drt = -grad;
   double step = 1.0 / drt.norm();
   while (result.stop == "max_iterations" && result.iterations < s.max_iterations) {
@@ -164,7 +199,7 @@ MapResult map_reconstruct(PosteriorObjective& objective, std::vector<double> y0,
     }
     ++result.iterations;
     result.history.push_back(fx);
-    const double gnorm = grad.norm();
+    const double gnorm = last_gy_norm;
     if (log && std::chrono::duration<double>(clock::now() - last_log).count() >= progress_seconds) {
       std::fprintf(log, "map: iteration %d  f %.10g  |grad| rms %.3g  evaluations %d  %.1f s\n",
                    result.iterations, fx, gnorm / std::sqrt(double(N)), result.evaluations,
@@ -187,8 +222,9 @@ MapResult map_reconstruct(PosteriorObjective& objective, std::vector<double> y0,
   if (best_y.size() == N) {
     x = best_y;
     fx = best_f;
-    objective.value_grad(x.data(), grad.data());
   }
+  if (whitening) apply_sqrt(x.data(), x.data(), false);
+  fx = objective.value_grad(x.data(), grad.data());
   result.objective = fx;
   result.gradient_rms = grad.norm() / std::sqrt(double(N));
   result.y.assign(x.data(), x.data() + N);

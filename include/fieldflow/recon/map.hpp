@@ -12,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "fieldflow/flow/base.hpp"
 #include "fieldflow/flow/checkpoint.hpp"
 #include "fieldflow/flow/flow.hpp"
 #include "fieldflow/recon/observation.hpp"
@@ -43,6 +44,19 @@ class FlowPrior final : public FieldPrior {
   Tensor<T> x_, dx_;
 };
 
+// A Gaussian over y whose covariance is diagonal in Fourier space (flow/base.hpp): what a flow over
+// a correlated-Gaussian base is before training, at the cost of two FFTs. A baseline for the flow.
+class GaussianFieldPrior final : public FieldPrior {
+ public:
+  explicit GaussianFieldPrior(CorrelatedGaussian gaussian) : g_(std::move(gaussian)) {}
+  int n() const override { return g_.n(); }
+  double log_prob(const double* y) override { return g_.log_prob(y); }
+  double log_prob_grad(const double* y, double* grad) override { return g_.log_prob_grad(y, grad); }
+
+ private:
+  CorrelatedGaussian g_;
+};
+
 // delta = g(y) and dg/dy, the inverse of Preprocessing::apply, elementwise.
 void preprocessing_to_delta(const Preprocessing& p, const double* y, double* delta,
                             double* ddelta_dy, size_t count);
@@ -71,6 +85,8 @@ class PosteriorObjective {
 
 struct MapSettings {
   std::string init = "wiener";  // wiener | data | zero
+  std::string prior = "flow";   // flow | gaussian (the checkpoint's base alone: a baseline)
+  bool whiten = true;           // optimise in u, y = S_y^{1/2} u, S_y the correlated base's
   int max_iterations = 500;
   double tolerance = 1e-8;           // stop when |f_k-1 - f_k| <= tolerance max(1, |f|)
   double gradient_tolerance = 1e-4;  // stop when |grad f| <= gradient_tolerance sqrt(dimension)
@@ -92,8 +108,13 @@ struct MapResult {
 // decreases without bound (a voxel of y beyond +-kDivergentY or a non-finite delta on an improving
 // step). Writes one progress line to `log` every progress_seconds (none when log is null).
 inline constexpr double kDivergentY = 1e3;
+// whitening: eigenvalues (CorrelatedGaussian's half-complex layout) of a Fourier-diagonal S over
+// y; when given, L-BFGS works in u with y = S^{1/2} u (same density, same maximum; a Gaussian
+// prior's Hessian becomes the identity, so far fewer iterations). The gradient rule and the
+// reported gradient are always in y.
 MapResult map_reconstruct(PosteriorObjective& objective, std::vector<double> y0,
                           const MapSettings& settings, std::FILE* log = nullptr,
-                          double progress_seconds = 10.0);
+                          double progress_seconds = 10.0,
+                          const std::vector<double>* whitening = nullptr);
 
 }  // namespace ff

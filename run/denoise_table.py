@@ -1,0 +1,73 @@
+#!/usr/bin/env python3
+"""Per-k-bin table over test fields from `fieldflow denoise` outputs (OUT/test_I_metrics.csv and
+OUT/test_I_summary.json): mean and scatter (standard deviation over fields) of r(k) for the WF,
+the MAP and the combined estimate, the residual power ratios to the WF's, and the targets of
+docs/denoise.md checked on the mean. Standard library only.
+
+    run/denoise_table.py OUT COUNT
+"""
+import csv
+import json
+import math
+import statistics
+import sys
+
+out, count = sys.argv[1], int(sys.argv[2])
+fields = []
+for i in range(count):
+    with open(f"{out}/test_{i}_metrics.csv") as f:
+        fields.append(list(csv.DictReader(f)))
+summaries = [json.load(open(f"{out}/test_{i}_summary.json")) for i in range(count)]
+n, box = summaries[0]["n"], summaries[0]["box_size_mpch"]
+kn = math.pi * n / box
+
+
+def stat(values):
+    m = statistics.fmean(values)
+    s = statistics.stdev(values) if len(values) > 1 else 0.0
+    return m, s
+
+
+print(f"{count} test fields, {n}^3 in {box:g} Mpc/h; k_N = {kn:.4f} h/Mpc; "
+      f"k_split = {summaries[0]['combined']['k_split_hmpc']:.4f} h/Mpc "
+      f"({summaries[0]['combined']['chosen_on']})\n")
+print("| k [h/Mpc] | r WF | r MAP | r combined | combined - WF | P_res MAP/WF | P_res comb/WF | T WF | T MAP | T comb |")
+print("|---|---|---|---|---|---|---|---|---|---|")
+worst_below = 0.0
+all_above = True
+for b in range(len(fields[0])):
+    k = float(fields[0][b]["k"])
+    col = lambda name: [float(f[b][name]) for f in fields]
+    rw, rm, rc = stat(col("wf_r")), stat(col("map_r")), stat(col("combined_r"))
+    d = stat([c - w for c, w in zip(col("combined_r"), col("wf_r"))])
+    pm = stat([m / w for m, w in zip(col("map_residual_pk"), col("wf_residual_pk"))])
+    pc = stat([c / w for c, w in zip(col("combined_residual_pk"), col("wf_residual_pk"))])
+    tw, tm, tc = stat(col("wf_transfer")), stat(col("map_transfer")), stat(col("combined_transfer"))
+    worst_below = min(worst_below, d[0])
+    if k > kn / 2 and d[0] <= 0:
+        all_above = False
+    print(f"| {k:.3f} | {rw[0]:.3f} ± {rw[1]:.3f} | {rm[0]:.3f} ± {rm[1]:.3f} | "
+          f"{rc[0]:.3f} ± {rc[1]:.3f} | {d[0]:+.4f} ± {d[1]:.4f} | {pm[0]:.3f} ± {pm[1]:.3f} | "
+          f"{pc[0]:.3f} ± {pc[1]:.3f} | {tw[0]:.3f} | {tm[0]:.3f} | {tc[0]:.3f} |")
+
+band = [s["headline"] for s in summaries]
+ratio = stat([h["combined_residual_vs_wf"] for h in band])
+ratio_map = stat([h["map_residual_vs_wf"] for h in band])
+print()
+print(f"Residual power on k_N/2..k_N, combined / WF: {ratio[0]:.3f} ± {ratio[1]:.3f} "
+      f"(target <= 0.75: {'met' if ratio[0] <= 0.75 else 'NOT met'}); plain MAP / WF: "
+      f"{ratio_map[0]:.3f} ± {ratio_map[1]:.3f}")
+print(f"Combined r above WF for every k > k_N/2: {'met' if all_above else 'NOT met'}; "
+      f"largest deficit anywhere {worst_below:+.4f} (target >= -0.005: "
+      f"{'met' if worst_below >= -0.005 else 'NOT met'})")
+for name in ("wf", "map", "combined"):
+    mse = [s["mse"][name] for s in summaries]
+    print(f"voxel MSE {name}: all {stat([m['all'] for m in mse])[0]:.4f}, observed "
+          f"{stat([m['observed'] for m in mse])[0]:.4f}, masked {stat([m['masked'] for m in mse])[0]:.4f}")
+wf_it = stat([s["wiener"]["iterations"] for s in summaries])
+wf_s = stat([s["wiener"]["seconds"] for s in summaries])
+map_it = stat([s["map"]["iterations"] for s in summaries])
+map_s = stat([s["map"]["seconds"] for s in summaries])
+stops = sorted({s["map"]["stop"] for s in summaries})
+print(f"WF: {wf_it[0]:.1f} PCG iterations, {wf_s[0]:.3f} s; MAP: {map_it[0]:.0f} ± {map_it[1]:.0f} "
+      f"L-BFGS iterations, {map_s[0]:.1f} s; MAP stops: {', '.join(stops)}")
