@@ -133,7 +133,7 @@ TEST(DenoiseCli, WritesEveryOutput) {
   const std::string out = (scratch() / "run" / "result.h5").string();
   const fs::path config = scratch() / "denoise.yaml";
   std::ofstream(config) << base_yaml(log1p_checkpoint(), truth_file(16, 3), out);
-  const CommandResult r = run("denoise " + config.string());
+  const CommandResult r = run("denoise " + config.string() + " --set denoise.report=false");
   ASSERT_EQ(r.status, 0) << r.output;
   EXPECT_NE(r.output.find("denoise: MAP of p(y|d)"), std::string::npos) << r.output;
   h5::File f = h5::File::open(out);
