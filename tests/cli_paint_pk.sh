@@ -198,10 +198,10 @@ expect_error pk-index-stack "stack.h5.*index" out.csv -- "$bin" pk stack.h5 --in
 expect_error pk-index-negative "--index" out.csv -- "$bin" pk g.h5 --index -1 --out out.csv
 expect_error pk-field-missing "field" out.csv -- "$bin" pk --out out.csv
 cp g.h5 keep.h5
-expect_error pk-out-is-input "--out.*keep.h5" "" -- "$bin" pk keep.h5 --out keep.h5
+expect_error pk-out-is-input "keep.h5: is also an input" "" -- "$bin" pk keep.h5 --out keep.h5
 if cmp -s g.h5 keep.h5; then ok; else bad "pk --out onto its input changed the input"; fi
 cp snap_kpc.hdf5 snap_keep.hdf5
-expect_error paint-out-is-input "--out.*snap_keep.hdf5" "" -- "$bin" paint snap_keep.hdf5 --grid 8 --out snap_keep.hdf5
+expect_error paint-out-is-input "snap_keep.hdf5: is also an input" "" -- "$bin" paint snap_keep.hdf5 --grid 8 --out snap_keep.hdf5
 if cmp -s snap_kpc.hdf5 snap_keep.hdf5; then ok; else bad "paint --out onto its snapshot changed it"; fi
 expect_error pk-out-unwritable "x.csv" "" -- "$bin" pk g.h5 --out text.h5/x.csv
 

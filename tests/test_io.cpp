@@ -4,6 +4,9 @@
 #include <H5PLpublic.h>
 #include <gtest/gtest.h>
 #include <hdf5.h>
+#include <signal.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -157,6 +160,202 @@ TEST_F(IoTest, AtomicFileCreatesParentFolders) {
 TEST_F(IoTest, AtomicFileCommitWithoutWritingIsAnError) {
   AtomicFile f(path("empty.txt"));
   EXPECT_NE(error_of([&] { f.commit(); }).find("nothing was written"), std::string::npos);
+}
+
+TEST_F(IoTest, AtomicFileWritesTextThroughCharacterDevicesAndLeavesThemInPlace) {
+  // Renaming onto /dev/null would replace the machine's /dev/null with a regular file (as root).
+  struct stat before {};
+  ASSERT_EQ(::stat("/dev/null", &before), 0);
+  atomic_write_text("/dev/null", "discarded\n");
+  struct stat after {};
+  ASSERT_EQ(::stat("/dev/null", &after), 0);
+  EXPECT_TRUE(S_ISCHR(after.st_mode));
+  EXPECT_EQ(after.st_ino, before.st_ino);
+  // A failing device fails with one line naming it.
+  if (fs::exists("/dev/full")) {
+    EXPECT_EQ(error_of([] { atomic_write_text("/dev/full", "x"); }),
+              "/dev/full: cannot write: No space left on device");
+  }
+}
+
+TEST_F(IoTest, AtomicFileRefusesDevicesForFileOutputsAndNeverRenamesOntoThem) {
+  EXPECT_EQ(error_of([] { AtomicFile f("/dev/null"); }),
+            "/dev/null: is a character device, not a regular file: this output (HDF5) needs a "
+            "file name");
+  EXPECT_EQ(error_of([&] { AtomicFile f(dir_.string()); }),
+            dir_.string() + ": is an existing folder");
+  const std::string fifo = path("pipe");
+  ASSERT_EQ(::mkfifo(fifo.c_str(), 0600), 0);
+  EXPECT_NE(
+      error_of([&] { AtomicFile f(fifo); }).find("is a FIFO (named pipe), not a regular file"),
+      std::string::npos);
+  // A text output to a FIFO nobody reads is refused rather than hanging.
+  EXPECT_EQ(error_of([&] { atomic_write_text(fifo, "x"); }),
+            fifo + ": is a FIFO that nobody reads from");
+  EXPECT_EQ(listing(dir_), std::vector<std::string>{"pipe"});
+  struct stat st {};
+  ASSERT_EQ(::stat(fifo.c_str(), &st), 0);
+  EXPECT_TRUE(S_ISFIFO(st.st_mode));
+}
+
+TEST_F(IoTest, AtomicFileWritesThroughToAFifoWithAReader) {
+  const std::string fifo = path("pipe");
+  ASSERT_EQ(::mkfifo(fifo.c_str(), 0600), 0);
+  std::string received;
+  std::thread reader([&] { received = read_text(fifo); });
+  // The reader opens asynchronously: retry until it is there (O_NONBLOCK open fails before).
+  for (int attempt = 0;; ++attempt) {
+    const std::string e = error_of([&] { atomic_write_text(fifo, "through the pipe\n"); });
+    if (e == "(no error)") break;
+    ASSERT_LT(attempt, 500) << e;
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  reader.join();
+  EXPECT_EQ(received, "through the pipe\n");
+}
+
+TEST_F(IoTest, AtomicFileReplacesTheFileASymbolicLinkPointsToAndKeepsTheLink) {
+  atomic_write_text(path("real.txt"), "old");
+  fs::create_symlink("real.txt", dir_ / "link.txt");
+  atomic_write_text(path("link.txt"), "new");
+  EXPECT_TRUE(fs::is_symlink(dir_ / "link.txt"));
+  EXPECT_EQ(read_text(path("real.txt")), "new");
+  fs::create_symlink("missing.txt", dir_ / "dangling.txt");
+  EXPECT_NE(error_of([&] {
+              atomic_write_text(path("dangling.txt"), "x");
+            }).find("symbolic link to a missing file"),
+            std::string::npos);
+}
+
+TEST_F(IoTest, AtomicFileRemovesStaleTemporariesOfDeadProcessesOnly) {
+  // A dead PID: a child that has exited and been reaped.
+  const pid_t child = ::fork();
+  if (child == 0) ::_exit(0);
+  ASSERT_GT(child, 0);
+  ::waitpid(child, nullptr, 0);
+  const std::string dead = ".out.h5.tmp." + std::to_string(child) + ".0";
+  const std::string alive = ".out.h5.tmp." + std::to_string(::getppid()) + ".3";
+  const std::string other = ".other.h5.tmp." + std::to_string(child) + ".0";
+  for (const std::string& name : {dead, alive, other}) std::ofstream(dir_ / name) << "partial";
+  atomic_write_text(path("out.h5"), "done");
+  EXPECT_EQ(listing(dir_), (std::vector<std::string>{other, alive, "out.h5"}));  // sorted
+}
+
+TEST_F(IoTest, SignalRemovesTheTemporariesOfWritesInProgressAndExits128PlusSignal) {
+  for (const int signal_number : {SIGINT, SIGTERM}) {
+    const std::string target = path("big.h5");
+    const pid_t child = ::fork();
+    if (child == 0) {
+      ::close(STDERR_FILENO);  // the handler's line is not part of this test's output
+      remove_temporaries_on_signal();
+      AtomicFile f(target);
+      std::ofstream(f.temp_path()) << "half written";
+      ::raise(signal_number);
+      ::_exit(0);  // not reached
+    }
+    int status = 0;
+    ASSERT_EQ(::waitpid(child, &status, 0), child);
+    ASSERT_TRUE(WIFEXITED(status));
+    EXPECT_EQ(WEXITSTATUS(status), 128 + signal_number);
+    EXPECT_TRUE(listing(dir_).empty()) << listing(dir_).front();
+  }
+}
+
+TEST_F(IoTest, AnOutputThatIsAnInputIsRefusedWhateverItsName) {
+  atomic_write_text(path("in.txt"), "input");
+  fs::create_hard_link(dir_ / "in.txt", dir_ / "hard.txt");
+  fs::create_symlink(dir_ / "in.txt", dir_ / "soft.txt");
+  const std::vector<std::string> inputs{path("other.txt"), path("in.txt")};
+  EXPECT_EQ(error_of([&] { refuse_output_that_is_input(path("in.txt"), inputs); }),
+            path("in.txt") + ": is also an input of this command; refusing to overwrite it");
+  for (const std::string& spelling :
+       {path("hard.txt"), path("soft.txt"), (dir_ / "." / "in.txt").string()})
+    EXPECT_EQ(error_of([&] { refuse_output_that_is_input(spelling, inputs); }),
+              spelling + ": is also an input of this command (" + path("in.txt") +
+                  "); refusing to overwrite it");
+  EXPECT_EQ(error_of([&] { refuse_output_that_is_input(path("new.txt"), inputs); }), "(no error)");
+  EXPECT_EQ(error_of([&] { refuse_output_that_is_input("", inputs); }), "(no error)");
+  EXPECT_EQ(read_text(path("in.txt")), "input");
+}
+
+TEST_F(IoTest, WriteErrorsNameTheDestinationNotTheTemporary) {
+  // HDF5 cannot create the temporary (a folder is in its way): the error names the user's path.
+  const std::string target = path("g.h5");
+  AtomicFile out(target);
+  fs::create_directory(out.temp_path());
+  const std::string message = error_of([&] { h5::File::create(out); });
+  EXPECT_EQ(message.find(".tmp."), std::string::npos) << message;
+  EXPECT_EQ(message.rfind(target + ": cannot create HDF5 file", 0), 0u) << message;
+}
+
+TEST_F(IoTest, GridOfAnUnsupportedTypeSaysWhatItHoldsAndWhatIsExpected) {
+  for (const auto& [type, words] : std::vector<std::pair<hid_t, std::string>>{
+           {H5T_NATIVE_UINT8, "uint8"}, {H5T_NATIVE_INT32, "int32"}}) {
+    const std::string p = path("typed.h5");
+    const hid_t f = H5Fcreate(p.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
+    const hsize_t dims[3] = {2, 2, 2};
+    const hid_t space = H5Screate_simple(3, dims, nullptr);
+    const hid_t d = H5Dcreate2(f, "delta", type, space, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+    H5Dclose(d);
+    H5Sclose(space);
+    H5Fclose(f);
+    EXPECT_EQ(error_of([&] { inspect_grid_file(p); }),
+              p + ": /delta holds " + words + ", expected float32 or float64");
+  }
+  // float16 and complex (a compound of two floats, as h5py writes numpy's complex64).
+  const std::string p = path("half.h5");
+  const hid_t f = H5Fcreate(p.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
+  const hsize_t dims[3] = {2, 2, 2};
+  const hid_t space = H5Screate_simple(3, dims, nullptr);
+  const hid_t half = H5Tcopy(H5T_IEEE_F32LE);
+  H5Tset_fields(half, 15, 10, 5, 0, 10);
+  H5Tset_size(half, 2);
+  H5Tset_ebias(half, 15);
+  const hid_t d = H5Dcreate2(f, "delta", half, space, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+  const hid_t complex = H5Tcreate(H5T_COMPOUND, 8);
+  H5Tinsert(complex, "r", 0, H5T_IEEE_F32LE);
+  H5Tinsert(complex, "i", 4, H5T_IEEE_F32LE);
+  const hid_t g = H5Gcreate2(f, "c", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+  const hid_t dc = H5Dcreate2(g, "delta", complex, space, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+  for (hid_t id : {dc, d}) H5Dclose(id);
+  H5Gclose(g);
+  H5Tclose(complex);
+  H5Tclose(half);
+  H5Sclose(space);
+  H5Fclose(f);
+  EXPECT_EQ(error_of([&] { inspect_grid_file(p); }),
+            p + ": /delta holds float16, expected float32 or float64");
+  const h5::File file = h5::File::open(p);
+  EXPECT_EQ(file.root().open_dataset("c/delta").type_name(),
+            "a compound type (complex numbers or records)");
+}
+
+TEST_F(IoTest, AFileLockedByAWriterIsCalledLockedNotDamaged) {
+  const std::string p = path("busy.h5");
+  write_grid(p, GridF(4, 1.0));
+  // Another process holds the file open for writing (HDF5 takes an exclusive lock).
+  int ready[2];
+  ASSERT_EQ(::pipe(ready), 0);
+  const pid_t child = ::fork();
+  if (child == 0) {
+    const hid_t f = H5Fopen(p.c_str(), H5F_ACC_RDWR, H5P_DEFAULT);
+    const char ok = f >= 0 ? 'y' : 'n';
+    ssize_t ignored = ::write(ready[1], &ok, 1);
+    (void)ignored;
+    ::sleep(30);  // killed by the parent
+    ::_exit(0);
+  }
+  char ok = 0;
+  ASSERT_EQ(::read(ready[0], &ok, 1), 1);
+  const std::string message = error_of([&] { inspect_grid_file(p); });
+  ::kill(child, SIGKILL);
+  ::waitpid(child, nullptr, 0);
+  ::close(ready[0]);
+  ::close(ready[1]);
+  if (ok != 'y') GTEST_SKIP() << "cannot open the file for writing in a child";
+  if (message == "(no error)") GTEST_SKIP() << "this file system does not lock HDF5 files";
+  EXPECT_EQ(message, p + ": is locked by another program that has it open for writing (HDF5 file "
+                         "lock); try again when it has finished");
 }
 
 // ---- Grid files ----

@@ -8,6 +8,7 @@
 #include <complex>
 #include <functional>
 #include <limits>
+#include <map>
 #include <numbers>
 
 #include "error_of.hpp"
@@ -323,6 +324,68 @@ TEST(PowerSpectrum, RejectsBadInput) {
   short_grid.values.resize(10);
   EXPECT_NE(error_of([&] { measure_power_spectrum(short_grid); }).find("values"),
             std::string::npos);
+}
+
+TEST(PowerSpectrum, HugeFloat32ValuesGiveTheScaledFinitePower) {
+  // P is quadratic in the field: P(a x) = a^2 P(x). A float32 field of values near 1e38 overflows
+  // a float32 transform (n^3 x 1e38 > 3.4e38), yet its power is representable: it must come out
+  // as a^2 times the power of the unscaled field, not as NaN or inf.
+  const int n = 16;
+  const Grid unit = white_noise(n, 100.0, 21);
+  GridF small(n, 100.0), huge(n, 100.0);
+  const double a = 1e37;
+  for (size_t i = 0; i < unit.size(); ++i) {
+    small.values[i] = float(unit.values[i]);
+    huge.values[i] = float(a * double(small.values[i]));
+  }
+  const PowerSpectrum ps = measure_power_spectrum(small), ph = measure_power_spectrum(huge);
+  ASSERT_EQ(ps.k.size(), ph.k.size());
+  for (size_t i = 0; i < ps.k.size(); ++i) {
+    ASSERT_TRUE(std::isfinite(ph.pk[i])) << "bin " << i;
+    // float32 rounding of a x and of the transform: a few 1e-6 relative.
+    EXPECT_NEAR(ph.pk[i] / (a * a), ps.pk[i], 1e-4 * ps.pk[i]) << "bin " << i;
+  }
+  // A constant 1e38 field (the probe): all power at k = 0, which is excluded, so every
+  // bin is (numerically) zero and finite.
+  GridF flat(n, 100.0);
+  std::fill(flat.values.begin(), flat.values.end(), 1e38f);
+  for (double p : measure_power_spectrum(flat).pk) EXPECT_TRUE(std::isfinite(p));
+  const CrossSpectrum c = measure_cross_spectrum(huge, huge);
+  for (size_t i = 0; i < c.k.size(); ++i) {
+    EXPECT_NEAR(c.pk12[i] / (a * a), ps.pk[i], 1e-4 * ps.pk[i]);
+    EXPECT_NEAR(c.r[i], 1.0, 1e-6);
+  }
+}
+
+TEST(PowerSpectrum, PowerBeyondDoublePrecisionIsRefused) {
+  // float64 values of 1e300 have a power near L^3 1e600: not representable, so refused.
+  Grid g = white_noise(8, 10.0, 3);
+  for (double& v : g.values) v *= 1e300;
+  const std::string message = error_of([&] { measure_power_spectrum(g); });
+  EXPECT_NE(message.find("power spectrum: P(k) exceeds double precision"), std::string::npos)
+      << message;
+}
+
+TEST(PowerSpectrum, TinyBinWidthCostsOneBinPerShellAtMost) {
+  // --kbin 5e-8 once asked for 1.6e8 bins (24 GB). Bins exist only where modes fall: one per
+  // distinct |n|, with the brute-force mode counts of each shell.
+  const int n = 16;
+  const Grid f = white_noise(n, 10.0, 5);
+  PowerSpectrumOptions opts;
+  opts.kbin_width = 5e-8;
+  const PowerSpectrum got = measure_power_spectrum(f, opts);
+  std::map<int, double> shells;  // |n|^2 -> modes
+  for_each_mode(n, [&](int x, int y, int z) { shells[x * x + y * y + z * z] += 1; });
+  ASSERT_EQ(got.k.size(), shells.size());
+  size_t row = 0;
+  for (const auto& [s, count] : shells) {
+    EXPECT_EQ(got.nmodes[row], count) << "|n|^2 " << s;
+    EXPECT_NEAR(got.k[row], 2 * pi / 10.0 * std::sqrt(double(s)), 1e-12) << "|n|^2 " << s;
+    ++row;
+  }
+  opts.kbin_width = 1e300;  // one bin holding every mode
+  const PowerSpectrum one = measure_power_spectrum(f, opts);
+  ASSERT_EQ(one.k.size(), 1u);
 }
 
 // ---- painting ----

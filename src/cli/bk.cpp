@@ -1,11 +1,14 @@
 // fieldflow bk FIELD.h5 [--mas none|ngp|cic|tsc] [--kbin W] [--index I] [--out bk.csv]:
 // the equilateral bispectrum B(k) and reduced bispectrum Q(k) (docs/statistics.md "Bispectrum").
 #include <chrono>
+#include <cmath>
 #include <cstdio>
+#include <cstdlib>
 
 #include "commands.hpp"
 #include "field_stats.hpp"
 #include "fieldflow/core/grid.hpp"
+#include "fieldflow/io/atomic_file.hpp"
 #include "fieldflow/stats/bispectrum.hpp"
 
 namespace ff::cli {
@@ -20,8 +23,7 @@ struct BkArgs {
 };
 
 void run_bk(const BkArgs& a) {
-  check_kbin(a.kbin);
-  refuse_output_over_inputs(a.out, {a.field});
+  refuse_output_that_is_input(a.out, {a.field});
   BispectrumOptions opts;
   opts.mas = parse_mass_assignment(a.mas);
   opts.kbin_width = a.kbin;
@@ -59,13 +61,25 @@ void add_bk_command(CLI::App& app) {
                   "Mass-assignment window to divide out: none (fields not painted), ngp, cic, tsc")
       ->default_val("none")
       ->check(CLI::IsMember({"none", "ngp", "cic", "tsc"}, CLI::ignore_case));
+  // Every shell costs a pass of FFTs: below a quarter of k_F the shells hold no new triangles and
+  // their number (N / 2W) becomes absurd (--kbin 5e-8: 1.6e8 passes).
   sub->add_option("--kbin", args->kbin,
                   "Shell spacing and half-width in units of the fundamental mode k_F = 2 pi / L")
-      ->default_val(1.0);
+      ->default_val(1.0)
+      ->check(CLI::Validator(
+          [](std::string& text) -> std::string {
+            char* end = nullptr;
+            const double w = std::strtod(text.c_str(), &end);
+            if (text.empty() || *end != '\0' || !std::isfinite(w) || !(w >= 0.25))
+              return "expected a shell width of at least 0.25 (units of k_F), got " + text;
+            return "";
+          },
+          "NUMBER >= 0.25"));
   sub->add_option("--index", args->index, "Member of a stacked [M,N,N,N] file to use")
-      ->default_val(0);
+      ->default_val(0)
+      ->check(whole_number(0, 2147483647));
   sub->add_option("--out", args->out, "Output CSV (default: standard output)");
-  sub->callback([args] { run_bk(*args); });
+  sub->callback([args] { run_about(args->field, [&] { run_bk(*args); }); });
 }
 
 }  // namespace ff::cli

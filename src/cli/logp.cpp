@@ -5,8 +5,10 @@
 
 #include "commands.hpp"
 #include "fieldflow/core/error.hpp"
+#include "fieldflow/core/text.hpp"
 #include "fieldflow/flow/checkpoint.hpp"
 #include "fieldflow/flow/fields.hpp"
+#include "fieldflow/io/atomic_file.hpp"
 #include "fieldflow/io/csv.hpp"
 #include "fieldflow/io/grid_file.hpp"
 
@@ -21,6 +23,9 @@ struct LogpArgs {
 };
 
 void run_logp(const LogpArgs& a) {
+  std::vector<std::string> inputs = a.grids;
+  inputs.push_back(a.checkpoint);
+  refuse_output_that_is_input(a.out, inputs);
   FlowCheckpoint loaded = load_flow_checkpoint(a.checkpoint);
   MultiScaleFlow<float>& flow = *loaded.flow;
   const int n = flow.spec().grid;
@@ -35,8 +40,13 @@ void run_logp(const LogpArgs& a) {
     for (int i = 0; i < info.count; ++i) {
       const GridF g = read_grid_as<float>(path, i);
       const double logp = field_log_density(loaded, g);
+      // Never a non-finite result: values far outside what the flow saw give no usable density.
+      if (!std::isfinite(logp))
+        throw Error(path, (info.stacked ? "field " + std::to_string(i) + ": " : std::string()) +
+                              "the log density is not a finite number (values far outside the "
+                              "range the flow was trained on?)");
       const double bits = nll_bits_per_voxel(logp, g.size());
-      std::printf("%s,%d,%.9g,%.9g\n", path.c_str(), i, logp, bits);
+      std::printf("%s,%d,%.9g,%.9g\n", printable(path).c_str(), i, logp, bits);
       file_index.push_back(double(f));
       field_index.push_back(i);
       logp_nats.push_back(logp);
@@ -61,7 +71,7 @@ void add_logp_command(CLI::App& app) {
   sub->add_option("--checkpoint", args->checkpoint, "Flow checkpoint (HDF5)")->required();
   sub->add_option("grids", args->grids, "Grid files (stacked files: every member)")->required();
   sub->add_option("--out", args->out, "Also write a CSV (file = position in the argument list)");
-  sub->callback([args] { run_logp(*args); });
+  sub->callback([args] { run_about(args->checkpoint, [&] { run_logp(*args); }); });
 }
 
 }  // namespace ff::cli

@@ -3,10 +3,12 @@
 
 #include <chrono>
 #include <cstdio>
-#include <filesystem>
 
 #include "commands.hpp"
 #include "fieldflow/core/error.hpp"
+#include "fieldflow/core/memory.hpp"
+#include "fieldflow/core/text.hpp"
+#include "fieldflow/io/atomic_file.hpp"
 #include "fieldflow/io/grid_file.hpp"
 #include "fieldflow/io/snapshot.hpp"
 
@@ -26,22 +28,22 @@ struct PaintArgs {
 void run_paint(const PaintArgs& a) {
   const auto t0 = std::chrono::steady_clock::now();
   const MassAssignment mas = parse_mass_assignment(a.mas);
-  if (mas == MassAssignment::none) throw Error("--mas", "painting needs ngp, cic or tsc");
   if (a.interlace && a.grid % 2 != 0)
-    throw Error("--grid", "interlacing needs an even grid size, got " + std::to_string(a.grid));
+    throw UsageError("--grid",
+                     "interlacing needs an even grid size, got " + std::to_string(a.grid));
   SnapshotReader reader(a.snapshot, parse_length_unit(a.length_unit));
-  for (const std::string& input : reader.files()) {
-    std::error_code ec;
-    if (std::filesystem::equivalent(a.out, input, ec))
-      throw Error("--out", "would overwrite the snapshot file " + input);
-  }
+  refuse_output_that_is_input(a.out, reader.files());
+  // The painted mesh(es) in double, plus the written copy: refuse before allocating.
+  const double cells = double(a.grid) * a.grid * a.grid;
+  require_memory(cells * 8.0 * (a.interlace ? 3 : 2), "--grid",
+                 "a " + std::to_string(a.grid) + "^3 grid");
   const auto& h = reader.header();
-  std::fprintf(stderr,
-               "fieldflow paint: %zu file(s), %llu particles, box %.6g Mpc/h, z = %.4g; "
-               "lengths in %s (%s)\n",
-               reader.files().size(), static_cast<unsigned long long>(reader.particle_count()),
-               h.box_size_mpch, h.redshift, to_string(reader.length_unit()),
-               reader.length_unit_reason().c_str());
+  std::printf(
+      "fieldflow paint: %zu file(s), %llu particles, box %.6g Mpc/h, z = %.4g; "
+      "lengths in %s (%s)\n",
+      reader.files().size(), static_cast<unsigned long long>(reader.particle_count()),
+      h.box_size_mpch, h.redshift, to_string(reader.length_unit()),
+      reader.length_unit_reason().c_str());
   Painter painter(a.grid, h.box_size_mpch, mas, a.interlace);
   if (reader.particle_count() == 0) throw Error(a.snapshot, "holds no particles to paint");
   reader.for_each_position_chunk([&](auto chunk) { painter.add(chunk); }, Painter::preferred_chunk);
@@ -51,8 +53,8 @@ void run_paint(const PaintArgs& a) {
              a.precision == "float64" ? GridPrecision::float64 : GridPrecision::float32);
   const double seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  std::fprintf(stderr, "fieldflow paint: %d^3 %s%s grid written to %s (%.2f s)\n", a.grid,
-               to_string(mas), a.interlace ? " interlaced" : "", a.out.c_str(), seconds);
+  std::printf("fieldflow paint: %d^3 %s%s grid written to %s (%.2f s)\n", a.grid, to_string(mas),
+              a.interlace ? " interlaced" : "", printable(a.out).c_str(), seconds);
 }
 }  // namespace
 
@@ -69,7 +71,7 @@ void add_paint_command(CLI::App& app) {
       ->required();
   sub->add_option("--grid", args->grid, "Grid points per side")
       ->required()
-      ->check(CLI::Range(2, 4096));
+      ->check(whole_number(2, 4096));
   sub->add_option("--mas", args->mas, "Mass assignment: ngp, cic or tsc")
       ->default_val("cic")
       ->check(CLI::IsMember({"ngp", "cic", "tsc"}, CLI::ignore_case));
@@ -77,12 +79,22 @@ void add_paint_command(CLI::App& app) {
                 "Interlace a half-cell-shifted mesh to suppress aliasing (Sefusatti et al. 2016)");
   sub->add_option("--length-unit", args->length_unit,
                   "Unit of the stored positions: auto, kpc/h or mpc/h")
-      ->default_val("auto");
+      ->default_val("auto")
+      ->check(CLI::Validator(
+          [](std::string& text) -> std::string {
+            try {
+              parse_length_unit(text);
+            } catch (const Error& e) {
+              return e.problem();
+            }
+            return "";
+          },
+          "UNIT"));
   sub->add_option("--precision", args->precision, "Stored precision of /delta")
       ->default_val("float32")
       ->check(CLI::IsMember({"float32", "float64"}));
   sub->add_option("--out", args->out, "Output grid file (HDF5)")->required();
-  sub->callback([args] { run_paint(*args); });
+  sub->callback([args] { run_about(args->snapshot, [&] { run_paint(*args); }); });
 }
 
 }  // namespace ff::cli

@@ -6,7 +6,8 @@
 #include "field_stats.hpp"
 #include "fieldflow/core/error.hpp"
 #include "fieldflow/core/fft.hpp"
-#include "fieldflow/core/text.hpp"
+#include "fieldflow/core/memory.hpp"
+#include "fieldflow/io/atomic_file.hpp"
 #include "fieldflow/io/csv.hpp"
 #include "fieldflow/io/grid_file.hpp"
 #include "fieldflow/stats/power_spectrum.hpp"
@@ -28,6 +29,10 @@ struct PkArgs {
 // Float32 files go through the single-precision FFT (bins still accumulate in double).
 template <typename T>
 void measure(const PkArgs& a, const PowerSpectrumOptions& opts, int n) {
+  // The transform buffer (n^3 values plus padding), two fields and two transforms for --cross.
+  const double fields = a.cross.empty() ? 1.0 : 4.0;
+  require_memory(fields * double(n) * n * (n + 2) * sizeof(T), a.field,
+                 "the power spectrum of this " + std::to_string(n) + "^3 grid");
   if (a.cross.empty()) {
     // The field is read straight into the transform's buffer: no copy, no second allocation.
     RealFft3d<T> fft(n);
@@ -48,16 +53,7 @@ void measure(const PkArgs& a, const PowerSpectrumOptions& opts, int n) {
 }
 
 void run_pk(const PkArgs& a) {
-  check_kbin(a.kbin);
-  if (!(a.shot_noise >= 0) || !std::isfinite(a.shot_noise))
-    throw Error("--shot-noise",
-                "expected a shot noise >= 0 in (Mpc/h)^3, got " + format_number(a.shot_noise));
-  if (!(a.particles >= 0) || !std::isfinite(a.particles))
-    throw Error("--particles",
-                "expected a positive particle count, got " + format_number(a.particles));
-  if (a.particles > 0 && a.shot_noise > 0)
-    throw Error("--shot-noise", "give either --shot-noise or --particles, not both");
-  refuse_output_over_inputs(a.out, {a.field, a.cross});
+  refuse_output_that_is_input(a.out, {a.field, a.cross});
   PowerSpectrumOptions opts;
   opts.mas = parse_mass_assignment(a.mas);
   opts.kbin_width = a.kbin;
@@ -76,10 +72,12 @@ void run_pk(const PkArgs& a) {
   }
   const double volume = info.box_size_mpch * info.box_size_mpch * info.box_size_mpch;
   opts.shot_noise = a.particles > 0 ? volume / a.particles : a.shot_noise;
-  if (all_float32)
-    measure<float>(a, opts, info.n);
-  else
-    measure<double>(a, opts, info.n);
+  about_input(a.field, {"power spectrum", "cross spectrum"}, [&] {
+    if (all_float32)
+      measure<float>(a, opts, info.n);
+    else
+      measure<double>(a, opts, info.n);
+  });
 }
 }  // namespace
 
@@ -99,15 +97,20 @@ void add_pk_command(CLI::App& app) {
       ->default_val("none")
       ->check(CLI::IsMember({"none", "ngp", "cic", "tsc"}, CLI::ignore_case));
   sub->add_option("--kbin", args->kbin, "Bin width in units of the fundamental mode k_F = 2 pi / L")
-      ->default_val(1.0);
-  sub->add_option("--shot-noise", args->shot_noise,
-                  "Subtract this shot noise, (Mpc/h)^3, from the auto spectra");
+      ->default_val(1.0)
+      ->check(positive_number());
+  CLI::Option* shot = sub->add_option("--shot-noise", args->shot_noise,
+                                      "Subtract this shot noise, (Mpc/h)^3, from the auto spectra")
+                          ->check(non_negative_number());
   sub->add_option("--particles", args->particles,
-                  "Subtract the Poisson shot noise L^3 / NP of NP particles from the auto spectra");
+                  "Subtract the Poisson shot noise L^3 / NP of NP particles from the auto spectra")
+      ->check(positive_number())
+      ->excludes(shot);
   sub->add_option("--index", args->index, "Member of a stacked [M,N,N,N] file to use")
-      ->default_val(0);
+      ->default_val(0)
+      ->check(whole_number(0, 2147483647));
   sub->add_option("--out", args->out, "Output CSV (default: standard output)");
-  sub->callback([args] { run_pk(*args); });
+  sub->callback([args] { run_about(args->field, [&] { run_pk(*args); }); });
 }
 
 }  // namespace ff::cli

@@ -6,8 +6,10 @@
 
 #include "commands.hpp"
 #include "fieldflow/core/error.hpp"
+#include "fieldflow/core/text.hpp"
 #include "fieldflow/flow/checkpoint.hpp"
 #include "fieldflow/flow/fields.hpp"
+#include "fieldflow/io/atomic_file.hpp"
 #include "fieldflow/io/grid_file.hpp"
 
 namespace ff::cli {
@@ -29,6 +31,7 @@ void run_sample(const ConfigArgs& args) {
           ? GridPrecision::float32
           : GridPrecision::float64;
   config.finish();
+  refuse_output_that_is_input(out, {checkpoint, args.path});
 
   FlowCheckpoint loaded = load_flow_checkpoint(checkpoint);
   const int n = loaded.flow->spec().grid;
@@ -39,7 +42,7 @@ void run_sample(const ConfigArgs& args) {
         sample_field(loaded, checkpoint, seed, i, temperature, box_size_mpch, redshift));
   write_grid_stack(out, grids, precision);
   std::printf("wrote %d sample(s) of %d^3 at temperature %g to %s\n", count, n, temperature,
-              out.c_str());
+              printable(out).c_str());
 }
 
 }  // namespace
@@ -49,7 +52,7 @@ void add_sample_command(CLI::App& app) {
   CLI::App* sub = app.add_subcommand(
       "sample", "Draw fields from a trained flow (checkpoint) into a stacked grid file");
   add_config_args(sub, *args);
-  sub->callback([args] { run_sample(*args); });
+  sub->callback([args] { run_about(args->path, [&] { run_sample(*args); }); });
 }
 
 }  // namespace ff::cli

@@ -14,6 +14,8 @@
 
 #include "commands.hpp"
 #include "fieldflow/core/error.hpp"
+#include "fieldflow/core/text.hpp"
+#include "fieldflow/io/atomic_file.hpp"
 #include "fieldflow/sim/simulation_set.hpp"
 
 namespace ff::cli {
@@ -38,8 +40,9 @@ SimulateConfig read_simulate_config(Config& config) {
   s.cosmology.n_s = c.positive("n_s", 0.9624);
   s.cosmology.sigma8 = c.positive("sigma8", 0.834);
   s.cosmology.t_cmb_k = c.positive("t_cmb", 2.7255);
-  if (!(s.cosmology.omega_b < s.cosmology.omega_m) || s.cosmology.omega_m > 1.0)
-    c.fail("omega_b", "expected 0 < omega_b < omega_m <= 1");
+  if (s.cosmology.omega_m > 1.0) c.fail("omega_m", "expected at most 1");
+  if (!(s.cosmology.omega_b < s.cosmology.omega_m))
+    c.fail("omega_b", "expected below omega_m (" + format_number(s.cosmology.omega_m) + ")");
 
   ConfigNode p = root.section("power");
   s.transfer =
@@ -139,14 +142,35 @@ struct MpiSession {
     MPI_Finalized(&finalised);
     if (active && !finalised) MPI_Finalize();
   }
-  // True on every rank when all ranks succeeded.
+  // True on every rank when all ranks succeeded. Otherwise only the lowest failing rank keeps
+  // printing its error (ff::prints_errors): every rank stops, one line is printed.
   bool all_ok(bool ok) const {
     if (!active) return ok;
-    int mine = ok ? 1 : 0, all = 0;
-    MPI_Allreduce(&mine, &all, 1, MPI_INT, MPI_MIN, MPI_COMM_WORLD);
-    return all == 1;
+    int mine = ok ? size : rank, first_failure = size;
+    MPI_Allreduce(&mine, &first_failure, 1, MPI_INT, MPI_MIN, MPI_COMM_WORLD);
+    if (first_failure != size && first_failure != rank) prints_errors().store(false);
+    return first_failure == size;
   }
 };
+
+// Every file simulate may write, refused when it is the config or the power table.
+void refuse_outputs_that_are_inputs(const SimulateConfig& cfg, const std::string& config_path) {
+  const SimulationSettings& s = cfg.settings;
+  std::vector<std::string> inputs{config_path};
+  if (!s.power_table.empty()) inputs.push_back(s.power_table);
+  const int outputs = int(sorted_output_redshifts(s).size());
+  for (const auto& set : cfg.sets)
+    for (int o = 0; o < outputs; ++o) {
+      refuse_output_that_is_input(stack_path(s, set.name, o), inputs);
+      for (int i = 0; i < set.count; ++i) {
+        refuse_output_that_is_input(delta_path(s, set.name, i, o), inputs);
+        const std::string base = snapshot_base(s, set.name, i, o);
+        refuse_output_that_is_input(base + ".hdf5", inputs);
+        for (int f = 0; f < s.snapshot.num_files; ++f)
+          refuse_output_that_is_input(base + "." + std::to_string(f) + ".hdf5", inputs);
+      }
+    }
+}
 
 void run_simulate(const ConfigArgs& args) {
   MpiSession mpi;
@@ -157,9 +181,13 @@ void run_simulate(const ConfigArgs& args) {
     const int local_ranks = local ? std::max(1, std::atoi(local)) : 1;
     omp_set_num_threads(std::max(1, omp_get_num_procs() / local_ranks));
   }
+  // Every rank reads the config; each fails the same way on a bad one, so only rank 0 prints.
+  if (mpi.rank != 0) prints_errors().store(false);
   Config config = args.load();
   const SimulateConfig cfg = read_simulate_config(config);
   const SimulationSettings& s = cfg.settings;
+  refuse_outputs_that_are_inputs(cfg, args.path);
+  prints_errors().store(true);
 
   struct Task {
     const SimulationSetSpec* set;
@@ -172,18 +200,19 @@ void run_simulate(const ConfigArgs& args) {
   for (size_t t = 0; t < tasks.size(); ++t)
     if (int(t % size_t(mpi.size)) == mpi.rank) mine.push_back(tasks[t]);
 
+  // Progress goes to standard output: standard error holds only an error line.
   if (mpi.rank == 0)
-    std::fprintf(stderr,
-                 "fieldflow simulate: %zu simulations (%d train, %d test) of %d^3 particles in "
-                 "%.6g Mpc/h, %d steps from z = %.4g, force mesh %d^3 (%s), painted to %d^3; "
-                 "%d rank(s) x %d thread(s) -> %s\n",
-                 tasks.size(), cfg.sets[0].count, cfg.sets[1].count, s.particles_per_side,
-                 s.box_size_mpch, s.pm.steps, s.z_start, s.particles_per_side * s.pm.mesh_factor,
-                 to_string(s.pm.gradient), s.paint_grid, mpi.size, omp_get_max_threads(),
-                 s.output_dir.c_str());
+    std::printf(
+        "fieldflow simulate: %zu simulations (%d train, %d test) of %d^3 particles in "
+        "%.6g Mpc/h, %d steps from z = %.4g, force mesh %d^3 (%s), painted to %d^3; "
+        "%d rank(s) x %d thread(s) -> %s\n",
+        tasks.size(), cfg.sets[0].count, cfg.sets[1].count, s.particles_per_side, s.box_size_mpch,
+        s.pm.steps, s.z_start, s.particles_per_side * s.pm.mesh_factor, to_string(s.pm.gradient),
+        s.paint_grid, mpi.size, omp_get_max_threads(), printable(s.output_dir).c_str());
+  std::fflush(stdout);
 
   bool ok = true;
-  std::string failure;
+  Error failure(args.path, "");
   try {
     const Simulator simulator(s);
     const auto t0 = std::chrono::steady_clock::now();
@@ -199,22 +228,28 @@ void run_simulate(const ConfigArgs& args) {
       ++done;
       const double elapsed =
           std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-      std::fprintf(stderr, "[rank %d] %s %d/%d (seed %llu): %.2f s; rank progress %d/%zu, %.0f s\n",
-                   mpi.rank, set.name.c_str(), task.index + 1, set.count,
-                   static_cast<unsigned long long>(seed), r.seconds, done + skipped, mine.size(),
-                   elapsed);
+      std::printf("[rank %d] %s %d/%d (seed %llu): %.2f s; rank progress %d/%zu, %.0f s\n",
+                  mpi.rank, set.name.c_str(), task.index + 1, set.count,
+                  static_cast<unsigned long long>(seed), r.seconds, done + skipped, mine.size(),
+                  elapsed);
     }
     if (skipped > 0)
-      std::fprintf(stderr, "[rank %d] %d finished simulation(s) found on disk, skipped\n", mpi.rank,
-                   skipped);
+      std::printf("[rank %d] %d finished simulation(s) found on disk, skipped\n", mpi.rank,
+                  skipped);
+  } catch (const Error& e) {
+    ok = false;
+    failure = e;
+  } catch (const std::bad_alloc&) {
+    ok = false;
+    failure = Error(args.path, "out of memory while simulating");
   } catch (const std::exception& e) {
     ok = false;
-    failure = e.what();
+    failure = Error(args.path, e.what());
   }
   // Every rank must finish before rank 0 stacks the grids.
   const bool all_ok = mpi.all_ok(ok);
-  if (!ok) throw Error(args.path, failure);
-  if (!all_ok) throw Error(args.path, "another rank failed (see its message above)");
+  if (!ok) throw failure;
+  if (!all_ok) throw Error(args.path, "another rank failed");
   // Rank 0 stacks the grids; the others wait for its verdict (an error must not leave them
   // blocked in a collective).
   bool stacked = true;
@@ -223,18 +258,25 @@ void run_simulate(const ConfigArgs& args) {
       for (const auto& set : cfg.sets) {
         write_set_stacks(s, set);
         if (set.count > 0)
-          std::fprintf(stderr, "fieldflow simulate: %s: %d grids stacked in %s\n", set.name.c_str(),
-                       set.count,
-                       stack_path(s, set.name, int(sorted_output_redshifts(s).size()) - 1).c_str());
+          std::printf("fieldflow simulate: %s: %d grids stacked in %s\n", set.name.c_str(),
+                      set.count,
+                      printable(stack_path(s, set.name, int(sorted_output_redshifts(s).size()) - 1))
+                          .c_str());
       }
+    } catch (const Error& e) {
+      stacked = false;
+      failure = e;
+    } catch (const std::bad_alloc&) {
+      stacked = false;
+      failure = Error(args.path, "out of memory while stacking the grids");
     } catch (const std::exception& e) {
       stacked = false;
-      failure = e.what();
+      failure = Error(args.path, e.what());
     }
   }
   if (!mpi.all_ok(stacked)) {
-    if (mpi.rank == 0) throw Error(args.path, failure);
-    throw Error(args.path, "rank 0 failed to stack the grids (see its message above)");
+    if (mpi.rank == 0) throw failure;
+    throw Error(args.path, "rank 0 failed to stack the grids");
   }
 }
 
@@ -247,7 +289,7 @@ void add_simulate_command(CLI::App& app) {
       "Run particle-mesh N-body simulations (the built-in training and test data): Gadget HDF5 "
       "snapshots and painted delta grids; `mpirun -np N` shares the simulations over ranks");
   add_config_args(sub, *args);
-  sub->callback([args] { run_simulate(*args); });
+  sub->callback([args] { run_about(args->path, [&] { run_simulate(*args); }); });
 }
 
 }  // namespace ff::cli

@@ -106,7 +106,7 @@ std::string ConfigNode::path_of(const std::string& key) const {
 }
 
 void ConfigNode::fail(const std::string& key, const std::string& problem) const {
-  throw Error(state_->source, path_of(key) + ": " + problem);
+  throw Error(state_->source, path_of(key), problem);
 }
 
 bool ConfigNode::has(const std::string& key) const {

@@ -4,6 +4,7 @@
 #include <cstring>
 
 #include "fieldflow/core/error.hpp"
+#include "fieldflow/core/memory.hpp"
 #include "fieldflow/io/atomic_file.hpp"
 #include "fieldflow/io/hdf5.hpp"
 
@@ -54,7 +55,7 @@ void write_array(const std::string& path, h5::Group& arrays, const std::string& 
 void write_array_file(const std::string& path, const ArrayFile& contents) {
   AtomicFile atomic(path);
   {
-    h5::File file = h5::File::create(atomic.temp_path());
+    h5::File file = h5::File::create(atomic);
     h5::Group& root = file.root();
     root.write_attribute_string("format", contents.format);
     root.write_attribute<int64_t>("format_version", contents.version);
@@ -103,7 +104,9 @@ ArrayFile read_array_file(const std::string& path, const std::string& format, in
                           std::to_string(root.read_attribute<int64_t>("array_count")));
   for (const std::string& name : names) {
     const h5::Dataset d = arrays.open_dataset(name);
+    d.require_complete_storage();
     const size_t count = d.element_count();
+    require_memory(double(count) * 8.0, path, "array " + name);
     uint64_t sum = 0;
     if (d.stored_type() == h5::ElementType::float32) {
       std::vector<float>& v = out.floats[name];

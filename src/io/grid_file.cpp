@@ -7,6 +7,7 @@
 #include <limits>
 
 #include "fieldflow/core/error.hpp"
+#include "fieldflow/core/memory.hpp"
 #include "fieldflow/core/text.hpp"
 #include "fieldflow/io/atomic_file.hpp"
 #include "fieldflow/io/hdf5.hpp"
@@ -43,17 +44,14 @@ OpenGrid open_grid_file(const std::string& path) {
   if (dims[off] == 0 || (off == 1 && dims[0] == 0))
     throw Error(path, "/delta has shape " + shape_text() + ": empty");
   if (dims[off] > 65536) throw Error(path, "/delta has shape " + shape_text() + ": too large");
-  switch (g.delta.stored_type()) {
-    case h5::ElementType::float32:
-      g.info.precision = GridPrecision::float32;
-      break;
-    case h5::ElementType::float64:
-      g.info.precision = GridPrecision::float64;
-      break;
-    default:
-      throw Error(path, std::string("/delta holds ") + h5::to_string(g.delta.stored_type()) +
-                            ", expected float32 or float64");
-  }
+  const std::string type = g.delta.type_name();
+  if (type == "float32")
+    g.info.precision = GridPrecision::float32;
+  else if (type == "float64")
+    g.info.precision = GridPrecision::float64;
+  else
+    throw Error(path, "/delta holds " + type + ", expected float32 or float64");
+  g.delta.require_complete_storage();
   g.info.n = int(dims[off]);
   g.info.stacked = off == 1;
   g.info.count = g.info.stacked ? int(dims[0]) : 1;
@@ -107,8 +105,19 @@ void read_member_into(const std::string& path, const OpenGrid& g, int index, T* 
   check_finite(path, values, g.info, index);
 }
 
+// A header can claim any size (a small chunked file may declare a 65536^3 grid): refuse what the
+// machine cannot hold before allocating it.
+template <typename T>
+void require_memory_for(const std::string& path, const GridFileInfo& info, int members) {
+  const double n = double(info.n);
+  require_memory(
+      n * n * n * sizeof(T) * members, path,
+      "reading " + std::to_string(members) + " grid(s) of " + std::to_string(info.n) + "^3");
+}
+
 template <typename T>
 BasicGrid<T> read_member(const std::string& path, const OpenGrid& g, int index) {
+  require_memory_for<T>(path, g.info, 1);
   BasicGrid<T> grid(g.info.n, g.info.box_size_mpch, g.info.redshift);
   read_member_into(path, g, index, grid.values.data());
   return grid;
@@ -146,7 +155,7 @@ void write_grids(const std::string& path, const std::vector<const BasicGrid<T>*>
 
   AtomicFile out(path);
   {
-    h5::File file = h5::File::create(out.temp_path());
+    h5::File file = h5::File::create(out);
     h5::Dataset delta = file.root().create_dataset(
         kDataset,
         precision == GridPrecision::float64 ? h5::ElementType::float64 : h5::ElementType::float32,
@@ -191,6 +200,7 @@ GridFileInfo read_grid_into(const std::string& path, int index, int n, T* values
 template <typename T>
 std::vector<BasicGrid<T>> read_grid_stack_as(const std::string& path) {
   const OpenGrid g = open_grid_file(path);
+  require_memory_for<T>(path, g.info, g.info.count);
   std::vector<BasicGrid<T>> grids;
   grids.reserve(size_t(g.info.count));
   for (int m = 0; m < g.info.count; ++m) grids.push_back(read_member<T>(path, g, m));

@@ -9,6 +9,7 @@
 #include <mutex>
 
 #include "fieldflow/core/error.hpp"
+#include "fieldflow/io/atomic_file.hpp"
 
 namespace ff::h5 {
 
@@ -82,14 +83,52 @@ hid_t file_type(ElementType t) {
   return H5T_IEEE_F64LE;
 }
 
+// HDF5's system-call failures read "file write failed: time = ..., filename = '.x.tmp.7.0', ...,
+// errno = 28, error message = 'No space left on device', buf = ...": keep only the system's
+// message, which names neither the temporary file nor a time.
+std::string concise(const std::string& detail) {
+  const std::string marker = "error message = '";
+  const size_t at = detail.find(marker);
+  if (at == std::string::npos) return detail;
+  const size_t begin = at + marker.size();
+  const size_t end = detail.find('\'', begin);
+  return detail.substr(begin, end == std::string::npos ? std::string::npos : end - begin);
+}
+
 std::string with_hdf5_message(const std::string& what) {
-  const std::string detail = last_error_message();
+  const std::string detail = concise(last_error_message());
   return detail.empty() ? what : what + " (HDF5: " + detail + ")";
 }
 
 herr_t walk_innermost(unsigned n, const H5E_error2_t* err, void* data) {
   if (n == 0 && err->desc) *static_cast<std::string*>(data) = err->desc;
   return 0;
+}
+
+herr_t walk_all(unsigned, const H5E_error2_t* err, void* data) {
+  if (err->desc) *static_cast<std::string*>(data) += std::string(err->desc) + "\n";
+  return 0;
+}
+
+// Another process holds HDF5's lock on the file (it is being written).
+bool failed_on_lock() {
+  std::string stack;
+  H5Ewalk2(H5E_DEFAULT, H5E_WALK_UPWARD, walk_all, &stack);
+  return stack.find("unable to lock file") != std::string::npos;
+}
+
+// HDF5 converts numbers between any two layouts, but its converter trusts the stored layout's
+// bit fields: a damaged or forged float type (fields beyond its size) makes it read outside its
+// buffers (found by tests/fuzz_io_readers). Only the standard integer and IEEE layouts are read.
+bool is_standard_number(hid_t type) {
+  static const hid_t* standard[] = {
+      &H5T_IEEE_F32LE_g, &H5T_IEEE_F32BE_g, &H5T_IEEE_F64LE_g, &H5T_IEEE_F64BE_g, &H5T_STD_I8LE_g,
+      &H5T_STD_I8BE_g,   &H5T_STD_I16LE_g,  &H5T_STD_I16BE_g,  &H5T_STD_I32LE_g,  &H5T_STD_I32BE_g,
+      &H5T_STD_I64LE_g,  &H5T_STD_I64BE_g,  &H5T_STD_U8LE_g,   &H5T_STD_U8BE_g,   &H5T_STD_U16LE_g,
+      &H5T_STD_U16BE_g,  &H5T_STD_U32LE_g,  &H5T_STD_U32BE_g,  &H5T_STD_U64LE_g,  &H5T_STD_U64BE_g};
+  for (const hid_t* t : standard)
+    if (H5Tequal(type, *t) > 0) return true;
+  return false;
 }
 
 }  // namespace
@@ -212,6 +251,8 @@ std::vector<T> Object::read_attribute_array(const std::string& attr) const {
   Handle type(H5Aget_type(a.id()));
   const H5T_class_t cls = H5Tget_class(type.id());
   if (cls != H5T_INTEGER && cls != H5T_FLOAT) fail("attribute " + attr + " is not numeric");
+  if (!is_standard_number(type.id()))
+    fail("attribute " + attr + " has a damaged or non-standard number type");
   std::vector<T> values(static_cast<size_t>(n));
   if (n > 0 && H5Aread(a.id(), native_type<T>(), values.data()) < 0)
     fail("cannot read attribute " + attr + " as a number");
@@ -434,8 +475,53 @@ ElementType Dataset::stored_type() const {
     if (size == 4) return is_signed ? ElementType::int32 : ElementType::uint32;
     if (size == 8) return is_signed ? ElementType::int64 : ElementType::uint64;
   }
-  fail("unsupported element type (class " + std::to_string(int(cls)) + ", " + std::to_string(size) +
-       " bytes)");
+  fail("unsupported element type " + type_name());
+}
+
+std::string Dataset::type_name() const {
+  Handle type(H5Dget_type(id()));
+  const H5T_class_t cls = H5Tget_class(type.id());
+  const std::string bits = std::to_string(8 * H5Tget_size(type.id()));
+  switch (cls) {
+    case H5T_INTEGER:
+      return (H5Tget_sign(type.id()) == H5T_SGN_2 ? "int" : "uint") + bits;
+    case H5T_FLOAT:
+      return "float" + bits;
+    case H5T_COMPOUND:
+      return "a compound type (complex numbers or records)";
+    case H5T_STRING:
+      return "strings";
+    case H5T_ARRAY:
+      return "an array type";
+    case H5T_ENUM:
+      return "an enumeration (e.g. booleans)";
+    case H5T_BITFIELD:
+      return "a bit field";
+    case H5T_OPAQUE:
+      return "opaque bytes";
+    case H5T_REFERENCE:
+      return "references";
+    case H5T_VLEN:
+      return "variable-length sequences";
+    default:
+      return "an unknown type";
+  }
+}
+
+void Dataset::require_complete_storage() const {
+  const double needed = double(element_count());
+  Handle type(H5Dget_type(id()));
+  const double bytes = needed * double(H5Tget_size(type.id()));
+  Handle dcpl(H5Dget_create_plist(id()));
+  // Compressed data may legitimately be much smaller than its shape: only unfiltered data is
+  // checked (what fieldflow, h5py and Gadget write by default).
+  if (H5Pget_nfilters(dcpl.id()) == 0) {
+    // 0: never written, reads as the fill value (h5py's create_dataset without data).
+    const double stored = double(H5Dget_storage_size(id()));
+    if (stored > 0 && stored < bytes)
+      fail("damaged: holds " + std::to_string(uint64_t(stored)) + " bytes of the " +
+           std::to_string(uint64_t(bytes)) + " its shape needs");
+  }
 }
 
 void Dataset::require_filters() const {
@@ -460,8 +546,15 @@ void Dataset::require_filters() const {
   }
 }
 
+void Dataset::require_standard_numbers() const {
+  Handle type(H5Dget_type(id()));
+  if (!is_standard_number(type.id()))
+    fail("holds " + type_name() + " in a damaged or non-standard layout");
+}
+
 void Dataset::transfer_rows(bool write, hsize_t first_row, hsize_t rows, hid_t memory_type,
                             void* data) const {
+  if (!write) require_standard_numbers();
   const std::vector<hsize_t> dims = shape();
   if (dims.empty()) fail("is a scalar, not an array");
   if (first_row + rows > dims[0] || first_row + rows < first_row)
@@ -488,6 +581,7 @@ void Dataset::transfer_rows(bool write, hsize_t first_row, hsize_t rows, hid_t m
 template <typename T>
 void Dataset::read(T* out) const {
   if (element_count() == 0) return;
+  require_standard_numbers();
   if (H5Dread(id(), native_type<T>(), H5S_ALL, H5S_ALL, H5P_DEFAULT, out) < 0) {
     require_filters();
     fail("cannot read the data");
@@ -541,8 +635,11 @@ FF_H5_DATASET_TYPES(double)
 File File::open(const std::string& path, bool writable) {
   initialize();
   std::error_code ec;
-  if (!std::filesystem::exists(path, ec)) throw Error(path, "no such file");
-  if (std::filesystem::is_directory(path, ec)) throw Error(path, "is a folder, not a file");
+  const auto status = std::filesystem::status(path, ec);
+  if (!std::filesystem::exists(status)) throw Error(path, "no such file");
+  if (std::filesystem::is_directory(status)) throw Error(path, "is a folder, not a file");
+  if (!std::filesystem::is_regular_file(status))
+    throw Error(path, "is not a regular file (a device, FIFO or socket); HDF5 needs a file");
   const htri_t is_hdf5 = H5Fis_hdf5(path.c_str());
   if (is_hdf5 == 0) throw Error(path, "not an HDF5 file");
   if (is_hdf5 < 0) throw Error(path, with_hdf5_message("cannot be read as HDF5"));
@@ -554,26 +651,36 @@ File File::open(const std::string& path, bool writable) {
   H5Pset_file_locking(fapl.id(), 1, 1);
 #endif
   f.file_ = Handle(H5Fopen(path.c_str(), writable ? H5F_ACC_RDWR : H5F_ACC_RDONLY, fapl.id()));
-  if (!f.file_.valid())
+  if (!f.file_.valid()) {
+    if (failed_on_lock())
+      throw Error(path,
+                  "is locked by another program that has it open for writing (HDF5 file lock); "
+                  "try again when it has finished");
     throw Error(path, with_hdf5_message("cannot open as HDF5 (truncated or damaged file?)"));
+  }
   Handle root(H5Gopen2(f.file_.id(), "/", H5P_DEFAULT));
   if (!root.valid()) throw Error(path, with_hdf5_message("cannot open the root group"));
   f.root_ = Group(std::move(root), path, "/");
   return f;
 }
 
-File File::create(const std::string& path) {
+File File::create(const AtomicFile& out) {
+  return create(out.temp_path(), out.final_path());
+}
+
+File File::create(const std::string& path, const std::string& name_in_errors) {
   initialize();
+  const std::string& name = name_in_errors.empty() ? path : name_in_errors;
   File f;
   Handle fapl(H5Pcreate(H5P_FILE_ACCESS));
 #if H5_VERSION_GE(1, 10, 7)
   H5Pset_file_locking(fapl.id(), 1, 1);  // best effort, as in open()
 #endif
   f.file_ = Handle(H5Fcreate(path.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, fapl.id()));
-  if (!f.file_.valid()) throw Error(path, with_hdf5_message("cannot create HDF5 file"));
+  if (!f.file_.valid()) throw Error(name, with_hdf5_message("cannot create HDF5 file"));
   Handle root(H5Gopen2(f.file_.id(), "/", H5P_DEFAULT));
-  if (!root.valid()) throw Error(path, with_hdf5_message("cannot open the root group"));
-  f.root_ = Group(std::move(root), path, "/");
+  if (!root.valid()) throw Error(name, with_hdf5_message("cannot open the root group"));
+  f.root_ = Group(std::move(root), name, "/");
   return f;
 }
 

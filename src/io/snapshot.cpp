@@ -8,6 +8,7 @@
 #include <type_traits>
 
 #include "fieldflow/core/error.hpp"
+#include "fieldflow/core/memory.hpp"
 #include "fieldflow/core/periodic.hpp"
 #include "fieldflow/core/text.hpp"
 #include "fieldflow/io/atomic_file.hpp"
@@ -146,9 +147,17 @@ std::vector<std::string> find_snapshot_files(const std::string& path) {
     if (base.size() > suffix.size() && base.ends_with(suffix))
       base.resize(base.size() - suffix.size());
     if (is_regular_file(base + ".hdf5")) return single_snapshot_file(base + ".hdf5");
-    if (!is_regular_file(base + ".0.hdf5"))
+    if (!is_regular_file(base + ".0.hdf5")) {
+      std::error_code ec;
+      if (std::filesystem::is_directory(path, ec))
+        throw Error(path,
+                    "is a folder; give the snapshot's file (snap_004.hdf5) or its base name "
+                    "(snap_004)");
+      if (std::filesystem::exists(path, ec))
+        throw Error(path, "is not a regular file (a device, FIFO or socket)");
       throw Error(path,
                   "no such snapshot: neither " + base + ".hdf5 nor " + base + ".0.hdf5 exists");
+    }
   }
   const std::string first = base + ".0.hdf5";
   const h5::File f = h5::File::open(first);
@@ -335,6 +344,8 @@ void SnapshotReader::for_each_position_chunk(
 
 std::vector<std::array<double, 3>> SnapshotReader::read_positions_mpch() const {
   std::vector<std::array<double, 3>> out;
+  require_memory(double(particle_count()) * 24.0, files_[0],
+                 "reading " + std::to_string(particle_count()) + " positions at once");
   out.reserve(size_t(particle_count()));
   for_each_position_chunk([&](std::span<const std::array<double, 3>> chunk) {
     out.insert(out.end(), chunk.begin(), chunk.end());
@@ -346,6 +357,8 @@ namespace {
 template <typename T, size_t Width>
 void read_all_rows(const std::vector<std::string>& files, int part_type, const std::string& name,
                    std::vector<T>& out, uint64_t total) {
+  require_memory(double(total) * Width * sizeof(T), files[0],
+                 "reading " + std::to_string(total) + " particles' " + name + " at once");
   out.resize(size_t(total) * Width);
   uint64_t offset = 0;
   for (const std::string& file : files) {
@@ -437,7 +450,7 @@ void write_snapshot(const std::string& base, SnapshotHeader header,
         opts.num_files == 1 ? base + ".hdf5" : base + "." + std::to_string(file_index) + ".hdf5";
     AtomicFile out(path);
     {
-      h5::File file = h5::File::create(out.temp_path());
+      h5::File file = h5::File::create(out);
       h5::Group h = file.root().create_group("Header");
       h.write_attribute("BoxSize", header.box_size_file_units);
       std::vector<uint64_t> this_file(6, 0);

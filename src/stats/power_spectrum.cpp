@@ -60,18 +60,32 @@ struct Binning {
     }
     bin_of.resize(size_t(max_sq) + 1);
     length_of.resize(size_t(max_sq) + 1);
+    // Bins are numbered densely in order of |n|: only bins that some |n|^2 <= (N/2)^2 falls in
+    // exist, so a tiny width (--kbin 5e-8) costs at most one bin per shell, never 1/W bins.
+    double previous = -1.0;
+    int dense = -1;
     for (int s = 0; s <= max_sq; ++s) {
       length_of[s] = std::sqrt(double(s));
       // bin i holds i <= |n| / W < i + 1; a ratio within rounding of an integer counts as that
       // integer.
       const double ratio = length_of[s] / opts.kbin_width;
-      int bin = int(std::floor(ratio));
-      if (ratio - bin > 1.0 - 1e-12) ++bin;
-      bin_of[s] = bin;
+      double bin = std::floor(ratio);
+      if (ratio - bin > 1.0 - 1e-12) bin += 1.0;
+      if (bin != previous) ++dense;
+      previous = bin;
+      bin_of[s] = dense;
     }
-    bins = bin_of[max_sq] + 1;
+    bins = dense + 1;
   }
 };
+
+// Up to 64 groups while their sums fit in 64 MB (fewer for very many bins): a function of n and
+// the binning only, so the result stays independent of the thread count.
+int group_count(int n, int bins, int spectra) {
+  const double bytes_per_group = double(bins) * 8.0 * (spectra + 2);
+  const double fit = std::floor(64e6 / bytes_per_group);
+  return std::max(1, std::min({n, 64, int(std::min(fit, 64.0))}));
+}
 
 // Sums per group of consecutive x-planes (a fixed function of n), each group summed by one thread
 // in plane order and the groups reduced in order at the end: the result does not depend on how
@@ -82,7 +96,7 @@ struct PlaneSums {
   std::vector<double> length;
   std::vector<int64_t> count;
   PlaneSums(int n, int bins_, int spectra_)
-      : groups(std::min(n, 64)),
+      : groups(group_count(n, bins_, spectra_)),
         spectra(spectra_),
         bins(bins_),
         power(size_t(groups) * bins_ * spectra_, 0.0),
@@ -139,7 +153,9 @@ struct BinTotals {
   std::vector<std::vector<double>> power;  // per spectrum, mean over the bin, normalised
 };
 
-BinTotals reduce(const PlaneSums& sums, int n, double box_size_mpch) {
+// scale_exponents[s]: spectrum s is multiplied by 2^scale_exponents[s] (undoes the overflow guard).
+BinTotals reduce(const PlaneSums& sums, int n, double box_size_mpch,
+                 const std::vector<int>& scale_exponents) {
   const int bins = sums.bins, spectra = sums.spectra;
   const double kf = 2.0 * std::numbers::pi / box_size_mpch;
   const double norm = box_size_mpch * box_size_mpch * box_size_mpch / (double(n) * n * n) /
@@ -159,23 +175,79 @@ BinTotals reduce(const PlaneSums& sums, int n, double box_size_mpch) {
     if (count == 0) continue;  // empty bins are omitted
     out.k.push_back(kf * length / double(count));
     out.nmodes.push_back(double(count));
-    for (int s = 0; s < spectra; ++s) out.power[s].push_back(norm * power[s] / double(count));
+    for (int s = 0; s < spectra; ++s)
+      out.power[s].push_back(std::ldexp(norm * power[s] / double(count), scale_exponents[s]));
   }
   return out;
 }
 
-// P(k) of the transform in fft.complex().
+// Overflow guard. The transform of n^3 values of at most m in size reaches n^3 m, which overflows
+// float32 (2^128) for m near 1e30 and the double sums of squares for m near 1e150. Fields whose
+// n^3 max|x| exceeds 2^100 are therefore scaled by an exact power of two 2^-e before the
+// transform and the power by 2^(2e) after it, in double; a power beyond double precision is
+// refused. Returns e (0 when no scaling is needed, the common case: a pass over the values).
+template <typename T>
+int guard_exponent(const T* x, size_t count, int n) {
+  double largest = 0.0;
+#pragma omp parallel for reduction(max : largest) schedule(static)
+  for (size_t i = 0; i < count; ++i) largest = std::max(largest, double(std::abs(x[i])));
+  const double bound = largest * double(n) * n * n;
+  if (!(bound > 0x1p100) || !std::isfinite(bound)) return 0;
+  return std::ilogb(bound) + 1 - 100;
+}
+
+template <typename T>
+void scale_down(T* x, size_t count, int e) {
+  const T factor = T(std::ldexp(1.0, -e));
+#pragma omp parallel for schedule(static)
+  for (size_t i = 0; i < count; ++i) x[i] *= factor;
+}
+
+// The field in fft.real() transformed, guarded against overflow: returns the exponent e.
+template <typename T>
+int guarded_forward(RealFft3d<T>& fft) {
+  const int e = guard_exponent(fft.real(), fft.real_size(), fft.n());
+  if (e > 0) scale_down(fft.real(), fft.real_size(), e);
+  fft.forward();
+  return e;
+}
+
+// input transformed into fft (no copy unless the guard must scale): returns the exponent e.
+template <typename T>
+int guarded_forward(RealFft3d<T>& fft, const T* input) {
+  const int e = guard_exponent(input, fft.real_size(), fft.n());
+  if (e == 0) {
+    fft.forward(input);
+    return 0;
+  }
+  std::copy(input, input + fft.real_size(), fft.real());
+  scale_down(fft.real(), fft.real_size(), e);
+  fft.forward();
+  return e;
+}
+
+// Never a non-finite result from finite input: refuse it, in the house format.
+void require_finite(const std::vector<double>& values, const char* what) {
+  for (const double v : values)
+    if (!std::isfinite(v))
+      throw Error("power spectrum", std::string(what) +
+                                        " exceeds double precision (the field's values are too "
+                                        "large; rescale them)");
+}
+
+// P(k) of the transform in fft.complex(), whose field was scaled by 2^-e.
 template <typename T>
 PowerSpectrum power_spectrum_of_transform(RealFft3d<T>& fft, double box_size_mpch,
-                                          const PowerSpectrumOptions& opts) {
+                                          const PowerSpectrumOptions& opts, int e) {
   const Binning bn(fft.n(), opts);
   const BinTotals t =
-      reduce(accumulate<1>(bn, fft.complex(), fft.complex()), fft.n(), box_size_mpch);
+      reduce(accumulate<1>(bn, fft.complex(), fft.complex()), fft.n(), box_size_mpch, {2 * e});
   PowerSpectrum out;
   out.k = t.k;
   out.nmodes = t.nmodes;
   out.pk = t.power[0];
   for (double& p : out.pk) p -= opts.shot_noise;
+  require_finite(out.pk, "P(k)");
   return out;
 }
 
@@ -196,8 +268,8 @@ PowerSpectrum measure_power_spectrum(const BasicGrid<T>& field, RealFft3d<T>& ff
   if (fft.n() != field.n)
     throw Error("power spectrum", "the transform is for " + std::to_string(fft.n()) +
                                       "^3, the field is " + std::to_string(field.n) + "^3");
-  fft.forward(field.values.data());
-  return power_spectrum_of_transform(fft, field.box_size_mpch, opts);
+  const int e = guarded_forward(fft, field.values.data());
+  return power_spectrum_of_transform(fft, field.box_size_mpch, opts, e);
 }
 
 template <typename T>
@@ -207,8 +279,8 @@ PowerSpectrum measure_power_spectrum_in_place(RealFft3d<T>& fft, double box_size
   if (!(box_size_mpch > 0.0) || !std::isfinite(box_size_mpch))
     throw Error("power spectrum",
                 "box size must be positive, got " + std::to_string(box_size_mpch));
-  fft.forward();
-  return power_spectrum_of_transform(fft, box_size_mpch, opts);
+  const int e = guarded_forward(fft);
+  return power_spectrum_of_transform(fft, box_size_mpch, opts, e);
 }
 
 template <typename T>
@@ -224,9 +296,10 @@ CrossSpectrum measure_cross_spectrum(const BasicGrid<T>& a, const BasicGrid<T>& 
                                       std::to_string(b.box_size_mpch) + " Mpc/h)");
   const Binning bn(a.n, opts);
   RealFft3d<T> fa(a.n), fb(a.n);
-  fa.forward(a.values.data());
-  fb.forward(b.values.data());
-  const BinTotals t = reduce(accumulate<3>(bn, fa.complex(), fb.complex()), a.n, a.box_size_mpch);
+  const int ea = guarded_forward(fa, a.values.data());
+  const int eb = guarded_forward(fb, b.values.data());
+  const BinTotals t = reduce(accumulate<3>(bn, fa.complex(), fb.complex()), a.n, a.box_size_mpch,
+                             {2 * ea, 2 * eb, ea + eb});
   CrossSpectrum out;
   out.k = t.k;
   out.nmodes = t.nmodes;
@@ -237,9 +310,13 @@ CrossSpectrum measure_cross_spectrum(const BasicGrid<T>& a, const BasicGrid<T>& 
   for (size_t i = 0; i < out.k.size(); ++i) {
     out.pk1[i] -= opts.shot_noise;
     out.pk2[i] -= opts.shot_noise;
-    const double product = out.pk1[i] * out.pk2[i];
-    out.r[i] = product > 0.0 ? out.pk12[i] / std::sqrt(product) : std::nan("");
+    // sqrt of each factor: the product of two large powers could overflow.
+    const bool defined = out.pk1[i] > 0.0 && out.pk2[i] > 0.0;
+    out.r[i] = defined ? out.pk12[i] / std::sqrt(out.pk1[i]) / std::sqrt(out.pk2[i]) : std::nan("");
   }
+  require_finite(out.pk1, "P1(k)");
+  require_finite(out.pk2, "P2(k)");
+  require_finite(out.pk12, "P12(k)");
   return out;
 }
 

@@ -8,7 +8,7 @@
 //   h5::Dataset d = f.root().open_dataset("delta");
 //   std::vector<float> v(d.element_count()); d.read(v.data());     // converted to float on read
 //
-//   h5::File out = h5::File::create(atomic.temp_path());
+//   h5::File out = h5::File::create(atomic);             // an ff::AtomicFile
 //   h5::Group g = out.root().create_group("PartType1");
 //   h5::Dataset c = g.create_dataset("Coordinates", h5::ElementType::float32, {n, 3},
 //                                    h5::DatasetOptions{.chunk_rows = 65536, .deflate_level = 4});
@@ -20,6 +20,10 @@
 #include <string>
 #include <utility>
 #include <vector>
+
+namespace ff {
+class AtomicFile;
+}
 
 namespace ff::h5 {
 
@@ -134,6 +138,12 @@ class Dataset : public Object {
   size_t element_count() const;
   // The stored element type when it is one of ElementType's, else throws naming the dataset.
   ElementType stored_type() const;
+  // The stored type in words, whatever it is: "uint8", "float16", "a compound type (...)".
+  std::string type_name() const;
+  // Throws naming the dataset when its uncompressed storage is shorter than its shape needs (a
+  // damaged or forged header): call it before allocating element_count() values. Data never
+  // written (no storage: the fill value) passes.
+  void require_complete_storage() const;
   // Throws naming the dataset and the filter if a filter it needs (e.g. Blosc) is unavailable.
   void require_filters() const;
 
@@ -154,6 +164,7 @@ class Dataset : public Object {
  private:
   friend class Group;
   using Object::Object;
+  void require_standard_numbers() const;  // before HDF5 converts stored numbers
   void transfer_rows(bool write, hsize_t first_row, hsize_t rows, hid_t memory_type,
                      void* data) const;
 };
@@ -162,7 +173,10 @@ class File {
  public:
   // Read-only unless writable. Errors name the path: missing file, not HDF5, truncated/damaged.
   static File open(const std::string& path, bool writable = false);
-  static File create(const std::string& path);  // truncates an existing file
+  // Truncates an existing file. Errors name name_in_errors (default: path).
+  static File create(const std::string& path, const std::string& name_in_errors = "");
+  // At out.temp_path(), errors naming out.final_path(): what the user gave, not the temporary.
+  static File create(const AtomicFile& out);
   File() = default;
   File(File&&) = default;
   File& operator=(File&&) = default;
