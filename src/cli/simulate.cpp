@@ -9,6 +9,8 @@
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <new>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -153,6 +155,21 @@ struct MpiSession {
   }
 };
 
+// The Error work throws (others named as about context), or nothing.
+template <class Work>
+std::optional<Error> capture_failure(const std::string& context, Work&& work) {
+  try {
+    work();
+  } catch (const Error& e) {
+    return e;
+  } catch (const std::bad_alloc&) {
+    return Error(context, "out of memory");
+  } catch (const std::exception& e) {
+    return Error(context, e.what());
+  }
+  return std::nullopt;
+}
+
 // Every file simulate may write, refused when it is the config or the power table.
 void refuse_outputs_that_are_inputs(const SimulateConfig& cfg, const std::string& config_path) {
   const SimulationSettings& s = cfg.settings;
@@ -211,9 +228,8 @@ void run_simulate(const ConfigArgs& args) {
         s.paint_grid, mpi.size, omp_get_max_threads(), printable(s.output_dir).c_str());
   std::fflush(stdout);
 
-  bool ok = true;
-  Error failure(args.path, "");
-  try {
+  // Failures are captured (not thrown) so that every rank reaches the collective verdict.
+  std::optional<Error> failure = capture_failure(args.path, [&] {
     const Simulator simulator(s);
     const auto t0 = std::chrono::steady_clock::now();
     int done = 0, skipped = 0;
@@ -236,25 +252,15 @@ void run_simulate(const ConfigArgs& args) {
     if (skipped > 0)
       std::printf("[rank %d] %d finished simulation(s) found on disk, skipped\n", mpi.rank,
                   skipped);
-  } catch (const Error& e) {
-    ok = false;
-    failure = e;
-  } catch (const std::bad_alloc&) {
-    ok = false;
-    failure = Error(args.path, "out of memory while simulating");
-  } catch (const std::exception& e) {
-    ok = false;
-    failure = Error(args.path, e.what());
-  }
+  });
   // Every rank must finish before rank 0 stacks the grids.
-  const bool all_ok = mpi.all_ok(ok);
-  if (!ok) throw failure;
+  const bool all_ok = mpi.all_ok(!failure);
+  if (failure) throw *failure;
   if (!all_ok) throw Error(args.path, "another rank failed");
   // Rank 0 stacks the grids; the others wait for its verdict (an error must not leave them
   // blocked in a collective).
-  bool stacked = true;
   if (mpi.rank == 0) {
-    try {
+    failure = capture_failure(args.path, [&] {
       for (const auto& set : cfg.sets) {
         write_set_stacks(s, set);
         if (set.count > 0)
@@ -263,19 +269,10 @@ void run_simulate(const ConfigArgs& args) {
                       printable(stack_path(s, set.name, int(sorted_output_redshifts(s).size()) - 1))
                           .c_str());
       }
-    } catch (const Error& e) {
-      stacked = false;
-      failure = e;
-    } catch (const std::bad_alloc&) {
-      stacked = false;
-      failure = Error(args.path, "out of memory while stacking the grids");
-    } catch (const std::exception& e) {
-      stacked = false;
-      failure = Error(args.path, e.what());
-    }
+    });
   }
-  if (!mpi.all_ok(stacked)) {
-    if (mpi.rank == 0) throw failure;
+  if (!mpi.all_ok(!failure)) {
+    if (failure) throw *failure;
     throw Error(args.path, "rank 0 failed to stack the grids");
   }
 }
