@@ -18,6 +18,7 @@
 // error line).
 #include <CLI/CLI.hpp>
 #include <functional>
+#include <initializer_list>
 #include <string>
 #include <vector>
 
@@ -51,6 +52,20 @@ CLI::Validator non_negative_number();
 // Runs a command's work: std::bad_alloc becomes an Error naming `input` (what was being
 // processed), so memory exhaustion still gives the one house line.
 void run_about(const std::string& input, const std::function<void()>& work);
+
+// Runs work; an Error a library routine threw about itself (its context is one of `routines`, e.g.
+// "paint", "preprocessing") is re-said about the user's input: "snap.hdf5: paint: <problem>".
+template <class Work>
+void about_input(const std::string& input, std::initializer_list<const char*> routines,
+                 Work&& work) {
+  try {
+    work();
+  } catch (const Error& e) {
+    for (const char* routine : routines)
+      if (e.context() == routine) throw e.in(input);
+    throw;
+  }
+}
 
 // The arguments every config-driven subcommand takes: CONFIG.yaml [--set key=value ...].
 struct ConfigArgs {

@@ -39,7 +39,8 @@ void run_logp(const LogpArgs& a) {
                             std::to_string(n) + "^3");
     for (int i = 0; i < info.count; ++i) {
       const GridF g = read_grid_as<float>(path, i);
-      const double logp = field_log_density(loaded, g);
+      double logp = 0.0;
+      about_input(path, {"preprocessing", "flow"}, [&] { logp = field_log_density(loaded, g); });
       // Never a non-finite result: values far outside what the flow saw give no usable density.
       if (!std::isfinite(logp))
         throw Error(path, (info.stacked ? "field " + std::to_string(i) + ": " : std::string()) +

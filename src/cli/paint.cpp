@@ -46,7 +46,10 @@ void run_paint(const PaintArgs& a) {
       reader.length_unit_reason().c_str());
   Painter painter(a.grid, h.box_size_mpch, mas, a.interlace);
   if (reader.particle_count() == 0) throw Error(a.snapshot, "holds no particles to paint");
-  reader.for_each_position_chunk([&](auto chunk) { painter.add(chunk); }, Painter::preferred_chunk);
+  about_input(a.snapshot, {"paint"}, [&] {
+    reader.for_each_position_chunk([&](auto chunk) { painter.add(chunk); },
+                                   Painter::preferred_chunk);
+  });
   Grid delta = painter.release_delta();
   delta.redshift = h.redshift;
   write_grid(a.out, delta,

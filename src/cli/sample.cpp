@@ -38,8 +38,10 @@ void run_sample(const ConfigArgs& args) {
   std::vector<GridF> grids;
   // Drawn one at a time, so memory stays one field.
   for (int i = 0; i < count; ++i)
-    grids.push_back(
-        sample_field(loaded, checkpoint, seed, i, temperature, box_size_mpch, redshift));
+    about_input(checkpoint, {"preprocessing", "flow"}, [&] {
+      grids.push_back(
+          sample_field(loaded, checkpoint, seed, i, temperature, box_size_mpch, redshift));
+    });
   write_grid_stack(out, grids, precision);
   std::printf("wrote %d sample(s) of %d^3 at temperature %g to %s\n", count, n, temperature,
               printable(out).c_str());
