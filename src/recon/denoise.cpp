@@ -1,8 +1,6 @@
 // The denoise pipeline. See include/fieldflow/recon/denoise.hpp and docs/denoise.md.
 #include "fieldflow/recon/denoise.hpp"
 
-#include <sys/stat.h>
-
 #include <algorithm>
 #include <chrono>
 #include <cmath>
@@ -93,18 +91,6 @@ namespace {
 using clock_type = std::chrono::steady_clock;
 double seconds_since(clock_type::time_point t) {
   return std::chrono::duration<double>(clock_type::now() - t).count();
-}
-
-// Until io's shared check lands: an output that is one of the inputs (same device and inode).
-void refuse_same_file(const std::string& output, const std::vector<std::string>& inputs) {
-  struct stat out {};
-  if (::stat(output.c_str(), &out) != 0) return;
-  for (const std::string& in_path : inputs) {
-    struct stat in {};
-    if (in_path.empty() || ::stat(in_path.c_str(), &in) != 0) continue;
-    if (in.st_dev == out.st_dev && in.st_ino == out.st_ino)
-      throw Error(output, "is also an input (" + in_path + "); refusing to overwrite it");
-  }
 }
 
 // Squared integer norm a^2 + b^2 + c^2 of half-complex mode m.
@@ -404,7 +390,7 @@ DenoiseSummary run_denoise(const DenoiseSettings& s, std::FILE* log) {
                                            s.data_mask,        s.noise_sigma_map, s.mask.file,
                                            s.prior_power_file, s.validation_grid};
   for (const std::string& out : {s.out, summary.metrics_path, summary.summary_path})
-    refuse_same_file(out, inputs);
+    refuse_output_that_is_input(out, inputs);
 
   FlowCheckpoint ckpt = load_flow_checkpoint(s.checkpoint);
   const FlowSpec& trained = ckpt.flow->spec();
