@@ -104,10 +104,14 @@ refuse() {  # expected-text args...
 }
 refuse "odd.h5: grid size 9 is odd; Fourier statistics need an even grid size" odd.h5 --out out.csv
 refuse "f16.h5: --index 2 out of range: the file holds 2 fields" f16.h5 --index 2 --out out.csv
-refuse "--kbin: expected a positive bin width (units of k_F), got 0" f16.h5 --kbin 0 --out out.csv
+# A command-line mistake exits 2 (README "Errors"), with the --help hint.
+for w in 0 0.1; do
+  err=$("$bin" bk f16.h5 --kbin $w --out out.csv 2>&1 >/dev/null)
+  [[ $? -eq 2 && "$err" == "fieldflow: --kbin: expected a shell width of at least 0.25 (units of k_F), got $w (fieldflow bk --help)" && ! -e out.csv ]] && ok || bad "bk --kbin $w: $err"
+done
 refuse "missing.h5" missing.h5 --out out.csv
 cp f16.h5 same.h5
-err=$("$bin" bk same.h5 --out same.h5 2>&1); [[ $? -eq 1 && "$err" == *"--out: would overwrite the input same.h5"* ]] && ok || bad "output over input: $err"
+err=$("$bin" bk same.h5 --out same.h5 2>&1); [[ $? -eq 1 && "$err" == "fieldflow: same.h5: is also an input of this command; refusing to overwrite it" ]] && ok || bad "output over input: $err"
 
 echo "$pass passed, $fail failed"
 [ "$fail" -eq 0 ]

@@ -498,7 +498,7 @@ DenoiseSummary run_denoise(const DenoiseSettings& s, std::FILE* log) {
   // HDF5.
   {
     AtomicFile file(s.out);
-    h5::File f = h5::File::create(file.temp_path());
+    h5::File f = h5::File::create(file);  // errors name s.out, not the temporary
     h5::Group& root = f.root();
     root.write_attribute("box_size", obs.box_size_mpch);
     root.write_attribute("redshift", obs.redshift);
