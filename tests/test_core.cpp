@@ -240,30 +240,31 @@ TEST(Fft, HalfComplexWeightsCountEveryModeOnce) {
     for (int c = 0; c <= n / 2; ++c) total += long(half_complex_weight(c, n)) * n * n;
     EXPECT_EQ(total, long(n) * n * n) << "n " << n;
   }
+}
 
-  // ---- Error and printable ----
+// ---- Error and printable ----
 
-  TEST(Error, ComposesContextKeyAndProblemWithoutStringSurgery) {
-    const Error plain("grid.h5", "no such file");
-    EXPECT_STREQ(plain.what(), "grid.h5: no such file");
-    EXPECT_EQ(plain.key(), "");
-    const Error keyed("run.yaml", "train.optimizer.lr", "expected a positive number");
-    EXPECT_STREQ(keyed.what(), "run.yaml: train.optimizer.lr: expected a positive number");
-    EXPECT_EQ(keyed.context(), "run.yaml");
-    EXPECT_EQ(keyed.key(), "train.optimizer.lr");
-    EXPECT_EQ(keyed.problem(), "expected a positive number");
-    // A library routine's error re-said about the user's input keeps the routine as the key.
-    const Error routine("power spectrum", "P(k) exceeds double precision");
-    const Error about_file = routine.in("g.h5");
-    EXPECT_STREQ(about_file.what(), "g.h5: power spectrum: P(k) exceeds double precision");
-    EXPECT_EQ(about_file.problem(), routine.problem());
-    EXPECT_STREQ(keyed.in("other.yaml").what(),
-                 "other.yaml: run.yaml: train.optimizer.lr: expected a positive number");
-    EXPECT_STREQ(keyed.in("run.yaml").what(), keyed.what());
-    EXPECT_STREQ(Error("", "only a problem").what(), "only a problem");
-  }
+TEST(Error, ComposesContextKeyAndProblemWithoutStringSurgery) {
+  const Error plain("grid.h5", "no such file");
+  EXPECT_STREQ(plain.what(), "grid.h5: no such file");
+  EXPECT_EQ(plain.key(), "");
+  const Error keyed("run.yaml", "train.optimizer.lr", "expected a positive number");
+  EXPECT_STREQ(keyed.what(), "run.yaml: train.optimizer.lr: expected a positive number");
+  EXPECT_EQ(keyed.context(), "run.yaml");
+  EXPECT_EQ(keyed.key(), "train.optimizer.lr");
+  EXPECT_EQ(keyed.problem(), "expected a positive number");
+  // A library routine's error re-said about the user's input keeps the routine as the key.
+  const Error routine("power spectrum", "P(k) exceeds double precision");
+  const Error about_file = routine.in("g.h5");
+  EXPECT_STREQ(about_file.what(), "g.h5: power spectrum: P(k) exceeds double precision");
+  EXPECT_EQ(about_file.problem(), routine.problem());
+  EXPECT_STREQ(keyed.in("other.yaml").what(),
+               "other.yaml: run.yaml: train.optimizer.lr: expected a positive number");
+  EXPECT_STREQ(keyed.in("run.yaml").what(), keyed.what());
+  EXPECT_STREQ(Error("", "only a problem").what(), "only a problem");
+}
 
-  TEST(Text, PrintableEscapesControlCharactersSoAMessageStaysOneLine) {
-    EXPECT_EQ(printable("a\nb\tc\rd\x1b[31m\x7f"), "a\\nb\\tc\\rd\\x1b[31m\\x7f");
-    EXPECT_EQ(printable("plain name.h5 (ünï)"), "plain name.h5 (ünï)");
-  }
+TEST(Text, PrintableEscapesControlCharactersSoAMessageStaysOneLine) {
+  EXPECT_EQ(printable("a\nb\tc\rd\x1b[31m\x7f"), "a\\nb\\tc\\rd\\x1b[31m\\x7f");
+  EXPECT_EQ(printable("plain name.h5 (ünï)"), "plain name.h5 (ünï)");
+}
