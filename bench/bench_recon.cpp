@@ -6,8 +6,10 @@
 //  (b) MAP: seconds and L-BFGS iterations at 32^3 and 64^3 with the bench-32 architecture
 //      (random weights, log1p preprocessing) over a lognormal field; the cost per L-BFGS
 //      iteration against one input-gradient call of the flow, same run: target <= 1.3x.
-// Usage: bench_recon [--reps R] [--map-iterations K]
+// Usage: OMP_NUM_THREADS=1 bench_recon [--reps R] [--map-iterations K]
+// Times are CPU seconds of the process (one thread): stable on a shared machine.
 #include <omp.h>
+#include <time.h>
 
 #include <algorithm>
 #include <chrono>
@@ -28,20 +30,23 @@
 #include "fieldflow/recon/wiener.hpp"
 
 using namespace ff;
-using Clock = std::chrono::steady_clock;
 
 namespace {
 
-double seconds_since(Clock::time_point t0) {
-  return std::chrono::duration<double>(Clock::now() - t0).count();
+// CPU seconds of this process: with one thread, robust on a machine shared with other jobs
+// (wall time is not).
+double cpu_now() {
+  timespec t{};
+  clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t);
+  return double(t.tv_sec) + 1e-9 * double(t.tv_nsec);
 }
 
 double median_seconds(int reps, const std::function<void()>& f) {
   std::vector<double> t;
   for (int r = 0; r < reps; ++r) {
-    const auto t0 = Clock::now();
+    const double t0 = cpu_now();
     f();
-    t.push_back(seconds_since(t0));
+    t.push_back(cpu_now() - t0);
   }
   std::sort(t.begin(), t.end());
   return t[t.size() / 2];
@@ -73,7 +78,10 @@ int main(int argc, char** argv) {
     if (!std::strcmp(argv[i], "--map-iterations")) map_iterations = std::atoi(argv[i + 1]);
   }
   std::setvbuf(stdout, nullptr, _IOLBF, 0);  // one line at a time, also into a pipe
-  std::printf("bench_recon: %d threads, median of %d repetitions\n", omp_get_max_threads(), reps);
+  std::printf(
+      "bench_recon: %d threads, median CPU seconds of %d repetitions (run it with "
+      "OMP_NUM_THREADS=1)\n",
+      omp_get_max_threads(), reps);
   bool pass = true;
   for (int n : {32, 64}) {
     const double box = 4.0 * n;
@@ -93,7 +101,10 @@ int main(int argc, char** argv) {
         fft.inverse();
         fft.forward();
       });
-      const double per_iteration = solve / std::max(1, r.iterations);
+      // The iterations alone: the solve to the tolerance minus a one-iteration solve (the set-up,
+      // the right-hand side's transform and the final residual check cost the same in both).
+      const double one = median_seconds(reps, [&] { wf.solve(o.data, 1e-6, 1); });
+      const double per_iteration = (solve - one) / std::max(1, r.iterations - 1);
       const double ratio = per_iteration / round_trip;
       const bool ok = (fraction != 0.35 || r.iterations < 100) && ratio <= 1.5;
       pass = pass && ok;
@@ -126,7 +137,8 @@ int main(int argc, char** argv) {
     s.gradient_tolerance = 0;
     MapResult m;
     const double t = median_seconds(1, [&] { m = map_reconstruct(objective, y0, s); });
-    const double per_iteration = t / std::max(1, m.iterations);
+    // Per iteration beyond the first evaluation (the start costs one gradient call).
+    const double per_iteration = (t - grad_call) / std::max(1, m.iterations);
     const double ratio = per_iteration / grad_call;
     const bool ok = ratio <= 1.3;
     pass = pass && ok;
