@@ -121,7 +121,7 @@ fi
 train_dir=""
 if [ -f "$run_dir/log.csv" ] && [ "$checkpoint" = "$run_dir/best.h5" -o "$checkpoint" = "$run_dir/checkpoint.h5" ]; then
   train_dir=$out/report/training
-  if fresh_than "$train_dir/index.html" "$checkpoint" "$run_dir/log.csv" configs/demo/report_training.yaml; then
+  if fresh_than "$train_dir/index.html" "$checkpoint" "$run_dir/checkpoint.h5" configs/demo/report_training.yaml; then
     echo "training report: up to date"
   else
     "$ff" report configs/demo/report_training.yaml --set report.out="$train_dir" \
