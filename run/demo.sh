@@ -55,7 +55,7 @@ if [ "$quick" = 1 ]; then
          --set train.checkpoint_every=3 --set train.validate_every=3 --set train.print_every_s=2
          --set train.time_limit_minutes=2 --set data.validation_fraction=0.25
          --set 'flow.levels.hidden_checkerboard=[4, 4, 4]' --set 'flow.levels.hidden_channel=[4, 4, 0]')
-  denoise=(--set denoise.prior_samples=2 --set denoise.map.max_iterations=5)
+  denoise=(--set denoise.prior_samples=2 --set denoise.map.max_iterations=2)
   rep_train=(--set report.samples.count=2 --set report.inputs.max_fields=2)
 fi
 # Every path of configs/demo/ starts with out/demo/: move them to $out.
@@ -144,9 +144,9 @@ if train_dir:
 heads = [json.load(open(s))["headline"] for s in summaries]
 lo, hi = heads[0]["band_hmpc"]
 print(f"small scales, k = {lo:.3f}..{hi:.3f} h/Mpc (k_N/2..k_N), mean over {len(heads)} test fields:")
-print(f"  {'estimate':10s} {'r(k)':>8s} {'P_residual':>12s} {'vs WF':>7s}")
+print(f"  {'estimate':10s} {'r(k)':>8s} {'P_res (Mpc/h)^3':>16s} {'vs WF':>7s}")
 for name in ("wf", "map", "combined"):
     m = lambda key: sum(h[key] for h in heads) / len(heads)
     ratio = "" if name == "wf" else f"{m(name + '_residual_vs_wf'):7.3f}"
-    print(f"  {name:10s} {m(name + '_r'):8.4f} {m(name + '_residual_pk'):12.4g} {ratio}")
+    print(f"  {name:10s} {m(name + '_r'):8.4f} {m(name + '_residual_pk'):16.4g} {ratio}")
 EOF
