@@ -1,6 +1,7 @@
 #include "fieldflow/core/config.hpp"
 
 #include <cmath>
+#include <filesystem>
 #include <fstream>
 #include <sstream>
 
@@ -29,9 +30,12 @@ void apply_override(YAML::Node& root, const std::string& source, const std::stri
   if (eq == std::string::npos || eq == 0)
     throw Error(source, "--set expects key=value, got \"" + text + "\"");
   const std::string key = text.substr(0, eq);
+  const std::string value_text = text.substr(eq + 1);
+  if (value_text.find_first_not_of(" \t") == std::string::npos)
+    throw Error(source, "--set " + key + "=: empty value (leave the key out to use its default)");
   YAML::Node value;
   try {
-    value = YAML::Load(text.substr(eq + 1));
+    value = YAML::Load(value_text);
   } catch (const YAML::Exception& e) {
     throw Error(source, "--set " + key + ": value is not valid YAML: " + e.msg);
   }
@@ -51,6 +55,22 @@ void apply_override(YAML::Node& root, const std::string& source, const std::stri
     chain.push_back(child);
   }
   chain.back()[parts.back()] = value;
+}
+
+// yaml-cpp keeps every entry of a mapping but lookups see the first: refuse repeated keys.
+void check_unique_keys(const YAML::Node& node, const std::string& path, const std::string& source) {
+  if (node.IsSequence())
+    for (const auto& item : node) check_unique_keys(item, path, source);
+  if (!node.IsMap()) return;
+  std::set<std::string> seen;
+  for (const auto& kv : node) {
+    const std::string key = kv.first.Scalar();
+    const std::string full = path.empty() ? key : path + "." + key;
+    if (!seen.insert(key).second)
+      throw Error(source, full + ": key given twice (again at line " +
+                              std::to_string(kv.first.Mark().line + 1) + ")");
+    check_unique_keys(kv.second, full, source);
+  }
 }
 
 void check_used(const YAML::Node& node, const std::string& path, const std::set<std::string>& used,
@@ -78,11 +98,18 @@ Config Config::parse(const std::string& yaml_text, const std::string& source,
   }
   if (c.state_->yaml.IsNull()) c.state_->yaml = YAML::Node(YAML::NodeType::Map);
   if (!c.state_->yaml.IsMap()) throw Error(source, "expected a mapping of keys at the top level");
+  check_unique_keys(c.state_->yaml, "", source);
   for (const auto& o : overrides) apply_override(c.state_->yaml, source, o);
   return c;
 }
 
 Config Config::load(const std::string& path, const std::vector<std::string>& overrides) {
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  const fs::file_status status = fs::status(path, ec);
+  if (fs::is_directory(status)) throw Error(path, "is a directory, expected a YAML config file");
+  if (fs::exists(status) && !fs::is_regular_file(status))
+    throw Error(path, "not a regular file, expected a YAML config file");
   std::ifstream in(path);
   if (!in) throw Error(path, "cannot open config file");
   std::stringstream ss;
@@ -121,13 +148,18 @@ ConfigNode ConfigNode::section(const std::string& key) {
   return ConfigNode(state_, child, path_of(key));
 }
 
-std::optional<YAML::Node> ConfigNode::lookup(const std::string& key, bool required) {
+std::optional<YAML::Node> ConfigNode::find(const std::string& key) {
   state_->used.insert(path_of(key));
-  if (!has(key)) {
-    if (required) fail(key, "required key is missing");
-    return std::nullopt;
-  }
-  return node_[key];
+  if (!node_.IsMap() || !node_[key].IsDefined()) return std::nullopt;
+  const YAML::Node value = node_[key];
+  if (value.IsNull()) fail(key, "no value given (leave the key out to use its default)");
+  return value;
+}
+
+std::optional<YAML::Node> ConfigNode::lookup(const std::string& key, bool required) {
+  auto value = find(key);
+  if (!value && required) fail(key, "required key is missing");
+  return value;
 }
 
 namespace {

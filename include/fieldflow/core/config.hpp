@@ -17,8 +17,9 @@ class ConfigNode;
 
 class Config {
  public:
-  // Loads a YAML file (a missing or malformed file is an Error naming it), then applies
-  // overrides "dotted.key=value" (value parsed as YAML) in order.
+  // Loads a YAML file (a missing or malformed file, or a path that is not a regular file, is an
+  // Error naming it), then applies overrides "dotted.key=value" (value parsed as YAML, never
+  // empty) in order. Duplicate keys in a mapping are refused with their line.
   static Config load(const std::string& path, const std::vector<std::string>& overrides = {});
   // The same from text; source names it in errors.
   static Config parse(const std::string& yaml_text, const std::string& source,
@@ -44,6 +45,9 @@ class ConfigNode {
   ConfigNode(std::shared_ptr<Config::State> state, YAML::Node node, std::string path);
 
   bool has(const std::string& key) const;
+  // The value of key, marked as read; nullopt when absent. A key given without a value
+  // (`key:` or `key: ~`) is an error: leaving the key out is how to ask for its default.
+  std::optional<YAML::Node> find(const std::string& key);
   // A nested mapping; a missing key gives an empty section (so its keys take their defaults).
   ConfigNode section(const std::string& key);
 
