@@ -11,6 +11,7 @@
 #include "fieldflow/core/rng.hpp"
 #include "fieldflow/flow/checkpoint.hpp"
 #include "fieldflow/io/grid_file.hpp"
+#include "fieldflow/io/provenance.hpp"
 #include "shell.hpp"
 
 namespace ff {
@@ -43,6 +44,10 @@ TEST(FlowCli, SampleThenLogp) {
   ASSERT_EQ(sample.status, 0) << sample.output;
   const auto grids = read_grid_stack_as<float>((dir / "samples.h5").string());
   ASSERT_EQ(grids.size(), 3u);
+  // Provenance: the sample settings actually used, the version and the commit.
+  const Provenance made = read_provenance((dir / "samples.h5").string());
+  EXPECT_NE(made.settings.find("  temperature: 0.8\n"), std::string::npos) << made.settings;
+  EXPECT_EQ(made.git_commit, fieldflow_git_commit());
   for (const auto& g : grids) {
     EXPECT_EQ(g.n, 8);
     EXPECT_EQ(g.box_size_mpch, 100.0);

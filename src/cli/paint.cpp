@@ -9,6 +9,7 @@
 #include "fieldflow/core/memory.hpp"
 #include "fieldflow/core/text.hpp"
 #include "fieldflow/io/atomic_file.hpp"
+#include "fieldflow/core/provenance.hpp"
 #include "fieldflow/io/grid_file.hpp"
 #include "fieldflow/io/snapshot.hpp"
 
@@ -52,8 +53,19 @@ void run_paint(const PaintArgs& a) {
   });
   Grid delta = painter.release_delta();
   delta.redshift = h.redshift;
+  // The options actually used (the length unit resolved), as the grid's provenance.
+  YAML::Node used;
+  used["paint"]["snapshot"] = a.snapshot;
+  used["paint"]["grid"] = a.grid;
+  used["paint"]["mas"] = to_string(mas);
+  used["paint"]["interlace"] = a.interlace;
+  used["paint"]["length_unit"] = to_string(reader.length_unit());
+  used["paint"]["precision"] = a.precision;
+  YAML::Emitter yaml;
+  yaml << used;
   write_grid(a.out, delta,
-             a.precision == "float64" ? GridPrecision::float64 : GridPrecision::float32);
+             a.precision == "float64" ? GridPrecision::float64 : GridPrecision::float32,
+             provenance(std::string(yaml.c_str()) + "\n"));
   const double seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   std::printf("fieldflow paint: %d^3 %s%s grid written to %s (%.2f s)\n", a.grid, to_string(mas),

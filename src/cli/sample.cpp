@@ -8,6 +8,7 @@
 #include "fieldflow/core/error.hpp"
 #include "fieldflow/core/text.hpp"
 #include "fieldflow/flow/checkpoint.hpp"
+#include "fieldflow/flow/config.hpp"
 #include "fieldflow/flow/fields.hpp"
 #include "fieldflow/io/atomic_file.hpp"
 #include "fieldflow/io/grid_file.hpp"
@@ -18,19 +19,14 @@ namespace {
 
 void run_sample(const ConfigArgs& args) {
   Config config = args.load();
-  ConfigNode s = config.root().section("sample");
-  const std::string checkpoint = s.text("checkpoint");
-  const int count = int(s.positive_integer("count", 1));
-  const uint64_t seed = uint64_t(s.integer("seed", 0));
-  const double temperature = s.positive("temperature", 1.0);
-  const std::string out = s.text("out");
-  const double box_size_mpch = s.positive("box_size_mpch", 1000.0);
-  const double redshift = s.number("redshift", 0.0);
-  const GridPrecision precision =
-      s.choice("precision", {"float32", "float64"}, "float32") == "float32"
-          ? GridPrecision::float32
-          : GridPrecision::float64;
-  config.finish();
+  const SampleSettings settings = read_sample_settings(config);
+  const std::string& checkpoint = settings.checkpoint;
+  const int count = settings.count;
+  const uint64_t seed = settings.seed;
+  const double temperature = settings.temperature;
+  const std::string& out = settings.out;
+  const double box_size_mpch = settings.box_size_mpch;
+  const double redshift = settings.redshift;
   refuse_output_that_is_input(out, {checkpoint, args.path});
 
   FlowCheckpoint loaded = load_flow_checkpoint(checkpoint);
@@ -42,7 +38,7 @@ void run_sample(const ConfigArgs& args) {
       grids.push_back(
           sample_field(loaded, checkpoint, seed, i, temperature, box_size_mpch, redshift));
     });
-  write_grid_stack(out, grids, precision);
+  write_grid_stack(out, grids, settings.precision, provenance(sample_settings_yaml(settings)));
   std::printf("wrote %d sample(s) of %d^3 at temperature %g to %s\n", count, n, temperature,
               printable(out).c_str());
 }

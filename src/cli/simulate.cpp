@@ -29,94 +29,11 @@ struct SimulateConfig {
   std::vector<SimulationSetSpec> sets;
 };
 
+// Every key is declared once, in the sim module (simulation_settings_table()).
 SimulateConfig read_simulate_config(Config& config) {
   SimulateConfig out;
-  SimulationSettings& s = out.settings;
-  ConfigNode root = config.root();
-  s.output_dir = root.text("output_dir", "out/simulations");
-
-  ConfigNode c = root.section("cosmology");
-  s.cosmology.omega_m = c.positive("omega_m", 0.3175);
-  s.cosmology.omega_b = c.positive("omega_b", 0.049);
-  s.cosmology.h = c.positive("h", 0.6711);
-  s.cosmology.n_s = c.positive("n_s", 0.9624);
-  s.cosmology.sigma8 = c.positive("sigma8", 0.834);
-  s.cosmology.t_cmb_k = c.positive("t_cmb", 2.7255);
-  if (s.cosmology.omega_m > 1.0) c.fail("omega_m", "expected at most 1");
-  if (!(s.cosmology.omega_b < s.cosmology.omega_m))
-    c.fail("omega_b", "expected below omega_m (" + format_number(s.cosmology.omega_m) + ")");
-
-  ConfigNode p = root.section("power");
-  s.transfer =
-      parse_transfer_kind(p.choice("transfer", {"eh98", "eh98_nowiggle", "table"}, "eh98"));
-  s.power_table = p.text("table", "");
-  s.table_sigma8 = p.flag("normalise_sigma8", true);
-  if (s.transfer == TransferKind::table && s.power_table.empty())
-    p.fail("table", "transfer: table needs the path of a two-column (k, P) file");
-
-  ConfigNode m = root.section("simulation");
-  s.particles_per_side = int(m.positive_integer("particles_per_side", 64));
-  if (s.particles_per_side % 2 != 0 || s.particles_per_side < 4)
-    m.fail("particles_per_side", "expected an even number >= 4");
-  s.box_size_mpch = m.positive("box_size", 128.0);
-  s.z_start = m.positive("z_start", 19.0);
-  if (s.z_start > 999) m.fail("z_start", "expected at most 999");
-  s.output_redshifts = m.numbers("output_redshifts", std::vector<double>{0.0});
-  if (s.output_redshifts.empty()) m.fail("output_redshifts", "expected at least one redshift");
-  for (double z : s.output_redshifts)
-    if (!(z >= 0) || !(z < s.z_start))
-      m.fail("output_redshifts", "every output redshift must be >= 0 and below z_start");
-  s.pm.steps = int(m.positive_integer("steps", 20));
-  s.pm.mesh_factor = int(m.positive_integer("mesh_factor", 2));
-  if (s.pm.mesh_factor > 4) m.fail("mesh_factor", "expected 1, 2, 3 or 4");
-  s.pm.gradient = parse_gradient_kind(m.choice("gradient", {"fd4", "spectral"}, "fd4"));
-  s.pm.compensation = int(m.integer("compensation", 1));
-  if (s.pm.compensation < 0 || s.pm.compensation > 2)
-    m.fail("compensation", "expected 0 (none), 1 (paint window) or 2 (paint and read-out)");
-  const long lpt = m.positive_integer("lpt_order", 2);
-  if (lpt > 2) m.fail("lpt_order", "expected 1 (Zel'dovich) or 2 (2LPT)");
-  s.lpt = lpt == 1 ? LptOrder::first : LptOrder::second;
-  s.fixed_amplitude = m.flag("fixed_amplitude", false);
-
-  ConfigNode g = root.section("paint");
-  s.paint_grid = int(g.positive_integer("grid", 32));
-  if (s.paint_grid % 2 != 0) g.fail("grid", "expected an even number");
-  s.paint_mas = parse_mass_assignment(g.choice("mas", {"ngp", "cic", "tsc"}, "cic"));
-  s.paint_interlaced = g.flag("interlace", false);
-
-  ConfigNode n = root.section("snapshots");
-  s.write_snapshots = n.flag("write", true);
-  const std::string unit = n.choice("length_unit", {"kpc/h", "mpc/h"}, "kpc/h");
-  s.snapshot.unit = parse_length_unit(unit);
-  s.snapshot.double_precision =
-      n.choice("precision", {"float32", "float64"}, "float32") == "float64";
-  s.snapshot.num_files = int(n.positive_integer("files", 1));
-  s.snapshot.blosc_compression = n.flag("blosc", false);
-
-  ConfigNode sets = root.section("sets");
-  for (const char* name : {"train", "test"}) {
-    ConfigNode one = sets.section(name);
-    SimulationSetSpec spec;
-    spec.name = name;
-    const long count = one.integer("count", std::string(name) == "train" ? 256 : 16);
-    if (count < 0 || count > 9999) one.fail("count", "expected 0 to 9999 simulations");
-    spec.count = int(count);
-    const long first = one.integer("first_seed", std::string(name) == "train" ? 1 : 1000001);
-    if (first < 0) one.fail("first_seed", "expected a non-negative seed");
-    spec.first_seed = uint64_t(first);
-    out.sets.push_back(spec);
-  }
-  // Disjoint seeds: a test simulation must never repeat a training one.
-  const auto& tr = out.sets[0];
-  const auto& te = out.sets[1];
-  if (tr.count > 0 && te.count > 0 && tr.first_seed < te.first_seed + te.count &&
-      te.first_seed < tr.first_seed + tr.count)
-    sets.fail("test.first_seed", "the seeds of train [" + std::to_string(tr.first_seed) + ", " +
-                                     std::to_string(tr.first_seed + tr.count) + ") and test [" +
-                                     std::to_string(te.first_seed) + ", " +
-                                     std::to_string(te.first_seed + te.count) + ") overlap");
-  config.finish();
-  validate(s, config.source());
+  out.settings = read_simulation_settings(config);
+  out.sets = out.settings.sets.all();
   return out;
 }
 
@@ -205,6 +122,17 @@ void run_simulate(const ConfigArgs& args) {
   const SimulationSettings& s = cfg.settings;
   refuse_outputs_that_are_inputs(cfg, args.path);
   prints_errors().store(true);
+  // Resume only with the folder's settings.yaml (every rank reads it); rank 0 then records them.
+  for (const bool record : {false, true}) {
+    std::optional<Error> refused = capture_failure(args.path, [&] {
+      if (!record) check_resume(s);
+      if (record && mpi.rank == 0) record_settings(s);
+    });
+    if (!mpi.all_ok(!refused)) {
+      if (refused) throw *refused;
+      throw Error(args.path, "another rank failed");
+    }
+  }
 
   struct Task {
     const SimulationSetSpec* set;

@@ -1,139 +1,218 @@
-// The `flow:` configuration section <-> FlowSpec. See docs/flow.md.
+// The `flow:` and `sample:` sections, declared once (flow/config.hpp), and FlowSettings <->
+// FlowSpec. See docs/flow.md.
+#include "fieldflow/flow/config.hpp"
+
 #include "fieldflow/core/config.hpp"
-
-#include <cstdio>
-#include <sstream>
-
 #include "fieldflow/core/error.hpp"
+#include "fieldflow/core/settings.hpp"
 #include "fieldflow/flow/flow.hpp"
 #include "fieldflow/io/csv.hpp"
 
 namespace ff {
 
+namespace {
+
+using F = FlowSettings;
+
+SettingsTable<F::Levels> levels_table() {
+  using L = F::Levels;
+  return SettingsTable<L>("levels",
+                          "One entry per level; the last level has no squeeze. The defaults are "
+                          "bench-32's three levels: with another count give every list.")
+      .integers("checkerboard_couplings", &L::checkerboard_couplings, {2, 2, 4},
+                Range::between(0, 64), "checkerboard couplings per level (the count of levels)")
+      .integers("channel_couplings", &L::channel_couplings, {2, 2, 0}, Range::between(0, 64),
+                "channel couplings after each squeeze (the last level's entry is 0 or left out)")
+      .integers("hidden_checkerboard", &L::hidden_checkerboard, {16, 32, 64},
+                Range::between(0, 4096), "hidden channels of the checkerboard coupling nets")
+      .integers("hidden_channel", &L::hidden_channel, {32, 64, 0}, Range::between(0, 4096),
+                "hidden channels of the channel coupling nets (the last entry is 0 or left out)")
+      .check([](const L& l, const Reject& reject) {
+        const size_t count = l.checkerboard_couplings.size();
+        auto per_level = [&](const char* key, const std::vector<int>& v, bool last_optional) {
+          if (v.size() == count || (last_optional && v.size() + 1 == count)) return;
+          reject(key, "expected " + std::to_string(count) + " entries (one per level), got " +
+                          std::to_string(v.size()));
+        };
+        per_level("hidden_checkerboard", l.hidden_checkerboard, false);
+        per_level("channel_couplings", l.channel_couplings, true);
+        per_level("hidden_channel", l.hidden_channel, true);
+        for (size_t i = 0; i < count; ++i) {
+          if (l.checkerboard_couplings[i] > 0 && l.hidden_checkerboard[i] < 1)
+            reject("hidden_checkerboard",
+                   "must be positive where a level has checkerboard couplings");
+          if (i + 1 < count && l.channel_couplings[i] > 0 && l.hidden_channel[i] < 1)
+            reject("hidden_channel", "must be positive where a level has channel couplings");
+        }
+      });
+}
+
+SettingsTable<F::Base> base_table() {
+  using B = F::Base;
+  return SettingsTable<B>("base", "The base distribution of the latent.")
+      .choice("kind", &B::kind, BaseKind::standard_normal,
+              {{"standard_normal", BaseKind::standard_normal},
+               {"correlated_gaussian", BaseKind::correlated_gaussian}},
+              "standard normal, or a Gaussian random field with the P(k) below")
+      .number("box_size_mpch", &B::box_size_mpch, 0.0, Range::non_negative(),
+              "correlated_gaussian: box side of the fields in Mpc/h (required there)")
+      .text("power_csv", &B::power_csv, "",
+            "correlated_gaussian: CSV with columns k, pk (as `fieldflow pk` writes)")
+      .numbers("k_hmpc", &B::k_hmpc, {}, Range::positive(),
+               "correlated_gaussian: k in h/Mpc of an inline P(k), instead of power_csv")
+      .numbers("pk", &B::pk, {}, Range::positive(),
+               "correlated_gaussian: P(k) in (Mpc/h)^3 of the preprocessed field at k_hmpc")
+      .check([](const B& b, const Reject& reject) {
+        if (b.kind != BaseKind::correlated_gaussian) return;
+        if (!(b.box_size_mpch > 0))
+          reject("box_size_mpch", "correlated_gaussian needs a positive box_size_mpch");
+        if (!b.power_csv.empty() && (!b.k_hmpc.empty() || !b.pk.empty()))
+          reject("power_csv", "give either power_csv or the k_hmpc and pk lists, not both");
+        if (b.power_csv.empty() && (b.k_hmpc.size() != b.pk.size() || b.k_hmpc.size() < 2))
+          reject("pk", "k_hmpc and pk need the same length, at least 2");
+      });
+}
+
+}  // namespace
+
+const SettingsTable<FlowSettings>& flow_settings_table() {
+  static const auto table =
+      SettingsTable<F>("flow", "The architecture of the multi-scale flow.")
+          .integer("grid", &F::grid, 32, Range::between(1, 4096), "points per side of the field")
+          .integer("channels", &F::channels, 1, Range::between(1, 64), "channels of the field")
+          .choice("kernel", &F::kernel, 3, {{"1", 1}, {"3", 3}},
+                  "kernel of the first and last conv of each coupling net")
+          .section("levels", &F::levels, levels_table())
+          .choice("mixing", &F::mixing, MixingKind::none,
+                  {{"none", MixingKind::none},
+                   {"permutation", MixingKind::permutation},
+                   {"orthogonal", MixingKind::orthogonal},
+                   {"lu", MixingKind::lu}},
+                  "1x1x1 channel mixing before each coupling")
+          .flag("actnorm", &F::actnorm, false, "an actnorm before each coupling")
+          .choice("scale_bound", &F::scale_bound, ScaleBound::tanh,
+                  {{"tanh", ScaleBound::tanh},
+                   {"tanh_scale", ScaleBound::tanh_scale},
+                   {"softclamp", ScaleBound::softclamp}},
+                  "bound on the couplings' log-scale")
+          .number("clamp", &F::clamp, 2.0, Range::positive(), "softclamp bound c")
+          .choice("activation", &F::activation, "relu", {"relu", "leaky_relu"},
+                  "activation of the coupling nets")
+          .number("leaky_slope", &F::leaky_slope, 0.01,
+                  Range::between(0, 1).open_below().open_above(),
+                  "leaky_relu only: y = max(x, slope x)")
+          .integer("seed", &F::seed, 0, Range::non_negative(), "initial weights and fixed mixings")
+          .section("base", &F::base, base_table());
+  return table;
+}
+
 FlowSpec read_flow_spec(ConfigNode node) {
+  const FlowSettings f = flow_settings_table().read(node);
   FlowSpec spec;
-  spec.grid = int(node.positive_integer("grid", 32));
-  spec.channels = int(node.positive_integer("channels", 1));
-  spec.kernel = int(node.positive_integer("kernel", 3));
-  if (spec.kernel != 1 && spec.kernel != 3) node.fail("kernel", "must be 1 or 3");
-  ConfigNode levels = node.section("levels");
-  const auto checker = levels.integers("checkerboard_couplings", std::vector<long>{2, 2, 4});
-  const size_t count = checker.size();
-  if (count == 0) levels.fail("checkerboard_couplings", "need at least one level");
-  auto per_level = [&](const std::string& key, std::vector<long> fallback) {
-    std::vector<long> v = levels.integers(key, fallback);
-    if (v.size() == count - 1 && key != "hidden_checkerboard") v.push_back(0);  // last level
-    if (v.size() != count)
-      levels.fail(key, "expected " + std::to_string(count) + " entries (one per level), got " +
-                           std::to_string(v.size()));
-    for (long x : v)
-      if (x < 0) levels.fail(key, "entries must be >= 0");
-    return v;
-  };
-  // Defaults (bench-32's when it has three levels): 2 channel couplings, hidden 32 / 64.
-  const bool bench_shape = count == 3;
-  const auto channel = per_level("channel_couplings", std::vector<long>(count, 2));
-  const auto hidden_checker =
-      per_level("hidden_checkerboard",
-                bench_shape ? std::vector<long>{16, 32, 64} : std::vector<long>(count, 32));
-  const auto hidden_channel = per_level(
-      "hidden_channel", bench_shape ? std::vector<long>{32, 64, 0} : std::vector<long>(count, 64));
+  spec.grid = f.grid;
+  spec.channels = f.channels;
+  spec.kernel = f.kernel;
+  const size_t count = f.levels.checkerboard_couplings.size();
+  auto entry = [](const std::vector<int>& v, size_t l) { return l < v.size() ? v[l] : 0; };
   for (size_t l = 0; l < count; ++l) {
     FlowLevelSpec ls;
-    ls.checkerboard_couplings = int(checker[l]);
-    ls.channel_couplings = l + 1 < count ? int(channel[l]) : 0;
-    ls.hidden_checkerboard = int(hidden_checker[l]);
-    ls.hidden_channel = int(hidden_channel[l]);
-    if (ls.checkerboard_couplings > 0 && ls.hidden_checkerboard < 1)
-      levels.fail("hidden_checkerboard",
-                  "must be positive where a level has checkerboard couplings");
-    if (ls.channel_couplings > 0 && ls.hidden_channel < 1)
-      levels.fail("hidden_channel", "must be positive where a level has channel couplings");
+    ls.checkerboard_couplings = f.levels.checkerboard_couplings[l];
+    ls.channel_couplings = l + 1 < count ? entry(f.levels.channel_couplings, l) : 0;
+    ls.hidden_checkerboard = f.levels.hidden_checkerboard[l];
+    ls.hidden_channel = entry(f.levels.hidden_channel, l);
     spec.levels.push_back(ls);
   }
-  spec.mixing =
-      parse_mixing(node.choice("mixing", {"none", "permutation", "orthogonal", "lu"}, "none"));
-  spec.actnorm = node.flag("actnorm", false);
-  spec.scale_bound =
-      parse_scale_bound(node.choice("scale_bound", {"tanh", "tanh_scale", "softclamp"}, "tanh"));
-  spec.clamp = node.positive("clamp", 2.0);
-  if (node.choice("activation", {"relu", "leaky_relu"}, "relu") == "leaky_relu") {
-    spec.negative_slope = node.positive("leaky_slope", 0.01);
-    if (spec.negative_slope >= 1) node.fail("leaky_slope", "must be below 1");
-  }
-  spec.seed = uint64_t(node.integer("seed", 0));
-  ConfigNode base = node.section("base");
-  const std::string kind =
-      base.choice("kind", {"standard_normal", "correlated_gaussian"}, "standard_normal");
-  if (kind == "correlated_gaussian") {
-    spec.base = BaseKind::correlated_gaussian;
-    spec.base_box_size_mpch = base.positive("box_size_mpch");
-    if (base.has("power_csv")) {
-      if (base.has("k_hmpc") || base.has("pk"))
-        base.fail("power_csv", "give either power_csv or the k_hmpc and pk lists, not both");
+  spec.mixing = f.mixing;
+  spec.actnorm = f.actnorm;
+  spec.scale_bound = f.scale_bound;
+  spec.clamp = f.clamp;
+  spec.negative_slope = f.activation == "leaky_relu" ? f.leaky_slope : 0.0;
+  spec.seed = f.seed;
+  spec.base = f.base.kind;
+  if (spec.base == BaseKind::correlated_gaussian) {
+    spec.base_box_size_mpch = f.base.box_size_mpch;
+    if (!f.base.power_csv.empty()) {
       // Columns k and pk, as `fieldflow pk` writes them.
-      auto columns = read_csv_columns(base.text("power_csv"), {"k", "pk"});
+      auto columns = read_csv_columns(f.base.power_csv, {"k", "pk"});
       spec.base_k_hmpc = std::move(columns[0]);
       spec.base_pk = std::move(columns[1]);
+      if (spec.base_k_hmpc.size() < 2)
+        node.fail("base.power_csv", "needs at least 2 rows of k, pk");
     } else {
-      spec.base_k_hmpc = base.numbers("k_hmpc");
-      spec.base_pk = base.numbers("pk");
+      spec.base_k_hmpc = f.base.k_hmpc;
+      spec.base_pk = f.base.pk;
     }
-    if (spec.base_k_hmpc.size() != spec.base_pk.size() || spec.base_k_hmpc.size() < 2)
-      base.fail("pk", "k_hmpc and pk need the same length, at least 2");
   }
   try {
     validate(spec);
   } catch (const Error& e) {
+    // validate names "flow.<key>"; the node knows the real path.
     node.fail(e.input().empty() ? "levels" : e.input().substr(e.input().find('.') + 1),
               e.problem());
   }
   return spec;
 }
 
-namespace {
-std::string number_text(double v) {
-  char buffer[40];
-  std::snprintf(buffer, sizeof buffer, "%.17g", v);
-  return buffer;
-}
-template <typename V, typename F>
-std::string list(const V& values, F f) {
-  std::string out = "[";
-  for (size_t i = 0; i < values.size(); ++i) out += (i ? ", " : "") + f(values[i]);
-  return out + "]";
-}
-}  // namespace
-
 std::string flow_spec_yaml(const FlowSpec& spec) {
-  std::ostringstream out;
-  auto levels = [&](auto member) {
-    return list(spec.levels, [&](const FlowLevelSpec& l) { return std::to_string(l.*member); });
-  };
-  out << "flow:\n"
-      << "  grid: " << spec.grid << "\n"
-      << "  channels: " << spec.channels << "\n"
-      << "  kernel: " << spec.kernel << "\n"
-      << "  levels:\n"
-      << "    checkerboard_couplings: " << levels(&FlowLevelSpec::checkerboard_couplings) << "\n"
-      << "    channel_couplings: " << levels(&FlowLevelSpec::channel_couplings) << "\n"
-      << "    hidden_checkerboard: " << levels(&FlowLevelSpec::hidden_checkerboard) << "\n"
-      << "    hidden_channel: " << levels(&FlowLevelSpec::hidden_channel) << "\n"
-      << "  mixing: " << to_string(spec.mixing) << "\n"
-      << "  actnorm: " << (spec.actnorm ? "true" : "false") << "\n"
-      << "  scale_bound: " << to_string(spec.scale_bound) << "\n"
-      << "  clamp: " << number_text(spec.clamp) << "\n"
-      << "  activation: " << (spec.negative_slope > 0 ? "leaky_relu" : "relu") << "\n"
-      << (spec.negative_slope > 0 ? "  leaky_slope: " + number_text(spec.negative_slope) + "\n"
-                                  : "")
-      << "  seed: " << spec.seed << "\n"
-      << "  base:\n"
-      << "    kind: " << to_string(spec.base) << "\n";
-  if (spec.base == BaseKind::correlated_gaussian)
-    out << "    box_size_mpch: " << number_text(spec.base_box_size_mpch) << "\n"
-        << "    k_hmpc: " << list(spec.base_k_hmpc, number_text) << "\n"
-        << "    pk: " << list(spec.base_pk, number_text) << "\n";
-  return out.str();
+  FlowSettings f = flow_settings_table().defaults();
+  f.grid = spec.grid;
+  f.channels = spec.channels;
+  f.kernel = spec.kernel;
+  f.levels.checkerboard_couplings.clear();
+  f.levels.channel_couplings.clear();
+  f.levels.hidden_checkerboard.clear();
+  f.levels.hidden_channel.clear();
+  for (const FlowLevelSpec& l : spec.levels) {
+    f.levels.checkerboard_couplings.push_back(l.checkerboard_couplings);
+    f.levels.channel_couplings.push_back(l.channel_couplings);
+    f.levels.hidden_checkerboard.push_back(l.hidden_checkerboard);
+    f.levels.hidden_channel.push_back(l.hidden_channel);
+  }
+  f.mixing = spec.mixing;
+  f.actnorm = spec.actnorm;
+  f.scale_bound = spec.scale_bound;
+  f.clamp = spec.clamp;
+  f.activation = spec.negative_slope > 0 ? "leaky_relu" : "relu";
+  if (spec.negative_slope > 0) f.leaky_slope = spec.negative_slope;
+  f.seed = spec.seed;
+  f.base.kind = spec.base;
+  if (spec.base == BaseKind::correlated_gaussian) {
+    f.base.box_size_mpch = spec.base_box_size_mpch;
+    f.base.k_hmpc = spec.base_k_hmpc;
+    f.base.pk = spec.base_pk;
+  }
+  return flow_settings_table().dump_text(f, "flow");
+}
+
+const SettingsTable<SampleSettings>& sample_settings_table() {
+  using S = SampleSettings;
+  static const auto table =
+      SettingsTable<S>("sample", "`fieldflow sample`: fields drawn from a trained flow.")
+          .text("checkpoint", &S::checkpoint, required, "the trained flow (checkpoint file)")
+          .integer("count", &S::count, 1, Range::between(1, 1000000), "fields to draw")
+          .integer("seed", &S::seed, 0, Range::non_negative(),
+                   "field i is a pure function of (seed, i)")
+          .number("temperature", &S::temperature, 1.0, Range::positive(),
+                  "scales the base draw (< 1 keeps samples where the flow saw data)")
+          .text("out", &S::out, required, "the stacked grid file written")
+          .number("box_size_mpch", &S::box_size_mpch, 1000.0, Range::positive(),
+                  "box side written into the grid file, Mpc/h")
+          .number("redshift", &S::redshift, 0.0, Range::non_negative(),
+                  "redshift written into the grid file")
+          .choice("precision", &S::precision, GridPrecision::float32,
+                  {{"float32", GridPrecision::float32}, {"float64", GridPrecision::float64}},
+                  "floating-point type of the grid file");
+  return table;
+}
+
+SampleSettings read_sample_settings(Config& config) {
+  SampleSettings s = sample_settings_table().read(config.root().section("sample"));
+  config.finish();
+  return s;
+}
+
+std::string sample_settings_yaml(const SampleSettings& s) {
+  return sample_settings_table().dump_text(s, "sample");
 }
 
 }  // namespace ff

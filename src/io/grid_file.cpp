@@ -11,6 +11,7 @@
 #include "fieldflow/core/text.hpp"
 #include "fieldflow/io/atomic_file.hpp"
 #include "fieldflow/io/hdf5.hpp"
+#include "fieldflow/io/provenance.hpp"
 
 namespace ff {
 
@@ -146,7 +147,7 @@ void check_writable(const std::string& path, const BasicGrid<T>& grid, const Bas
 
 template <typename T>
 void write_grids(const std::string& path, const std::vector<const BasicGrid<T>*>& grids,
-                 bool stacked, GridPrecision precision) {
+                 bool stacked, GridPrecision precision, const Provenance& provenance) {
   if (grids.empty()) throw Error(path, "no grids to write");
   for (const BasicGrid<T>* g : grids) check_writable(path, *g, *grids[0]);
   const hsize_t n = hsize_t(grids[0]->n);
@@ -168,6 +169,7 @@ void write_grids(const std::string& path, const std::vector<const BasicGrid<T>*>
     delta.close();
     file.root().write_attribute("box_size", grids[0]->box_size_mpch);
     file.root().write_attribute("redshift", grids[0]->redshift);
+    write_provenance(file.root(), provenance);
     file.close();
   }
   out.commit();
@@ -208,16 +210,17 @@ std::vector<BasicGrid<T>> read_grid_stack_as(const std::string& path) {
 }
 
 template <typename T>
-void write_grid(const std::string& path, const BasicGrid<T>& grid, GridPrecision precision) {
-  write_grids<T>(path, {&grid}, false, precision);
+void write_grid(const std::string& path, const BasicGrid<T>& grid, GridPrecision precision,
+                const Provenance& provenance) {
+  write_grids<T>(path, {&grid}, false, precision, provenance);
 }
 
 template <typename T>
 void write_grid_stack(const std::string& path, const std::vector<BasicGrid<T>>& grids,
-                      GridPrecision precision) {
+                      GridPrecision precision, const Provenance& provenance) {
   std::vector<const BasicGrid<T>*> pointers;
   for (const BasicGrid<T>& g : grids) pointers.push_back(&g);
-  write_grids<T>(path, pointers, true, precision);
+  write_grids<T>(path, pointers, true, precision, provenance);
 }
 
 template BasicGrid<float> read_grid_as<float>(const std::string&, int);
@@ -226,11 +229,13 @@ template GridFileInfo read_grid_into<float>(const std::string&, int, int, float*
 template GridFileInfo read_grid_into<double>(const std::string&, int, int, double*);
 template std::vector<BasicGrid<float>> read_grid_stack_as<float>(const std::string&);
 template std::vector<BasicGrid<double>> read_grid_stack_as<double>(const std::string&);
-template void write_grid<float>(const std::string&, const BasicGrid<float>&, GridPrecision);
-template void write_grid<double>(const std::string&, const BasicGrid<double>&, GridPrecision);
+template void write_grid<float>(const std::string&, const BasicGrid<float>&, GridPrecision,
+                                const Provenance&);
+template void write_grid<double>(const std::string&, const BasicGrid<double>&, GridPrecision,
+                                 const Provenance&);
 template void write_grid_stack<float>(const std::string&, const std::vector<BasicGrid<float>>&,
-                                      GridPrecision);
+                                      GridPrecision, const Provenance&);
 template void write_grid_stack<double>(const std::string&, const std::vector<BasicGrid<double>>&,
-                                       GridPrecision);
+                                       GridPrecision, const Provenance&);
 
 }  // namespace ff

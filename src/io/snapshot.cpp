@@ -13,6 +13,7 @@
 #include "fieldflow/core/text.hpp"
 #include "fieldflow/io/atomic_file.hpp"
 #include "fieldflow/io/hdf5.hpp"
+#include "fieldflow/io/provenance.hpp"
 
 namespace ff {
 
@@ -424,7 +425,8 @@ void write_vectors(h5::Group& part, const char* name, uint64_t count, double box
 void write_snapshot(const std::string& base, SnapshotHeader header,
                     std::span<const std::array<double, 3>> positions_mpch,
                     std::span<const std::array<double, 3>> velocities,
-                    std::span<const uint64_t> ids, const SnapshotWriteOptions& opts) {
+                    std::span<const uint64_t> ids, const SnapshotWriteOptions& opts,
+                    const Provenance& provenance) {
   const uint64_t n = positions_mpch.size();
   if (velocities.size() != n || ids.size() != n)
     throw Error(base, "positions, velocities and IDs differ in length");
@@ -451,6 +453,7 @@ void write_snapshot(const std::string& base, SnapshotHeader header,
     AtomicFile out(path);
     {
       h5::File file = h5::File::create(out);
+      write_provenance(file.root(), provenance);
       h5::Group h = file.root().create_group("Header");
       h.write_attribute("BoxSize", header.box_size_file_units);
       std::vector<uint64_t> this_file(6, 0);

@@ -6,21 +6,37 @@
 #include <string>
 
 #include "fieldflow/core/error.hpp"
+#include "fieldflow/core/settings.hpp"
 #include "fieldflow/core/text.hpp"
 
 namespace ff {
 
+const SettingsTable<CosmologyParams>& cosmology_table() {
+  using C = CosmologyParams;
+  static const auto table =
+      SettingsTable<C>("cosmology", "Flat LambdaCDM; the defaults are Quijote's fiducial values.")
+          .number("omega_m", &C::omega_m, 0.3175, Range::between(0, 1).open_below(),
+                  "matter density today, Omega_m")
+          .number("omega_b", &C::omega_b, 0.049, Range::between(0, 1).open_below(),
+                  "baryon density today, Omega_b (below omega_m)")
+          .number("h", &C::h, 0.6711, Range::between(0, 10).open_below().open_above(),
+                  "H0 / (100 km/s/Mpc)")
+          .number("n_s", &C::n_s, 0.9624, Range::between(0, 3).open_below().open_above(),
+                  "primordial spectral index")
+          .number("sigma8", &C::sigma8, 0.834, Range::positive(),
+                  "rms linear density contrast in spheres of 8 Mpc/h at z = 0")
+          .number("t_cmb", &C::t_cmb_k, 2.7255, Range::positive(),
+                  "CMB temperature in K (enters the EH98 transfer function only)")
+          .check([](const C& c, const Reject& reject) {
+            if (!(c.omega_b < c.omega_m))
+              reject("omega_b", "expected a number below omega_m (" + format_number(c.omega_m) +
+                                    "), got " + format_number(c.omega_b));
+          });
+  return table;
+}
+
 void validate(const CosmologyParams& p, const std::string& source) {
-  auto bad = [&](const char* key, double v, const char* want) {
-    throw Error(source, std::string(key) + ": expected " + want + ", got " + format_number(v));
-  };
-  if (!(p.omega_m > 0.0 && p.omega_m <= 1.0)) bad("omega_m", p.omega_m, "0 < omega_m <= 1");
-  if (!(p.omega_b > 0.0 && p.omega_b < p.omega_m))
-    bad("omega_b", p.omega_b, "0 < omega_b < omega_m");
-  if (!(p.h > 0.0 && p.h < 10.0)) bad("h", p.h, "0 < h < 10");
-  if (!(p.n_s > 0.0 && p.n_s < 3.0)) bad("n_s", p.n_s, "0 < n_s < 3");
-  if (!(p.sigma8 > 0.0)) bad("sigma8", p.sigma8, "a positive number");
-  if (!(p.t_cmb_k > 0.0)) bad("t_cmb_k", p.t_cmb_k, "a positive temperature");
+  cosmology_table().validate(p, source);
 }
 
 double Cosmology::hubble_e(double a) const {

@@ -25,33 +25,6 @@ std::string four(int i) {
 }
 }  // namespace
 
-void validate(const SimulationSettings& s, const std::string& source) {
-  validate(s.cosmology, source + ": cosmology");
-  auto fail = [&](const std::string& key, const std::string& problem) {
-    throw Error(source, key + ": " + problem);
-  };
-  if (s.particles_per_side < 4 || s.particles_per_side % 2 != 0)
-    fail("simulation.particles_per_side", "expected an even number >= 4");
-  if (!(s.box_size_mpch > 0)) fail("simulation.box_size", "expected a positive length in Mpc/h");
-  if (!(s.z_start > 0) || 1.0 / (1.0 + s.z_start) < Cosmology::a_min())
-    fail("simulation.z_start", "expected 0 < z_start <= 999");
-  if (s.output_redshifts.empty())
-    fail("simulation.output_redshifts", "expected at least one redshift");
-  for (double z : s.output_redshifts)
-    if (!(z >= 0) || !(z < s.z_start))
-      fail("simulation.output_redshifts", "every output redshift must be >= 0 and below z_start");
-  if (s.pm.steps < 1) fail("simulation.steps", "expected at least 1 step");
-  if (s.pm.mesh_factor < 1 || s.pm.mesh_factor > 4)
-    fail("simulation.mesh_factor", "expected 1, 2, 3 or 4");
-  if (s.pm.compensation < 0 || s.pm.compensation > 2)
-    fail("simulation.compensation", "expected 0 (none), 1 (paint window) or 2 (paint + read-out)");
-  if (s.paint_grid < 2 || s.paint_grid % 2 != 0) fail("paint.grid", "expected an even number >= 2");
-  if (s.paint_mas == MassAssignment::none) fail("paint.mas", "expected ngp, cic or tsc");
-  if (s.transfer == TransferKind::table && s.power_table.empty())
-    fail("power.table", "transfer: table needs a table file");
-  if (s.snapshot.num_files < 1) fail("snapshots.files", "expected at least 1");
-}
-
 std::vector<double> sorted_output_redshifts(const SimulationSettings& s) {
   std::vector<double> z = s.output_redshifts;
   std::sort(z.begin(), z.end(), std::greater<double>());
@@ -97,15 +70,17 @@ double particle_mass_1e10_msun_h(double omega_m, double box, uint64_t particles)
 }
 
 LinearPower Simulator::make_power(const SimulationSettings& s) {
+  validate(s, "simulation");  // first: the members below rely on valid settings
   if (s.transfer == TransferKind::table)
     return LinearPower(s.cosmology, read_power_table(s.power_table), s.table_sigma8);
   return LinearPower(s.cosmology, s.transfer);
 }
 
 Simulator::Simulator(const SimulationSettings& settings)
-    : settings_(settings), cosmology_(settings.cosmology), power_(make_power(settings)) {
-  validate(settings_, "simulation");
-}
+    : settings_(settings),
+      cosmology_(settings.cosmology),
+      power_(make_power(settings)),
+      provenance_(provenance(simulation_settings_yaml(settings))) {}
 
 void Simulator::simulate(uint64_t seed,
                          const std::function<void(int, const Particles&, const Grid&)>& on_output,
@@ -153,12 +128,13 @@ Simulator::Result Simulator::run(const std::string& set, int index, uint64_t see
 #pragma omp parallel for schedule(static)
           for (size_t i = 0; i < p.size(); ++i) velocities[i] = gadget_velocity(p.momentum[i], p.a);
           write_snapshot(snapshot_base(s, set, index, output), h, p.position_mpch, velocities,
-                         p.ids, s.snapshot);
+                         p.ids, s.snapshot, provenance_);
         }
         grids[size_t(output)] = delta;
       },
       &result.timing);
-  for (size_t o = 0; o < z.size(); ++o) write_grid(delta_path(s, set, index, int(o)), grids[o]);
+  for (size_t o = 0; o < z.size(); ++o)
+    write_grid(delta_path(s, set, index, int(o)), grids[o], GridPrecision::float32, provenance_);
   result.seconds = omp_get_wtime() - t0;
   return result;
 }
@@ -171,7 +147,8 @@ void write_set_stacks(const SimulationSettings& s, const SimulationSetSpec& set)
     grids.reserve(size_t(set.count));
     for (int i = 0; i < set.count; ++i)
       grids.push_back(read_grid_as<float>(delta_path(s, set.name, i, o)));
-    write_grid_stack(stack_path(s, set.name, o), grids);
+    write_grid_stack(stack_path(s, set.name, o), grids, GridPrecision::float32,
+                     provenance(simulation_settings_yaml(s)));
   }
 }
 

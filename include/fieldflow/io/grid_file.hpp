@@ -1,13 +1,15 @@
 #pragma once
 // Grid files (HDF5), the format documented in the README:
 //   /delta   float32 or float64, shape [N,N,N] (x, y, z row-major) or [M,N,N,N] for a stack of M
-//   root attributes box_size (double, Mpc/h) and redshift (double).
+//   root attributes box_size (double, Mpc/h) and redshift (double), and the provenance strings
+//   (fieldflow_version, git_commit, settings; io/provenance.hpp).
 // Readers validate and name the file in every error (missing dataset, non-cubic shape,
 // non-finite value, box_size <= 0). Values convert to the requested type on read.
 #include <string>
 #include <vector>
 
 #include "fieldflow/core/grid.hpp"
+#include "fieldflow/core/provenance.hpp"
 
 namespace ff {
 
@@ -40,12 +42,15 @@ inline std::vector<Grid> read_grid_stack(const std::string& path) {
   return read_grid_stack_as<double>(path);
 }
 
-// Writes atomically; all grids of a stack must share n, box size and redshift.
+// Writes atomically; all grids of a stack must share n, box size and redshift. The provenance
+// (io/provenance.hpp) becomes root attributes: pass the settings that made the grids.
 template <typename T>
 void write_grid(const std::string& path, const BasicGrid<T>& grid,
-                GridPrecision precision = GridPrecision::float32);
+                GridPrecision precision = GridPrecision::float32,
+                const Provenance& provenance = ff::provenance());
 template <typename T>
 void write_grid_stack(const std::string& path, const std::vector<BasicGrid<T>>& grids,
-                      GridPrecision precision = GridPrecision::float32);
+                      GridPrecision precision = GridPrecision::float32,
+                      const Provenance& provenance = ff::provenance());
 
 }  // namespace ff

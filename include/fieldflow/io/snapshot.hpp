@@ -9,6 +9,8 @@
 #include <string>
 #include <vector>
 
+#include "fieldflow/core/provenance.hpp"
+
 namespace ff {
 
 enum class LengthUnit { automatic, kpc_h, mpc_h };
@@ -76,6 +78,7 @@ struct SnapshotWriteOptions {
 void write_snapshot(const std::string& base, SnapshotHeader header,
                     std::span<const std::array<double, 3>> positions_mpch,
                     std::span<const std::array<double, 3>> velocities,
-                    std::span<const uint64_t> ids, const SnapshotWriteOptions& opts = {});
+                    std::span<const uint64_t> ids, const SnapshotWriteOptions& opts = {},
+                    const Provenance& provenance = ff::provenance());
 
 }  // namespace ff

@@ -25,6 +25,10 @@ struct CosmologyParams {
   double t_cmb_k = 2.7255;  // CMB temperature, used by the EH98 transfer function only
 };
 
+template <class S>
+class SettingsTable;
+// The `cosmology:` keys, declared once (defaults, ranges, docs).
+const SettingsTable<CosmologyParams>& cosmology_table();
 // Checks ranges (0 < omega_b < omega_m <= 1, h > 0, sigma8 > 0); source names the input in errors.
 void validate(const CosmologyParams& params, const std::string& source);
 

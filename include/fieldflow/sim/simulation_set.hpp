@@ -6,13 +6,18 @@
 //   <output_dir>/<set>.h5                           stack [M, N, N, N] of the last output's grids
 //   <output_dir>/<set>_<ooo>.h5                     stack per output (only with several outputs)
 //
+//   <output_dir>/settings.yaml                      the settings of the folder (resume check)
+//
 // Simulation i of a set uses seed first_seed + i. Its grids are written after its snapshots, each
-// file atomically, so a simulation is finished exactly when all its files exist; a rerun skips it.
+// file atomically, so a simulation is finished exactly when all its files exist; a rerun skips it,
+// and only when the folder's settings.yaml agrees on every must_match key (docs/simulate.md).
+// Every key is declared once, in simulation_settings_table() (src/sim/simulation_settings.cpp).
 #include <cstdint>
 #include <functional>
 #include <string>
 #include <vector>
 
+#include "fieldflow/core/provenance.hpp"
 #include "fieldflow/io/snapshot.hpp"
 #include "fieldflow/sim/cosmology.hpp"
 #include "fieldflow/sim/initial_conditions.hpp"
@@ -22,6 +27,25 @@
 
 namespace ff {
 
+class Config;
+template <class S>
+class SettingsTable;
+
+struct SimulationSetSpec {
+  std::string name;  // "train", "test"
+  int count = 0;
+  uint64_t first_seed = 1;
+};
+
+// The sets `simulate` makes; their seed ranges must not overlap.
+struct SimulationSets {
+  SimulationSetSpec train{"train", 256, 1};
+  SimulationSetSpec test{"test", 16, 1000001};
+  std::vector<SimulationSetSpec> all() const { return {train, test}; }
+};
+
+// Defaults in simulation_settings_table(); the initialisers below repeat them for settings made in
+// code, and a test checks that the two agree.
 struct SimulationSettings {
   CosmologyParams cosmology;
   TransferKind transfer = TransferKind::eh98;
@@ -40,16 +64,26 @@ struct SimulationSettings {
   bool write_snapshots = true;
   SnapshotWriteOptions snapshot;
   std::string output_dir = "out/simulations";
+  SimulationSets sets;
 };
 
-// Range and consistency checks; errors name `source` (the config file) and the key.
+// The declaration of every key of configs/simulate.yaml (docs/simulate.md's table comes from it).
+const SettingsTable<SimulationSettings>& simulation_settings_table();
+// The whole config file (unknown keys refused); errors name the file and the key's path.
+SimulationSettings read_simulation_settings(Config& config);
+// Range and consistency checks of settings made in code; errors name `source` and the key.
 void validate(const SimulationSettings& s, const std::string& source);
+// The settings as YAML text (the settings.yaml of the folder, the provenance of every file).
+std::string simulation_settings_yaml(const SimulationSettings& s);
 
-struct SimulationSetSpec {
-  std::string name;  // "train", "test"
-  int count = 0;
-  uint64_t first_seed = 1;
-};
+// <output_dir>/settings.yaml
+std::string settings_path(const SimulationSettings& s);
+// Resuming into output_dir is allowed only with the settings it was made with: throws an Error
+// naming the first must_match key that differs from the folder's settings.yaml, or a folder that
+// holds simulations but no settings.yaml. Reads only (every rank may call it).
+void check_resume(const SimulationSettings& s);
+// Writes <output_dir>/settings.yaml (atomically; one rank).
+void record_settings(const SimulationSettings& s);
 
 // Output redshifts sorted from high to low: output index o is the o-th snapshot in time.
 std::vector<double> sorted_output_redshifts(const SimulationSettings& s);
@@ -91,6 +125,7 @@ class Simulator {
   SimulationSettings settings_;
   Cosmology cosmology_;
   LinearPower power_;
+  Provenance provenance_;  // of every file: this build and the settings
 };
 
 // Writes <set>.h5 (and <set>_<ooo>.h5 for several outputs) from the simulations' delta grids.
