@@ -1,6 +1,6 @@
 // fieldflow sample CONFIG.yaml [--set key=value ...]: draws fields from a trained flow.
-//   sample: {checkpoint, count, seed, temperature, out, box_size_mpch, redshift, precision}
-// (docs/flow.md).
+//   sample: {checkpoint, count, seed, temperature, out, precision}
+// (docs/flow.md). The grids carry the box and redshift of the flow's training data.
 #include <cmath>
 #include <cstdio>
 
@@ -24,8 +24,6 @@ void run_sample(const ConfigArgs& args) {
   const uint64_t seed = uint64_t(s.integer("seed", 0));
   const double temperature = s.positive("temperature", 1.0);
   const std::string out = s.text("out");
-  const double box_size_mpch = s.positive("box_size_mpch", 1000.0);
-  const double redshift = s.number("redshift", 0.0);
   const GridPrecision precision =
       s.choice("precision", {"float32", "float64"}, "float32") == "float32"
           ? GridPrecision::float32
@@ -34,14 +32,13 @@ void run_sample(const ConfigArgs& args) {
   refuse_output_that_is_input(out, {checkpoint, args.path});
 
   FlowCheckpoint loaded = load_flow_checkpoint(checkpoint);
+  loaded.require_initialized();
   const int n = loaded.flow->spec().grid;
   std::vector<GridF> grids;
   // Drawn one at a time, so memory stays one field.
   for (int i = 0; i < count; ++i)
-    about_input(checkpoint, {"preprocessing", "flow"}, [&] {
-      grids.push_back(
-          sample_field(loaded, checkpoint, seed, i, temperature, box_size_mpch, redshift));
-    });
+    about_input(checkpoint, {"preprocessing", "flow"},
+                [&] { grids.push_back(sample_field(loaded, seed, i, temperature)); });
   write_grid_stack(out, grids, precision);
   std::printf("wrote %d sample(s) of %d^3 at temperature %g to %s\n", count, n, temperature,
               printable(out).c_str());
