@@ -65,7 +65,7 @@ struct Saved {
   MultiScaleFlow<float> flow{spec()};
   std::unique_ptr<Adam<float>> adam;
   Preprocessing prep{PreprocessTransform::log1p, 0.25, 1.75, 1e-3};
-  TrainingData data{128.0, 0.5};
+  TrainingData data{128.0, 0.5, {0.05, 0.1, 0.2}, {2e4, 1e4, 4e3}};
 };
 
 std::unique_ptr<Saved> save_trained(const std::string& name) {
@@ -112,6 +112,8 @@ TEST(FlowCheckpoint, RoundTripIsBitExact) {
   EXPECT_EQ(loaded.preprocessing.eps, 1e-3);
   EXPECT_EQ(loaded.data.box_size_mpch, 128.0);
   EXPECT_EQ(loaded.data.redshift, 0.5);
+  EXPECT_EQ(loaded.data.delta_pk_k_hmpc, saved->data.delta_pk_k_hmpc);
+  EXPECT_EQ(loaded.data.delta_pk, saved->data.delta_pk);
   EXPECT_EQ(loaded.extras.numbers.at("train.rng_position"), 12345);
   EXPECT_EQ(loaded.extras.doubles.at("train.order"), (std::vector<double>{3, 1, 2}));
   EXPECT_EQ(loaded.extras.texts.at("train.settings"), "train: {steps: 4}");
@@ -260,6 +262,9 @@ TEST(FlowCheckpoint, InvalidContentsAreRefused) {
       {[&](ArrayFile& f) { f.floats[adam_v][1] = -1.f; }, "negative second moment"},
       {[](ArrayFile& f) { f.numbers["data.box_size_mpch"] = 0; }, "box size must be positive"},
       {[](ArrayFile& f) { f.numbers.erase("data.redshift"); }, "checkpoint has no data.redshift"},
+      {[](ArrayFile& f) { f.doubles["data.delta_pk.k_hmpc"][2] = 0.01; }, "increasing positive k"},
+      {[](ArrayFile& f) { f.doubles["data.delta_pk.pk"].pop_back(); },
+       "data.delta_pk.k_hmpc has 3 values, expected 2"},
       {[](ArrayFile& f) {
          for (auto& [name, v] : f.numbers)
            if (name.rfind("actnorm.", 0) == 0) v = 0.5;
@@ -391,6 +396,8 @@ TEST(Preprocessing, ForwardInverseJacobianAndGradient) {
     for (double delta : {-0.95, -0.5, 0.0, 0.7, 4.0, 30.0}) {
       const double y = p.forward(delta);
       EXPECT_NEAR(p.inverse(y), delta, 1e-12 * std::max(1.0, std::abs(delta)));
+      const double inverse_slope = (p.inverse(y + h) - p.inverse(y - h)) / (2 * h);
+      EXPECT_NEAR(p.inverse_derivative(y), inverse_slope, 1e-6 * std::max(1.0, inverse_slope));
       const double slope = (p.forward(delta + h) - p.forward(delta - h)) / (2 * h);
       EXPECT_NEAR(p.log_jacobian(delta), std::log(slope), 1e-7);
       const double curvature = (p.log_jacobian(delta + h) - p.log_jacobian(delta - h)) / (2 * h);

@@ -330,6 +330,27 @@ TEST(MultiScaleFlow, ActNormInitialisationReducedOverRanks) {
   }
 }
 
+// copy_state_from: a flow built with another seed (other initial weights and fixed mixings) takes
+// a trained flow's parameters, actnorm states and mixings, and then gives its log p exactly.
+TEST(MultiScaleFlow, CopyStateFromGivesTheSameDensity) {
+  for (MixingKind kind : {MixingKind::lu, MixingKind::orthogonal, MixingKind::permutation}) {
+    FlowSpec s = small_spec(8, kind, true, ScaleBound::tanh);
+    MultiScaleFlow<double> trained(s);
+    Tensor<double> x(2, 8, 1);
+    fill_normal(x, 15);
+    initialise(trained, x);
+    s.seed = 99;
+    MultiScaleFlow<double> copy(s);
+    copy.initialize_actnorms(x);
+    EXPECT_NE(copy.log_prob(x), trained.log_prob(x));
+    copy.copy_state_from(trained);
+    EXPECT_EQ(copy.log_prob(x), trained.log_prob(x)) << to_string(kind);
+  }
+  MultiScaleFlow<double> other(small_spec(8, MixingKind::none, false, ScaleBound::tanh));
+  MultiScaleFlow<double> with_actnorm(small_spec(8, MixingKind::none, true, ScaleBound::tanh));
+  EXPECT_THROW(other.copy_state_from(with_actnorm), Error);
+}
+
 // bench-32 has the parameter count of the PyTorch peer (572228).
 TEST(MultiScaleFlow, Bench32ParameterCount) {
   MultiScaleFlow<float> flow(bench32_flow_spec());

@@ -40,6 +40,10 @@ double Preprocessing::inverse(double y) const {
   return transform == PreprocessTransform::log1p ? std::expm1(t) - eps : t;
 }
 
+double Preprocessing::inverse_derivative(double y) const {
+  return transform == PreprocessTransform::log1p ? std * std::exp(y * std + mean) : std;
+}
+
 // dy/ddelta = 1 / (std (1 + delta + eps)) under log1p, 1 / std otherwise.
 double Preprocessing::log_jacobian(double delta) const {
   const double log_std = std::log(std);
@@ -99,6 +103,18 @@ void check_training_data(const std::string& where, const TrainingData& data, con
   if (!(data.redshift > -1) || !std::isfinite(data.redshift))
     throw Error(where, "the training data's redshift must be finite and > -1, got " +
                            format_number(data.redshift));
+  if (data.delta_pk_k_hmpc.size() != data.delta_pk.size())
+    throw Error(where, "the training data's P(k) has " +
+                           std::to_string(data.delta_pk_k_hmpc.size()) + " k values and " +
+                           std::to_string(data.delta_pk.size()) + " powers");
+  for (size_t i = 0; i < data.delta_pk.size(); ++i)
+    if (!(data.delta_pk_k_hmpc[i] > 0) || !std::isfinite(data.delta_pk_k_hmpc[i]) ||
+        (i > 0 && !(data.delta_pk_k_hmpc[i] > data.delta_pk_k_hmpc[i - 1])) ||
+        !(data.delta_pk[i] >= 0) || !std::isfinite(data.delta_pk[i]))
+      throw Error(where,
+                  "the training data's P(k) needs increasing positive k and finite P >= 0 "
+                  "(row " +
+                      std::to_string(i) + ")");
   if (spec.base == BaseKind::correlated_gaussian &&
       std::abs(spec.base_box_size_mpch - data.box_size_mpch) > 1e-9 * data.box_size_mpch)
     throw Error(where, "the correlated base's box (" + format_number(spec.base_box_size_mpch) +
@@ -162,6 +178,10 @@ void save_flow_checkpoint(const std::string& path, MultiScaleFlow<float>& flow,
   f.numbers["preprocessing.eps"] = preprocessing.eps;
   f.numbers["data.box_size_mpch"] = data.box_size_mpch;
   f.numbers["data.redshift"] = data.redshift;
+  if (!data.delta_pk.empty()) {
+    f.doubles["data.delta_pk.k_hmpc"] = data.delta_pk_k_hmpc;
+    f.doubles["data.delta_pk.pk"] = data.delta_pk;
+  }
   const std::vector<Param<float>*> params = flow.params();
   for (Param<float>* p : params) f.floats["param." + p->name] = p->value;
   for (ActNorm<float>* a : flow.actnorms())
@@ -241,6 +261,12 @@ FlowCheckpoint load_flow_checkpoint(const std::string& path) {
   out.preprocessing.validate(path);
   out.data.box_size_mpch = number("data.box_size_mpch");
   out.data.redshift = number("data.redshift");
+  if (f.doubles.count("data.delta_pk.k_hmpc") || f.doubles.count("data.delta_pk.pk")) {
+    const size_t rows =
+        f.doubles.count("data.delta_pk.pk") ? f.doubles.at("data.delta_pk.pk").size() : 0;
+    out.data.delta_pk_k_hmpc = doubles("data.delta_pk.k_hmpc", rows);
+    out.data.delta_pk = doubles("data.delta_pk.pk", rows);
+  }
   check_training_data(path, out.data, spec);
   const std::vector<Param<float>*> params = out.flow->params();
   for (Param<float>* p : params) {

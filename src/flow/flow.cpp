@@ -372,25 +372,25 @@ std::vector<double> MultiScaleFlow<T>::log_prob(const Tensor<T>& x) {
 }
 
 template <typename T>
-std::vector<double> MultiScaleFlow<T>::log_prob_grad(const Tensor<T>& x, Tensor<T>& dx) {
+std::vector<double> MultiScaleFlow<T>::density_grad(const Tensor<T>& x, Tensor<T>& dx,
+                                                    bool input_only) {
   forward(x, logdet_);
   weights_.assign(size_t(x.batch), 1.0);
   const std::vector<double>& weights = weights_;
   std::vector<double> logp = base_log_prob(&weights);
   for (size_t b = 0; b < logp.size(); ++b) logp[b] += double(logdet_[b]);
-  backward(weights, &dx, false);
+  backward(weights, &dx, input_only);
   return logp;
 }
 
 template <typename T>
+std::vector<double> MultiScaleFlow<T>::log_prob_grad(const Tensor<T>& x, Tensor<T>& dx) {
+  return density_grad(x, dx, false);
+}
+
+template <typename T>
 std::vector<double> MultiScaleFlow<T>::log_prob_input_grad(const Tensor<T>& x, Tensor<T>& dx) {
-  forward(x, logdet_);
-  weights_.assign(size_t(x.batch), 1.0);
-  const std::vector<double>& weights = weights_;
-  std::vector<double> logp = base_log_prob(&weights);
-  for (size_t b = 0; b < logp.size(); ++b) logp[b] += double(logdet_[b]);
-  backward(weights, &dx, true);
-  return logp;
+  return density_grad(x, dx, true);
 }
 
 template <typename T>
@@ -424,6 +424,24 @@ void MultiScaleFlow<T>::sample(int count, uint64_t seed, double temperature, Ten
     for (size_t i = 0; i < field.size(); ++i) u.field(b)[i] = T(field[i]);
   }
   inverse_from_grid(u, x);
+}
+
+template <typename T>
+void MultiScaleFlow<T>::copy_state_from(MultiScaleFlow& other) {
+  const std::vector<Param<T>*> to = params(), from = other.params();
+  const std::vector<ActNorm<T>*> at = actnorms(), af = other.actnorms();
+  const std::vector<ChannelMixing<T>*> mt = mixings(), mf = other.mixings();
+  bool same = to.size() == from.size() && at.size() == af.size() && mt.size() == mf.size();
+  for (size_t i = 0; same && i < to.size(); ++i)
+    same = to[i]->name == from[i]->name && to[i]->size() == from[i]->size();
+  if (!same) throw Error("flow", "copy_state_from: the two flows have different steps");
+  for (size_t i = 0; i < to.size(); ++i) to[i]->value = from[i]->value;
+  for (size_t i = 0; i < at.size(); ++i) at[i]->initialized = af[i]->initialized;
+  for (size_t i = 0; i < mt.size(); ++i) {
+    mt[i]->fixed = mf[i]->fixed;
+    mt[i]->perm = mf[i]->perm;
+    mt[i]->sign = mf[i]->sign;
+  }
 }
 
 template <typename T>

@@ -44,6 +44,7 @@ struct Preprocessing {
   // forward throws (naming "preprocessing") for delta <= -1 - eps under log1p.
   double forward(double delta) const;
   double inverse(double y) const;
+  double inverse_derivative(double y) const;  // ddelta/dy at y, accurate where delta -> -1 - eps
   double log_jacobian(double delta) const;
   double log_jacobian_derivative(double delta) const;
 
@@ -61,11 +62,13 @@ struct Preprocessing {
   void validate(const std::string& where) const;
 };
 
-// What the flow was trained on, recorded by the trainer: `sample` writes it into its grids and
-// `logp` refuses fields of another box.
+// What the flow was trained on, recorded by the trainer: `sample` writes the box and redshift
+// into its grids, `logp` refuses fields of another box, and the Wiener filter of `denoise` can
+// take the training fields' P(k) of delta (optional: empty when not measured).
 struct TrainingData {
   double box_size_mpch = 0.0;
   double redshift = 0.0;
+  std::vector<double> delta_pk_k_hmpc, delta_pk;  // k in h/Mpc (increasing), P in (Mpc/h)^3
 };
 
 inline constexpr int64_t kFlowCheckpointVersion = 2;

@@ -118,6 +118,11 @@ class MultiScaleFlow {
   // Shapes (n, channels) of the latents.
   std::vector<std::pair<int, int>> latent_shapes() const { return latent_shapes_; }
 
+  // Copies what a trained flow is, besides its architecture, from other: parameter values, actnorm
+  // states and the fixed mixings. other must have the same steps (e.g. the same spec on another
+  // grid: the couplings are periodic convolutions, so the same state defines a density there).
+  void copy_state_from(MultiScaleFlow& other);
+
   // Adds scale * N(0, 1) to every parameter (tests and benchmark checks; a zero-initialised
   // flow is the identity).
   void perturb(uint64_t seed, double scale);
@@ -127,6 +132,7 @@ class MultiScaleFlow {
   // Base log-density per field and, when grads, dL/dz = weight_b * d log p_base / dz in dlat_.
   const std::vector<double>& base_log_prob(const std::vector<double>* weights);
   void backward(const std::vector<double>& weights, Tensor<T>* dx, bool input_only);
+  std::vector<double> density_grad(const Tensor<T>& x, Tensor<T>& dx, bool input_only);
   // forward, calling before(step, its input) ahead of every step when given.
   void run_forward(const Tensor<T>& x, std::vector<T>& logdet,
                    const std::function<void(FlowStep<T>&, const Tensor<T>&)>* before);

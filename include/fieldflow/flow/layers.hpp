@@ -84,6 +84,11 @@ class AffineCoupling : public FlowStep<T> {
   // From dL/dnet in scratch dout back through the net of the latest run_net: accumulates the
   // parameter gradients when params, and when input adds dL/dcond to the conditioning part of d.
   void net_backward(bool params, bool input, Tensor<T>& d);
+  // Shared voxel loop of backward and inverse_backward: d_out = d_in, the net's cotangent (scratch
+  // dout) zero where the mask leaves voxels alone, and at each transformed entry
+  // op(b, px, j, in, d_in, raw, t, d raw, d t, d_out) with raw and t the net's outputs.
+  template <typename Op>
+  void backprop_voxels(const Tensor<T>& in, const Tensor<T>& d_in, Tensor<T>& d_out, Op op);
   bool active(int px, int py, int pz) const {
     return mask_ == CouplingMask::channel || ((px + py + pz + parity_) & 1) == 0;
   }
