@@ -35,6 +35,10 @@ const char* to_string(PreprocessTransform transform);
 // eps > 0 keeps empty cells, delta = -1, finite). log p(delta) = log p_flow(y) + sum of
 // log|dy/ddelta| over the values.
 struct Preprocessing {
+  Preprocessing() = default;
+  Preprocessing(PreprocessTransform transform_, double mean_, double std_, double eps_ = 0.0)
+      : transform(transform_), mean(mean_), std(std_), eps(eps_) {}
+
   PreprocessTransform transform = PreprocessTransform::identity;
   double mean = 0.0;
   double std = 1.0;
@@ -66,6 +70,14 @@ struct Preprocessing {
 // into its grids, `logp` refuses fields of another box, and the Wiener filter of `denoise` can
 // take the training fields' P(k) of delta (optional: empty when not measured).
 struct TrainingData {
+  TrainingData() = default;
+  TrainingData(double box_size_mpch_, double redshift_, std::vector<double> delta_pk_k_hmpc_ = {},
+               std::vector<double> delta_pk_ = {})
+      : box_size_mpch(box_size_mpch_),
+        redshift(redshift_),
+        delta_pk_k_hmpc(std::move(delta_pk_k_hmpc_)),
+        delta_pk(std::move(delta_pk_)) {}
+
   double box_size_mpch = 0.0;
   double redshift = 0.0;
   std::vector<double> delta_pk_k_hmpc, delta_pk;  // k in h/Mpc (increasing), P in (Mpc/h)^3
