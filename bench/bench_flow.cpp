@@ -1,5 +1,8 @@
 // The "bench-32" flow benchmark of ../shared/BENCH.md: training step (mean NLL, backward to all
-// parameters, Adam) on a batch of 8 fields of 32^3, and log p with d log p / dx for one field.
+// parameters, Adam) on a batch of 8 fields of 32^3, and log p with d log p / dx for one field:
+// logp_grad_s with the parameter gradients too, logp_input_grad_s input-only (what the PyTorch
+// peer's logp_grad_s, torch.autograd.grad with respect to the input, computes), and
+// inverse_vjp_s, the inverse of one field from its latents plus the gradient back through it.
 // Prints `name value` lines like the PyTorch peer (../shared/peers/torch_realnvp3d.py), plus the
 // throughput of each 3^3 convolution shape of the network against this CPU's float32 peak.
 //
@@ -138,6 +141,18 @@ int main(int argc, char** argv) {
   fill_normal(field, 4);
   const double grad_s = median_seconds([&] { flow.log_prob_grad(field, dx); }, steps, warmup);
   std::printf("logp_grad_s %.4f\n", grad_s);
+  const double input_grad_s =
+      median_seconds([&] { flow.log_prob_input_grad(field, dx); }, steps, warmup);
+  std::printf("logp_input_grad_s %.4f\n", input_grad_s);
+  Tensor<float> latents(1, grid, 1), back, du;
+  fill_normal(latents, 7);
+  const double vjp_s = median_seconds(
+      [&] {
+        flow.inverse_from_grid(latents, back);
+        flow.inverse_vjp(field, du);
+      },
+      steps, warmup);
+  std::printf("inverse_vjp_s %.4f\n", vjp_s);
   struct rusage usage;
   getrusage(RUSAGE_SELF, &usage);
   std::printf("peak_rss_mb %.1f\n", usage.ru_maxrss / 1024.0);

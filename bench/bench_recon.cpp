@@ -121,7 +121,7 @@ int main(int argc, char** argv) {
     spec.seed = 4;
     MultiScaleFlow<float> flow(spec);
     flow.perturb(5, 0.02);
-    const Preprocessing pre{"log1p", -0.3, 0.8};
+    const Preprocessing pre{PreprocessTransform::log1p, -0.3, 0.8};
     MaskSettings ms;
     const Observation o =
         observe(truth, make_mask(n, ms), std::vector<double>(truth.size(), sigma), 3);

@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
 # The bench-32 flow benchmark (../shared/BENCH.md): fieldflow's C++ engine and the PyTorch peer,
 # run back to back in one invocation at 1 and 2 threads, then the ratios PyTorch / fieldflow
-# (> 1 means fieldflow is faster) and the peak resident memory of each process.
+# (> 1 means fieldflow is faster) and the peak resident memory of each process. The density
+# gradient is compared twice: fieldflow's logp_grad_s also computes the parameter gradients, its
+# logp_input_grad_s only d log p / dx, which is what the peer's logp_grad_s
+# (torch.autograd.grad with respect to the input) computes.
 #
 #   bench/run_flow_bench.sh [BENCH_BINARY] [extra bench_flow arguments...]
 #   (default binary: build/bench/bench_flow; the peer runs under /usr/bin/python3)
@@ -31,9 +34,9 @@ echo
 echo "| threads | figure | fieldflow | PyTorch | PyTorch / fieldflow |"
 echo "|---|---|---|---|---|"
 for t in 1 2; do
-  for k in train_step_s logp_grad_s; do
+  for k in train_step_s logp_grad_s logp_input_grad_s; do
     f=$(value "$k" "$tmp/ff_$t")
-    p=$(value "$k" "$tmp/pt_$t")
+    p=$(value "${k/logp_input_grad_s/logp_grad_s}" "$tmp/pt_$t")
     awk -v t="$t" -v k="$k" -v f="$f" -v p="$p" 'BEGIN { printf "| %s | %s | %.4f | %.4f | %.2fx |\n", t, k, f, p, p / f }'
   done
   f=$(value max_rss_kb "$tmp/ff_rss_$t")

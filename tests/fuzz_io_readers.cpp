@@ -163,8 +163,8 @@ void make_seeds(const fs::path& dir) {
   spec.levels = {{1, 1, 2, 2}, {1, 0, 2, 0}};
   ff::MultiScaleFlow<float> flow(spec);
   flow.perturb(1, 0.05);
-  ff::save_flow_checkpoint((dir / "checkpoint.h5").string(), flow,
-                           ff::Preprocessing{"identity", 0.0, 1.0});
+  ff::save_flow_checkpoint((dir / "checkpoint.h5").string(), flow, ff::Preprocessing{},
+                           ff::TrainingData{64.0, 0.0});
 }
 
 }  // namespace

@@ -58,6 +58,7 @@ TEST_P(NoAllocation, AfterTheFirstTrainingStep) {
   Tensor<float> x(2, 16, 1);
   const CounterRng rng(1, 0);
   for (size_t i = 0; i < x.size(); ++i) x.data[i] = float(rng.normal(i));
+  flow.initialize_actnorms(x);
   for (int step = 0; step < 2; ++step) {
     adam.zero_grad();
     flow.nll_backward(x);

@@ -1,12 +1,18 @@
-// Flow checkpoints: a bit-exact round trip (architecture, parameters, actnorm state, Adam state,
-// preprocessing), and clear refusals of truncated, corrupted and foreign files.
+// Flow checkpoints: a bit-exact round trip (architecture, parameters, fixed mixings, actnorm state,
+// Adam state, preprocessing, training data, extras), self-containedness (the fixed mixings come
+// from the file, not the seed), clear refusals of truncated, corrupted, foreign, old-version and
+// invalid files, the FNV-1a checksum against published values, and the preprocessing's forward,
+// inverse, log-Jacobian and gradient against finite differences.
 #include <gtest/gtest.h>
 
+#include <cmath>
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <iterator>
+#include <numbers>
 
 #include "fieldflow/core/config.hpp"
 #include "fieldflow/core/error.hpp"
@@ -58,7 +64,8 @@ struct Saved {
   fs::path path;
   MultiScaleFlow<float> flow{spec()};
   std::unique_ptr<Adam<float>> adam;
-  Preprocessing prep{"log1p", 0.25, 1.75};
+  Preprocessing prep{PreprocessTransform::log1p, 0.25, 1.75, 1e-3};
+  TrainingData data{128.0, 0.5, {0.05, 0.1, 0.2}, {2e4, 1e4, 4e3}};
 };
 
 std::unique_ptr<Saved> save_trained(const std::string& name) {
@@ -72,12 +79,17 @@ std::unique_ptr<Saved> save_trained(const std::string& name) {
   o.weight_decay = 1e-3;
   s->adam = std::make_unique<Adam<float>>(s->flow.params(), o);
   const Tensor<float> x = batch();
+  s->flow.initialize_actnorms(x);
   for (int step = 0; step < 2; ++step) {
     s->adam->zero_grad();
     s->flow.nll_backward(x);
     s->adam->step();
   }
-  save_flow_checkpoint(s->path.string(), s->flow, s->prep, s->adam.get());
+  ArrayFile extras;
+  extras.numbers["train.rng_position"] = 12345;
+  extras.doubles["train.order"] = {3, 1, 2};
+  extras.texts["train.settings"] = "train: {steps: 4}";
+  save_flow_checkpoint(s->path.string(), s->flow, s->prep, s->data, s->adam.get(), &extras);
   return s;
 }
 
@@ -94,9 +106,25 @@ TEST(FlowCheckpoint, RoundTripIsBitExact) {
         << a[k]->name;
   }
   for (ActNorm<float>* an : loaded.flow->actnorms()) EXPECT_TRUE(an->initialized);
-  EXPECT_EQ(loaded.preprocessing.transform, "log1p");
+  EXPECT_EQ(loaded.preprocessing.transform, PreprocessTransform::log1p);
   EXPECT_EQ(loaded.preprocessing.mean, 0.25);
   EXPECT_EQ(loaded.preprocessing.std, 1.75);
+  EXPECT_EQ(loaded.preprocessing.eps, 1e-3);
+  EXPECT_EQ(loaded.data.box_size_mpch, 128.0);
+  EXPECT_EQ(loaded.data.redshift, 0.5);
+  EXPECT_EQ(loaded.data.delta_pk_k_hmpc, saved->data.delta_pk_k_hmpc);
+  EXPECT_EQ(loaded.data.delta_pk, saved->data.delta_pk);
+  EXPECT_EQ(loaded.extras.numbers.at("train.rng_position"), 12345);
+  EXPECT_EQ(loaded.extras.doubles.at("train.order"), (std::vector<double>{3, 1, 2}));
+  EXPECT_EQ(loaded.extras.texts.at("train.settings"), "train: {steps: 4}");
+  EXPECT_EQ(loaded.extras.numbers.size(), 1u);
+  const auto ma = saved->flow.mixings(), mb = loaded.flow->mixings();
+  ASSERT_EQ(ma.size(), mb.size());
+  ASSERT_GT(ma.size(), 0u);
+  for (size_t k = 0; k < ma.size(); ++k) {
+    EXPECT_EQ(ma[k]->perm, mb[k]->perm);
+    EXPECT_EQ(ma[k]->sign, mb[k]->sign);
+  }
   ASSERT_TRUE(loaded.has_optimizer);
   EXPECT_EQ(loaded.adam_step, 2);
   EXPECT_EQ(loaded.adam_options.warmup_steps, 3);
@@ -120,10 +148,17 @@ TEST(FlowCheckpoint, RoundTripIsBitExact) {
   for (size_t k = 0; k < a.size(); ++k) EXPECT_EQ(a[k]->value, b[k]->value) << a[k]->name;
   // Saving the loaded flow again gives the same arrays.
   const fs::path again = temp_dir() / "again.h5";
-  save_flow_checkpoint(again.string(), *loaded.flow, loaded.preprocessing, &resumed);
-  save_flow_checkpoint(saved->path.string(), saved->flow, saved->prep, saved->adam.get());
-  const ArrayFile f1 = read_array_file(saved->path.string(), "fieldflow-flow-checkpoint", 1);
-  const ArrayFile f2 = read_array_file(again.string(), "fieldflow-flow-checkpoint", 1);
+  save_flow_checkpoint(again.string(), *loaded.flow, loaded.preprocessing, loaded.data, &resumed,
+                       &loaded.extras);
+  ArrayFile extras;
+  extras.numbers["train.rng_position"] = 12345;
+  extras.doubles["train.order"] = {3, 1, 2};
+  extras.texts["train.settings"] = "train: {steps: 4}";
+  save_flow_checkpoint(saved->path.string(), saved->flow, saved->prep, saved->data,
+                       saved->adam.get(), &extras);
+  const ArrayFile f1 = read_array_file(saved->path.string(), "fieldflow-flow-checkpoint", 2, 2);
+  const ArrayFile f2 = read_array_file(again.string(), "fieldflow-flow-checkpoint", 2, 2);
+  EXPECT_EQ(f1.doubles, f2.doubles);
   EXPECT_EQ(f1.floats, f2.floats);
   EXPECT_EQ(f1.texts, f2.texts);
   EXPECT_EQ(f1.numbers, f2.numbers);
@@ -180,6 +215,231 @@ TEST(FlowCheckpoint, ForeignFilesAreRefused) {
   write_bytes(text, "not an HDF5 file at all\n");
   expect_refused(text, "");
   expect_refused(temp_dir() / "missing.h5", "");
+}
+
+// A checkpoint of format version 1 (whose checksums used an offset basis one digit short of
+// FNV-1a's) is refused with one line naming the file and the version.
+TEST(FlowCheckpoint, OldFormatVersionIsRefused) {
+  const fs::path old = temp_dir() / "version1.h5";
+  ArrayFile f;
+  f.format = "fieldflow-flow-checkpoint";
+  f.version = 1;
+  f.floats["x"] = {1.f};
+  write_array_file(old.string(), f);
+  expect_refused(old, "format version 1 is not supported (this build reads version 2)");
+}
+
+// FNV-1a 64 against published test vectors (offset basis 14695981039346656037).
+TEST(FlowCheckpoint, Fnv1a64MatchesPublishedValues) {
+  EXPECT_EQ(fnv1a64("", 0), 14695981039346656037ull);
+  EXPECT_EQ(fnv1a64("a", 1), 0xaf63dc4c8601ec8cull);
+  EXPECT_EQ(fnv1a64("foobar", 6), 0x85944171f73967e8ull);
+}
+
+// Valid checksums over invalid contents: each is refused with one line naming the file.
+TEST(FlowCheckpoint, InvalidContentsAreRefused) {
+  auto saved = save_trained("valid.h5");
+  const ArrayFile good = read_array_file(saved->path.string(), "fieldflow-flow-checkpoint", 2, 2);
+  std::string weight;  // a parameter with at least 4 values
+  for (Param<float>* p : saved->flow.params())
+    if (weight.empty() && p->size() >= 4) weight = p->name;
+  const std::string first = "param." + weight;
+  const std::string adam_v = "adam.v." + weight;
+  std::string lu;  // an LU mixing's name
+  for (ChannelMixing<float>* m : saved->flow.mixings()) lu = "mixing." + m->name();
+  const double nan = std::nan("");
+  const std::vector<std::pair<std::function<void(ArrayFile&)>, std::string>> cases = {
+      {[](ArrayFile& f) { f.numbers["preprocessing.std"] = 0; }, "std must be positive"},
+      {[](ArrayFile& f) { f.numbers["preprocessing.std"] = -2; }, "std must be positive"},
+      {[&](ArrayFile& f) { f.numbers["preprocessing.std"] = nan; },
+       "preprocessing.std is not finite"},
+      {[](ArrayFile& f) { f.numbers["preprocessing.mean"] = INFINITY; }, "mean is not finite"},
+      {[](ArrayFile& f) { f.numbers["preprocessing.eps"] = -1; }, "eps must be >= 0"},
+      {[](ArrayFile& f) { f.texts["preprocessing.transform"] = "sqrt"; },
+       "expected identity or log1p, got \"sqrt\""},
+      {[&](ArrayFile& f) { f.floats[first][3] = nan; }, "holds a non-finite value at index 3"},
+      {[&](ArrayFile& f) { f.floats[first][0] = -INFINITY; }, "non-finite value at index 0"},
+      {[&](ArrayFile& f) { f.floats[adam_v][1] = -1.f; }, "negative second moment"},
+      {[](ArrayFile& f) { f.numbers["data.box_size_mpch"] = 0; }, "box size must be positive"},
+      {[](ArrayFile& f) { f.numbers.erase("data.redshift"); }, "checkpoint has no data.redshift"},
+      {[](ArrayFile& f) { f.doubles["data.delta_pk.k_hmpc"][2] = 0.01; }, "increasing positive k"},
+      {[](ArrayFile& f) { f.doubles["data.delta_pk.pk"].pop_back(); },
+       "data.delta_pk.k_hmpc has 3 values, expected 2"},
+      {[](ArrayFile& f) {
+         for (auto& [name, v] : f.numbers)
+           if (name.rfind("actnorm.", 0) == 0) v = 0.5;
+       },
+       "must be 0 or 1"},
+      {[&](ArrayFile& f) { f.doubles[lu + ".perm"][1] = f.doubles[lu + ".perm"][0]; },
+       "P is not a permutation"},
+      {[&](ArrayFile& f) { f.doubles[lu + ".sign"][0] = 2; }, "signs must be +-1"},
+      {[&](ArrayFile& f) { f.doubles.erase(lu + ".sign"); }, "checkpoint has no " + lu + ".sign"},
+  };
+  int k = 0;
+  for (const auto& [mutate, fragment] : cases) {
+    ArrayFile f = good;
+    mutate(f);
+    const fs::path bad = temp_dir() / ("invalid_" + std::to_string(k++) + ".h5");
+    write_array_file(bad.string(), f);
+    expect_refused(bad, fragment);
+  }
+}
+
+// The fixed mixings are read from the file: a checkpoint whose architecture names another seed
+// (which would draw other permutations and rotations) gives the same log p, bit for bit; a
+// stored matrix that is edited is what the loaded flow uses; a stored matrix that is not
+// orthogonal (or not a permutation) is refused.
+TEST(FlowCheckpoint, FixedMixingsComeFromTheFile) {
+  for (MixingKind kind : {MixingKind::orthogonal, MixingKind::permutation}) {
+    FlowSpec s = spec();
+    s.mixing = kind;
+    s.actnorm = false;
+    MultiScaleFlow<float> flow(s);
+    flow.perturb(4, 0.1);
+    const fs::path path = temp_dir() / (std::string("mixing_") + to_string(kind) + ".h5");
+    save_flow_checkpoint(path.string(), flow, Preprocessing{}, TrainingData{100.0, 0.0});
+    const Tensor<float> x = batch();
+    const std::vector<double> expected = flow.log_prob(x);
+    ArrayFile f = read_array_file(path.string(), "fieldflow-flow-checkpoint", 2, 2);
+
+    ArrayFile reseeded = f;
+    std::string& arch = reseeded.texts["architecture"];
+    const size_t at = arch.find("seed: 7");
+    ASSERT_NE(at, std::string::npos);
+    arch.replace(at, 7, "seed: 8");
+    write_array_file(path.string(), reseeded);
+    EXPECT_EQ(load_flow_checkpoint(path.string()).flow->log_prob(x), expected);
+    {  // The seed does draw other mixings: without the stored ones log p would change.
+      FlowSpec other = s;
+      other.seed = 8;
+      MultiScaleFlow<float> redrawn(other);
+      const auto from = flow.params(), to = redrawn.params();
+      for (size_t k = 0; k < from.size(); ++k) to[k]->value = from[k]->value;
+      EXPECT_NE(redrawn.log_prob(x), expected);
+    }
+
+    ArrayFile edited = f;
+    std::string name;
+    for (auto& [key, values] : edited.doubles)
+      if (key.rfind("mixing.", 0) == 0) {
+        name = key;
+        const size_t C = size_t(std::sqrt(double(values.size())));
+        for (size_t j = 0; j < C; ++j) std::swap(values[j], values[C + j]);  // swap rows 0, 1
+        break;
+      }
+    ASSERT_FALSE(name.empty());
+    write_array_file(path.string(), edited);
+    FlowCheckpoint loaded = load_flow_checkpoint(path.string());
+    bool found = false;
+    for (ChannelMixing<float>* m : loaded.flow->mixings())
+      if ("mixing." + m->name() + ".matrix" == name) {
+        EXPECT_EQ(m->fixed, edited.doubles[name]);
+        found = true;
+      }
+    EXPECT_TRUE(found);
+    EXPECT_NE(loaded.flow->log_prob(x), expected);
+
+    edited.doubles[name][0] += 0.5;
+    write_array_file(path.string(), edited);
+    expect_refused(path, "is not orthogonal");
+  }
+}
+
+// A flow saved before its actnorms were initialised loads with that state recorded, and is
+// refused for use (what logp and sample call), naming the file.
+TEST(FlowCheckpoint, UninitialisedActNormsAreRecorded) {
+  MultiScaleFlow<float> flow(spec());
+  const fs::path path = temp_dir() / "uninitialised.h5";
+  save_flow_checkpoint(path.string(), flow, Preprocessing{}, TrainingData{100.0, 0.0});
+  FlowCheckpoint loaded = load_flow_checkpoint(path.string());
+  for (ActNorm<float>* a : loaded.flow->actnorms()) EXPECT_FALSE(a->initialized);
+  try {
+    loaded.require_initialized();
+    FAIL() << "accepted uninitialised actnorms";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.input(), path.string());
+    EXPECT_NE(std::string(e.what()).find("uninitialised"), std::string::npos) << e.what();
+  }
+  loaded.flow->initialize_actnorms(batch());
+  loaded.require_initialized();
+}
+
+// Saving needs the training data's box (and, with a correlated base, the same box).
+TEST(FlowCheckpoint, SaveNeedsTheTrainingBox) {
+  MultiScaleFlow<float> flow(spec());
+  const fs::path path = temp_dir() / "nobox.h5";
+  EXPECT_THROW(save_flow_checkpoint(path.string(), flow, Preprocessing{}, TrainingData{}), Error);
+  EXPECT_FALSE(fs::exists(path));
+  FlowSpec s = spec();
+  s.base = BaseKind::correlated_gaussian;
+  s.base_box_size_mpch = 100;
+  s.base_k_hmpc = {0.1, 1.0};
+  s.base_pk = {100, 1};
+  MultiScaleFlow<float> correlated(s);
+  EXPECT_THROW(
+      save_flow_checkpoint(path.string(), correlated, Preprocessing{}, TrainingData{128.0, 0.0}),
+      Error);
+  save_flow_checkpoint(path.string(), correlated, Preprocessing{}, TrainingData{100.0, 0.0});
+  EXPECT_EQ(load_flow_checkpoint(path.string()).data.box_size_mpch, 100.0);
+}
+
+// ---- preprocessing ----
+
+// y(delta), delta(y), log|dy/ddelta| and its derivative, and the chain rule of chain_gradient,
+// against finite differences; for both transforms.
+TEST(Preprocessing, ForwardInverseJacobianAndGradient) {
+  const Preprocessing cases[] = {{PreprocessTransform::identity, 0.3, 1.7, 0.0},
+                                 {PreprocessTransform::log1p, -0.2, 0.8, 1e-3},
+                                 {PreprocessTransform::log1p, 0.1, 2.5, 0.0}};
+  const double h = 1e-6;
+  for (const Preprocessing& p : cases) {
+    for (double delta : {-0.95, -0.5, 0.0, 0.7, 4.0, 30.0}) {
+      const double y = p.forward(delta);
+      EXPECT_NEAR(p.inverse(y), delta, 1e-12 * std::max(1.0, std::abs(delta)));
+      const double inverse_slope = (p.inverse(y + h) - p.inverse(y - h)) / (2 * h);
+      EXPECT_NEAR(p.inverse_derivative(y), inverse_slope, 1e-6 * std::max(1.0, inverse_slope));
+      const double slope = (p.forward(delta + h) - p.forward(delta - h)) / (2 * h);
+      EXPECT_NEAR(p.log_jacobian(delta), std::log(slope), 1e-7);
+      const double curvature = (p.log_jacobian(delta + h) - p.log_jacobian(delta - h)) / (2 * h);
+      EXPECT_NEAR(p.log_jacobian_derivative(delta), curvature,
+                  1e-6 * std::max(1.0, std::abs(curvature)));
+      // log p(delta) = g(y(delta)) + log|dy/ddelta| for a smooth g standing in for the flow.
+      auto g = [](double v) { return -0.5 * v * v + std::sin(v); };
+      auto g_prime = [](double v) { return -v + std::cos(v); };
+      auto total = [&](double d) { return g(p.forward(d)) + p.log_jacobian(d); };
+      double grad = g_prime(y);
+      p.chain_gradient(&delta, &grad, 1);
+      const double fd = (total(delta + h) - total(delta - h)) / (2 * h);
+      EXPECT_NEAR(grad, fd, 1e-6 * std::max(1.0, std::abs(fd))) << delta;
+    }
+    std::vector<double> values{-0.5, 0.0, 2.0};
+    double expected = 0;
+    for (double v : values) expected += p.log_jacobian(v);
+    const std::vector<double> original = values;
+    EXPECT_NEAR(p.apply(values.data(), values.size()), expected, 1e-12);
+    p.invert(values.data(), values.size());
+    for (size_t i = 0; i < values.size(); ++i) EXPECT_NEAR(values[i], original[i], 1e-12);
+  }
+  const Preprocessing log{PreprocessTransform::log1p, 0, 1, 1e-3};
+  EXPECT_NO_THROW(log.forward(-1.0));  // an empty cell: finite thanks to eps
+  EXPECT_TRUE(std::isfinite(log.forward(-1.0)));
+  EXPECT_THROW(log.forward(-1.01), Error);
+  EXPECT_NO_THROW(Preprocessing{}.validate("x"));
+  EXPECT_THROW((Preprocessing{PreprocessTransform::identity, 0, 0, 0}.validate("x")), Error);
+}
+
+// With a standard normal density over y, exp(log p(delta)) is the derivative of the CDF
+// Phi(y(delta)) over delta: the log-Jacobian makes log p a density over delta itself.
+TEST(Preprocessing, DensityOverDeltaIsTheDerivativeOfItsCdf) {
+  const Preprocessing p{PreprocessTransform::log1p, 0.4, 0.9, 1e-3};
+  const double h = 1e-5;
+  for (double delta : {-0.9, -0.3, 0.5, 3.0}) {
+    auto cdf = [&](double d) { return 0.5 * std::erfc(-p.forward(d) / std::sqrt(2.0)); };
+    const double y = p.forward(delta);
+    const double density =
+        std::exp(-0.5 * y * y - 0.5 * std::log(2 * std::numbers::pi) + p.log_jacobian(delta));
+    EXPECT_NEAR(density, (cdf(delta + h) - cdf(delta - h)) / (2 * h), 1e-7 * density + 1e-12);
+  }
 }
 
 TEST(FlowCheckpoint, ArchitectureYamlRoundTrips) {

@@ -1,7 +1,10 @@
 // `fieldflow sample` and `fieldflow logp` end to end, on a checkpoint written here from C++: the
-// samples are finite fields of the flow's grid, and logp prints the density the library computes.
+// samples are finite fields of the flow's grid with the training data's box and redshift, logp
+// prints the density the library computes, and both refuse, in one line, a checkpoint with
+// uninitialised actnorms; logp refuses grids of another size or box.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdlib>
 #include <filesystem>
@@ -32,14 +35,13 @@ TEST(FlowCli, SampleThenLogp) {
   spec.mixing = MixingKind::orthogonal;
   MultiScaleFlow<float> flow(spec);
   flow.perturb(2, 0.05);
-  const Preprocessing prep{"identity", 0.1, 2.0};
+  const Preprocessing prep{PreprocessTransform::log1p, 0.1, 2.0, 1e-3};
   const fs::path ckpt = dir / "flow.h5";
-  save_flow_checkpoint(ckpt.string(), flow, prep);
+  save_flow_checkpoint(ckpt.string(), flow, prep, TrainingData{100.0, 1.5});
 
   const fs::path config = dir / "sample.yaml";
   std::ofstream(config) << "sample:\n  checkpoint: " << ckpt.string() << "\n  count: 3\n  seed: 5\n"
-                        << "  temperature: 0.8\n  out: " << (dir / "samples.h5").string()
-                        << "\n  box_size_mpch: 100\n";
+                        << "  temperature: 0.8\n  out: " << (dir / "samples.h5").string() << "\n";
   const CommandResult sample = run("sample " + config.string());
   ASSERT_EQ(sample.status, 0) << sample.output;
   const auto grids = read_grid_stack_as<float>((dir / "samples.h5").string());
@@ -50,7 +52,8 @@ TEST(FlowCli, SampleThenLogp) {
   EXPECT_EQ(made.git_commit, fieldflow_git_commit());
   for (const auto& g : grids) {
     EXPECT_EQ(g.n, 8);
-    EXPECT_EQ(g.box_size_mpch, 100.0);
+    EXPECT_EQ(g.box_size_mpch, 100.0);  // the checkpoint's, not a default
+    EXPECT_EQ(g.redshift, 1.5);
     for (float v : g.values) ASSERT_TRUE(std::isfinite(v));
   }
   EXPECT_NE(grids[0].values, grids[1].values);
@@ -90,6 +93,42 @@ TEST(FlowCli, SampleThenLogp) {
   EXPECT_EQ(bad.status, 1);
   EXPECT_NE(bad.output.find("fieldflow: " + (dir / "cut.h5").string()), std::string::npos)
       << bad.output;
+  // Grids of another box or size: one line naming the grid.
+  GridF other_box = grids[0];
+  other_box.box_size_mpch = 128;
+  write_grid((dir / "box128.h5").string(), other_box);
+  write_grid((dir / "n4.h5").string(), GridF(4, 100.0, 1.5));
+  for (const char* name : {"box128.h5", "n4.h5"}) {
+    const CommandResult refused =
+        run("logp --checkpoint " + ckpt.string() + " " + (dir / name).string());
+    EXPECT_EQ(refused.status, 1);
+    EXPECT_EQ(refused.output.find("fieldflow: " + (dir / name).string() + ": "), 0u)
+        << refused.output;
+    EXPECT_EQ(std::count(refused.output.begin(), refused.output.end(), '\n'), 1) << refused.output;
+  }
+  EXPECT_NE(run("logp --checkpoint " + ckpt.string() + " " + (dir / "box128.h5").string())
+                .output.find("trained on boxes of 100"),
+            std::string::npos);
+
+  // A checkpoint saved before its actnorms were initialised: both commands refuse it.
+  FlowSpec with_actnorm = spec;
+  with_actnorm.actnorm = true;
+  MultiScaleFlow<float> raw(with_actnorm);
+  const fs::path uninitialised = dir / "uninitialised.h5";
+  save_flow_checkpoint(uninitialised.string(), raw, prep, TrainingData{100.0, 1.5});
+  std::ofstream(dir / "sample_raw.yaml")
+      << "sample:\n  checkpoint: " << uninitialised.string()
+      << "\n  out: " << (dir / "raw_samples.h5").string() << "\n";
+  for (const std::string& args :
+       {"logp --checkpoint " + uninitialised.string() + " " + (dir / "samples.h5").string(),
+        "sample " + (dir / "sample_raw.yaml").string()}) {
+    const CommandResult refused = run(args);
+    EXPECT_EQ(refused.status, 1) << args;
+    EXPECT_EQ(refused.output.find("fieldflow: " + uninitialised.string() + ": actnorm "), 0u)
+        << refused.output;
+    EXPECT_EQ(std::count(refused.output.begin(), refused.output.end(), '\n'), 1) << refused.output;
+  }
+  EXPECT_FALSE(fs::exists(dir / "raw_samples.h5"));
   fs::remove_all(dir);
 }
 

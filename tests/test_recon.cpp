@@ -205,7 +205,7 @@ TEST(PosteriorObjective, GradientMatchesFiniteDifferences) {
   MultiScaleFlow<double> flow(small_flow(n));
   flow.perturb(9, 0.05);
   FlowPrior<double> prior(flow);
-  Preprocessing p{"log1p", 0.1, 0.6};
+  Preprocessing p{PreprocessTransform::log1p, 0.1, 0.6};
   Observation o = masked_observation(n, 32.0, 0.3, 0.5, 5);
   for (double& d : *o.truth) d = std::max(d, -0.9);
   PosteriorObjective obj(prior, p, o);
@@ -230,7 +230,7 @@ TEST(MapReconstruction, LbfgsDecreasesMonotonically) {
   MultiScaleFlow<double> flow(small_flow(n));
   flow.perturb(9, 0.05);
   FlowPrior<double> prior(flow);
-  Preprocessing p{"log1p", 0.0, 0.8};
+  Preprocessing p{PreprocessTransform::log1p, 0.0, 0.8};
   Observation o = masked_observation(n, 32.0, 0.3, 0.5, 6);
   PosteriorObjective obj(prior, p, o);
   MapSettings s;

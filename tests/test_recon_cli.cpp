@@ -85,7 +85,7 @@ std::string checkpoint_file(const std::string& name, const Preprocessing& pre, d
   spec.base_box_size_mpch = box;
   MultiScaleFlow<float> flow(spec);
   if (perturb > 0) flow.perturb(3, perturb);
-  save_flow_checkpoint(p.string(), flow, pre);
+  save_flow_checkpoint(p.string(), flow, pre, TrainingData{box, 0.5});
   return p.string();
 }
 
@@ -93,7 +93,7 @@ std::string gaussian_checkpoint() {
   return checkpoint_file("gauss.h5", Preprocessing{}, 0.0);
 }
 std::string log1p_checkpoint() {
-  return checkpoint_file("log1p.h5", Preprocessing{"log1p", -0.1, 0.5}, 0.02);
+  return checkpoint_file("log1p.h5", Preprocessing{PreprocessTransform::log1p, -0.1, 0.5}, 0.02);
 }
 
 std::string base_yaml(const std::string& checkpoint, const std::string& truth,

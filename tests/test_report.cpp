@@ -184,8 +184,8 @@ void make_training_run(const fs::path& dir) {
   spec.mixing = MixingKind::orthogonal;
   MultiScaleFlow<float> flow(spec);
   flow.perturb(2, 0.05);
-  const Preprocessing prep{"log1p", -0.1, 0.45};
-  save_flow_checkpoint((dir / "run" / "best.h5").string(), flow, prep);
+  const Preprocessing prep{PreprocessTransform::log1p, -0.1, 0.45};
+  save_flow_checkpoint((dir / "run" / "best.h5").string(), flow, prep, TrainingData{64.0, 0.0});
   std::ostringstream log;
   log << "step,epoch,loss_bpv,grad_norm,lr,fields_per_s,seconds,val_bpv\n";
   for (int s = 1; s <= 60; ++s) {
@@ -421,7 +421,7 @@ TEST(Report, EveryKeyChangesTheResult) {
     fs::copy_file(ws.dir / "run" / "best.h5", ws.dir / "other.h5");
     FlowCheckpoint c = load_flow_checkpoint((ws.dir / "other.h5").string());
     c.flow->perturb(9, 0.05);
-    save_flow_checkpoint((ws.dir / "other.h5").string(), *c.flow, c.preprocessing);
+    save_flow_checkpoint((ws.dir / "other.h5").string(), *c.flow, c.preprocessing, c.data);
     t.checkpoint = (ws.dir / "other.h5").string();
   });
   EXPECT_NE(file("t0", "nll.csv"), file("checkpoint", "nll.csv"));

@@ -1,5 +1,6 @@
 // fieldflow logp --checkpoint FLOW.h5 GRID.h5 [GRID.h5 ...] [--out logp.csv]: the flow's log
-// density of each field (every member of stacked files), in nats and in bits per voxel.
+// density of each field (every member of stacked files), in nats and in bits per voxel. Fields
+// must have the grid and box of the flow's training data.
 #include <cmath>
 #include <cstdio>
 
@@ -27,16 +28,28 @@ void run_logp(const LogpArgs& a) {
   inputs.push_back(a.checkpoint);
   refuse_output_that_is_input(a.out, inputs);
   FlowCheckpoint loaded = load_flow_checkpoint(a.checkpoint);
+  loaded.require_initialized();
   MultiScaleFlow<float>& flow = *loaded.flow;
   const int n = flow.spec().grid;
-  std::vector<double> file_index, field_index, logp_nats, bits_per_voxel;
-  std::printf("file,index,logp_nats,nll_bits_per_voxel\n");
-  for (size_t f = 0; f < a.grids.size(); ++f) {
-    const std::string& path = a.grids[f];
+  const double box = loaded.data.box_size_mpch;
+  // Every grid is checked before anything is printed: a refusal is the only line.
+  std::vector<GridFileInfo> infos;
+  for (const std::string& path : a.grids) {
     const GridFileInfo info = inspect_grid_file(path);
     if (info.n != n)
       throw Error(path, "grid of " + std::to_string(info.n) + "^3, the flow models " +
                             std::to_string(n) + "^3");
+    if (std::abs(info.box_size_mpch - box) > 1e-6 * box)
+      throw Error(path, "box of " + format_number(info.box_size_mpch) +
+                            " Mpc/h, the flow was trained on boxes of " + format_number(box) +
+                            " Mpc/h");
+    infos.push_back(info);
+  }
+  std::vector<double> file_index, field_index, logp_nats, bits_per_voxel;
+  std::printf("file,index,logp_nats,nll_bits_per_voxel\n");
+  for (size_t f = 0; f < a.grids.size(); ++f) {
+    const std::string& path = a.grids[f];
+    const GridFileInfo& info = infos[f];
     for (int i = 0; i < info.count; ++i) {
       const GridF g = read_grid_as<float>(path, i);
       double logp = 0.0;

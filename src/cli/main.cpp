@@ -121,7 +121,8 @@ int main(int argc, char** argv) {
   ff::remove_temporaries_on_signal();
   CLI::App app{
       "fieldflow: normalizing-flow priors for 3D cosmological density fields.\n"
-      "Paint snapshots, measure power spectra, simulate, train, sample and denoise."};
+      "Simulate, paint snapshots, measure power spectra, sample and score fields with trained "
+      "flows, and denoise observations."};
   app.require_subcommand(1);
 #include "fieldflow/core/text.hpp"
 #include "fieldflow/io/atomic_file.hpp"

@@ -1,6 +1,6 @@
 // fieldflow sample CONFIG.yaml [--set key=value ...]: draws fields from a trained flow.
-//   sample: {checkpoint, count, seed, temperature, out, box_size_mpch, redshift, precision}
-// (docs/flow.md).
+//   sample: {checkpoint, count, seed, temperature, out, precision}
+// (docs/flow.md). The grids carry the box and redshift of the flow's training data.
 #include <cmath>
 #include <cstdio>
 
@@ -25,19 +25,16 @@ void run_sample(const ConfigArgs& args) {
   const uint64_t seed = settings.seed;
   const double temperature = settings.temperature;
   const std::string& out = settings.out;
-  const double box_size_mpch = settings.box_size_mpch;
-  const double redshift = settings.redshift;
   refuse_output_that_is_input(out, {checkpoint, args.path});
 
   FlowCheckpoint loaded = load_flow_checkpoint(checkpoint);
+  loaded.require_initialized();
   const int n = loaded.flow->spec().grid;
   std::vector<GridF> grids;
   // Drawn one at a time, so memory stays one field.
   for (int i = 0; i < count; ++i)
-    about_input(checkpoint, {"preprocessing", "flow"}, [&] {
-      grids.push_back(
-          sample_field(loaded, checkpoint, seed, i, temperature, box_size_mpch, redshift));
-    });
+    about_input(checkpoint, {"preprocessing", "flow"},
+                [&] { grids.push_back(sample_field(loaded, seed, i, temperature)); });
   write_grid_stack(out, grids, settings.precision, provenance(sample_settings_yaml(settings)));
   std::printf("wrote %d sample(s) of %d^3 at temperature %g to %s\n", count, n, temperature,
               printable(out).c_str());

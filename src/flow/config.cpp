@@ -195,10 +195,6 @@ const SettingsTable<SampleSettings>& sample_settings_table() {
           .number("temperature", &S::temperature, 1.0, Range::positive(),
                   "scales the base draw (< 1 keeps samples where the flow saw data)")
           .text("out", &S::out, required, "the stacked grid file written")
-          .number("box_size_mpch", &S::box_size_mpch, 1000.0, Range::positive(),
-                  "box side written into the grid file, Mpc/h")
-          .number("redshift", &S::redshift, 0.0, Range::non_negative(),
-                  "redshift written into the grid file")
           .choice("precision", &S::precision, GridPrecision::float32,
                   {{"float32", GridPrecision::float32}, {"float64", GridPrecision::float64}},
                   "floating-point type of the grid file");

@@ -196,76 +196,112 @@ void AffineCoupling<T>::inverse(const Tensor<T>& y, Tensor<T>& x) {
 }
 
 template <typename T>
-void AffineCoupling<T>::backward(const Tensor<T>& x, const Tensor<T>& dy, const T* dlogdet,
-                                 Tensor<T>& dx, bool need_dx) {
+template <typename Op>
+void AffineCoupling<T>::backprop_voxels(const Tensor<T>& in, const Tensor<T>& d_in,
+                                        Tensor<T>& d_out, Op op) {
   CouplingScratch<T>& s = *scratch_;
-  const int n = x.n, C = channels_, Ct = trans_channels_;
-  s.dout.resize(x.batch, n, 2 * Ct);
-  dx.resize_like(x);
-  const bool tanh_scale = bound_ == ScaleBound::tanh_scale;
-  // Per-plane partial sums of dL/dscale (tanh_scale only), added up serially.
-  if (tanh_scale) plane_sums_.assign(size_t(x.batch) * n * Ct, 0.0);
-#pragma omp parallel for collapse(2) schedule(static) if (x.size() > kParallelMinWork)
-  for (int b = 0; b < x.batch; ++b)
-    for (int px = 0; px < n; ++px) {
-      const T g = dlogdet[b];
-      double* dscale = tanh_scale ? &plane_sums_[(size_t(b) * n + px) * Ct] : nullptr;
+  const int n = in.n, C = channels_, Ct = trans_channels_;
+  s.dout.resize(in.batch, n, 2 * Ct);
+  d_out.resize_like(in);
+#pragma omp parallel for collapse(2) schedule(static) if (in.size() > kParallelMinWork)
+  for (int b = 0; b < in.batch; ++b)
+    for (int px = 0; px < n; ++px)
       for (int py = 0; py < n; ++py)
         for (int pz = 0; pz < n; ++pz) {
-          const T* xin = &x.at(b, px, py, pz, 0);
-          const T* dyv = &dy.at(b, px, py, pz, 0);
+          const T* iv = &in.at(b, px, py, pz, 0);
+          const T* div = &d_in.at(b, px, py, pz, 0);
           const T* net = &out_.at(b, px, py, pz, 0);
           T* dnet = &s.dout.at(b, px, py, pz, 0);
-          T* dxv = &dx.at(b, px, py, pz, 0);
-          for (int c = 0; c < C; ++c) dxv[c] = dyv[c];
+          T* dov = &d_out.at(b, px, py, pz, 0);
+          for (int c = 0; c < C; ++c) dov[c] = div[c];
           if (!active(px, py, pz)) {
             for (int j = 0; j < 2 * Ct; ++j) dnet[j] = T(0);
             continue;
           }
           for (int j = 0; j < Ct; ++j) {
             const int c = trans_offset_ + j;
-            const T raw = net[j];
-            T sv, derivative, th = T(0);
-            if (bound_ == ScaleBound::softclamp) {
-              sv = bound(raw, j);
-              derivative = bound_derivative(raw, j);
-            } else {
-              th = std::tanh(raw);
-              const T scale_j = tanh_scale ? scale.value[j] : T(1);
-              sv = scale_j * th;
-              derivative = scale_j * (T(1) - th * th);
-            }
-            const T e = std::exp(sv);
-            const T ds = dyv[c] * xin[c] * e + g;
-            dnet[j] = ds * derivative;
-            dnet[Ct + j] = dyv[c];
-            dxv[c] = dyv[c] * e;
-            if (tanh_scale) dscale[j] += double(ds * th);
+            op(b, px, j, iv[c], div[c], net[j], net[Ct + j], dnet[j], dnet[Ct + j], dov[c]);
           }
         }
-    }
+}
+
+template <typename T>
+void AffineCoupling<T>::backward(const Tensor<T>& x, const Tensor<T>& dy, const T* dlogdet,
+                                 Tensor<T>& dx, Backprop what) {
+  const int n = x.n, Ct = trans_channels_;
+  const bool params = what != Backprop::input;
+  const bool tanh_scale = bound_ == ScaleBound::tanh_scale && params;
+  // Per-plane partial sums of dL/dscale (tanh_scale only), added up serially.
+  if (tanh_scale) plane_sums_.assign(size_t(x.batch) * n * Ct, 0.0);
+  backprop_voxels(x, dy, dx,
+                  [&](int b, int px, int j, T x_t, T dy_t, T raw, T, T& draw, T& dt, T& dx_t) {
+                    T sv, derivative, th = T(0);
+                    if (bound_ == ScaleBound::softclamp) {
+                      sv = bound(raw, j);
+                      derivative = bound_derivative(raw, j);
+                    } else {
+                      th = std::tanh(raw);
+                      const T scale_j = bound_ == ScaleBound::tanh_scale ? scale.value[j] : T(1);
+                      sv = scale_j * th;
+                      derivative = scale_j * (T(1) - th * th);
+                    }
+                    const T e = std::exp(sv);
+                    const T ds = dy_t * x_t * e + dlogdet[b];
+                    draw = ds * derivative;
+                    dt = dy_t;
+                    dx_t = dy_t * e;
+                    if (tanh_scale) plane_sums_[(size_t(b) * n + px) * Ct + j] += double(ds * th);
+                  });
   if (tanh_scale)
     for (size_t plane = 0; plane < size_t(x.batch) * n; ++plane)
       for (int j = 0; j < Ct; ++j) scale.grad[j] += T(plane_sums_[plane * Ct + j]);
-  conv3.backward(h2_, s.dout, &s.dh2);
-  relu_backward(h2_, s.dh2, negative_slope_);
-  conv2.backward(h1_, s.dh2, &s.dh1);
-  relu_backward(h1_, s.dh1, negative_slope_);
-  conv1.backward(cond_, s.dh1, need_dx ? &s.dcond : nullptr);
-  if (!need_dx) return;
-  const int Cc = cond_channels_;
-#pragma omp parallel for collapse(2) schedule(static) if (x.size() > kParallelMinWork)
-  for (int b = 0; b < x.batch; ++b)
+  net_backward(params, what != Backprop::params, dx);
+}
+
+template <typename T>
+void AffineCoupling<T>::inverse_backward(const Tensor<T>& y, const Tensor<T>& dx, Tensor<T>& dy) {
+  // x_t = (y_t - t) exp(-s), x_c = y_c, (s, t) from the net of y_c (kept by the latest inverse):
+  // dL/dy_t = dL/dx_t exp(-s), dL/dt = -dL/dx_t exp(-s), dL/ds = -dL/dx_t x_t.
+  backprop_voxels(y, dx, dy,
+                  [&](int, int, int j, T y_t, T dx_t, T raw, T t, T& draw, T& dt, T& dy_t) {
+                    const T e_inv = std::exp(-bound(raw, j));
+                    dy_t = dx_t * e_inv;
+                    draw = -dx_t * (y_t - t) * e_inv * bound_derivative(raw, j);
+                    dt = -dx_t * e_inv;
+                  });
+  net_backward(false, true, dy);
+}
+
+template <typename T>
+void AffineCoupling<T>::net_backward(bool params, bool input, Tensor<T>& d) {
+  CouplingScratch<T>& s = *scratch_;
+  if (params) {
+    conv3.backward(h2_, s.dout, &s.dh2);
+    relu_backward(h2_, s.dh2, negative_slope_);
+    conv2.backward(h1_, s.dh2, &s.dh1);
+    relu_backward(h1_, s.dh1, negative_slope_);
+    conv1.backward(cond_, s.dh1, input ? &s.dcond : nullptr);
+  } else {
+    conv3.backward_input(s.dout, s.dh2);
+    relu_backward(h2_, s.dh2, negative_slope_);
+    conv2.backward_input(s.dh2, s.dh1);
+    relu_backward(h1_, s.dh1, negative_slope_);
+    conv1.backward_input(s.dh1, s.dcond);
+  }
+  if (!input) return;
+  const int n = d.n, C = channels_, Cc = cond_channels_;
+#pragma omp parallel for collapse(2) schedule(static) if (d.size() > kParallelMinWork)
+  for (int b = 0; b < d.batch; ++b)
     for (int px = 0; px < n; ++px)
       for (int py = 0; py < n; ++py)
         for (int pz = 0; pz < n; ++pz) {
           const T* dc = &s.dcond.at(b, px, py, pz, 0);
-          T* dxv = &dx.at(b, px, py, pz, 0);
+          T* dv = &d.at(b, px, py, pz, 0);
           if (mask_ == CouplingMask::checkerboard) {
             if (!active(px, py, pz))
-              for (int j = 0; j < C; ++j) dxv[j] += dc[j];
+              for (int j = 0; j < C; ++j) dv[j] += dc[j];
           } else {
-            for (int j = 0; j < Cc; ++j) dxv[cond_offset_ + j] += dc[j];
+            for (int j = 0; j < Cc; ++j) dv[cond_offset_ + j] += dc[j];
           }
         }
 }

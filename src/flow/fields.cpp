@@ -7,8 +7,8 @@
 
 namespace ff {
 
-GridF sample_field(FlowCheckpoint& loaded, const std::string& checkpoint_path, uint64_t seed,
-                   int index, double temperature, double box_size_mpch, double redshift) {
+GridF sample_field(FlowCheckpoint& loaded, uint64_t seed, int index, double temperature) {
+  const std::string& checkpoint_path = loaded.path;
   MultiScaleFlow<float>& flow = *loaded.flow;
   if (flow.spec().channels != 1)
     throw Error(checkpoint_path, "sampling writes single-channel grids; this flow has " +
@@ -16,7 +16,7 @@ GridF sample_field(FlowCheckpoint& loaded, const std::string& checkpoint_path, u
   const int n = flow.spec().grid;
   Tensor<float> x;
   flow.sample(1, seed + uint64_t(index) * 0x9E3779B97F4A7C15ull, temperature, x);
-  GridF g(n, box_size_mpch, redshift);
+  GridF g(n, loaded.data.box_size_mpch, loaded.data.redshift);
   std::copy(x.data.begin(), x.data.begin() + g.size(), g.values.begin());
   loaded.preprocessing.invert(g.values.data(), g.size());
   for (float v : g.values)

@@ -82,9 +82,9 @@ MultiScaleFlow<T>::MultiScaleFlow(const FlowSpec& spec) : spec_(spec) {
       if (spec_.mixing != MixingKind::none && channels > 1)
         steps.push_back(std::make_unique<ChannelMixing<T>>(name + ".mixing", channels, spec_.mixing,
                                                            spec_.seed * 1000003 + stream++));
-      auto coupling =
-          std::make_unique<AffineCoupling<T>>(name, mask, channels, hidden, spec_.kernel, i % 2,
-                                              spec_.scale_bound, spec_.clamp, scratch_);
+      auto coupling = std::make_unique<AffineCoupling<T>>(
+          name, mask, channels, hidden, spec_.kernel, i % 2, spec_.scale_bound, spec_.clamp,
+          scratch_, spec_.negative_slope);
       coupling->conv1.init_default(spec_.seed, stream++);
       coupling->conv2.init_default(spec_.seed, stream++);
       steps.push_back(std::move(coupling));
@@ -139,7 +139,49 @@ std::vector<ActNorm<T>*> MultiScaleFlow<T>::actnorms() {
 }
 
 template <typename T>
+std::vector<ChannelMixing<T>*> MultiScaleFlow<T>::mixings() {
+  std::vector<ChannelMixing<T>*> out;
+  for (auto& level : steps_)
+    for (auto& step : level)
+      if (auto* m = dynamic_cast<ChannelMixing<T>*>(step.get())) out.push_back(m);
+  return out;
+}
+
+template <typename T>
+bool MultiScaleFlow<T>::actnorms_initialized() {
+  for (ActNorm<T>* a : actnorms())
+    if (!a->initialized) return false;
+  return true;
+}
+
+template <typename T>
+int MultiScaleFlow<T>::initialize_actnorms(const Tensor<T>& x,
+                                           const std::function<void(ActNormStats&)>& reduce) {
+  int count = 0;
+  const std::function<void(FlowStep<T>&, const Tensor<T>&)> before = [&](FlowStep<T>& step,
+                                                                         const Tensor<T>& input) {
+    auto* a = dynamic_cast<ActNorm<T>*>(&step);
+    if (!a || a->initialized) return;
+    ActNormStats stats = actnorm_statistics(input);
+    if (reduce) reduce(stats);
+    a->initialize(stats);
+    ++count;
+  };
+  std::vector<T> logdet;
+  run_forward(x, logdet, &before);
+  return count;
+}
+
+template <typename T>
 void MultiScaleFlow<T>::forward(const Tensor<T>& x, std::vector<T>& logdet) {
+  run_forward(x, logdet, nullptr);
+}
+
+template <typename T>
+void MultiScaleFlow<T>::run_forward(
+    const Tensor<T>& x, std::vector<T>& logdet,
+    const std::function<void(FlowStep<T>&, const Tensor<T>&)>* before) {
+  inverse_kept_ = false;
   if (x.n != spec_.grid || x.channels != spec_.channels)
     throw Error("flow", "expected fields of " + std::to_string(spec_.grid) + "^3 x " +
                             std::to_string(spec_.channels) + ", got " + std::to_string(x.n) +
@@ -150,7 +192,10 @@ void MultiScaleFlow<T>::forward(const Tensor<T>& x, std::vector<T>& logdet) {
   for (int l = 0; l < L; ++l) {
     auto& steps = steps_[l];
     const size_t S = steps.size();
-    for (size_t s = 0; s < S; ++s) steps[s]->forward(acts_[l][s], acts_[l][s + 1], logdet.data());
+    for (size_t s = 0; s < S; ++s) {
+      if (before) (*before)(*steps[s], acts_[l][s]);
+      steps[s]->forward(acts_[l][s], acts_[l][s + 1], logdet.data());
+    }
     const Tensor<T>& out = acts_[l][S];
     if (l + 1 < L) {
       const int half = out.channels / 2;
@@ -166,19 +211,56 @@ template <typename T>
 void MultiScaleFlow<T>::inverse(const std::vector<Tensor<T>>& latents, Tensor<T>& x) {
   const int L = levels();
   if (int(latents.size()) != L) throw Error("flow", "wrong number of latents");
-  Tensor<T> cur = latents[L - 1], next;
   for (int l = L - 1; l >= 0; --l) {
-    if (l + 1 < L) {
-      concat_channels(cur, latents[l], next);
+    auto& steps = steps_[l];
+    auto& acts = acts_[l];
+    const size_t S = steps.size();
+    if (l + 1 < L)
+      concat_channels(acts_[l + 1][0], latents[l], acts[S]);
+    else
+      acts[S] = latents[l];
+    for (size_t s = S; s-- > 0;) steps[s]->inverse(acts[s + 1], acts[s]);
+  }
+  x = acts_[0][0];
+  inverse_kept_ = true;
+}
+
+template <typename T>
+void MultiScaleFlow<T>::inverse_from_grid(const Tensor<T>& u, Tensor<T>& x) {
+  if (u.n != spec_.grid || u.channels != spec_.channels)
+    throw Error("flow", "expected latents on the " + std::to_string(spec_.grid) + "^3 x " +
+                            std::to_string(spec_.channels) + " grid");
+  grid_to_latents(u, grid_latents_);
+  inverse(grid_latents_, x);
+}
+
+template <typename T>
+void MultiScaleFlow<T>::inverse_vjp(const Tensor<T>& dx, Tensor<T>& du) {
+  if (!inverse_kept_) throw Error("flow", "inverse_vjp needs inverse_from_grid just before");
+  const int L = levels();
+  if (dx.n != spec_.grid || dx.channels != spec_.channels || dx.batch != acts_[0][0].batch)
+    throw Error("flow", "inverse_vjp: the cotangent's shape differs from the inverse's output");
+  Tensor<T>* cur = &grad_a_;
+  Tensor<T>* next = &grad_b_;
+  *cur = dx;
+  // Step s of level l turned acts_[l][s + 1] into acts_[l][s]: back-propagate in forward order.
+  for (int l = 0; l < L; ++l) {
+    auto& steps = steps_[l];
+    const size_t S = steps.size();
+    for (size_t s = 0; s < S; ++s) {
+      steps[s]->inverse_backward(acts_[l][s + 1], *cur, *next);
       std::swap(cur, next);
     }
-    auto& steps = steps_[l];
-    for (size_t s = steps.size(); s-- > 0;) {
-      steps[s]->inverse(cur, next);
+    if (l + 1 < L) {
+      const int half = cur->channels / 2;
+      take_channels(*cur, half, half, dlat_[l]);
+      take_channels(*cur, 0, half, *next);
       std::swap(cur, next);
+    } else {
+      dlat_[l] = *cur;
     }
   }
-  x = std::move(cur);
+  latents_to_grid(dlat_, du);  // grid_to_latents is a permutation: its transpose is its inverse
 }
 
 template <typename T>
@@ -256,7 +338,8 @@ const std::vector<double>& MultiScaleFlow<T>::base_log_prob(const std::vector<do
 }
 
 template <typename T>
-void MultiScaleFlow<T>::backward(const std::vector<double>& weights, Tensor<T>* dx) {
+void MultiScaleFlow<T>::backward(const std::vector<double>& weights, Tensor<T>* dx,
+                                 bool input_only) {
   const int L = levels();
   dlogdet_.resize(weights.size());
   for (size_t b = 0; b < weights.size(); ++b) dlogdet_[b] = T(weights[b]);
@@ -271,7 +354,9 @@ void MultiScaleFlow<T>::backward(const std::vector<double>& weights, Tensor<T>* 
     auto& steps = steps_[l];
     for (size_t s = steps.size(); s-- > 0;) {
       const bool need_dx = dx != nullptr || l > 0 || s > 0;
-      steps[s]->backward(acts_[l][s], *cur, dlogdet_.data(), *next, need_dx);
+      const Backprop what =
+          input_only ? Backprop::input : (need_dx ? Backprop::all : Backprop::params);
+      steps[s]->backward(acts_[l][s], *cur, dlogdet_.data(), *next, what);
       std::swap(cur, next);
     }
   }
@@ -287,15 +372,25 @@ std::vector<double> MultiScaleFlow<T>::log_prob(const Tensor<T>& x) {
 }
 
 template <typename T>
-std::vector<double> MultiScaleFlow<T>::log_prob_grad(const Tensor<T>& x, Tensor<T>& dx) {
+std::vector<double> MultiScaleFlow<T>::density_grad(const Tensor<T>& x, Tensor<T>& dx,
+                                                    bool input_only) {
   forward(x, logdet_);
   weights_.assign(size_t(x.batch), 1.0);
   const std::vector<double>& weights = weights_;
   std::vector<double> logp = base_log_prob(&weights);
   for (size_t b = 0; b < logp.size(); ++b) logp[b] += double(logdet_[b]);
-  // Parameter gradients accumulate as a side effect; callers that only want dx ignore them.
-  backward(weights, &dx);
+  backward(weights, &dx, input_only);
   return logp;
+}
+
+template <typename T>
+std::vector<double> MultiScaleFlow<T>::log_prob_grad(const Tensor<T>& x, Tensor<T>& dx) {
+  return density_grad(x, dx, false);
+}
+
+template <typename T>
+std::vector<double> MultiScaleFlow<T>::log_prob_input_grad(const Tensor<T>& x, Tensor<T>& dx) {
+  return density_grad(x, dx, true);
 }
 
 template <typename T>
@@ -306,7 +401,7 @@ double MultiScaleFlow<T>::nll_backward(const Tensor<T>& x) {
   const std::vector<double>& logp = base_log_prob(&weights);
   double nll = 0.0;
   for (size_t b = 0; b < logp.size(); ++b) nll -= (logp[b] + double(logdet_[b])) / x.batch;
-  backward(weights, nullptr);
+  backward(weights, nullptr, false);
   return nll;
 }
 
@@ -328,9 +423,25 @@ void MultiScaleFlow<T>::sample(int count, uint64_t seed, double temperature, Ten
     }
     for (size_t i = 0; i < field.size(); ++i) u.field(b)[i] = T(field[i]);
   }
-  std::vector<Tensor<T>> z;
-  grid_to_latents(u, z);
-  inverse(z, x);
+  inverse_from_grid(u, x);
+}
+
+template <typename T>
+void MultiScaleFlow<T>::copy_state_from(MultiScaleFlow& other) {
+  const std::vector<Param<T>*> to = params(), from = other.params();
+  const std::vector<ActNorm<T>*> at = actnorms(), af = other.actnorms();
+  const std::vector<ChannelMixing<T>*> mt = mixings(), mf = other.mixings();
+  bool same = to.size() == from.size() && at.size() == af.size() && mt.size() == mf.size();
+  for (size_t i = 0; same && i < to.size(); ++i)
+    same = to[i]->name == from[i]->name && to[i]->size() == from[i]->size();
+  if (!same) throw Error("flow", "copy_state_from: the two flows have different steps");
+  for (size_t i = 0; i < to.size(); ++i) to[i]->value = from[i]->value;
+  for (size_t i = 0; i < at.size(); ++i) at[i]->initialized = af[i]->initialized;
+  for (size_t i = 0; i < mt.size(); ++i) {
+    mt[i]->fixed = mf[i]->fixed;
+    mt[i]->perm = mf[i]->perm;
+    mt[i]->sign = mf[i]->sign;
+  }
 }
 
 template <typename T>

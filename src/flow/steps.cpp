@@ -63,19 +63,33 @@ ActNorm<T>::ActNorm(std::string name, int channels)
       name_(std::move(name)) {}
 
 template <typename T>
-void ActNorm<T>::initialize_from(const Tensor<T>& x) {
+ActNormStats actnorm_statistics(const Tensor<T>& x) {
   const int C = x.channels;
   const size_t count = x.size() / C;
-  std::vector<double> sum(C, 0.0), sum2(C, 0.0);
+  ActNormStats stats;
+  stats.values.assign(2 * size_t(C) + 1, 0.0);
   for (size_t v = 0; v < count; ++v)
     for (int c = 0; c < C; ++c) {
       const double value = x.data[v * C + c];
-      sum[c] += value;
-      sum2[c] += value * value;
+      stats.values[c] += value;
+      stats.values[C + c] += value * value;
     }
+  stats.values.back() = double(count);
+  return stats;
+}
+
+template <typename T>
+void ActNorm<T>::initialize(const ActNormStats& stats) {
+  const int C = int(bias.size());
+  if (stats.values.size() != 2 * size_t(C) + 1)
+    throw Error(name_, "initialisation statistics for " + std::to_string(stats.channels()) +
+                           " channels, the layer has " + std::to_string(C));
+  if (!(stats.count() > 0)) throw Error(name_, "initialisation statistics of no data");
   for (int c = 0; c < C; ++c) {
-    const double mean = sum[c] / double(count);
-    const double var = std::max(0.0, sum2[c] / double(count) - mean * mean);
+    const double mean = stats.sum(c) / stats.count();
+    const double var = std::max(0.0, stats.sum_squares(c) / stats.count() - mean * mean);
+    if (!std::isfinite(mean) || !std::isfinite(var))
+      throw Error(name_, "initialisation statistics are not finite");
     bias.value[c] = T(-mean);
     log_scale.value[c] = T(-std::log(std::sqrt(var) + 1e-6));
   }
@@ -84,7 +98,9 @@ void ActNorm<T>::initialize_from(const Tensor<T>& x) {
 
 template <typename T>
 void ActNorm<T>::forward(const Tensor<T>& x, Tensor<T>& y, T* logdet) {
-  if (!initialized) initialize_from(x);
+  // Initialising from whatever batch comes first made log p depend on the order of the inputs.
+  if (!initialized)
+    throw Error(name_, "actnorm is not initialised (MultiScaleFlow::initialize_actnorms first)");
   const int C = x.channels;
   y.resize_like(x);
   std::vector<T>& e = scale_;  // member: no allocation per call
@@ -114,12 +130,12 @@ void ActNorm<T>::inverse(const Tensor<T>& y, Tensor<T>& x) {
 
 template <typename T>
 void ActNorm<T>::backward(const Tensor<T>& x, const Tensor<T>& dy, const T* dlogdet, Tensor<T>& dx,
-                          bool need_dx) {
+                          Backprop what) {
   const int C = x.channels;
   const size_t count = x.size() / C;
   T g = T(0);
   for (int b = 0; b < x.batch; ++b) g += dlogdet[b];
-  for (int c = 0; c < C; ++c) {
+  for (int c = 0; c < C && what != Backprop::input; ++c) {
     const T e = std::exp(log_scale.value[c]);
     double db = 0.0, dl = 0.0;
     for (size_t v = 0; v < count; ++v) {
@@ -130,12 +146,23 @@ void ActNorm<T>::backward(const Tensor<T>& x, const Tensor<T>& dy, const T* dlog
     bias.grad[c] += T(db);
     log_scale.grad[c] += T(dl) + g * T(x.voxels());
   }
-  if (!need_dx) return;
+  if (what == Backprop::params) return;
   dx.resize_like(x);
 #pragma omp parallel for schedule(static) if (x.size() > kParallelMinWork)
   for (size_t v = 0; v < count; ++v)
     for (int c = 0; c < C; ++c)
       dx.data[v * C + c] = dy.data[v * C + c] * std::exp(log_scale.value[c]);
+}
+
+template <typename T>
+void ActNorm<T>::inverse_backward(const Tensor<T>& y, const Tensor<T>& dx, Tensor<T>& dy) {
+  const int C = y.channels;
+  dy.resize_like(y);
+  const size_t count = y.size() / C;
+#pragma omp parallel for schedule(static) if (y.size() > kParallelMinWork)
+  for (size_t v = 0; v < count; ++v)
+    for (int c = 0; c < C; ++c)
+      dy.data[v * C + c] = dx.data[v * C + c] * std::exp(-log_scale.value[c]);
 }
 
 // ---- Channel mixing ----
@@ -306,12 +333,12 @@ void ChannelMixing<T>::inverse(const Tensor<T>& y, Tensor<T>& x) {
 
 template <typename T>
 void ChannelMixing<T>::backward(const Tensor<T>& x, const Tensor<T>& dy, const T* dlogdet,
-                                Tensor<T>& dx, bool need_dx) {
+                                Tensor<T>& dx, Backprop what) {
   using Mat = Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
   const int C = channels_;
   refresh_matrix();  // also fills l_, u_ (lu)
   const Eigen::Index rows = Eigen::Index(x.size() / C);
-  if (kind_ == MixingKind::lu) {
+  if (kind_ == MixingKind::lu && what != Backprop::input) {
     const size_t CC = size_t(C) * C;
     dw_.resize(CC);
     dm_.resize(CC);
@@ -334,17 +361,31 @@ void ChannelMixing<T>::backward(const Tensor<T>& x, const Tensor<T>& dy, const T
       log_s.grad[i] += T(du_[size_t(i) * C + i] * u_[size_t(i) * C + i] + g * double(x.voxels()));
     }
   }
-  if (!need_dx) return;
+  if (what == Backprop::params) return;
   dx.resize_like(x);
   Eigen::Map<const Mat> DY(dy.data.data(), rows, C), W(w_.data(), C, C);
   Eigen::Map<Mat> DX(dx.data.data(), rows, C);
   DX.noalias() = DY * W;
 }
 
+template <typename T>
+void ChannelMixing<T>::inverse_backward(const Tensor<T>& y, const Tensor<T>& dx, Tensor<T>& dy) {
+  // The latest inverse computed x = y W^-T per row (w_inv_), so dL/dy = dL/dx W^-1.
+  using Mat = Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
+  const int C = channels_;
+  const Eigen::Index rows = Eigen::Index(y.size() / C);
+  dy.resize_like(y);
+  Eigen::Map<const Mat> DX(dx.data.data(), rows, C), W_inv(w_inv_.data(), C, C);
+  Eigen::Map<Mat> DY(dy.data.data(), rows, C);
+  DY.noalias() = DX * W_inv;
+}
+
 template void squeeze(const Tensor<float>&, Tensor<float>&);
 template void squeeze(const Tensor<double>&, Tensor<double>&);
 template void unsqueeze(const Tensor<float>&, Tensor<float>&);
 template void unsqueeze(const Tensor<double>&, Tensor<double>&);
+template ActNormStats actnorm_statistics(const Tensor<float>&);
+template ActNormStats actnorm_statistics(const Tensor<double>&);
 template class ActNorm<float>;
 template class ActNorm<double>;
 template class ChannelMixing<float>;

@@ -80,7 +80,8 @@ void write_array_file(const std::string& path, const ArrayFile& contents) {
   atomic.commit();
 }
 
-ArrayFile read_array_file(const std::string& path, const std::string& format, int64_t max_version) {
+ArrayFile read_array_file(const std::string& path, const std::string& format, int64_t min_version,
+                          int64_t max_version) {
   ArrayFile out;
   h5::File file = h5::File::open(path);
   const h5::Group& root = file.root();
@@ -90,10 +91,13 @@ ArrayFile read_array_file(const std::string& path, const std::string& format, in
   if (out.format != format)
     throw Error(path, "is a \"" + out.format + "\" file, expected \"" + format + "\"");
   out.version = root.read_attribute<int64_t>("format_version");
-  if (out.version < 1 || out.version > max_version)
+  if (out.version < min_version || out.version > max_version)
     throw Error(path, "format version " + std::to_string(out.version) +
-                          " is not supported (this build reads versions 1 to " +
-                          std::to_string(max_version) + ")");
+                          " is not supported (this build reads " +
+                          (min_version == max_version ? "version " + std::to_string(max_version)
+                                                      : "versions " + std::to_string(min_version) +
+                                                            " to " + std::to_string(max_version)) +
+                          ")");
   for (const char* group : {"arrays", "texts", "numbers"})
     if (!root.has(group))
       throw Error(path, std::string("damaged file: group /") + group + " is missing");

@@ -692,16 +692,20 @@ void Conv3d<T>::backward(const Tensor<T>& x, const Tensor<T>& dy, Tensor<T>* dx)
   } else {
     conv3d_weight_grad(x, dy, k_, true, weight.grad.data(), path, grad_scratch_);
   }
-  if (!dx) return;
-  // Input: the transposed convolution, w'(tap, i' = o, o' = i) = w(flip tap, i, o).
-  dx->resize(dy.batch, dy.n, in_);
-  if (in_ % lanes == 0) {
+  if (dx) backward_input(dy, *dx);
+}
+
+template <typename T>
+void Conv3d<T>::backward_input(const Tensor<T>& dy, Tensor<T>& dx) {
+  // The transposed convolution, w'(tap, i' = o, o' = i) = w(flip tap, i, o).
+  dx.resize(dy.batch, dy.n, in_);
+  if (in_ % simd_lanes<T>() == 0) {
     refresh_transposed();
     conv3d_forward(dy, k_, ConvWeights<T>{transposed_.data(), size_t(in_) * out_, size_t(in_), 1},
-                   static_cast<const T*>(nullptr), true, Activation<T>{}, *dx, path);
+                   static_cast<const T*>(nullptr), true, Activation<T>{}, dx, path);
   } else {
     conv3d_forward(dy, k_, ConvWeights<T>{weight.value.data(), size_t(in_) * out_, 1, size_t(out_)},
-                   static_cast<const T*>(nullptr), true, Activation<T>{}, *dx, path);
+                   static_cast<const T*>(nullptr), true, Activation<T>{}, dx, path);
   }
 }
 

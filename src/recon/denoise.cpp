@@ -127,17 +127,15 @@ std::unique_ptr<MultiScaleFlow<float>> flow_for_grid(MultiScaleFlow<float>& trai
   spec.grid = n;
   if (spec.base == BaseKind::correlated_gaussian) spec.base_box_size_mpch = box_size_mpch;
   auto flow = std::make_unique<MultiScaleFlow<float>>(spec);
-  std::vector<Param<float>*> to = flow->params(), from = trained.params();
-  for (size_t i = 0; i < to.size(); ++i) to[i]->value = from[i]->value;
-  std::vector<ActNorm<float>*> at = flow->actnorms(), af = trained.actnorms();
-  for (size_t i = 0; i < at.size(); ++i) at[i]->initialized = af[i]->initialized;
+  flow->copy_state_from(trained);
   return flow;
 }
 
-// P(k) of delta for the Wiener filter's S. The checkpoint's base P(k) is that of the preprocessed
-// field y, not of delta: for identity preprocessing over a correlated base, P_delta = std^2 P_y;
-// otherwise (log1p) the spectrum of flow samples mapped back to delta, the flow's own two-point
-// function of delta (no test data touched).
+// P(k) of delta for the Wiener filter's S. The training fields' P(k) of delta when the trainer
+// stored it (FlowCheckpoint::data.delta_pk). Else: the checkpoint's base P(k) is that of the
+// preprocessed field y, not of delta: for identity preprocessing over a correlated base,
+// P_delta = std^2 P_y; otherwise (log1p) the spectrum of flow samples mapped back to delta, the
+// flow's own two-point function of delta (no test data touched).
 PriorTable prior_power(const DenoiseSettings& s, FlowCheckpoint& ckpt, double box_size_mpch,
                        double redshift, double train_box_mpch, std::FILE* log) {
   PriorTable t;
@@ -168,10 +166,17 @@ PriorTable prior_power(const DenoiseSettings& s, FlowCheckpoint& ckpt, double bo
     t.source = "linear EH98 (Quijote cosmology) at z = " + format_number(redshift);
     return t;
   }
+  if (!ckpt.data.delta_pk.empty()) {
+    t.k_hmpc = ckpt.data.delta_pk_k_hmpc;
+    t.pk = ckpt.data.delta_pk;
+    t.source = "checkpoint data.delta_pk";
+    return t;
+  }
   MultiScaleFlow<float>& flow = *ckpt.flow;
   const FlowSpec& spec = flow.spec();
   const Preprocessing& pre = ckpt.preprocessing;
-  if (pre.transform == "identity" && spec.base == BaseKind::correlated_gaussian) {
+  if (pre.transform == PreprocessTransform::identity &&
+      spec.base == BaseKind::correlated_gaussian) {
     t.k_hmpc = spec.base_k_hmpc;
     t.pk = spec.base_pk;
     for (double& p : t.pk) p *= pre.std * pre.std;

@@ -38,22 +38,14 @@ template class FlowPrior<double>;
 
 void preprocessing_to_delta(const Preprocessing& p, const double* y, double* delta,
                             double* ddelta_dy, size_t count) {
-  const bool log1p = p.transform == "log1p";
   for (size_t i = 0; i < count; ++i) {
-    const double t = y[i] * p.std + p.mean;
-    if (log1p) {
-      const double e = std::exp(t);
-      delta[i] = std::expm1(t);
-      if (ddelta_dy) ddelta_dy[i] = p.std * e;
-    } else {
-      delta[i] = t;
-      if (ddelta_dy) ddelta_dy[i] = p.std;
-    }
+    delta[i] = p.inverse(y[i]);
+    if (ddelta_dy) ddelta_dy[i] = p.inverse_derivative(y[i]);
   }
 }
 
 std::vector<double> delta_to_preprocessed(const Preprocessing& p, std::vector<double> delta) {
-  if (p.transform == "log1p")
+  if (p.transform == PreprocessTransform::log1p)
     for (double& d : delta) d = std::max(d, kLowestDelta);
   p.apply(delta.data(), delta.size());
   return delta;

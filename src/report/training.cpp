@@ -73,21 +73,21 @@ void write_training_report(const TrainingReport& r) {
   const std::string checkpoint = resolve_checkpoint(r);
   progress("training report of " + checkpoint + " into " + r.out);
   FlowCheckpoint loaded = load_flow_checkpoint(checkpoint);
+  loaded.require_initialized();
   const FlowSpec& spec = loaded.flow->spec();
   const int n = spec.grid;
   const std::vector<GridF> fields = read_fields(r.fields, r.max_fields, n, checkpoint);
   if (fields.empty()) throw Error("report.inputs.fields", "no fields to compare with");
-  const double box = fields[0].box_size_mpch, redshift = fields[0].redshift;
-  if (spec.base_box_size_mpch > 0 && std::abs(spec.base_box_size_mpch - box) > 1e-9 * box)
-    throw Error(checkpoint, "the flow's base P(k) is of a " +
-                                format_number(spec.base_box_size_mpch) +
-                                " Mpc/h box, the fields are in " + format_number(box) +
+  const double box = fields[0].box_size_mpch;
+  if (std::abs(loaded.data.box_size_mpch - box) > 1e-9 * box)
+    throw Error(checkpoint, "the flow was trained on " + format_number(loaded.data.box_size_mpch) +
+                                " Mpc/h boxes, the fields are in " + format_number(box) +
                                 " Mpc/h: its P(k) is of another box");
 
   ReportWriter w(r.out, "fieldflow training report: " + checkpoint);
   w.note("Flow " + checkpoint + " (" + std::to_string(n) + "³ grid, " +
          std::to_string(loaded.flow->parameter_count()) + " parameters, preprocessing " +
-         loaded.preprocessing.transform + ") against " + std::to_string(fields.size()) +
+         to_string(loaded.preprocessing.transform) + ") against " + std::to_string(fields.size()) +
          " real fields from " + r.fields[0] + (r.fields.size() > 1 ? " and others" : "") +
          " in a " + format_number(box) + " Mpc/h box; " + std::to_string(r.samples.count) +
          " flow samples at temperature " + format_number(r.samples.temperature) + " (seed " +
@@ -96,8 +96,7 @@ void write_training_report(const TrainingReport& r) {
   progress("drawing " + std::to_string(r.samples.count) + " samples");
   std::vector<GridF> samples;
   for (int i = 0; i < r.samples.count; ++i)
-    samples.push_back(
-        sample_field(loaded, checkpoint, r.samples.seed, i, r.samples.temperature, box, redshift));
+    samples.push_back(sample_field(loaded, r.samples.seed, i, r.samples.temperature));
 
   // ---- P(k) ----
   progress("power spectra");

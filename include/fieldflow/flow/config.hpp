@@ -50,8 +50,6 @@ struct SampleSettings {
   uint64_t seed = 0;
   double temperature = 1.0;
   std::string out;
-  double box_size_mpch = 1000.0;
-  double redshift = 0.0;
   GridPrecision precision = GridPrecision::float32;
 };
 const SettingsTable<SampleSettings>& sample_settings_table();

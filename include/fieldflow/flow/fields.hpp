@@ -8,10 +8,10 @@
 
 namespace ff {
 
-// Field `index` drawn at `temperature` and mapped back through the preprocessing: a pure
-// function of (seed, index). Non-finite values are an Error naming the checkpoint path.
-GridF sample_field(FlowCheckpoint& loaded, const std::string& checkpoint_path, uint64_t seed,
-                   int index, double temperature, double box_size_mpch, double redshift);
+// Field `index` drawn at `temperature` and mapped back through the preprocessing, in the box and
+// at the redshift of the flow's training data: a pure function of (seed, index). Non-finite
+// values are an Error naming the checkpoint (loaded.path).
+GridF sample_field(FlowCheckpoint& loaded, uint64_t seed, int index, double temperature);
 
 // log p(delta) in nats: the flow's log density of the preprocessed field plus the
 // preprocessing's log-Jacobian, i.e. a density over delta itself. The field must be of the flow's

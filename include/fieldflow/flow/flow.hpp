@@ -6,6 +6,7 @@
 // log p(x) = log p_base(z(x)) + log|det dz/dx|; the base is the standard normal or a correlated
 // Gaussian over the latent put back on the input grid.
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -71,16 +72,40 @@ class MultiScaleFlow {
   size_t parameter_count();
   std::vector<std::unique_ptr<FlowStep<T>>>& steps(int level) { return steps_[level]; }
   std::vector<ActNorm<T>*> actnorms();
+  std::vector<ChannelMixing<T>*> mixings();
+
+  // Data-dependent initialisation of every uninitialised actnorm (Glow), as an explicit step:
+  // runs the batch x through the flow; before each uninitialised actnorm, takes the statistics of
+  // its input on x, passes them to reduce (when given; e.g. a sum over MPI ranks, every rank
+  // calling this with its own share of the batch) and initialises the layer from the result, so
+  // each deeper actnorm sees the activations of the already initialised ones. Returns how many
+  // layers it initialised; the same number of reduce calls, in flow order, on every rank.
+  int initialize_actnorms(const Tensor<T>& x,
+                          const std::function<void(ActNormStats&)>& reduce = nullptr);
+  bool actnorms_initialized();
 
   // x (batch, grid, channels) -> latents (kept, see latents()) and log|det dz/dx| per field.
+  // Throws when an actnorm is uninitialised.
   void forward(const Tensor<T>& x, std::vector<T>& logdet);
   const std::vector<Tensor<T>>& latents() const { return latents_; }
+  // x = f^-1(latents); keeps the activations inverse_vjp needs.
   void inverse(const std::vector<Tensor<T>>& latents, Tensor<T>& x);
+  // x = f^-1(u) for latents u on the input grid (latents_to_grid's layout, what the base
+  // distribution sees).
+  void inverse_from_grid(const Tensor<T>& u, Tensor<T>& x);
+  // The gradient through the inverse flow with respect to its input (HMC in the latent space,
+  // NeuTra): after inverse_from_grid(u, x) (no forward or inverse in between), from dx = dL/dx
+  // writes du = (dx/du)^T dL/dx (grid layout, resized). No parameter gradient is touched.
+  void inverse_vjp(const Tensor<T>& dx, Tensor<T>& du);
 
   // log p per field in nats.
   std::vector<double> log_prob(const Tensor<T>& x);
-  // log p per field and dx = d log p / d x.
+  // log p per field and dx = d log p / d x; also accumulates log p's parameter gradients (summed
+  // over the batch) into every Param::grad.
   std::vector<double> log_prob_grad(const Tensor<T>& x, Tensor<T>& dx);
+  // log p per field and dx = d log p / d x only: no parameter gradient is computed or touched,
+  // the weight-gradient kernels are skipped (MAP and sampling of fields).
+  std::vector<double> log_prob_input_grad(const Tensor<T>& x, Tensor<T>& dx);
   // Mean negative log-likelihood over the batch (nats per field); adds its gradient to every
   // parameter's grad.
   double nll_backward(const Tensor<T>& x);
@@ -93,6 +118,11 @@ class MultiScaleFlow {
   // Shapes (n, channels) of the latents.
   std::vector<std::pair<int, int>> latent_shapes() const { return latent_shapes_; }
 
+  // Copies what a trained flow is, besides its architecture, from other: parameter values, actnorm
+  // states and the fixed mixings. other must have the same steps (e.g. the same spec on another
+  // grid: the couplings are periodic convolutions, so the same state defines a density there).
+  void copy_state_from(MultiScaleFlow& other);
+
   // Adds scale * N(0, 1) to every parameter (tests and benchmark checks; a zero-initialised
   // flow is the identity).
   void perturb(uint64_t seed, double scale);
@@ -101,13 +131,20 @@ class MultiScaleFlow {
  private:
   // Base log-density per field and, when grads, dL/dz = weight_b * d log p_base / dz in dlat_.
   const std::vector<double>& base_log_prob(const std::vector<double>* weights);
-  void backward(const std::vector<double>& weights, Tensor<T>* dx);
+  void backward(const std::vector<double>& weights, Tensor<T>* dx, bool input_only);
+  std::vector<double> density_grad(const Tensor<T>& x, Tensor<T>& dx, bool input_only);
+  // forward, calling before(step, its input) ahead of every step when given.
+  void run_forward(const Tensor<T>& x, std::vector<T>& logdet,
+                   const std::function<void(FlowStep<T>&, const Tensor<T>&)>* before);
 
   FlowSpec spec_;
   std::shared_ptr<CouplingScratch<T>> scratch_;
   std::vector<std::vector<std::unique_ptr<FlowStep<T>>>> steps_;
-  std::vector<std::vector<Tensor<T>>> acts_;  // acts_[l][s] is the input of step s of level l
-  std::vector<Tensor<T>> latents_, dlat_;
+  // acts_[l][s]: the input of step s of level l in the latest forward (its output in the latest
+  // inverse); acts_[l][S] the level's output.
+  std::vector<std::vector<Tensor<T>>> acts_;
+  bool inverse_kept_ = false;  // acts_ hold an inverse pass (inverse_vjp may run)
+  std::vector<Tensor<T>> latents_, dlat_, grid_latents_;
   std::vector<std::pair<int, int>> latent_shapes_;
   Tensor<T> grad_a_, grad_b_, grid_a_, grid_b_;
   std::vector<T> logdet_, dlogdet_;

@@ -2,7 +2,8 @@
 // The invertible steps of a multi-scale RealNVP flow on channels-last tensors (nn/tensor.hpp):
 // affine couplings (checkerboard and channel masks), squeeze, actnorm and 1x1x1 channel mixing.
 // Each step computes y = f(x) and adds log|det df/dx| per field, inverts, and back-propagates:
-// from dL/dy and dL/dlogdet (per field) to dL/dx, accumulating dL/dparams.
+// from dL/dy and dL/dlogdet (per field) to dL/dx and/or dL/dparams, and through its inverse
+// (from dL/dx to dL/dy, for gradients with respect to a flow's latents).
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -14,6 +15,13 @@
 
 namespace ff {
 
+// What a backward pass computes.
+enum class Backprop {
+  all,     // parameter gradients (accumulated into Param::grad) and dL/dx
+  params,  // parameter gradients only (the first step of a flow: dL/dx is not needed)
+  input,   // dL/dx only: no parameter gradient is computed or touched (no weight-grad kernels)
+};
+
 template <typename T>
 class FlowStep {
  public:
@@ -24,9 +32,12 @@ class FlowStep {
   // y = f(x) (y resized); logdet[b] += log|det df/dx| of field b. Keeps what backward needs.
   virtual void forward(const Tensor<T>& x, Tensor<T>& y, T* logdet) = 0;
   virtual void inverse(const Tensor<T>& y, Tensor<T>& x) = 0;
-  // x is the input of the latest forward call. dx is written (resized) unless need_dx is false.
+  // x is the input of the latest forward call. dx is written (resized) unless what is params.
   virtual void backward(const Tensor<T>& x, const Tensor<T>& dy, const T* dlogdet, Tensor<T>& dx,
-                        bool need_dx) = 0;
+                        Backprop what) = 0;
+  // Through the inverse: y is the input of the latest inverse call and dx = dL/dx for its output
+  // x = f^-1(y); writes dy = dL/dy (resized). No parameter gradient.
+  virtual void inverse_backward(const Tensor<T>& y, const Tensor<T>& dx, Tensor<T>& dy) = 0;
   virtual std::vector<Param<T>*> params() { return {}; }
 };
 
@@ -54,12 +65,13 @@ class AffineCoupling : public FlowStep<T> {
  public:
   AffineCoupling(std::string name, CouplingMask mask, int channels, int hidden, int kernel,
                  int parity, ScaleBound bound, double clamp,
-                 std::shared_ptr<CouplingScratch<T>> scratch, double negative_slope = 0.0);
+                 std::shared_ptr<CouplingScratch<T>> scratch, double negative_slope);
   std::string name() const override { return name_; }
   void forward(const Tensor<T>& x, Tensor<T>& y, T* logdet) override;
   void inverse(const Tensor<T>& y, Tensor<T>& x) override;
   void backward(const Tensor<T>& x, const Tensor<T>& dy, const T* dlogdet, Tensor<T>& dx,
-                bool need_dx) override;
+                Backprop what) override;
+  void inverse_backward(const Tensor<T>& y, const Tensor<T>& dx, Tensor<T>& dy) override;
   std::vector<Param<T>*> params() override;
 
   Conv3d<T> conv1, conv2, conv3;
@@ -69,6 +81,14 @@ class AffineCoupling : public FlowStep<T> {
 
  private:
   void run_net(const Tensor<T>& x);  // fills cond_, h1_, h2_, out_
+  // From dL/dnet in scratch dout back through the net of the latest run_net: accumulates the
+  // parameter gradients when params, and when input adds dL/dcond to the conditioning part of d.
+  void net_backward(bool params, bool input, Tensor<T>& d);
+  // Shared voxel loop of backward and inverse_backward: d_out = d_in, the net's cotangent (scratch
+  // dout) zero where the mask leaves voxels alone, and at each transformed entry
+  // op(b, px, j, in, d_in, raw, t, d raw, d t, d_out) with raw and t the net's outputs.
+  template <typename Op>
+  void backprop_voxels(const Tensor<T>& in, const Tensor<T>& d_in, Tensor<T>& d_out, Op op);
   bool active(int px, int py, int pz) const {
     return mask_ == CouplingMask::channel || ((px + py + pz + parity_) & 1) == 0;
   }
@@ -104,16 +124,34 @@ class Squeeze : public FlowStep<T> {
   void forward(const Tensor<T>& x, Tensor<T>& y, T*) override { squeeze(x, y); }
   void inverse(const Tensor<T>& y, Tensor<T>& x) override { unsqueeze(y, x); }
   void backward(const Tensor<T>&, const Tensor<T>& dy, const T*, Tensor<T>& dx,
-                bool need_dx) override {
-    if (need_dx) unsqueeze(dy, dx);
+                Backprop what) override {
+    if (what != Backprop::params) unsqueeze(dy, dx);
+  }
+  void inverse_backward(const Tensor<T>&, const Tensor<T>& dx, Tensor<T>& dy) override {
+    squeeze(dx, dy);
   }
 
  private:
   std::string name_;
 };
 
-// Glow's actnorm: y = (x + bias_c) exp(log_scale_c); the first forward on an uninitialised layer
-// sets bias and log-scale from that batch so each channel comes out with mean 0 and variance 1.
+// Per-channel statistics of an actnorm's input, for its data-dependent initialisation. Flat, so a
+// caller can sum them over MPI ranks in one call: values = [sum_0 .. sum_{C-1}, sum of squares_0
+// .. sum of squares_{C-1}, count], count being the number of voxels (over all fields) summed.
+struct ActNormStats {
+  std::vector<double> values;
+  int channels() const { return int(values.size() / 2); }
+  double sum(int c) const { return values[size_t(c)]; }
+  double sum_squares(int c) const { return values[size_t(channels() + c)]; }
+  double count() const { return values.back(); }
+};
+template <typename T>
+ActNormStats actnorm_statistics(const Tensor<T>& x);
+
+// Glow's actnorm: y = (x + bias_c) exp(log_scale_c). Its data-dependent initialisation is an
+// explicit step (MultiScaleFlow::initialize_actnorms): initialize(stats) sets bias and log-scale so
+// that data with those statistics comes out with mean 0 and variance 1 per channel. forward on an
+// uninitialised layer throws.
 template <typename T>
 class ActNorm : public FlowStep<T> {
  public:
@@ -122,9 +160,10 @@ class ActNorm : public FlowStep<T> {
   void forward(const Tensor<T>& x, Tensor<T>& y, T* logdet) override;
   void inverse(const Tensor<T>& y, Tensor<T>& x) override;
   void backward(const Tensor<T>& x, const Tensor<T>& dy, const T* dlogdet, Tensor<T>& dx,
-                bool need_dx) override;
+                Backprop what) override;
+  void inverse_backward(const Tensor<T>& y, const Tensor<T>& dx, Tensor<T>& dy) override;
   std::vector<Param<T>*> params() override { return {&bias, &log_scale}; }
-  void initialize_from(const Tensor<T>& x);
+  void initialize(const ActNormStats& stats);
 
   Param<T> bias, log_scale;
   bool initialized = false;
@@ -149,9 +188,11 @@ class ChannelMixing : public FlowStep<T> {
   void forward(const Tensor<T>& x, Tensor<T>& y, T* logdet) override;
   void inverse(const Tensor<T>& y, Tensor<T>& x) override;
   void backward(const Tensor<T>& x, const Tensor<T>& dy, const T* dlogdet, Tensor<T>& dx,
-                bool need_dx) override;
+                Backprop what) override;
+  void inverse_backward(const Tensor<T>& y, const Tensor<T>& dx, Tensor<T>& dy) override;
   std::vector<Param<T>*> params() override;
   MixingKind kind() const { return kind_; }
+  int channels() const { return channels_; }
 
   // Fixed kinds: the matrix, row-major C x C. lu: P (as a permutation: row r of W is row
   // perm[r] of L U~), sign, lower, upper (strict parts, row-major C x C) and log_s.

@@ -26,10 +26,14 @@ struct ArrayFile {
 };
 
 void write_array_file(const std::string& path, const ArrayFile& contents);
-// Refuses (ff::Error naming path) a file of another format, a version above max_version, a
-// missing or damaged part, or a checksum mismatch.
-ArrayFile read_array_file(const std::string& path, const std::string& format, int64_t max_version);
+// Refuses (ff::Error naming path) a file of another format, a version outside
+// [min_version, max_version], a missing or damaged part, or a checksum mismatch.
+ArrayFile read_array_file(const std::string& path, const std::string& format, int64_t min_version,
+                          int64_t max_version);
 
-uint64_t fnv1a64(const void* data, size_t bytes, uint64_t hash = 1469598103934665603ull);
+// FNV-1a, 64 bits: offset basis 14695981039346656037, prime 1099511628211. (Files of flow
+// checkpoint format version 1 used an offset basis one digit short; they are no longer read.)
+inline constexpr uint64_t kFnv1a64OffsetBasis = 14695981039346656037ull;
+uint64_t fnv1a64(const void* data, size_t bytes, uint64_t hash = kFnv1a64OffsetBasis);
 
 }  // namespace ff

@@ -69,6 +69,8 @@ class Conv3d {
   // From dL/dy and the forward input x: accumulates dL/dweight and dL/dbias and, when dx is
   // given, writes dL/dx (resized).
   void backward(const Tensor<T>& x, const Tensor<T>& dy, Tensor<T>* dx);
+  // dL/dx alone (resized), no weight or bias gradient: what input-only gradients need.
+  void backward_input(const Tensor<T>& dy, Tensor<T>& dx);
 
   Param<T> weight;  // [tap][in][out]
   Param<T> bias;    // [out]
