@@ -210,6 +210,20 @@ row grid-uint8 1 "u8.h5: /delta holds uint8, expected float32 or float64" -- "$b
 row grid-float16 1 "f16.h5: /delta holds float16, expected float32 or float64" -- "$bin" pk f16.h5
 row grid-complex 1 "c64.h5: /delta holds a compound type" -- "$bin" pk c64.h5
 row omega-m 1 "sim.yaml: cosmology.omega_m: expected at most 1" -- "$bin" simulate sim.yaml --set cosmology.omega_m=1.5
+
+# ---- the settings layer (one rule for every config-driven command) ----
+mkdir -p confdir
+row config-is-directory 1 "confdir: is a directory" -- "$bin" simulate confdir
+row integer-wraps 1 "sim.yaml: sets.train.count" -- "$bin" simulate sim.yaml --set sets.train.count=4294967299
+row integer-not-whole 1 "sim.yaml: paint.grid: expected an integer" -- "$bin" simulate sim.yaml --set paint.grid=8.5
+row set-empty-value 1 "sim.yaml: --set paint.grid=: empty value" -- "$bin" simulate sim.yaml --set paint.grid=
+printf 'paint:\n  grid: 8\n  grid: 16\n' > dup.yaml
+row duplicate-key 1 "dup.yaml: paint.grid: key given twice" -- "$bin" simulate dup.yaml
+row output-dir-empty 1 "sim.yaml: output_dir" -- "$bin" simulate sim.yaml --set 'output_dir=""'
+if [ "${have_checkpoint:-0}" = 1 ]; then
+  printf 'sample:\n  checkpoint: flow.h5\n  out: s.h5\n' > samp.yaml
+  row sample-count-wraps 1 "samp.yaml: sample.count" -- "$bin" sample samp.yaml --set sample.count=4294967299
+fi
 $py -c "
 import h5py, time, sys
 f = h5py.File('g8.h5', 'r+')   # holds HDF5's write lock
