@@ -129,11 +129,21 @@ std::string read_text(const std::string& path) {
   return s.str();
 }
 
+// One command run per process, shared by the tests that read its outputs (ctest runs each test
+// in a process of its own, so none may rely on another having run first).
+const CommandResult& denoise_run() {
+  static const CommandResult result = [] {
+    const std::string out = (scratch() / "run" / "result.h5").string();
+    const fs::path config = scratch() / "denoise.yaml";
+    std::ofstream(config) << base_yaml(log1p_checkpoint(), truth_file(16, 3), out);
+    return run("denoise " + config.string() + " --set denoise.report=false");
+  }();
+  return result;
+}
+
 TEST(DenoiseCli, WritesEveryOutput) {
   const std::string out = (scratch() / "run" / "result.h5").string();
-  const fs::path config = scratch() / "denoise.yaml";
-  std::ofstream(config) << base_yaml(log1p_checkpoint(), truth_file(16, 3), out);
-  const CommandResult r = run("denoise " + config.string() + " --set denoise.report=false");
+  const CommandResult& r = denoise_run();
   ASSERT_EQ(r.status, 0) << r.output;
   EXPECT_NE(r.output.find("denoise: MAP of p(y|d)"), std::string::npos) << r.output;
   h5::File f = h5::File::open(out);
@@ -163,6 +173,7 @@ TEST(DenoiseCli, WritesEveryOutput) {
 // The combination takes the WF's modes below k_split and the MAP's above: with k_split beyond
 // every mode it is the WF, with a split of 0 (not even the mean below it) it is the MAP.
 TEST(DenoiseCli, CombinationSwitchesAtTheSplit) {
+  ASSERT_EQ(denoise_run().status, 0) << denoise_run().output;
   const std::vector<double> a = read_cube((scratch() / "run" / "result.h5").string(), "wf");
   const std::vector<double> b = read_cube((scratch() / "run" / "result.h5").string(), "map");
   ASSERT_EQ(a.size(), 4096u);
