@@ -59,9 +59,9 @@ if [ -x "$maker" ] && "$maker" --make-seeds seeds > /dev/null 2>&1 && [ -f seeds
 import h5py, numpy as np
 with h5py.File('g4.h5', 'w') as f:
     f['delta'] = np.random.default_rng(1).normal(0, 0.5, (4, 4, 4)).astype(np.float32)
-    f.attrs['box_size'] = 50.0; f.attrs['redshift'] = 0.0
+    f.attrs['box_size'] = 64.0; f.attrs['redshift'] = 0.0  # the seed checkpoint's training box
 with h5py.File('far4.h5', 'w') as f:
-    f['delta'] = np.full((4, 4, 4), 3e38, np.float32); f.attrs['box_size'] = 50.0
+    f['delta'] = np.full((4, 4, 4), 3e38, np.float32); f.attrs['box_size'] = 64.0
 "
   rm -rf seeds
 else
@@ -130,7 +130,7 @@ if [ $have_checkpoint = 1 ]; then
   row logp-devfull 1 "/dev/full: cannot write" -- "$bin" logp --checkpoint flow.h5 g4.h5 --out /dev/full
   row sample-devnull 1 "/dev/null: is a character device" -- "$bin" sample sample_devnull.yaml
 fi
-row simulate-devnull 1 "/dev/null/train" -- "$bin" simulate sim.yaml "${sim_small[@]}" --set output_dir=/dev/null
+row simulate-devnull 1 "/dev/null/settings.yaml" -- "$bin" simulate sim.yaml "${sim_small[@]}" --set output_dir=/dev/null
 
 # ---- FIFOs: text outputs write through to a reader (refused without one), HDF5 refuses ----
 row pk-fifo-no-reader 1 "fifo: is a FIFO that nobody reads from" -- "$bin" pk g.h5 --out fifo
@@ -209,7 +209,7 @@ row snapshot-folder 1 "somedir: is a folder" -- "$bin" paint somedir --grid 8 --
 row grid-uint8 1 "u8.h5: /delta holds uint8, expected float32 or float64" -- "$bin" pk u8.h5
 row grid-float16 1 "f16.h5: /delta holds float16, expected float32 or float64" -- "$bin" pk f16.h5
 row grid-complex 1 "c64.h5: /delta holds a compound type" -- "$bin" pk c64.h5
-row omega-m 1 "sim.yaml: cosmology.omega_m: expected at most 1" -- "$bin" simulate sim.yaml --set cosmology.omega_m=1.5
+row omega-m 1 "sim.yaml: cosmology.omega_m: expected a number > 0 and <= 1" -- "$bin" simulate sim.yaml --set cosmology.omega_m=1.5
 
 # ---- the settings layer (one rule for every config-driven command) ----
 mkdir -p confdir

@@ -84,7 +84,8 @@ with tempfile.TemporaryDirectory(prefix="fieldflow_py_io_") as tmp:
     grid_path = os.path.join(tmp, "out", "grid.h5")
     r = run("paint", base, "--grid", str(n_grid), "--mas", "ngp", "--out", grid_path)
     check("paint exits 0", r.returncode == 0, r.stderr)
-    check("paint reports 2 files and kpc/h", "2 file(s)" in r.stderr and "kpc/h" in r.stderr, r.stderr)
+    # Progress goes to standard output; standard error is kept for the one error line.
+    check("paint reports 2 files and kpc/h", "2 file(s)" in r.stdout and "kpc/h" in r.stdout, r.stdout)
     if r.returncode == 0:
         with h5py.File(grid_path, "r") as f:
             delta = f["delta"][...]
