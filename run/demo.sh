@@ -82,7 +82,7 @@ have_train=0
 if [ -n "$checkpoint" ]; then
   echo "== stage 2/4 $(stamp): skipped: denoising with the given checkpoint $checkpoint"
 elif [ "$have_train" = 0 ]; then
-  echo "fieldflow demo: $ff has no 'train' command (the trainer of issues 7/8 is not in this build):" \
+  echo "fieldflow demo: $ff has no 'train' command (the trainer of issue 9 is not in this build):" \
     "stages 2-4 need a trained flow; rerun with a build that has it, or with --checkpoint FILE" >&2
   exit 3
 else
