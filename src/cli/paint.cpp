@@ -7,9 +7,9 @@
 #include "commands.hpp"
 #include "fieldflow/core/error.hpp"
 #include "fieldflow/core/memory.hpp"
+#include "fieldflow/core/provenance.hpp"
 #include "fieldflow/core/text.hpp"
 #include "fieldflow/io/atomic_file.hpp"
-#include "fieldflow/core/provenance.hpp"
 #include "fieldflow/io/grid_file.hpp"
 #include "fieldflow/io/snapshot.hpp"
 
