@@ -657,3 +657,31 @@ TEST(Paint, GroupsByParityPaintEachGroupOnceAndNeverNeighboursTogether) {
     for (int g = 0; g < groups; ++g) EXPECT_EQ(painted[size_t(g)], 1) << "group " << g;
   }
 }
+
+TEST(PowerSpectrum, CornerModesKeptUpToSqrt3Nyquist) {
+  // With k_max = sqrt(3) k_N every mode but k = 0 is binned, so by Parseval
+  // sum_bins nmodes P = (L^3 / N^6) N^3 sum_x (delta - mean)^2.
+  const int n = 8;
+  const double box = 20.0;
+  const Grid f = white_noise(n, box, 9);
+  PowerSpectrumOptions opts;
+  opts.k_max_over_nyquist = std::sqrt(3.0);
+  const PowerSpectrum got = measure_power_spectrum(f, opts);
+  double modes = 0, total = 0;
+  for (size_t i = 0; i < got.k.size(); ++i) {
+    modes += got.nmodes[i];
+    total += got.nmodes[i] * got.pk[i];
+  }
+  EXPECT_EQ(modes, double(n * n * n - 1));
+  const double variance_sum = f.variance() * double(f.size());
+  EXPECT_NEAR(total, std::pow(box, 3) / std::pow(n, 3) * variance_sum, 1e-9 * total);
+  EXPECT_LE(got.k.back(), std::sqrt(3.0) * f.nyquist_k_hmpc() + 1e-12);
+  // The default cut drops them.
+  const PowerSpectrum cut = measure_power_spectrum(f);
+  double cut_modes = 0;
+  for (double m : cut.nmodes) cut_modes += m;
+  EXPECT_LT(cut_modes, modes);
+  opts.k_max_over_nyquist = 0.0;
+  EXPECT_NE(error_of([&] { measure_power_spectrum(f, opts); }).find("k_max_over_nyquist"),
+            std::string::npos);
+}

@@ -16,6 +16,7 @@
 #include "fieldflow/core/text.hpp"
 #include "fieldflow/io/atomic_file.hpp"
 #include "fieldflow/nn/simd.hpp"
+#include "fieldflow/train/communicator.hpp"
 
 namespace ff::cli {
 
@@ -156,6 +157,8 @@ int main(int argc, char** argv) {
   } catch (const ff::cli::UsageError& e) {
     print_error(e.what() + hint);
     status = 2;
+  } catch (const ff::OtherRankFailed&) {
+    status = 1;  // under MPI the failing rank printed the one line
   } catch (const ff::Error& e) {
     print_error(e.what());
     status = 1;

@@ -3,7 +3,6 @@
 // snapshots plus painted delta grids (docs/simulate.md). Under `mpirun -np N` the simulations are
 // shared out round-robin over the ranks; without mpirun it runs as one process. A rerun skips the
 // simulations whose files all exist.
-#include <mpi.h>
 #include <omp.h>
 
 #include <chrono>
@@ -19,6 +18,7 @@
 #include "fieldflow/core/text.hpp"
 #include "fieldflow/io/atomic_file.hpp"
 #include "fieldflow/sim/simulation_set.hpp"
+#include "fieldflow/train/communicator.hpp"
 
 namespace ff::cli {
 
@@ -35,56 +35,6 @@ SimulateConfig read_simulate_config(Config& config) {
   out.settings = read_simulation_settings(config);
   out.sets = out.settings.sets.all();
   return out;
-}
-
-// MPI only when launched by mpirun/srun (a singleton MPI_Init can be slow or fail in containers).
-bool launched_by_mpi() {
-  for (const char* v : {"OMPI_COMM_WORLD_SIZE", "PMI_SIZE", "PMIX_RANK", "MPI_LOCALNRANKS"})
-    if (std::getenv(v)) return true;
-  return false;
-}
-
-struct MpiSession {
-  bool active = false;
-  int rank = 0, size = 1;
-  MpiSession() {
-    if (!launched_by_mpi()) return;
-    int initialised = 0;
-    MPI_Initialized(&initialised);
-    if (!initialised) MPI_Init(nullptr, nullptr);
-    active = true;
-    MPI_Comm_rank(MPI_COMM_WORLD, &rank);
-    MPI_Comm_size(MPI_COMM_WORLD, &size);
-  }
-  ~MpiSession() {
-    int finalised = 0;
-    MPI_Finalized(&finalised);
-    if (active && !finalised) MPI_Finalize();
-  }
-  // True on every rank when all ranks succeeded. Otherwise only the lowest failing rank keeps
-  // printing its error (ff::prints_errors): every rank stops, one line is printed.
-  bool all_ok(bool ok) const {
-    if (!active) return ok;
-    int mine = ok ? size : rank, first_failure = size;
-    MPI_Allreduce(&mine, &first_failure, 1, MPI_INT, MPI_MIN, MPI_COMM_WORLD);
-    if (first_failure != size && first_failure != rank) prints_errors().store(false);
-    return first_failure == size;
-  }
-};
-
-// The Error work throws (others named as about context), or nothing.
-template <class Work>
-std::optional<Error> capture_failure(const std::string& context, Work&& work) {
-  try {
-    work();
-  } catch (const Error& e) {
-    return e;
-  } catch (const std::bad_alloc&) {
-    return Error(context, "out of memory");
-  } catch (const std::exception& e) {
-    return Error(context, e.what());
-  }
-  return std::nullopt;
 }
 
 // Every file simulate may write, refused when it is the config or the power table.
@@ -107,16 +57,12 @@ void refuse_outputs_that_are_inputs(const SimulateConfig& cfg, const std::string
 }
 
 void run_simulate(const ConfigArgs& args) {
-  MpiSession mpi;
+  Communicator mpi;
   // Ranks sharing a node share its cores: unless OMP_NUM_THREADS says otherwise, split them.
-  if (mpi.active && !std::getenv("OMP_NUM_THREADS")) {
-    const char* local = std::getenv("OMPI_COMM_WORLD_LOCAL_SIZE");  // Open MPI
-    if (!local) local = std::getenv("MPI_LOCALNRANKS");             // MPICH (Hydra)
-    const int local_ranks = local ? std::max(1, std::atoi(local)) : 1;
-    omp_set_num_threads(std::max(1, omp_get_num_procs() / local_ranks));
-  }
+  if (mpi.active() && !std::getenv("OMP_NUM_THREADS"))
+    omp_set_num_threads(std::max(1, omp_get_num_procs() / Communicator::local_ranks()));
   // Every rank reads the config; each fails the same way on a bad one, so only rank 0 prints.
-  if (mpi.rank != 0) prints_errors().store(false);
+  if (mpi.rank() != 0) prints_errors().store(false);
   Config config = args.load();
   const SimulateConfig cfg = read_simulate_config(config);
   const SimulationSettings& s = cfg.settings;
@@ -124,14 +70,12 @@ void run_simulate(const ConfigArgs& args) {
   prints_errors().store(true);
   // Resume only with the folder's settings.yaml (every rank reads it); rank 0 then records them.
   for (const bool record : {false, true}) {
-    std::optional<Error> refused = capture_failure(args.path, [&] {
-      if (!record) check_resume(s);
-      if (record && mpi.rank == 0) record_settings(s);
-    });
-    if (!mpi.all_ok(!refused)) {
-      if (refused) throw *refused;
-      throw Error(args.path, "another rank failed");
-    }
+    mpi.guarded(
+        [&] {
+          if (!record) check_resume(s);
+          if (record && mpi.rank() == 0) record_settings(s);
+        },
+        args.path);
   }
 
   struct Task {
@@ -143,66 +87,61 @@ void run_simulate(const ConfigArgs& args) {
     for (int i = 0; i < set.count; ++i) tasks.push_back({&set, i});
   std::vector<Task> mine;
   for (size_t t = 0; t < tasks.size(); ++t)
-    if (int(t % size_t(mpi.size)) == mpi.rank) mine.push_back(tasks[t]);
+    if (int(t % size_t(mpi.size())) == mpi.rank()) mine.push_back(tasks[t]);
 
   // Progress goes to standard output: standard error holds only an error line.
-  if (mpi.rank == 0)
+  if (mpi.rank() == 0)
     std::printf(
         "fieldflow simulate: %zu simulations (%d train, %d test) of %d^3 particles in "
         "%.6g Mpc/h, %d steps from z = %.4g, force mesh %d^3 (%s), painted to %d^3; "
         "%d rank(s) x %d thread(s) -> %s\n",
         tasks.size(), cfg.sets[0].count, cfg.sets[1].count, s.particles_per_side, s.box_size_mpch,
         s.pm.steps, s.z_start, s.particles_per_side * s.pm.mesh_factor, to_string(s.pm.gradient),
-        s.paint_grid, mpi.size, omp_get_max_threads(), printable(s.output_dir).c_str());
+        s.paint_grid, mpi.size(), omp_get_max_threads(), printable(s.output_dir).c_str());
   std::fflush(stdout);
 
   // Failures are captured (not thrown) so that every rank reaches the collective verdict.
-  std::optional<Error> failure = capture_failure(args.path, [&] {
-    const Simulator simulator(s);
-    const auto t0 = std::chrono::steady_clock::now();
-    int done = 0, skipped = 0;
-    for (const Task& task : mine) {
-      const SimulationSetSpec& set = *task.set;
-      const uint64_t seed = set.first_seed + uint64_t(task.index);
-      if (simulation_complete(s, set.name, task.index)) {
-        ++skipped;
-        continue;
-      }
-      const auto r = simulator.run(set.name, task.index, seed);
-      ++done;
-      const double elapsed =
-          std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-      std::printf("[rank %d] %s %d/%d (seed %llu): %.2f s; rank progress %d/%zu, %.0f s\n",
-                  mpi.rank, set.name.c_str(), task.index + 1, set.count,
-                  static_cast<unsigned long long>(seed), r.seconds, done + skipped, mine.size(),
-                  elapsed);
-    }
-    if (skipped > 0)
-      std::printf("[rank %d] %d finished simulation(s) found on disk, skipped\n", mpi.rank,
-                  skipped);
-  });
-  // Every rank must finish before rank 0 stacks the grids.
-  const bool all_ok = mpi.all_ok(!failure);
-  if (failure) throw *failure;
-  if (!all_ok) throw Error(args.path, "another rank failed");
+  mpi.guarded(
+      [&] {
+        const Simulator simulator(s);
+        const auto t0 = std::chrono::steady_clock::now();
+        int done = 0, skipped = 0;
+        for (const Task& task : mine) {
+          const SimulationSetSpec& set = *task.set;
+          const uint64_t seed = set.first_seed + uint64_t(task.index);
+          if (simulation_complete(s, set.name, task.index)) {
+            ++skipped;
+            continue;
+          }
+          const auto r = simulator.run(set.name, task.index, seed);
+          ++done;
+          const double elapsed =
+              std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+          std::printf("[rank %d] %s %d/%d (seed %llu): %.2f s; rank progress %d/%zu, %.0f s\n",
+                      mpi.rank(), set.name.c_str(), task.index + 1, set.count,
+                      static_cast<unsigned long long>(seed), r.seconds, done + skipped, mine.size(),
+                      elapsed);
+        }
+        if (skipped > 0)
+          std::printf("[rank %d] %d finished simulation(s) found on disk, skipped\n", mpi.rank(),
+                      skipped);
+      },
+      args.path);  // every rank must finish before rank 0 stacks the grids
   // Rank 0 stacks the grids; the others wait for its verdict (an error must not leave them
   // blocked in a collective).
-  if (mpi.rank == 0) {
-    failure = capture_failure(args.path, [&] {
-      for (const auto& set : cfg.sets) {
-        write_set_stacks(s, set);
-        if (set.count > 0)
-          std::printf("fieldflow simulate: %s: %d grids stacked in %s\n", set.name.c_str(),
-                      set.count,
-                      printable(stack_path(s, set.name, int(sorted_output_redshifts(s).size()) - 1))
-                          .c_str());
-      }
-    });
-  }
-  if (!mpi.all_ok(!failure)) {
-    if (failure) throw *failure;
-    throw Error(args.path, "rank 0 failed to stack the grids");
-  }
+  mpi.guarded(
+      [&] {
+        if (mpi.rank() != 0) return;
+        for (const auto& set : cfg.sets) {
+          write_set_stacks(s, set);
+          if (set.count > 0)
+            std::printf(
+                "fieldflow simulate: %s: %d grids stacked in %s\n", set.name.c_str(), set.count,
+                printable(stack_path(s, set.name, int(sorted_output_redshifts(s).size()) - 1))
+                    .c_str());
+        }
+      },
+      args.path);
 }
 
 }  // namespace

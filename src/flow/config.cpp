@@ -54,6 +54,9 @@ SettingsTable<F::Base> base_table() {
               {{"standard_normal", BaseKind::standard_normal},
                {"correlated_gaussian", BaseKind::correlated_gaussian}},
               "standard normal, or a Gaussian random field with the P(k) below")
+      .choice("power", &B::power_measured, false, {{"table", false}, {"measured", true}},
+              "correlated_gaussian: P(k) from the keys below (table), or measured by `fieldflow "
+              "train` on its preprocessed training fields, with their box (measured)")
       .number("box_size_mpch", &B::box_size_mpch, 0.0, Range::non_negative(),
               "correlated_gaussian: box side of the fields in Mpc/h (required there)")
       .text("power_csv", &B::power_csv, "",
@@ -64,6 +67,14 @@ SettingsTable<F::Base> base_table() {
                "correlated_gaussian: P(k) in (Mpc/h)^3 of the preprocessed field at k_hmpc")
       .check([](const B& b, const Reject& reject) {
         if (b.kind != BaseKind::correlated_gaussian) return;
+        if (b.power_measured) {
+          // `fieldflow train` measures P(k) and takes the box from its preprocessed fields.
+          if (b.box_size_mpch > 0)
+            reject("box_size_mpch", "power: measured takes the box from the data");
+          if (!b.power_csv.empty() || !b.k_hmpc.empty() || !b.pk.empty())
+            reject("power", "power: measured takes P(k) from the data: drop power_csv, k_hmpc, pk");
+          return;
+        }
         if (!(b.box_size_mpch > 0))
           reject("box_size_mpch", "correlated_gaussian needs a positive box_size_mpch");
         if (!b.power_csv.empty() && (!b.k_hmpc.empty() || !b.pk.empty()))
@@ -131,7 +142,10 @@ FlowSpec read_flow_spec(ConfigNode node) {
   spec.base = f.base.kind;
   if (spec.base == BaseKind::correlated_gaussian) {
     spec.base_box_size_mpch = f.base.box_size_mpch;
-    if (!f.base.power_csv.empty()) {
+    spec.base_power_measured = f.base.power_measured;
+    if (f.base.power_measured) {
+      // `fieldflow train` fills the P(k) and the box from its preprocessed training fields.
+    } else if (!f.base.power_csv.empty()) {
       // Columns k and pk, as `fieldflow pk` writes them.
       auto columns = read_csv_columns(f.base.power_csv, {"k", "pk"});
       spec.base_k_hmpc = std::move(columns[0]);
@@ -176,7 +190,11 @@ std::string flow_spec_yaml(const FlowSpec& spec) {
   if (spec.negative_slope > 0) f.leaky_slope = spec.negative_slope;
   f.seed = spec.seed;
   f.base.kind = spec.base;
-  if (spec.base == BaseKind::correlated_gaussian) {
+  // Once measured, the P(k) is written out: the YAML then describes this very flow.
+  if (spec.base == BaseKind::correlated_gaussian && spec.base_power_measured &&
+      spec.base_pk.empty()) {
+    f.base.power_measured = true;
+  } else if (spec.base == BaseKind::correlated_gaussian) {
     f.base.box_size_mpch = spec.base_box_size_mpch;
     f.base.k_hmpc = spec.base_k_hmpc;
     f.base.pk = spec.base_pk;

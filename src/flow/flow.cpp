@@ -37,7 +37,8 @@ void validate(const FlowSpec& spec) {
     if (level.checkerboard_couplings < 0 || level.channel_couplings < 0 ||
         level.hidden_checkerboard < 1 || (level.channel_couplings > 0 && level.hidden_channel < 1))
       throw Error("flow.levels", "coupling counts must be >= 0 and hidden channels positive");
-  if (spec.base == BaseKind::correlated_gaussian && spec.base_box_size_mpch <= 0)
+  if (spec.base == BaseKind::correlated_gaussian && !spec.base_power_measured &&
+      spec.base_box_size_mpch <= 0)
     throw Error("flow.base", "correlated_gaussian needs a positive box_size_mpch");
 }
 
@@ -66,6 +67,8 @@ void concat_channels(const Tensor<T>& a, const Tensor<T>& b, Tensor<T>& y) {
 template <typename T>
 MultiScaleFlow<T>::MultiScaleFlow(const FlowSpec& spec) : spec_(spec) {
   validate(spec_);
+  if (spec_.base == BaseKind::correlated_gaussian && spec_.base_pk.empty())
+    throw Error("flow.base", "power: measured needs the P(k) that `fieldflow train` measures");
   scratch_ = std::make_shared<CouplingScratch<T>>();
   const int L = int(spec_.levels.size());
   int n = spec_.grid, C = spec_.channels;

@@ -36,13 +36,16 @@ void check_options(const PowerSpectrumOptions& o) {
                 "bin width must be positive, got " + std::to_string(o.kbin_width));
   if (!(o.shot_noise >= 0.0) || !std::isfinite(o.shot_noise))
     throw Error("power spectrum", "shot noise must be >= 0, got " + std::to_string(o.shot_noise));
+  if (!(o.k_max_over_nyquist > 0.0) || !(o.k_max_over_nyquist <= 2.0))
+    throw Error("power spectrum", "k_max_over_nyquist must lie in (0, 2], got " +
+                                      std::to_string(o.k_max_over_nyquist));
 }
 
 // Tables that turn the integer wavenumber (n_x, n_y, n_z) into a bin in O(1):
 // |n|^2 = sq[a] + sq[b] + c^2 indexes bin_of and length_of for |n|^2 <= (N/2)^2 (k <= k_N).
 struct Binning {
   int n = 0;
-  int max_sq = 0;  // (N/2)^2: modes beyond are dropped
+  int max_sq = 0;  // (k_max/k_N)^2 (N/2)^2: modes beyond are dropped
   int bins = 0;
   std::vector<int> sq;            // n_i^2 per FFT index
   std::vector<double> inv_w2;     // 1 / sinc(pi n_i / N)^(2p) per FFT index
@@ -50,7 +53,8 @@ struct Binning {
   std::vector<double> length_of;  // sqrt(|n|^2)
 
   Binning(int n_, const PowerSpectrumOptions& opts) : n(n_) {
-    max_sq = (n / 2) * (n / 2);
+    max_sq = int(std::floor(opts.k_max_over_nyquist * opts.k_max_over_nyquist * (n / 2) * (n / 2) +
+                            1e-6));
     sq.resize(n);
     inv_w2 = window_compensation(n, opts.mas);
     for (int i = 0; i < n; ++i) {

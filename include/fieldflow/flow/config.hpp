@@ -36,6 +36,7 @@ struct FlowSettings {
   uint64_t seed = 0;
   struct Base {
     BaseKind kind = BaseKind::standard_normal;
+    bool power_measured = false;  // power: measured (fieldflow train measures P(k))
     double box_size_mpch = 0.0;
     std::string power_csv;
     std::vector<double> k_hmpc, pk;

@@ -41,6 +41,9 @@ struct FlowSpec {
   // Correlated Gaussian: the spectrum of the (preprocessed) field in its box.
   std::vector<double> base_k_hmpc, base_pk;
   double base_box_size_mpch = 0.0;
+  // base.power: measured: the trainer fills base_k_hmpc, base_pk and base_box_size_mpch from the
+  // preprocessed training fields before it builds the flow.
+  bool base_power_measured = false;
   uint64_t seed = 0;  // initial weights and fixed mixings
 };
 

@@ -5,7 +5,8 @@
 //   k_F = 2 pi / L; bin i holds i <= |k| / (W k_F) < i + 1 (with W = 1 the first bin is i = 1;
 //   with W > 1 the first bin, i = 0, holds 0 < |k| < W k_F); |k| > k_N = pi N / L dropped;
 //   k of a bin = mean |k| of its modes; nmodes counts k and -k (r2c planes c = 0 and c = N/2
-//   once, the others twice); k = 0 excluded; empty bins omitted.
+//   once, the others twice); k = 0 excluded; empty bins omitted (k_max_over_nyquist moves
+//   the k_N cut).
 // One fused parallel pass over the half-complex array bins all modes; sums are kept per x-plane
 // and reduced in plane order, so the result does not depend on the thread count.
 // The mass-assignment window prod_i sinc(pi n_i / N)^p is divided out when opts.mas names one.
@@ -21,6 +22,9 @@ struct PowerSpectrumOptions {
   MassAssignment mas = MassAssignment::none;  // window to divide out
   double kbin_width = 1.0;                    // bin width in units of k_F
   double shot_noise = 0.0;                    // subtracted from auto spectra, (Mpc/h)^3
+  // Modes up to this multiple of k_N are binned; sqrt(3) keeps the cube's corners (every mode),
+  // which a Gaussian prior over the whole grid needs.
+  double k_max_over_nyquist = 1.0;
 };
 
 struct PowerSpectrum {

@@ -1,0 +1,65 @@
+#pragma once
+// The `data:` and `train:` sections of a training config (docs/train.md lists every key).
+// Each key is marked must_match (a resume refuses a change) or may_change.
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "fieldflow/flow/flow.hpp"
+
+namespace ff {
+
+class ConfigNode;
+class Config;
+
+struct DataSettings {
+  std::vector<std::string> train;       // grid files, stacks, snapshots, or globs of them
+  std::vector<std::string> validation;  // empty: hold out validation_fraction of train
+  double validation_fraction = 0.1;
+  std::string preprocess = "log1p";  // identity | log1p
+  double log1p_floor = 1e-3;         // epsilon in log(1 + delta + epsilon)
+  std::string mas = "cic";           // snapshots are painted with this mass assignment
+  std::string length_unit = "auto";  // snapshot positions: auto | kpc/h | mpc/h
+  bool shifts = true;                // random periodic shifts
+  bool symmetries = true;            // the 48 symmetries of the cube
+};
+
+struct TrainSettings {
+  std::string run_dir = "runs/train";
+  long steps = 4000;
+  int batch = 8;  // global, split over the ranks
+  uint64_t seed = 0;
+  double lr = 1e-3;
+  std::string schedule = "cosine";  // constant | cosine (to min_lr_ratio * lr at `steps`)
+  double min_lr_ratio = 0.05;
+  long warmup_steps = 100;
+  double clip_grad_norm = 100.0;  // 0 = off
+  long checkpoint_every = 200;
+  long validate_every = 100;
+  long check_every = 50;            // compare a checksum of the parameters across ranks
+  int max_skips = 5;                // consecutive non-finite steps before a rollback
+  double rollback_lr_factor = 0.5;  // lr multiplier at each rollback
+  double print_every_s = 5.0;       // progress lines on stderr
+  double time_limit_minutes = 0.0;  // stop with a checkpoint after this wall time; 0 = none
+};
+
+struct TrainConfig {
+  FlowSpec flow;
+  bool base_power_measured = false;  // flow.base.power: measured
+  DataSettings data;
+  TrainSettings train;
+  std::string source;  // the config file
+  // The settings as YAML (flow, data, train), as settings.yaml stores them.
+  std::string yaml() const;
+};
+
+// Reads flow:, data: and train: and rejects unknown keys (Config::finish()).
+TrainConfig read_train_config(Config& config);
+
+// The first key whose must_match value differs between a stored run and this one, with both
+// values ("train.batch: 8 in the run folder, 12 now"); nullopt when they may continue.
+std::optional<std::string> first_resume_difference(const TrainConfig& stored,
+                                                   const TrainConfig& requested);
+
+}  // namespace ff
