@@ -6,37 +6,47 @@
 # processes), all in one invocation. Prints the median step times, the allreduce time per step,
 # fieldflow's parallel efficiency (target >= 0.9) and the DDP / fieldflow step ratio (target >= 1.5).
 #
-#   bench/bench_train.sh [BIN] [STEPS]        (default build/fieldflow, 23 steps: median of all)
+#   bench/bench_train.sh [BIN] [STEPS]    (default build/fieldflow, 23 steps: median after 3)
+# Environment: FIELDFLOW_PEERS (folder of the peer scripts, default ../shared/peers beside the
+# checkout), BENCH_DATA (a stack of >= 8 fields of 32^3 to train on instead of 16 fresh small
+# simulations; the figures time steps, not what they learn).
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
 bin=${1:-$here/build/fieldflow}
 steps=${2:-23}
-peer=$here/../shared/peers/torch_ddp_realnvp3d.py
+peer=${FIELDFLOW_PEERS:-$here/../shared/peers}/torch_ddp_realnvp3d.py
+[ -f "$peer" ] || { echo "bench_train: no DDP peer at $peer (set FIELDFLOW_PEERS)" >&2; exit 2; }
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMPI_MCA_rmaps_base_oversubscribe=1
 
-# 16 small simulations painted to 32^3 (the benchmark times steps, not what they learn).
-"$bin" simulate "$here/configs/simulate.yaml" --set output_dir="$tmp/sims" \
-  --set simulation.particles_per_side=32 --set simulation.steps=5 --set sets.train.count=16 \
-  --set sets.test.count=0 --set snapshots.write=false > /dev/null 2>&1
-# bench-32 exactly (configs/bench.yaml), batch 8, no validation or checkpoint inside the timing.
+data=${BENCH_DATA:-}
+if [ -z "$data" ]; then
+  "$bin" simulate "$here/configs/simulate.yaml" --set output_dir="$tmp/sims" \
+    --set simulation.particles_per_side=32 --set simulation.steps=5 --set sets.train.count=16 \
+    --set sets.test.count=0 --set snapshots.write=false > /dev/null
+  data=$tmp/sims/train.h5
+fi
+# bench-32 exactly (configs/bench.yaml), batch 8; validation, checksums and checkpoints are out of
+# the timed steps (the medians are of step times).
 yaml=$tmp/train.yaml
 { cat "$here/configs/bench.yaml"
-  echo "data: {train: $tmp/sims/train.h5, validation_fraction: 0}"
+  echo "data: {train: $data, validation_fraction: 0}"
   echo "train: {steps: $steps, batch: 8, warmup_steps: 0, checkpoint_every: 100000,"
   echo "        validate_every: 100000, check_every: 100000, print_every_s: 1000}"; } > "$yaml"
 
-summary() { grep "median step" "$1" | sed -E 's/.*median step ([0-9.]+) s, allreduce ([0-9.]+) ms.*/\1 \2/'; }
-OMP_NUM_THREADS=1 "$bin" train "$yaml" --set train.run_dir="$tmp/one" 2> "$tmp/one.log"
+# "median step 0.123 s, allreduce 1.23 ms/step" of train's summary line
+summary() { sed -En 's/.*median step ([0-9.]+) s, allreduce ([0-9.]+) ms.*/\1 \2/p' "$1"; }
+OMP_NUM_THREADS=1 "$bin" train "$yaml" --set train.run_dir="$tmp/one" > "$tmp/one.log"
 read -r one _ <<< "$(summary "$tmp/one.log")"
-mpirun -np 2 -x OMP_NUM_THREADS=1 "$bin" train "$yaml" --set train.run_dir="$tmp/two" 2> "$tmp/two.log"
+mpirun -np 2 -x OMP_NUM_THREADS=1 "$bin" train "$yaml" --set train.run_dir="$tmp/two" > "$tmp/two.log"
 read -r two allreduce <<< "$(summary "$tmp/two.log")"
-peer_out=$(/usr/bin/python3 "$peer" --procs 2 --threads 1 --batch 8 --steps "$steps" --warmup 3)
+warmup=$(( steps > 6 ? 3 : 1 ))
+peer_out=$(/usr/bin/python3 "$peer" --procs 2 --threads 1 --batch 8 --steps "$steps" --warmup "$warmup")
 ddp_one=$(printf '%s\n' "$peer_out" | awk '$1 == "ddp_1proc_step_s" { print $2 }')
 ddp_two=$(printf '%s\n' "$peer_out" | awk '$1 == "ddp_train_step_s" { print $2 }')
 
-echo "machine: $(lscpu | sed -n 's/^Model name: *//p') ($(nproc) cores), load average $(cut -d' ' -f1-3 /proc/loadavg)"
+echo "machine: $(lscpu | sed -n 's/^Model name: *//p') ($(nproc) cores), load average $(cut -d' ' -f1-3 /proc/loadavg); $("$bin" --version); $steps steps"
 echo "| figure | fieldflow | PyTorch DDP (gloo) |"
 echo "|---|---|---|"
 echo "| step, 1 rank x 1 thread, batch 8 (s) | $one | $ddp_one |"

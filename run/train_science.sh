@@ -1,43 +1,66 @@
 #!/usr/bin/env bash
-# The science check of docs/train.md on the test set (never used for training or model choice):
-# test NLL over delta of the trained flow, of the Gaussian with the measured P(k) (the untrained
-# identity flow over the correlated base) and of the standard-normal base alone, then P(k) and the
-# one-point PDF of 64 samples at temperature 1 against the test fields.
+# The science check of issue 9 (docs/train.md "Science"): trains the flow on the training fields
+# (a rerun continues the run folder), then on the test set, which is never used for training or
+# for choosing the model:
+#   - the test NLL in bits per voxel over delta of the trained flow (best.h5, chosen on the
+#     validation loss), of the Gaussian with the measured P(k) (the identity flow over the
+#     correlated base: zero training steps) and of the standard-normal base alone;
+#   - P(k) and the one-point PDF of 64 samples at temperature 1 against the test fields.
+# Everything is printed and kept in RUN_DIR/science.txt.
 #
-#   run/train_science.sh BIN CONFIG TRAIN_H5 TEST_H5 RUN_DIR [extra --set arguments of the run]
+#   run/train_science.sh CONFIG TRAIN_SOURCES TEST_H5 RUN_DIR [--set key=value ...]
 #
-# RUN_DIR holds the trained run (best.h5 is the flow chosen on the validation loss); the
-# baselines are built in RUN_DIR/baseline_* from the same data and preprocessing.
+# TRAIN_SOURCES is data.train (a file, stack or quoted glob). FIELDFLOW_BIN (default
+# build/fieldflow) and RANKS (default: the number of cores) choose the binary and mpirun's ranks;
+# SAMPLES (default 64) the number of samples. Example, the lead's science run (docs/train.md):
+#   run/train_science.sh configs/train.yaml '/work/data/sims/train/sim_*/delta_000.h5' \
+#       /work/data/sims/test.h5 runs/science
 set -euo pipefail
-bin=$1 config=$2 train_h5=$3 test_h5=$4 run=$5
-shift 5
-common=(--set data.train="$train_h5" "$@")
+[ $# -ge 4 ] || { sed -n 2,17p "$0"; exit 2; }
+here=$(cd "$(dirname "$0")/.." && pwd)
+bin=${FIELDFLOW_BIN:-$here/build/fieldflow}
+ranks=${RANKS:-$(nproc)}
+samples=${SAMPLES:-64}
+config=$1 train_sources=$2 test_h5=$3 run=$4
+shift 4
+export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMPI_MCA_rmaps_base_oversubscribe=1
+common=(--set data.train="$train_sources" "$@")
+launch=("$bin")
+[ "$ranks" -gt 1 ] && launch=(mpirun -q -np "$ranks" "$bin")
+mkdir -p "$run"
 
-# Baselines: zero training steps (the flow starts as the identity), same data and statistics.
+echo "== training ($ranks rank(s)) into $run"
+"${launch[@]}" train "$config" "${common[@]}" --set train.run_dir="$run"
+# Baselines over the same training statistics: zero steps leave the couplings at the identity.
+echo "== baselines (zero steps)"
 "$bin" train "$config" "${common[@]}" --set train.run_dir="$run/baseline_gaussian" \
-  --set train.steps=0 --restart 2> /dev/null
+  --set train.steps=0 --set flow.base.kind=correlated_gaussian --set flow.base.power=measured \
+  --restart > /dev/null
 "$bin" train "$config" "${common[@]}" --set train.run_dir="$run/baseline_normal" \
-  --set train.steps=0 --set "flow.base={kind: standard_normal}" --restart \
-  2> /dev/null || true
+  --set train.steps=0 --set flow.base.kind=standard_normal --set flow.base.power=table \
+  --restart > /dev/null
 
-nll() {  # mean nll_bits_per_voxel over the test fields
-  "$bin" logp --checkpoint "$1" "$test_h5" | awk -F, 'NR > 1 { s += $4; n++ } END { printf "%.4f", s / n }'
+nll() {  # mean nll_bits_per_voxel of the test fields under checkpoint $1
+  "$bin" logp --checkpoint "$1" "$test_h5" \
+    | awk -F, 'NR > 1 { s += $4; n++ } END { printf "%.4f (%d fields)", s / n, n }'
 }
-echo "test NLL (bits/voxel over delta, $(h5dump -H -d delta "$test_h5" | grep -o 'DATASPACE.*' | head -1)):"
-echo "  trained flow (best.h5):           $(nll "$run/best.h5")"
-echo "  Gaussian with measured P(k):      $(nll "$run/baseline_gaussian/checkpoint.h5")"
-if [ -f "$run/baseline_normal/checkpoint.h5" ]; then
-  echo "  standard-normal base alone:       $(nll "$run/baseline_normal/checkpoint.h5")"
-fi
-
-# 64 samples at temperature 1.
+best=$run/best.h5
+[ -f "$best" ] || best=$run/checkpoint.h5
 cat > "$run/sample.yaml" << EOF2
 sample:
-  checkpoint: $run/best.h5
-  count: 64
+  checkpoint: $best
+  count: $samples
   seed: 7
   temperature: 1.0
   out: $run/samples_t1.h5
 EOF2
 "$bin" sample "$run/sample.yaml" > /dev/null
-/usr/bin/python3 "$(dirname "$0")/compare_fields.py" "$bin" "$run/samples_t1.h5" "$test_h5"
+{
+  echo "fieldflow science check: $(date -u +%FT%TZ), $("$bin" --version)"
+  echo "trained: $best (step $(tail -1 "$run/log.csv" | cut -d, -f1), $(sed -n 's/^# config //p' "$run/settings.yaml"))"
+  echo "test NLL over delta, bits per voxel, $test_h5:"
+  echo "  trained flow:                 $(nll "$best")"
+  echo "  Gaussian with measured P(k):  $(nll "$run/baseline_gaussian/checkpoint.h5")"
+  echo "  standard-normal base alone:   $(nll "$run/baseline_normal/checkpoint.h5")"
+  /usr/bin/python3 "$here/run/compare_fields.py" "$bin" "$run/samples_t1.h5" "$test_h5"
+} | tee "$run/science.txt"

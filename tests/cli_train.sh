@@ -38,7 +38,15 @@ done
 printf '%s' "$out" | grep -q "step 12/12" && ok || bad "no progress line: $out"
 printf '%s' "$out" | grep -q "done at step 12" && ok || bad "no summary: $out"
 grep -q "power: measured" "$tmp/ref/settings.yaml" && ok || bad "settings.yaml lacks the base"
-grep -q "provenance:" "$tmp/ref/settings.yaml" && ok || bad "settings.yaml lacks provenance"
+grep -q "^# fieldflow .* (commit .*), SIMD target " "$tmp/ref/settings.yaml" && ok || bad "settings.yaml lacks provenance"
+# Every checkpoint carries provenance: version, commit, SIMD target and the run's settings.
+for f in checkpoint.h5 best.h5; do
+  attrs=$(h5dump -A "$tmp/ref/$f" 2>&1)
+  for a in fieldflow_version git_commit simd_target settings; do
+    printf '%s' "$attrs" | grep -q "ATTRIBUTE \"$a\"" && ok || bad "$f lacks the $a attribute"
+  done
+  printf '%s' "$attrs" | grep -q "validation_fraction" && ok || bad "$f: settings lack data:"
+done
 # print_every_s: 0 prints every step, a large value only the last line.
 n_lines=$(printf '%s\n' "$out" | grep -c "fieldflow train: step")
 quiet=$(train --set train.run_dir="$tmp/quiet" --set train.steps=12 --set train.print_every_s=1000 2>&1 | grep -c "fieldflow train: step")
@@ -126,6 +134,14 @@ printf '%s' "$out" | grep -q "of 8^3 in 64000 Mpc/h" && ok || bad "data.length_u
 out=$(train --set train.run_dir="$tmp/box" --set "data.train=[$tmp/sims/train.h5, $tmp/other/train.h5]" 2>&1)
 [ $? -eq 1 ] && [ "$(printf '%s\n' "$out" | wc -l)" -eq 1 ] \
   && printf '%s' "$out" | grep -q "other/train.h5: box of 32 Mpc/h, the first field's is 64 Mpc/h" && ok || bad "box mismatch: $out"
+
+# An output that is an input: refused with one line, before --restart removes anything.
+mkdir -p "$tmp/odd"
+cp "$tmp/sims/train.h5" "$tmp/odd/checkpoint.h5"
+out=$(train --set train.run_dir="$tmp/odd" --set data.train="$tmp/odd/checkpoint.h5" --restart 2>&1)
+[ $? -eq 1 ] && [ "$(printf '%s\n' "$out" | wc -l)" -eq 1 ] \
+  && printf '%s' "$out" | grep -q "odd/checkpoint.h5: is also an input" \
+  && cmp -s "$tmp/sims/train.h5" "$tmp/odd/checkpoint.h5" && ok || bad "output is input: $out"
 
 # Under mpirun: a truncated file read by rank 1 stops both ranks, one line, non-zero, quickly.
 mpirun=$(command -v mpirun || true)

@@ -16,10 +16,12 @@
 
 #include "fieldflow/core/config.hpp"
 #include "fieldflow/core/error.hpp"
+#include "fieldflow/core/provenance.hpp"
 #include "fieldflow/core/rng.hpp"
 #include "fieldflow/flow/checkpoint.hpp"
 #include "fieldflow/io/checkpoint.hpp"
 #include "fieldflow/io/csv.hpp"
+#include "fieldflow/nn/simd.hpp"
 
 namespace ff {
 namespace {
@@ -118,6 +120,11 @@ TEST(FlowCheckpoint, RoundTripIsBitExact) {
   EXPECT_EQ(loaded.extras.doubles.at("train.order"), (std::vector<double>{3, 1, 2}));
   EXPECT_EQ(loaded.extras.texts.at("train.settings"), "train: {steps: 4}");
   EXPECT_EQ(loaded.extras.numbers.size(), 1u);
+  // Provenance: this build, the SIMD target, and without settings the architecture's YAML.
+  EXPECT_EQ(loaded.provenance.version, fieldflow_version());
+  EXPECT_EQ(loaded.provenance.git_commit, fieldflow_git_commit());
+  EXPECT_EQ(loaded.provenance.simd_target, simd_target_name());
+  EXPECT_EQ(loaded.provenance.settings, flow_spec_yaml(saved->flow.spec()));
   const auto ma = saved->flow.mixings(), mb = loaded.flow->mixings();
   ASSERT_EQ(ma.size(), mb.size());
   ASSERT_GT(ma.size(), 0u);

@@ -19,6 +19,7 @@
 #include "fieldflow/flow/config.hpp"
 #include "fieldflow/sim/cosmology.hpp"
 #include "fieldflow/sim/simulation_set.hpp"
+#include "fieldflow/train/settings.hpp"
 
 namespace {
 
@@ -34,6 +35,8 @@ const std::vector<DocTable>& doc_tables() {
        [] { return ff::simulation_settings_table().markdown_table(); }},
       {"docs/flow.md", "flow", [] { return ff::flow_settings_table().markdown_table(); }},
       {"docs/flow.md", "sample", [] { return ff::sample_settings_table().markdown_table(); }},
+      {"docs/train.md", "data", [] { return ff::data_settings_table().markdown_table(); }},
+      {"docs/train.md", "train", [] { return ff::train_settings_table().markdown_table(); }},
   };
   return tables;
 }

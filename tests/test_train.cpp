@@ -17,7 +17,10 @@
 #include <sstream>
 
 #include "error_of.hpp"
+#include "fieldflow/core/config.hpp"
+#include "fieldflow/core/provenance.hpp"
 #include "fieldflow/flow/checkpoint.hpp"
+#include "fieldflow/io/provenance.hpp"
 #include "fieldflow/stats/power_spectrum.hpp"
 #include "fieldflow/train/communicator.hpp"
 #include "fieldflow/train/dataset.hpp"
@@ -29,11 +32,6 @@ namespace {
 
 using namespace ff::testing_train;
 
-// One thread: tiny grids gain nothing from more, and a busy machine makes OpenMP teams slow.
-const int one_thread = [] {
-  omp_set_num_threads(1);
-  return 1;
-}();
 using std::numbers::pi;
 
 // ---- The density over delta ----
@@ -267,8 +265,24 @@ TEST_F(TrainRun, WritesTheRunFolderAndLearns) {
   EXPECT_TRUE(ck.has_optimizer);
   std::ifstream settings(rd + "/settings.yaml");
   std::string text((std::istreambuf_iterator<char>(settings)), {});
-  EXPECT_NE(text.find("provenance:"), std::string::npos);
+  EXPECT_NE(text.find("# fieldflow " + std::string(fieldflow_version()) + " (commit "),
+            std::string::npos);
+  EXPECT_NE(text.find("SIMD target "), std::string::npos);
   EXPECT_NE(text.find("batch: 4"), std::string::npos);
+  // settings.yaml is a config: it reads back to the settings of the run.
+  Config again = Config::load(rd + "/settings.yaml");
+  EXPECT_FALSE(
+      first_resume_difference(tiny_config(data_, rd, {"train.steps=30", "train.validate_every=10"}),
+                              read_train_config(again)));
+  // Both checkpoints carry the provenance: version, commit, SIMD target and the run's settings.
+  for (const char* f : {"checkpoint.h5", "best.h5"}) {
+    const Provenance p = read_provenance(rd + "/" + f);
+    EXPECT_EQ(p.version, fieldflow_version()) << f;
+    EXPECT_EQ(p.git_commit, fieldflow_git_commit()) << f;
+    EXPECT_FALSE(p.simd_target.empty()) << f;
+    EXPECT_NE(p.settings.find("validation_fraction: 0.2"), std::string::npos) << f;
+    EXPECT_EQ(load_flow_checkpoint(rd + "/" + f).provenance.settings, p.settings) << f;
+  }
 }
 
 TEST_F(TrainRun, ResumeContinuesBitForBit) {
@@ -288,7 +302,7 @@ TEST_F(TrainRun, ResumeContinuesBitForBit) {
               train_once(tiny_config(data_, parts, {"train.steps=8", "train.lr=0.1"}));
             }),
             "tiny.yaml: cannot continue the run in " + parts +
-                ": train.lr: 0.0030000000000000001 in the run folder, 0.10000000000000001 now "
+                ": train.lr: 0.003 in the run folder, 0.1 now "
                 "(use --restart to start over)");
   const TrainSummary r = train_once(tiny_config(data_, parts, {"train.steps=2"}), true);
   EXPECT_FALSE(r.resumed);

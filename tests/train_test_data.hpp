@@ -2,6 +2,7 @@
 // Tiny training data and configs shared by test_train*.cpp and mpi_train*.cpp: stacks of 8^3
 // log-normal fields (delta > -1, non-Gaussian) and a small flow, so a training step takes
 // milliseconds.
+#include <omp.h>
 #include <unistd.h>
 
 #include <cmath>
@@ -15,6 +16,12 @@
 #include "fieldflow/train/settings.hpp"
 
 namespace ff::testing_train {
+
+// One thread: tiny grids gain nothing from more, and a busy machine makes OpenMP teams slow.
+inline const int one_thread = [] {
+  omp_set_num_threads(1);
+  return 1;
+}();
 
 namespace fs = std::filesystem;
 

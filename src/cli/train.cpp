@@ -23,6 +23,7 @@ struct TrainArgs {
 
 int run_train(const TrainArgs& args) {
   Communicator comm;
+  std::setvbuf(stdout, nullptr, _IOLBF, 0);  // progress lines appear as they are printed
   // Ranks sharing a node share its cores: unless OMP_NUM_THREADS says otherwise, split them.
   if (comm.active() && !std::getenv("OMP_NUM_THREADS"))
     omp_set_num_threads(std::max(1, omp_get_num_procs() / Communicator::local_ranks()));
@@ -34,14 +35,13 @@ int run_train(const TrainArgs& args) {
   Trainer trainer(config, comm, args.restart);
   const TrainSummary s = trainer.run();
   if (comm.rank() == 0)
-    std::fprintf(stderr,
-                 "fieldflow train: %s at step %ld of %ld in %.1f s (%ld this run); last loss %.4f "
-                 "bits/voxel, best validation %.4f bits/voxel; %ld skipped step(s), %ld "
-                 "rollback(s); median step %.3f s, allreduce %.2f ms/step\n",
-                 s.stop_signal ? "stopped" : (s.time_limit ? "time limit" : "done"), s.step,
-                 config.train.steps, s.seconds, s.step - s.first_step, s.last_loss_bpv,
-                 s.best_val_bpv, s.skipped, s.rollbacks, s.step_seconds,
-                 1e3 * s.allreduce_seconds_per_step);
+    std::printf(
+        "fieldflow train: %s at step %ld of %ld in %.1f s (%ld this run); last loss %.4f "
+        "bits/voxel, best validation %.4f bits/voxel; %ld skipped step(s), %ld "
+        "rollback(s); median step %.3f s, allreduce %.2f ms/step\n",
+        s.stop_signal ? "stopped" : (s.time_limit ? "time limit" : "done"), s.step,
+        config.train.steps, s.seconds, s.step - s.first_step, s.last_loss_bpv, s.best_val_bpv,
+        s.skipped, s.rollbacks, s.step_seconds, 1e3 * s.allreduce_seconds_per_step);
   // Stopped by a signal: the conventional status 128 + signal (a Slurm requeue reruns the command).
   return s.stop_signal ? 128 + s.stop_signal : 0;
 }

@@ -5,7 +5,9 @@
 
 #include "fieldflow/core/config.hpp"
 #include "fieldflow/core/error.hpp"
+#include "fieldflow/core/provenance.hpp"
 #include "fieldflow/core/text.hpp"
+#include "fieldflow/nn/simd.hpp"
 
 namespace ff {
 
@@ -165,13 +167,16 @@ std::vector<double> as_doubles(const std::vector<int>& v) {
 
 void save_flow_checkpoint(const std::string& path, MultiScaleFlow<float>& flow,
                           const Preprocessing& preprocessing, const TrainingData& data,
-                          Adam<float>* adam, const ArrayFile* extras) {
+                          Adam<float>* adam, const ArrayFile* extras,
+                          const std::string& settings_yaml) {
   preprocessing.validate(path);
   check_training_data(path, data, flow.spec());
   ArrayFile f;
   f.format = kFormat;
   f.version = kFlowCheckpointVersion;
   f.texts["architecture"] = flow_spec_yaml(flow.spec());
+  f.provenance = provenance(settings_yaml.empty() ? f.texts["architecture"] : settings_yaml,
+                            simd_target_name());
   f.texts["preprocessing.transform"] = to_string(preprocessing.transform);
   f.numbers["preprocessing.mean"] = preprocessing.mean;
   f.numbers["preprocessing.std"] = preprocessing.std;
@@ -246,6 +251,7 @@ FlowCheckpoint load_flow_checkpoint(const std::string& path) {
   };
   FlowCheckpoint out;
   out.path = path;
+  out.provenance = f.provenance;
   Config arch = Config::parse(text("architecture"), path + ":architecture");
   FlowSpec spec = read_flow_spec(arch.root().section("flow"));
   arch.finish();

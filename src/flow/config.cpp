@@ -70,9 +70,11 @@ SettingsTable<F::Base> base_table() {
         if (b.power_measured) {
           // `fieldflow train` measures P(k) and takes the box from its preprocessed fields.
           if (b.box_size_mpch > 0)
-            reject("box_size_mpch", "power: measured takes the box from the data");
+            reject("box_size_mpch", "power: measured takes P(k) and the box from the data");
           if (!b.power_csv.empty() || !b.k_hmpc.empty() || !b.pk.empty())
-            reject("power", "power: measured takes P(k) from the data: drop power_csv, k_hmpc, pk");
+            reject("power",
+                   "power: measured takes P(k) and the box from the data (drop "
+                   "power_csv, k_hmpc and pk)");
           return;
         }
         if (!(b.box_size_mpch > 0))

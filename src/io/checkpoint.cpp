@@ -7,6 +7,7 @@
 #include "fieldflow/core/memory.hpp"
 #include "fieldflow/io/atomic_file.hpp"
 #include "fieldflow/io/hdf5.hpp"
+#include "fieldflow/io/provenance.hpp"
 
 namespace ff {
 
@@ -62,6 +63,7 @@ void write_array_file(const std::string& path, const ArrayFile& contents) {
     root.write_attribute<int64_t>("array_count",
                                   int64_t(contents.floats.size() + contents.doubles.size()));
     root.write_attribute<uint64_t>("meta_checksum", meta_checksum(contents));
+    if (!contents.provenance.version.empty()) write_provenance(root, contents.provenance);
     h5::Group arrays = root.create_group("arrays");
     for (const auto& [name, values] : contents.floats) write_array(path, arrays, name, values);
     for (const auto& [name, values] : contents.doubles) write_array(path, arrays, name, values);
@@ -91,6 +93,7 @@ ArrayFile read_array_file(const std::string& path, const std::string& format, in
   if (out.format != format)
     throw Error(path, "is a \"" + out.format + "\" file, expected \"" + format + "\"");
   out.version = root.read_attribute<int64_t>("format_version");
+  out.provenance = read_provenance(root);
   if (out.version < min_version || out.version > max_version)
     throw Error(path, "format version " + std::to_string(out.version) +
                           " is not supported (this build reads " +

@@ -53,8 +53,8 @@ struct Binning {
   std::vector<double> length_of;  // sqrt(|n|^2)
 
   Binning(int n_, const PowerSpectrumOptions& opts) : n(n_) {
-    max_sq = int(std::floor(opts.k_max_over_nyquist * opts.k_max_over_nyquist * (n / 2) * (n / 2) +
-                            1e-6));
+    max_sq = int(
+        std::floor(opts.k_max_over_nyquist * opts.k_max_over_nyquist * (n / 2) * (n / 2) + 1e-6));
     sq.resize(n);
     inv_w2 = window_compensation(n, opts.mas);
     for (int i = 0; i < n; ++i) {

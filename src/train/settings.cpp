@@ -1,176 +1,115 @@
 // The data: and train: sections. See include/fieldflow/train/settings.hpp and docs/train.md.
 #include "fieldflow/train/settings.hpp"
 
-#include <cstdio>
-#include <sstream>
-
 #include "fieldflow/core/config.hpp"
 #include "fieldflow/core/error.hpp"
 
 namespace ff {
 
 namespace {
-
-std::string number_text(double v) {
-  char buffer[40];
-  std::snprintf(buffer, sizeof buffer, "%.17g", v);
-  return buffer;
-}
-
-std::string quoted(const std::string& s) {
-  std::string out = "\"";
-  for (char c : s) {
-    if (c == '"' || c == '\\') out += '\\';
-    out += c;
-  }
-  return out + "\"";
-}
-
-std::string list_text(const std::vector<std::string>& items) {
-  std::string out = "[";
-  for (size_t i = 0; i < items.size(); ++i) out += (i ? ", " : "") + quoted(items[i]);
-  return out + "]";
-}
-
-// One setting as settings.yaml shows it, and whether a resume may change it.
-struct Entry {
-  std::string section, key, value;
-  bool must_match;
-};
-
-// The one list of data: and train: keys behind the dump and the resume check.
-std::vector<Entry> entries(const TrainConfig& c) {
-  const DataSettings& d = c.data;
-  const TrainSettings& t = c.train;
-  const auto flag = [](bool b) { return std::string(b ? "true" : "false"); };
-  return {
-      {"data", "train", list_text(d.train), true},
-      {"data", "validation", list_text(d.validation), true},
-      {"data", "validation_fraction", number_text(d.validation_fraction), true},
-      {"data", "preprocess", d.preprocess, true},
-      {"data", "log1p_floor", number_text(d.log1p_floor), true},
-      {"data", "mas", d.mas, true},
-      {"data", "length_unit", d.length_unit, true},
-      {"data", "shifts", flag(d.shifts), true},
-      {"data", "symmetries", flag(d.symmetries), true},
-      {"train", "run_dir", quoted(t.run_dir), false},
-      {"train", "steps", std::to_string(t.steps), false},
-      {"train", "batch", std::to_string(t.batch), true},
-      {"train", "seed", std::to_string(t.seed), true},
-      {"train", "lr", number_text(t.lr), true},
-      {"train", "schedule", t.schedule, true},
-      {"train", "min_lr_ratio", number_text(t.min_lr_ratio), true},
-      {"train", "warmup_steps", std::to_string(t.warmup_steps), true},
-      {"train", "clip_grad_norm", number_text(t.clip_grad_norm), true},
-      {"train", "checkpoint_every", std::to_string(t.checkpoint_every), false},
-      {"train", "validate_every", std::to_string(t.validate_every), false},
-      {"train", "check_every", std::to_string(t.check_every), false},
-      {"train", "max_skips", std::to_string(t.max_skips), false},
-      {"train", "rollback_lr_factor", number_text(t.rollback_lr_factor), false},
-      {"train", "print_every_s", number_text(t.print_every_s), false},
-      {"train", "time_limit_minutes", number_text(t.time_limit_minutes), false},
-  };
-}
-
+constexpr Resume may_change = Resume::may_change;
 }  // namespace
+
+const SettingsTable<DataSettings>& data_settings_table() {
+  using D = DataSettings;
+  static const auto table =
+      SettingsTable<D>("data", "The training fields, the validation split and preprocessing.")
+          .texts("train", &D::train, required,
+                 "grid files, stacks [M,N,N,N], Gadget/Quijote snapshot base names, or globs "
+                 "of them")
+          .texts("validation", &D::validation, std::vector<std::string>{},
+                 "the validation fields (same forms); none: hold out validation_fraction")
+          .number("validation_fraction", &D::validation_fraction, 0.1,
+                  Range::between(0, 1).open_above(),
+                  "share of the training fields held out for validation (chosen by train.seed)")
+          .choice("preprocess", &D::preprocess, "log1p", {"identity", "log1p"},
+                  "t(delta) before standardisation: delta, or log(1 + delta + log1p_floor)")
+          .number("log1p_floor", &D::log1p_floor, 1e-3, Range::positive(),
+                  "log1p: the floor epsilon that keeps empty cells (delta = -1) finite")
+          .choice("mas", &D::mas, "cic", {"ngp", "cic", "tsc"},
+                  "mass assignment that paints snapshots to flow.grid")
+          .choice("length_unit", &D::length_unit, "auto", {"auto", "kpc/h", "mpc/h"},
+                  "snapshot positions' unit (auto: from the header's box)")
+          .section("augment", SettingsTable<D>("augment", "Augmentation of the training fields.")
+                                  .flag("shifts", &D::shifts, true, "random periodic shifts")
+                                  .flag("symmetries", &D::symmetries, true,
+                                        "random members of the 48 symmetries of the cube"));
+  return table;
+}
+
+const SettingsTable<TrainSettings>& train_settings_table() {
+  using T = TrainSettings;
+  static const auto table =
+      SettingsTable<T>("train", "The optimisation, checkpoints and monitoring.")
+          .text("run_dir", &T::run_dir, "runs/train",
+                "folder of checkpoint.h5, best.h5, log.csv, settings.yaml", may_change)
+          .integer("steps", &T::steps, 4000, Range::non_negative(),
+                   "optimizer steps in all (a resume may extend them; cosine follows)", may_change)
+          .integer("batch", &T::batch, 8, Range::between(1, 1 << 20),
+                   "global batch, split over the ranks (each rank needs at least one field)")
+          .integer("seed", &T::seed, 0, Range::non_negative(),
+                   "validation split, data order and augmentation")
+          .number("lr", &T::lr, 1e-3, Range::positive(), "Adam's peak learning rate")
+          .choice("schedule", &T::schedule, "cosine", {"constant", "cosine"},
+                  "after warm-up: constant, or cosine decay to min_lr_ratio * lr at `steps`")
+          .number("min_lr_ratio", &T::min_lr_ratio, 0.05, Range::between(0, 1),
+                  "cosine: final learning rate over lr")
+          .integer("warmup_steps", &T::warmup_steps, 100, Range::non_negative(),
+                   "linear warm-up of the learning rate")
+          .number("clip_grad_norm", &T::clip_grad_norm, 100.0, Range::non_negative(),
+                  "clip the global gradient norm to this (0: off)")
+          .integer("checkpoint_every", &T::checkpoint_every, 200, Range::at_least(1),
+                   "steps between checkpoints (also written at the end and on a signal)",
+                   may_change)
+          .integer("validate_every", &T::validate_every, 100, Range::at_least(1),
+                   "steps between validation losses (and best.h5 updates)", may_change)
+          .integer("check_every", &T::check_every, 50, Range::at_least(1),
+                   "steps between cross-rank checksums of the parameters", may_change)
+          .integer("max_skips", &T::max_skips, 5, Range::at_least(1),
+                   "consecutive non-finite steps before a rollback to the checkpoint", may_change)
+          .number("rollback_lr_factor", &T::rollback_lr_factor, 0.5,
+                  Range::between(0, 1).open_below().open_above(),
+                  "learning-rate factor at each rollback", may_change)
+          .number("print_every_s", &T::print_every_s, 5.0, Range::non_negative(),
+                  "seconds between progress lines", may_change)
+          .number("time_limit_minutes", &T::time_limit_minutes, 0.0, Range::non_negative(),
+                  "stop with a checkpoint after this wall time (0: none)", may_change);
+  return table;
+}
 
 TrainConfig read_train_config(Config& config) {
   TrainConfig c;
   c.source = config.source();
   ConfigNode root = config.root();
+  c.flow_settings = flow_settings_table().read(root.section("flow"));
   c.flow = read_flow_spec(root.section("flow"));
-
-  ConfigNode d = root.section("data");
-  DataSettings& data = c.data;
-  data.train = d.texts("train");
-  if (data.train.empty()) d.fail("train", "expected at least one file or glob");
-  data.validation = d.texts("validation", std::vector<std::string>{});
-  data.validation_fraction = d.number("validation_fraction", 0.1);
-  if (!(data.validation_fraction >= 0 && data.validation_fraction < 1))
-    d.fail("validation_fraction", "expected a fraction in [0, 1)");
-  data.preprocess = d.choice("preprocess", {"identity", "log1p"}, "log1p");
-  data.log1p_floor = d.positive("log1p_floor", 1e-3);
-  data.mas = d.choice("mas", {"ngp", "cic", "tsc"}, "cic");
-  data.length_unit = d.choice("length_unit", {"auto", "kpc/h", "mpc/h"}, "auto");
-  ConfigNode augment = d.section("augment");
-  data.shifts = augment.flag("shifts", true);
-  data.symmetries = augment.flag("symmetries", true);
-
-  ConfigNode t = root.section("train");
-  TrainSettings& train = c.train;
-  train.run_dir = t.text("run_dir", "runs/train");
-  if (train.run_dir.empty()) t.fail("run_dir", "expected a folder name");
-  train.steps = t.integer("steps", 4000);
-  if (train.steps < 0) t.fail("steps", "expected a number of steps >= 0");
-  train.batch = int(t.positive_integer("batch", 8));
-  const long seed = t.integer("seed", 0);
-  if (seed < 0) t.fail("seed", "expected a non-negative seed");
-  train.seed = uint64_t(seed);
-  train.lr = t.positive("lr", 1e-3);
-  train.schedule = t.choice("schedule", {"constant", "cosine"}, "cosine");
-  train.min_lr_ratio = t.non_negative("min_lr_ratio", 0.05);
-  if (train.min_lr_ratio > 1) t.fail("min_lr_ratio", "expected a ratio in [0, 1]");
-  train.warmup_steps = t.integer("warmup_steps", 100);
-  if (train.warmup_steps < 0) t.fail("warmup_steps", "expected a number of steps >= 0");
-  train.clip_grad_norm = t.non_negative("clip_grad_norm", 100.0);
-  train.checkpoint_every = t.positive_integer("checkpoint_every", 200);
-  train.validate_every = t.positive_integer("validate_every", 100);
-  train.check_every = t.positive_integer("check_every", 50);
-  train.max_skips = int(t.positive_integer("max_skips", 5));
-  train.rollback_lr_factor = t.positive("rollback_lr_factor", 0.5);
-  if (train.rollback_lr_factor >= 1) t.fail("rollback_lr_factor", "expected a factor below 1");
-  train.print_every_s = t.non_negative("print_every_s", 5.0);
-  train.time_limit_minutes = t.non_negative("time_limit_minutes", 0.0);
+  c.data = data_settings_table().read(root.section("data"));
+  c.train = train_settings_table().read(root.section("train"));
   config.finish();
   return c;
 }
 
 std::string TrainConfig::yaml() const {
-  std::ostringstream out;
-  out << flow_spec_yaml(flow);
-  std::string section;
-  for (const Entry& e : entries(*this)) {
-    if (e.section != section) {
-      section = e.section;
-      out << section << ":\n";
-    }
-    if (e.section == "data" && (e.key == "shifts" || e.key == "symmetries")) {
-      if (e.key == "shifts") out << "  augment:\n";
-      out << "    " << e.key << ": " << e.value << "\n";
-    } else if (e.section == "data" && e.key == "validation" && data.validation.empty()) {
-      continue;  // absent: the held-out fraction
-    } else {
-      out << "  " << e.key << ": " << e.value << "\n";
-    }
-  }
-  return out.str();
+  return flow_settings_table().dump_text(flow_settings, "flow") +
+         data_settings_table().dump_text(data, "data") +
+         train_settings_table().dump_text(train, "train");
 }
 
 std::optional<std::string> first_resume_difference(const TrainConfig& stored,
                                                    const TrainConfig& requested) {
-  // Every flow: key must match: the architecture is the checkpoint's.
-  std::istringstream a(flow_spec_yaml(stored.flow)), b(flow_spec_yaml(requested.flow));
-  std::string la, lb, parent;
-  while (true) {
-    const bool more_a = bool(std::getline(a, la)), more_b = bool(std::getline(b, lb));
-    if (!more_a && !more_b) break;
-    if (la != lb) {
-      const std::string line = more_a ? la : lb;
-      const size_t indent = line.find_first_not_of(' ');
-      const std::string key = line.substr(indent, line.find(':') - indent);
-      return "flow." + (indent >= 4 ? parent + "." : std::string()) + key +
-             ": differs from the run folder's (" + (more_a ? la.substr(indent) : "absent") +
-             " there, " + (more_b ? lb.substr(lb.find_first_not_of(' ')) : "absent") + " now)";
-    }
-    if (la.size() > 2 && la[2] != ' ' && la.back() == ':')
-      parent = la.substr(2, la.size() - 3);  // e.g. "levels", "base"
+  std::string section = "flow";
+  std::optional<SettingDifference> d =
+      flow_settings_table().first_resume_difference(stored.flow_settings, requested.flow_settings);
+  if (!d) {
+    section = "data";
+    d = data_settings_table().first_resume_difference(stored.data, requested.data);
   }
-  const std::vector<Entry> x = entries(stored), y = entries(requested);
-  for (size_t i = 0; i < x.size(); ++i)
-    if (x[i].must_match && x[i].value != y[i].value)
-      return x[i].section + "." + x[i].key + ": " + x[i].value + " in the run folder, " +
-             y[i].value + " now";
-  return std::nullopt;
+  if (!d) {
+    section = "train";
+    d = train_settings_table().first_resume_difference(stored.train, requested.train);
+  }
+  if (!d) return std::nullopt;
+  return section + "." + d->key + ": " + d->stored + " in the run folder, " + d->requested + " now";
 }
 
 }  // namespace ff

@@ -16,10 +16,12 @@
 
 #include "fieldflow/core/config.hpp"
 #include "fieldflow/core/error.hpp"
+#include "fieldflow/core/provenance.hpp"
 #include "fieldflow/core/text.hpp"
 #include "fieldflow/io/atomic_file.hpp"
 #include "fieldflow/io/checkpoint.hpp"
 #include "fieldflow/io/grid_file.hpp"
+#include "fieldflow/nn/simd.hpp"
 #include "fieldflow/stats/power_spectrum.hpp"
 #include "fieldflow/train/communicator.hpp"
 
@@ -124,7 +126,7 @@ DataStatistics measure_statistics(const FieldSet& set, const std::vector<int>& t
   Preprocessing t = preprocessing_of(data);  // mean 0, std 1: t(delta) itself
   // Per field: sum of t, sum of t^2, then P(k) of t (every mode up to sqrt(3) k_N).
   std::vector<double> sums(2 * M, 0.0);
-  std::vector<double> spectra;
+  std::vector<double> spectra, delta_spectra;
   std::vector<double> k_hmpc;
   size_t bins = 0;
   PowerSpectrumOptions options;
@@ -136,11 +138,16 @@ DataStatistics measure_statistics(const FieldSet& set, const std::vector<int>& t
     bins = k_hmpc.size();
   }
   spectra.assign(M * bins, 0.0);
+  delta_spectra.assign(M * bins, 0.0);
   comm.guarded([&] {
     GridF g(n, set.box_size_mpch, set.redshift);
     for (size_t i = size_t(comm.rank()); i < M; i += size_t(comm.size())) {
       const FieldRef& ref = set.fields[size_t(train[i])];
       read_field(ref, n, g.values.data());
+      const PowerSpectrum delta_pk = measure_power_spectrum(g, options);
+      if (delta_pk.k.size() != bins) throw Error(ref.path, "unexpected power spectrum bins");
+      std::copy(delta_pk.pk.begin(), delta_pk.pk.end(),
+                delta_spectra.begin() + ptrdiff_t(i * bins));
       try {
         t.apply(g.values.data(), N);
       } catch (const Error& e) {
@@ -160,6 +167,7 @@ DataStatistics measure_statistics(const FieldSet& set, const std::vector<int>& t
   });
   comm.sum(sums.data(), sums.size());
   comm.sum(spectra.data(), spectra.size());
+  comm.sum(delta_spectra.data(), delta_spectra.size());
   // Combined in field order: the same numbers whatever the number of ranks.
   double s1 = 0, s2 = 0;
   for (size_t i = 0; i < M; ++i) {
@@ -178,9 +186,14 @@ DataStatistics measure_statistics(const FieldSet& set, const std::vector<int>& t
   const double inv_var = 1.0 / (out.preprocessing.std * out.preprocessing.std);
   out.k_hmpc = k_hmpc;
   out.pk.assign(bins, 0.0);
+  out.delta_pk.assign(bins, 0.0);
   for (size_t i = 0; i < M; ++i)
-    for (size_t b = 0; b < bins; ++b) out.pk[b] += spectra[i * bins + b];
+    for (size_t b = 0; b < bins; ++b) {
+      out.pk[b] += spectra[i * bins + b];
+      out.delta_pk[b] += delta_spectra[i * bins + b];
+    }
   for (double& p : out.pk) p *= inv_var / double(M);
+  for (double& p : out.delta_pk) p /= double(M);
   return out;
 }
 
@@ -266,7 +279,7 @@ struct Trainer::State {
   void write_checkpoint(const std::string& path, bool with_optimizer) {
     const ArrayFile e = extras();
     save_flow_checkpoint(path, *flow, preprocessing, data_info,
-                         with_optimizer ? adam.get() : nullptr, &e);
+                         with_optimizer ? adam.get() : nullptr, &e, cfg.yaml());
   }
 
   // Every rank loads the same file (after rank 0 finished writing it).
@@ -342,10 +355,7 @@ TrainSummary Trainer::run() {
     std::error_code ec;
     fs::create_directories(s.run_dir, ec);
     if (ec) throw Error(s.run_dir, "cannot create the run folder: " + ec.message());
-    if (s.restart) {
-      for (const std::string& p : {s.checkpoint_path, s.best_path, s.log_path}) fs::remove(p, ec);
-    }
-    resume = fs::exists(s.checkpoint_path, ec) ? 1 : 0;
+    resume = !s.restart && fs::exists(s.checkpoint_path, ec) ? 1 : 0;
     if (resume) {
       const FlowCheckpoint ck = load_flow_checkpoint(s.checkpoint_path);
       auto it = ck.extras.texts.find("train.settings");
@@ -381,6 +391,18 @@ TrainSummary Trainer::run() {
     s.train_index = std::move(split[0]);
     s.validation_index = std::move(split[1]);
   }
+  // The run folder's files must not be any of the inputs (a config or a field file there).
+  comm.guarded([&] {
+    std::vector<std::string> inputs{cfg.source};
+    for (const FieldSet* set : {&s.train_set, &s.validation_set})
+      for (const FieldRef& f : set->fields) inputs.push_back(f.path);
+    for (const std::string& out : {s.checkpoint_path, s.best_path, s.log_path, s.settings_path})
+      refuse_output_that_is_input(out, inputs);
+    // --restart: the previous run's files go (only now that none of them is an input).
+    std::error_code ec;
+    if (s.restart && rank == 0)
+      for (const std::string& p : {s.checkpoint_path, s.best_path, s.log_path}) fs::remove(p, ec);
+  });
   const int train_count = int(s.train_index.size());
   const long per_epoch = steps_per_epoch(train_count, ts.batch);
   comm.guarded([&] {
@@ -393,13 +415,13 @@ TrainSummary Trainer::run() {
   if (s.resumed) {
     comm.guarded([&] { s.load_state(s.checkpoint_path, false); });
     if (rank == 0)
-      std::fprintf(stderr, "fieldflow train: continuing %s from step %ld\n", s.run_dir.c_str(),
+      std::fprintf(stdout, "fieldflow train: continuing %s from step %ld\n", s.run_dir.c_str(),
                    s.step);
   } else {
     const DataStatistics stats = measure_statistics(s.train_set, s.train_index, cfg.data, comm);
     s.preprocessing = stats.preprocessing;
-    s.data_info.box_size_mpch = s.train_set.box_size_mpch;
-    s.data_info.redshift = s.train_set.redshift;
+    s.data_info =
+        TrainingData(s.train_set.box_size_mpch, s.train_set.redshift, stats.k_hmpc, stats.delta_pk);
     FlowSpec spec = cfg.flow;
     if (spec.base == BaseKind::correlated_gaussian && spec.base_power_measured) {
       spec.base_k_hmpc = stats.k_hmpc;
@@ -418,7 +440,7 @@ TrainSummary Trainer::run() {
       s.adam = std::make_unique<Adam<float>>(s.params, s.adam_options());
     });
     if (rank == 0)
-      std::fprintf(stderr,
+      std::fprintf(stdout,
                    "fieldflow train: %d training and %zu validation fields of %d^3 in %.6g Mpc/h "
                    "(z = %.4g); preprocessing %s (mean %.6g, std %.6g); %zu parameters; %d "
                    "rank(s) x %d thread(s)\n",
@@ -526,16 +548,19 @@ TrainSummary Trainer::run() {
     atomic_write_text(s.log_path, kept);
     s.log = std::fopen(s.log_path.c_str(), "a");
     if (!s.log) throw Error(s.log_path, "cannot open for appending");
+    // The settings as YAML (`fieldflow train` reads the file back), provenance in comments.
+    const Provenance p = provenance(cfg.yaml(), simd_target_name());
     std::ostringstream settings;
-    settings << "# fieldflow train: the settings of this run (" << s.run_dir << ")\n"
-             << "provenance:\n"
-             << "  program: fieldflow 0.1.0\n"
-             << "  config: \"" << cfg.source << "\"\n"
-             << "  started_utc: " << utc_now() << "\n"
-             << "  ranks: " << ranks << "\n"
-             << "  threads_per_rank: " << omp_get_max_threads() << "\n"
-             << "  resumed_from_step: " << (s.resumed ? s.step : 0) << "\n"
-             << cfg.yaml();
+    settings << "# fieldflow train: the settings of the run in " << s.run_dir << "\n"
+             << "# fieldflow " << p.version << " (commit " << p.git_commit << "), SIMD target "
+             << p.simd_target << "\n"
+             << "# config " << cfg.source << ", started " << utc_now() << " UTC, " << ranks
+             << " rank(s) x " << omp_get_max_threads() << " thread(s)"
+             << (s.resumed ? ", continued from step " + std::to_string(s.step) : std::string())
+             << "\n"
+             << "# A resume needs the same values of the keys marked \"must match\" in "
+                "docs/train.md.\n"
+             << p.settings;
     atomic_write_text(s.settings_path, settings.str());
   });
   if (!s.resumed) checkpoint(s.checkpoint_path, true);  // the state a rollback can go back to
@@ -602,7 +627,7 @@ TrainSummary Trainer::run() {
       ++s.skipped;
       ++s.consecutive_skips;
       if (rank == 0)
-        std::fprintf(stderr,
+        std::fprintf(stdout,
                      "fieldflow train: step %ld: non-finite loss or gradient on some rank, "
                      "skipped (%d in a row)\n",
                      step + 1, s.consecutive_skips);
@@ -611,7 +636,7 @@ TrainSummary Trainer::run() {
         ++s.rollbacks;
         comm.guarded([&] { s.load_state(s.checkpoint_path, true); });
         if (rank == 0)
-          std::fprintf(stderr,
+          std::fprintf(stdout,
                        "fieldflow train: %d non-finite steps in a row: rolled back to the "
                        "checkpoint of step %ld, learning rate x%.3g\n",
                        ts.max_skips, s.step, s.lr_scale);
@@ -660,7 +685,7 @@ TrainSummary Trainer::run() {
       last_print = seconds_since(t_start);
       const double elapsed = seconds_since(t_start);
       const double rate = double(steps_run) / std::max(1e-9, elapsed);
-      std::fprintf(stderr,
+      std::fprintf(stdout,
                    "fieldflow train: step %ld/%ld (epoch %ld)  loss %.4f bits/voxel  val %s  "
                    "%.3g fields/s  ETA %s\n",
                    s.step, ts.steps, step / per_epoch, last_loss,
@@ -673,7 +698,7 @@ TrainSummary Trainer::run() {
       if (by_signal) summary.stop_signal = g_stop_signal != 0 ? int(g_stop_signal) : SIGTERM;
       summary.time_limit = !by_signal;
       if (rank == 0)
-        std::fprintf(stderr, "fieldflow train: %s after step %ld; checkpoint written to %s\n",
+        std::fprintf(stdout, "fieldflow train: %s after step %ld; checkpoint written to %s\n",
                      by_signal ? "stopped by a signal" : "time limit reached", s.step,
                      s.checkpoint_path.c_str());
       break;

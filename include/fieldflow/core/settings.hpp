@@ -219,6 +219,14 @@ class SettingsTable {
   template <class M>
   SettingsTable& integers(std::string key, M member, std::vector<long long> fallback, Range range,
                           std::string doc, Resume resume = Resume::must_match);
+  // A list of non-empty texts (a std::vector<std::string>); a single text reads as a list of one.
+  // Without a default (Required) at least one is needed.
+  template <class M>
+  SettingsTable& texts(std::string key, M member, std::vector<std::string> fallback,
+                       std::string doc, Resume resume = Resume::must_match);
+  template <class M>
+  SettingsTable& texts(std::string key, M member, Required, std::string doc,
+                       Resume resume = Resume::must_match);
   // The table of a member struct, under `key`.
   template <class Sub>
   SettingsTable& section(std::string key, Sub S::*member, const SettingsTable<Sub>& table) {
@@ -312,6 +320,10 @@ class SettingsTable {
                       std::function<YAML::Node(const T&)> show);
   template <class Sub, class Get>
   SettingsTable& section_at(std::string key, Get get, const SettingsTable<Sub>& table);
+  template <class M>
+  SettingsTable& texts_leaf(std::string key, M member,
+                            std::optional<std::vector<std::string>> fallback, std::string doc,
+                            Resume resume);
 
   void read_into(ConfigNode& node, S& s) const {
     for (const auto& f : fields_) f.read(node, s);
@@ -627,6 +639,61 @@ SettingsTable<S>& SettingsTable<S>::integers(std::string key, M member,
       [](const V& v) {
         YAML::Node list(YAML::NodeType::Sequence);
         for (T x : v) list.push_back(std::to_string(x));
+        return settings_detail::flow_list(list);
+      });
+}
+
+template <class S>
+template <class M>
+SettingsTable<S>& SettingsTable<S>::texts(std::string key, M member,
+                                          std::vector<std::string> fallback, std::string doc,
+                                          Resume resume) {
+  using V = Value<M>;
+  static_assert(std::is_same_v<V, std::vector<std::string>>,
+                "texts() needs a std::vector<std::string>");
+  return texts_leaf<M>(std::move(key), member, std::optional<V>(std::move(fallback)),
+                       std::move(doc), resume);
+}
+
+template <class S>
+template <class M>
+SettingsTable<S>& SettingsTable<S>::texts(std::string key, M member, Required, std::string doc,
+                                          Resume resume) {
+  return texts_leaf<M>(std::move(key), member, std::nullopt, std::move(doc), resume);
+}
+
+template <class S>
+template <class M>
+SettingsTable<S>& SettingsTable<S>::texts_leaf(std::string key, M member,
+                                               std::optional<std::vector<std::string>> fallback,
+                                               std::string doc, Resume resume) {
+  using V = std::vector<std::string>;
+  const bool may_be_empty = fallback && fallback->empty();
+  return leaf<M, V>(
+      std::move(key), member, std::move(fallback), "a list of non-empty texts", std::move(doc),
+      resume,
+      [](ConfigNode& node, const std::string& k, const YAML::Node& v) {
+        if (v.IsScalar()) return V{v.Scalar()};
+        if (!v.IsSequence())
+          node.fail(k, "expected a list of strings, got " + settings_detail::yaml_text(v));
+        V out;
+        for (const auto& item : v) {
+          if (!item.IsScalar())
+            node.fail(
+                k, "expected a list of strings, got element " + settings_detail::yaml_text(item));
+          out.push_back(item.Scalar());
+        }
+        return out;
+      },
+      [may_be_empty](const V& v) -> std::optional<std::string> {
+        if (v.empty() && !may_be_empty) return std::string("expected at least one entry");
+        for (const std::string& x : v)
+          if (x.empty()) return std::string("expected non-empty strings");
+        return std::nullopt;
+      },
+      [](const V& v) {
+        YAML::Node list(YAML::NodeType::Sequence);
+        for (const std::string& x : v) list.push_back(x);
         return settings_detail::flow_list(list);
       });
 }

@@ -86,10 +86,12 @@ struct TrainingData {
 inline constexpr int64_t kFlowCheckpointVersion = 2;
 
 // Throws when data has no positive box (or one other than the correlated base's). Uninitialised
-// actnorms are recorded as such.
+// actnorms are recorded as such. The file carries provenance (version, commit, SIMD target and
+// settings_yaml, or the architecture's YAML when that is empty).
 void save_flow_checkpoint(const std::string& path, MultiScaleFlow<float>& flow,
                           const Preprocessing& preprocessing, const TrainingData& data,
-                          Adam<float>* adam = nullptr, const ArrayFile* extras = nullptr);
+                          Adam<float>* adam = nullptr, const ArrayFile* extras = nullptr,
+                          const std::string& settings_yaml = "");
 
 struct FlowCheckpoint {
   std::string path;
@@ -101,6 +103,7 @@ struct FlowCheckpoint {
   long adam_step = 0;
   std::vector<std::vector<float>> adam_m, adam_v;  // in flow->params() order
   ArrayFile extras;                                // the caller's entries, names as given
+  Provenance provenance;                           // of the writer (empty in older files)
   // Copies the saved optimizer state into adam (built over flow->params()).
   void restore(Adam<float>& adam) const;
   // Throws Error(path, ...) unless every actnorm is initialised: what logp and sample need.

@@ -8,11 +8,15 @@
 //   /arrays/<name>   float32 or float64 [size], attribute checksum (uint64, over the bytes)
 //   /texts           one string attribute per text entry
 //   /numbers         one float64 attribute per number entry
+// The root also carries the writer's provenance (io/provenance.hpp) when one is given; it is
+// outside the checksums (it describes the file, it is not read back as contents).
 // Written atomically (AtomicFile). What the names mean is the caller's schema (e.g. flow).
 #include <cstdint>
 #include <map>
 #include <string>
 #include <vector>
+
+#include "fieldflow/core/provenance.hpp"
 
 namespace ff {
 
@@ -23,6 +27,7 @@ struct ArrayFile {
   std::map<std::string, std::vector<double>> doubles;
   std::map<std::string, std::string> texts;
   std::map<std::string, double> numbers;
+  Provenance provenance;  // written when version is set; read back (empty when absent)
 };
 
 void write_array_file(const std::string& path, const ArrayFile& contents);

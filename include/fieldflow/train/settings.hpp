@@ -1,17 +1,17 @@
 #pragma once
-// The `data:` and `train:` sections of a training config (docs/train.md lists every key).
+// The `data:` and `train:` sections of a training config, declared once each (core/settings.hpp):
+// read, dump, the resume check and the key tables of docs/train.md come from the declarations.
 // Each key is marked must_match (a resume refuses a change) or may_change.
 #include <cstdint>
 #include <optional>
 #include <string>
 #include <vector>
 
+#include "fieldflow/core/settings.hpp"
+#include "fieldflow/flow/config.hpp"
 #include "fieldflow/flow/flow.hpp"
 
 namespace ff {
-
-class ConfigNode;
-class Config;
 
 struct DataSettings {
   std::vector<std::string> train;       // grid files, stacks, snapshots, or globs of them
@@ -21,9 +21,10 @@ struct DataSettings {
   double log1p_floor = 1e-3;         // epsilon in log(1 + delta + epsilon)
   std::string mas = "cic";           // snapshots are painted with this mass assignment
   std::string length_unit = "auto";  // snapshot positions: auto | kpc/h | mpc/h
-  bool shifts = true;                // random periodic shifts
-  bool symmetries = true;            // the 48 symmetries of the cube
+  bool shifts = true;                // augment.shifts: random periodic shifts
+  bool symmetries = true;            // augment.symmetries: the 48 symmetries of the cube
 };
+const SettingsTable<DataSettings>& data_settings_table();
 
 struct TrainSettings {
   std::string run_dir = "runs/train";
@@ -40,25 +41,26 @@ struct TrainSettings {
   long check_every = 50;            // compare a checksum of the parameters across ranks
   int max_skips = 5;                // consecutive non-finite steps before a rollback
   double rollback_lr_factor = 0.5;  // lr multiplier at each rollback
-  double print_every_s = 5.0;       // progress lines on stderr
+  double print_every_s = 5.0;       // progress lines on standard output
   double time_limit_minutes = 0.0;  // stop with a checkpoint after this wall time; 0 = none
 };
+const SettingsTable<TrainSettings>& train_settings_table();
 
 struct TrainConfig {
-  FlowSpec flow;
-  bool base_power_measured = false;  // flow.base.power: measured
+  FlowSettings flow_settings;  // flow: as given (power: measured stays so)
+  FlowSpec flow;               // built from them
   DataSettings data;
   TrainSettings train;
   std::string source;  // the config file
-  // The settings as YAML (flow, data, train), as settings.yaml stores them.
+  // The settings as YAML (flow, data, train), as settings.yaml and the checkpoint store them.
   std::string yaml() const;
 };
 
 // Reads flow:, data: and train: and rejects unknown keys (Config::finish()).
 TrainConfig read_train_config(Config& config);
 
-// The first key whose must_match value differs between a stored run and this one, with both
-// values ("train.batch: 8 in the run folder, 12 now"); nullopt when they may continue.
+// The first must_match key that differs between a stored run and this one, with both values
+// ("train.batch: 8 in the run folder, 12 now"); nullopt when they may continue.
 std::optional<std::string> first_resume_difference(const TrainConfig& stored,
                                                    const TrainConfig& requested);
 

@@ -54,6 +54,7 @@ std::vector<double> log_prob_over_delta(MultiScaleFlow<float>& flow,
 struct DataStatistics {
   Preprocessing preprocessing;
   std::vector<double> k_hmpc, pk;  // P(k) of y = (t(delta) - mean) / std, every mode to sqrt3 k_N
+  std::vector<double> delta_pk;    // P(k) of delta itself in the same bins (the Wiener filter's)
 };
 // Every training field is read once, by one rank; the sums are combined in field order, so the
 // result does not depend on the number of ranks.
