@@ -22,7 +22,7 @@ tiny=(--set flow.grid=8 --set "flow.levels.checkerboard_couplings=[2,2]"
       --set "flow.levels.channel_couplings=[2,0]" --set "flow.levels.hidden_checkerboard=[4,8]"
       --set "flow.levels.hidden_channel=[8,0]" --set data.train="$tmp/sims/train.h5"
       --set train.batch=4 --set train.warmup_steps=2 --set train.validate_every=5
-      --set train.print_every_s=0)
+      --set train.print_every_s=0 --set train.report=false)
 train() { "$bin" train "$src/configs/train.yaml" "${tiny[@]}" "$@"; }
 # step,epoch,loss_bpv,grad_norm,lr (the columns that do not depend on timing) and val_bpv.
 losses() { cut -d, -f1-5,8 "$1/log.csv"; }
@@ -49,8 +49,14 @@ for f in checkpoint.h5 best.h5; do
 done
 # print_every_s: 0 prints every step, a large value only the last line.
 n_lines=$(printf '%s\n' "$out" | grep -c "fieldflow train: step")
-quiet=$(train --set train.run_dir="$tmp/quiet" --set train.steps=12 --set train.print_every_s=1000 2>&1 | grep -c "fieldflow train: step")
+quiet=$(train --set train.run_dir="$tmp/quiet" --set train.steps=12 --set train.print_every_s=1000 \
+  --set train.report=true 2>&1 | grep -c "fieldflow train: step")
 [ "$n_lines" -eq 12 ] && [ "$quiet" -le 2 ] && ok || bad "print_every_s: $n_lines vs $quiet lines"
+# train.report: the training report of the finished run (validation fields), not of the others.
+[ -s "$tmp/quiet/report/index.html" ] && [ -s "$tmp/quiet/report/pk.png" ] \
+  && [ "$(head -1 "$tmp/quiet/report/nll.csv")" = "field,flow_bpv,gaussian_bpv,standard_normal_bpv" ] && ok || bad "no training report in $tmp/quiet/report"
+grep -q "validation fields from" "$tmp/quiet/report/index.html" && ok || bad "report not on the validation fields"
+[ ! -e "$tmp/ref/report" ] && ok || bad "train.report=false wrote a report"
 
 # Rerun on the finished folder: continues (nothing to do), the log unchanged.
 before=$(losses "$tmp/ref")

@@ -35,13 +35,14 @@ std::string resolve_checkpoint(const TrainingReport& r) {
   return (fs::path(r.run_dir) / "checkpoint.h5").string();
 }
 
-// Up to max_fields fields of the flow's grid, all in one box.
-std::vector<GridF> read_fields(const std::vector<std::string>& paths, int max_fields, int n,
+// Up to max_fields fields of the flow's grid, all in one box: whole files (index -1) or members.
+std::vector<GridF> read_fields(const std::vector<FieldRef>& refs, int max_fields, int n,
                                const std::string& checkpoint) {
   std::vector<GridF> fields;
   std::string first;
   double box = 0.0;
-  for (const std::string& path : paths) {
+  for (const FieldRef& ref : refs) {
+    const std::string& path = ref.path;
     const GridFileInfo info = inspect_grid_file(path);
     if (info.n != n)
       throw Error(path, "grid of " + std::to_string(info.n) + "^3, the flow " + checkpoint +
@@ -54,10 +55,21 @@ std::vector<GridF> read_fields(const std::vector<std::string>& paths, int max_fi
                             format_number(box) + " Mpc/h of " + first +
                             ": its P(k) is of another box");
     }
+    if (ref.index >= 0 && int(fields.size()) < max_fields) {
+      fields.push_back(read_grid_as<float>(path, ref.index));
+      continue;
+    }
     for (int i = 0; i < info.count && int(fields.size()) < max_fields; ++i)
       fields.push_back(read_grid_as<float>(path, i));
   }
   return fields;
+}
+
+// Whole files as members with index -1.
+std::vector<FieldRef> whole_files(const std::vector<std::string>& paths) {
+  std::vector<FieldRef> refs;
+  for (const std::string& p : paths) refs.push_back({p, -1});
+  return refs;
 }
 
 struct Columns {
@@ -76,7 +88,11 @@ void write_training_report(const TrainingReport& r) {
   loaded.require_initialized();
   const FlowSpec& spec = loaded.flow->spec();
   const int n = spec.grid;
-  const std::vector<GridF> fields = read_fields(r.fields, r.max_fields, n, checkpoint);
+  const std::vector<FieldRef> field_refs =
+      r.fields.empty() ? r.field_members : whole_files(r.fields);
+  const std::vector<FieldRef> gaussian_refs =
+      r.gaussian_fields.empty() ? r.gaussian_members : whole_files({r.gaussian_fields});
+  const std::vector<GridF> fields = read_fields(field_refs, r.max_fields, n, checkpoint);
   if (fields.empty()) throw Error("report.inputs.fields", "no fields to compare with");
   const double box = fields[0].box_size_mpch;
   if (std::abs(loaded.data.box_size_mpch - box) > 1e-9 * box)
@@ -85,13 +101,15 @@ void write_training_report(const TrainingReport& r) {
                                 " Mpc/h: its P(k) is of another box");
 
   ReportWriter w(r.out, "fieldflow training report: " + checkpoint);
-  w.note("Flow " + checkpoint + " (" + std::to_string(n) + "³ grid, " +
-         std::to_string(loaded.flow->parameter_count()) + " parameters, preprocessing " +
-         to_string(loaded.preprocessing.transform) + ") against " + std::to_string(fields.size()) +
-         " real fields from " + r.fields[0] + (r.fields.size() > 1 ? " and others" : "") +
-         " in a " + format_number(box) + " Mpc/h box; " + std::to_string(r.samples.count) +
-         " flow samples at temperature " + format_number(r.samples.temperature) + " (seed " +
-         std::to_string(r.samples.seed) + "). Bands are ±1σ over fields.");
+  w.note(
+      "Flow " + checkpoint + " (" + std::to_string(n) + "³ grid, " +
+      std::to_string(loaded.flow->parameter_count()) + " parameters, preprocessing " +
+      to_string(loaded.preprocessing.transform) + ") against " + std::to_string(fields.size()) +
+      " " + r.fields_name + " from " + field_refs[0].path +
+      (field_refs.size() > 1 && field_refs.back().path != field_refs[0].path ? " and others" : "") +
+      " in a " + format_number(box) + " Mpc/h box; " + std::to_string(r.samples.count) +
+      " flow samples at temperature " + format_number(r.samples.temperature) + " (seed " +
+      std::to_string(r.samples.seed) + "). Bands are ±1σ over fields.");
 
   progress("drawing " + std::to_string(r.samples.count) + " samples");
   std::vector<GridF> samples;
@@ -353,13 +371,13 @@ void write_training_report(const TrainingReport& r) {
   // ---- NLL table ----
   progress("test log-likelihoods");
   const std::vector<GridF> gauss_source =
-      r.gaussian_fields.empty() ? std::vector<GridF>{}
-                                : read_fields({r.gaussian_fields}, r.max_fields, n, checkpoint);
-  const std::vector<GridF>& source = r.gaussian_fields.empty() ? fields : gauss_source;
+      gaussian_refs.empty() ? std::vector<GridF>{}
+                            : read_fields(gaussian_refs, r.max_fields, n, checkpoint);
+  const std::vector<GridF>& source = gaussian_refs.empty() ? fields : gauss_source;
   if (source[0].box_size_mpch != box)
-    throw Error(r.gaussian_fields, "box of " + format_number(source[0].box_size_mpch) +
-                                       " Mpc/h differs from the fields' " + format_number(box) +
-                                       " Mpc/h: its P(k) is of another box");
+    throw Error(gaussian_refs[0].path, "box of " + format_number(source[0].box_size_mpch) +
+                                           " Mpc/h differs from the fields' " + format_number(box) +
+                                           " Mpc/h: its P(k) is of another box");
   // The Gaussian with the same P(k): P measured on the preprocessed fields (what the flow sees).
   Ensemble pk_pre("P(k)");
   for (size_t i = 0; i < source.size(); ++i) {
@@ -400,19 +418,19 @@ void write_training_report(const TrainingReport& r) {
     const double se = v.size() > 1 ? std::sqrt(ss / double(v.size() - 1) / double(v.size())) : 0.0;
     return std::vector<std::string>{name, format_mean_std(m, se), format_value(m - gauss_mean)};
   };
-  w.table(
-      {"Negative log-likelihood of the real fields",
-       "Bits per voxel of δ (densities over δ, the preprocessing Jacobian included), mean ± "
-       "standard error over " +
-           std::to_string(fields.size()) +
-           " fields; lower is better. The Gaussian has the P(k) of the preprocessed " +
-           (r.gaussian_fields.empty() ? std::string("fields themselves (an optimistic baseline)")
-                                      : r.gaussian_fields) +
-           ". A useful flow is clearly below the Gaussian.",
-       {"model", "NLL [bits/voxel]", "minus Gaussian"},
-       {row("flow", nll_flow), row("Gaussian, same P(k)", nll_gauss),
-        row("standard normal", nll_normal)},
-       "nll.csv"});
+  w.table({"Negative log-likelihood of the real fields",
+           "Bits per voxel of δ (densities over δ, the preprocessing Jacobian included), mean ± "
+           "standard error over " +
+               std::to_string(fields.size()) +
+               " fields; lower is better. The Gaussian has the P(k) of the preprocessed " +
+               (gaussian_refs.empty()
+                    ? std::string("fields themselves (an optimistic baseline)")
+                    : gaussian_refs[0].path + (gaussian_refs.size() > 1 ? " and others" : "")) +
+               ". A useful flow is clearly below the Gaussian.",
+           {"model", "NLL [bits/voxel]", "minus Gaussian"},
+           {row("flow", nll_flow), row("Gaussian, same P(k)", nll_gauss),
+            row("standard normal", nll_normal)},
+           "nll.csv"});
 
   // ---- headline numbers ----
   double worst = 0;

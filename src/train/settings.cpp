@@ -73,7 +73,11 @@ const SettingsTable<TrainSettings>& train_settings_table() {
           .number("print_every_s", &T::print_every_s, 5.0, Range::non_negative(),
                   "seconds between progress lines", may_change)
           .number("time_limit_minutes", &T::time_limit_minutes, 0.0, Range::non_negative(),
-                  "stop with a checkpoint after this wall time (0: none)", may_change);
+                  "stop with a checkpoint after this wall time (0: none)", may_change)
+          .flag("report", &T::report, true,
+                "at the end, the training report (docs/report.md) in run_dir/report: samples "
+                "against the validation fields",
+                may_change);
   return table;
 }
 

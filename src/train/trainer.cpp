@@ -713,6 +713,9 @@ TrainSummary Trainer::run() {
     }
   }
   summary.step = s.step;
+  for (int i : s.train_index) summary.training_fields.push_back(s.train_set.fields[size_t(i)]);
+  for (int i : s.validation_index)
+    summary.validation_fields.push_back(s.validation_set.fields[size_t(i)]);
   summary.skipped = s.skipped;
   summary.rollbacks = s.rollbacks;
   summary.last_loss_bpv = last_loss;

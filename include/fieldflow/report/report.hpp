@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "fieldflow/stats/paint.hpp"
+#include "fieldflow/train/dataset.hpp"
 
 namespace ff {
 class ConfigNode;
@@ -39,7 +40,11 @@ struct TrainingReport {
   std::vector<std::string> fields;  // grid files (stacks) of real fields: test or validation
   int max_fields = 16;              // at most this many of them are used
   std::string gaussian_fields;      // P(k) of the Gaussian baseline ("" = the fields above)
-  std::string linear_pk;            // optional CSV with columns k, pk: linear theory
+  // Single members of grid files instead of whole files (train's end-of-run report: its
+  // validation fields, and its training fields for the Gaussian), used when the above are empty.
+  std::vector<FieldRef> field_members, gaussian_members;
+  std::string fields_name = "real fields";  // what the fields are, in captions (e.g. "validation")
+  std::string linear_pk;                    // optional CSV with columns k, pk: linear theory
   SampleSettings samples;
   StatsSettings stats;
   std::string out;

@@ -43,6 +43,7 @@ struct TrainSettings {
   double rollback_lr_factor = 0.5;  // lr multiplier at each rollback
   double print_every_s = 5.0;       // progress lines on standard output
   double time_limit_minutes = 0.0;  // stop with a checkpoint after this wall time; 0 = none
+  bool report = true;               // the training report in run_dir/report at the end
 };
 const SettingsTable<TrainSettings>& train_settings_table();
 

@@ -41,7 +41,8 @@ struct TrainSummary {
   double last_loss_bpv = 0, best_val_bpv = 0;
   double seconds = 0;
   double allreduce_seconds_per_step = 0;
-  double step_seconds = 0;  // median wall time per step
+  double step_seconds = 0;                                   // median wall time per step
+  std::vector<FieldRef> training_fields, validation_fields;  // what it trained and validated on
 };
 
 // The log density over delta of each field of `fields` (n^3 floats each, delta values), in nats:
