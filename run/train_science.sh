@@ -13,8 +13,8 @@
 # TRAIN_SOURCES is data.train (a file, stack or quoted glob). FIELDFLOW_BIN (default
 # build/fieldflow) and RANKS (default: the number of cores) choose the binary and mpirun's ranks;
 # SAMPLES (default 64) the number of samples. Example, the lead's science run (docs/train.md):
-#   run/train_science.sh configs/train.yaml '/work/data/sims/train/sim_*/delta_000.h5' \
-#       /work/data/sims/test.h5 runs/science
+#   run/train_science.sh configs/train.yaml /work/data/sims/train.h5 /work/data/sims/test.h5 \
+#       runs/science
 set -euo pipefail
 [ $# -ge 4 ] || { sed -n 2,17p "$0"; exit 2; }
 here=$(cd "$(dirname "$0")/.." && pwd)
@@ -31,13 +31,15 @@ mkdir -p "$run"
 
 echo "== training ($ranks rank(s)) into $run"
 "${launch[@]}" train "$config" "${common[@]}" --set train.run_dir="$run"
-# Baselines over the same training statistics: zero steps leave the couplings at the identity.
+# Baselines over the same training statistics: zero steps leave the couplings at the identity
+# (zero-initialised last convolutions); no actnorm or mixing, so the flow is the identity exactly.
 echo "== baselines (zero steps)"
+identity=(--set train.steps=0 --set train.report=false --set flow.actnorm=false --set flow.mixing=none)
 "$bin" train "$config" "${common[@]}" --set train.run_dir="$run/baseline_gaussian" \
-  --set train.steps=0 --set flow.base.kind=correlated_gaussian --set flow.base.power=measured \
+  "${identity[@]}" --set flow.base.kind=correlated_gaussian --set flow.base.power=measured \
   --restart > /dev/null
 "$bin" train "$config" "${common[@]}" --set train.run_dir="$run/baseline_normal" \
-  --set train.steps=0 --set flow.base.kind=standard_normal --set flow.base.power=table \
+  "${identity[@]}" --set flow.base.kind=standard_normal --set flow.base.power=table \
   --restart > /dev/null
 
 nll() {  # mean nll_bits_per_voxel of the test fields under checkpoint $1

@@ -554,7 +554,7 @@ TrainSummary Trainer::run() {
     settings << "# fieldflow train: the settings of the run in " << s.run_dir << "\n"
              << "# fieldflow " << p.version << " (commit " << p.git_commit << "), SIMD target "
              << p.simd_target << "\n"
-             << "# config " << cfg.source << ", started " << utc_now() << " UTC, " << ranks
+             << "# config " << cfg.source << ", started " << utc_now() << ", " << ranks
              << " rank(s) x " << omp_get_max_threads() << " thread(s)"
              << (s.resumed ? ", continued from step " + std::to_string(s.step) : std::string())
              << "\n"
