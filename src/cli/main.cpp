@@ -71,7 +71,7 @@ void run_about(const std::string& input, const std::function<void()>& work) {
 void add_config_args(CLI::App* sub, ConfigArgs& args) {
   sub->add_option("config", args.path, "YAML configuration file")->required();
   sub->add_option("--set", args.overrides,
-                  "Override a config key, e.g. --set train.optimizer.lr=1e-3 (repeatable)")
+                  "Override a config key, e.g. --set train.lr=1e-3 (repeatable)")
       ->type_name("KEY=VALUE")
       ->expected(1)
       ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll)
