@@ -1,13 +1,13 @@
 // fieldflow denoise CONFIG.yaml [--set key=value ...]: Wiener filter, flow-prior MAP and their
 // combination for one observation. The work is in recon (docs/denoise.md).
-#include "fieldflow/recon/denoise.hpp"
-
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
 
 #include "commands.hpp"
+#include "fieldflow/recon/denoise.hpp"
+#include "fieldflow/train/communicator.hpp"
 #include "fieldflow/report/report.hpp"
 
 namespace ff::cli {
@@ -33,7 +33,10 @@ void add_denoise_command(CLI::App& app) {
     text << in.rdbuf();
     for (const std::string& o : args->overrides) text << "# --set " << o << "\n";
     s.yaml = text.str();
-    const DenoiseSummary r = run_denoise(s, stdout);
+    // Under mpirun the posterior chains are shared over the ranks; rank 0 logs and writes.
+    Communicator comm;
+    const DenoiseSummary r = run_denoise(s, comm.rank() == 0 ? stdout : nullptr, &comm);
+    if (comm.rank() != 0) return;
     std::printf(
         "denoise: wrote %s, %s, %s (WF %d iterations, MAP %d iterations, k_split %.4g h/Mpc)\n",
         s.out.c_str(), r.metrics_path.c_str(), r.summary_path.c_str(), r.wiener_iterations,

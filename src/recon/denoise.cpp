@@ -5,6 +5,7 @@
 #include <chrono>
 #include <cmath>
 #include <filesystem>
+#include <optional>
 #include <sstream>
 
 #include "fieldflow/core/config.hpp"
@@ -18,10 +19,12 @@
 #include "fieldflow/io/grid_file.hpp"
 #include "fieldflow/io/hdf5.hpp"
 #include "fieldflow/io/json.hpp"
+#include "fieldflow/recon/posterior_output.hpp"
 #include "fieldflow/recon/wiener.hpp"
 #include "fieldflow/sim/cosmology.hpp"
 #include "fieldflow/sim/linear_power.hpp"
 #include "fieldflow/stats/power_spectrum.hpp"
+#include "fieldflow/train/communicator.hpp"
 
 namespace ff {
 
@@ -78,6 +81,7 @@ DenoiseSettings read_denoise_settings(ConfigNode node) {
     s.validation_grid = v.text("grid");
     s.validation_indices = v.integers("indices", std::vector<long>{0, 1, 2, 3});
   }
+  s.posterior = read_posterior_settings(node.section("posterior"));
   if (s.k_split_hmpc > 0 && !s.validation_grid.empty())
     c.fail("validation", "give k_split_hmpc or validation, not both");
   if (s.k_split_hmpc == 0 && s.validation_grid.empty())
@@ -385,7 +389,11 @@ double choose_k_split(const std::vector<std::vector<double>>& wf,
   return best_j * 2 * M_PI / box_size_mpch;
 }
 
-DenoiseSummary run_denoise(const DenoiseSettings& s, std::FILE* log) {
+DenoiseSummary run_denoise(const DenoiseSettings& s, std::FILE* log, const Communicator* comm) {
+  std::optional<Communicator> single;
+  if (!comm) single.emplace(false);
+  const Communicator& ranks = comm ? *comm : *single;
+  if (ranks.rank() != 0) log = nullptr;
   const auto start = clock_type::now();
   DenoiseSummary summary;
   const std::string stem = stem_of(s.out);
@@ -500,6 +508,24 @@ DenoiseSummary run_denoise(const DenoiseSettings& s, std::FILE* log) {
   summary.map_stop = rec.map.stop;
   summary.k_split_hmpc = k_split;
 
+  // Posterior samples, the chains shared over the ranks, from the MAP.
+  std::optional<PosteriorResult> post;
+  if (s.posterior.samples > 0) {
+    post = sample_flow_posterior(flow, ckpt.preprocessing, obs, rec.map.y, s.posterior, ranks, log);
+    summary.posterior = true;
+    summary.posterior_acceptance = post->acceptance_rate;
+    summary.posterior_divergences = post->divergences;
+    summary.posterior_seconds = post->seconds;
+    if (log)
+      std::fprintf(log,
+                   "denoise: posterior in %s space: %d chains x %d samples, acceptance %.3f, "
+                   "%ld divergences, max split R-hat of P(k) %.3f, %.1f s\n",
+                   post->space.c_str(), s.posterior.chains, s.posterior.samples,
+                   post->acceptance_rate, post->divergences,
+                   *std::max_element(post->pk_rhat.begin(), post->pk_rhat.end()), post->seconds);
+  }
+  if (ranks.rank() != 0) return summary;  // rank 0 writes
+
   // HDF5.
   {
     AtomicFile file(s.out);
@@ -538,6 +564,7 @@ DenoiseSummary run_denoise(const DenoiseSettings& s, std::FILE* log) {
     pk.write(table.data());
     pk.write_attribute_string("columns", "k_hmpc, pk_mpch3");
     pk.write_attribute_string("source", prior.source);
+    if (post) write_posterior_datasets(root, *post, s.posterior);
     f.close();
     file.commit();
   }
@@ -563,37 +590,42 @@ DenoiseSummary run_denoise(const DenoiseSettings& s, std::FILE* log) {
        << ", \"seconds_in_objective\": " << json_number(rec.map.evaluation_seconds)
        << "},\n  \"combined\": {\"k_split_hmpc\": " << json_number(k_split)
        << ", \"chosen_on\": " << json_string(k_split_source) << "}";
+  if (post) json << ",\n  \"posterior\": " << posterior_json(*post, s.posterior);
+  const PosteriorColumns post_cols = post ? posterior_columns(*post) : PosteriorColumns{};
   if (obs.truth) {
-    const std::vector<std::pair<std::string, const std::vector<double>*>> estimates = {
+    std::vector<std::pair<std::string, const std::vector<double>*>> estimates = {
         {"wf", &rec.wf.x}, {"map", &rec.map.delta}, {"combined", &combined}};
+    if (post) estimates.push_back({"posterior_mean", &post->mean});
+    const size_t E = estimates.size();
     std::vector<EstimateMetrics> m;
     for (const auto& e : estimates) m.push_back(metrics_of(*e.second, obs));
     Grid data(obs.n, obs.box_size_mpch, obs.redshift);
     data.values = obs.data;
     const PowerSpectrum data_pk = measure_power_spectrum(data);
-    std::vector<std::vector<double>> transfer(3);
+    std::vector<std::vector<double>> transfer(E);
     std::vector<CsvColumn> cols = {{"k", &m[0].cross.k},
                                    {"nmodes", &m[0].cross.nmodes},
                                    {"pk_truth", &m[0].cross.pk2},
                                    {"pk_data", &data_pk.pk}};
-    for (size_t e = 0; e < 3; ++e) {
+    for (size_t e = 0; e < E; ++e) {
       for (size_t b = 0; b < m[e].cross.k.size(); ++b)
         transfer[e].push_back(std::sqrt(m[e].cross.pk1[b] / m[e].cross.pk2[b]));
     }
     std::vector<std::string> names;
-    for (size_t e = 0; e < 3; ++e)
+    for (size_t e = 0; e < E; ++e)
       for (const char* what : {"_pk", "_r", "_transfer", "_residual_pk"})
         names.push_back(estimates[e].first + what);
-    for (size_t e = 0; e < 3; ++e) {
+    for (size_t e = 0; e < E; ++e) {
       cols.push_back({names[4 * e + 0], &m[e].cross.pk1});
       cols.push_back({names[4 * e + 1], &m[e].cross.r});
       cols.push_back({names[4 * e + 2], &transfer[e]});
       cols.push_back({names[4 * e + 3], &m[e].residual.pk});
     }
+    post_cols.append_to(cols);
     write_csv(summary.metrics_path, cols);
     const double kn = M_PI * obs.n / obs.box_size_mpch;
     json << ",\n  \"mse\": {";
-    for (size_t e = 0; e < 3; ++e)
+    for (size_t e = 0; e < E; ++e)
       json << (e ? ", " : "") << json_string(estimates[e].first)
            << ": {\"all\": " << json_number(m[e].mse_all)
            << ", \"observed\": " << json_number(m[e].mse_observed)
@@ -601,7 +633,7 @@ DenoiseSummary run_denoise(const DenoiseSettings& s, std::FILE* log) {
     json << "},\n  \"headline\": {\"band_hmpc\": [" << json_number(kn / 2) << ", "
          << json_number(kn) << "]";
     double res_wf = 0;
-    for (size_t e = 0; e < 3; ++e) {
+    for (size_t e = 0; e < E; ++e) {
       const auto& c = m[e].cross;
       const double r = band_mean(c.k, c.r, c.nmodes, kn / 2, kn);
       const double res =
@@ -621,12 +653,12 @@ DenoiseSummary run_denoise(const DenoiseSettings& s, std::FILE* log) {
       g.values = *v;
       ps.push_back(measure_power_spectrum(g));
     }
-    write_csv(summary.metrics_path, {{"k", &ps[0].k},
-                                     {"nmodes", &ps[0].nmodes},
-                                     {"pk_data", &ps[0].pk},
-                                     {"wf_pk", &ps[1].pk},
-                                     {"map_pk", &ps[2].pk},
-                                     {"combined_pk", &ps[3].pk}});
+    std::vector<CsvColumn> cols = {{"k", &ps[0].k},         {"nmodes", &ps[0].nmodes},
+                                   {"pk_data", &ps[0].pk},    {"wf_pk", &ps[1].pk},
+                                   {"map_pk", &ps[2].pk},     {"combined_pk", &ps[3].pk}};
+    if (post) cols.push_back({"posterior_mean_pk", &post->pk_of_mean});
+    post_cols.append_to(cols);
+    write_csv(summary.metrics_path, cols);
   }
   json << ",\n  \"seconds\": " << json_number(seconds_since(start)) << "\n}\n";
   atomic_write_text(summary.summary_path, json.str());

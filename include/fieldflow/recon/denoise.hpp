@@ -9,10 +9,12 @@
 
 #include "fieldflow/recon/map.hpp"
 #include "fieldflow/recon/observation.hpp"
+#include "fieldflow/recon/posterior.hpp"
 
 namespace ff {
 
 class ConfigNode;
+class Communicator;
 
 struct DenoiseSettings {
   std::string checkpoint;
@@ -39,6 +41,8 @@ struct DenoiseSettings {
   double k_split_hmpc = 0.0;    // combined estimate: WF below, MAP above
   std::string validation_grid;  // or choose k_split on these fields (never the test set)
   std::vector<long> validation_indices;
+
+  PosteriorSettings posterior;  // posterior samples (docs/posterior.md); samples 0 = none
 
   std::string out;
   std::string source;  // the config file, for messages
@@ -67,10 +71,15 @@ struct DenoiseSummary {
   std::string map_stop;
   double k_split_hmpc = 0.0;
   std::string metrics_path, summary_path;
+  bool posterior = false;  // sampled
+  double posterior_acceptance = 0.0, posterior_seconds = 0.0;
+  long posterior_divergences = 0;
 };
 
 // Runs everything and writes settings.out, its metrics CSV (<stem>_metrics.csv) and summary
-// (<stem>_summary.json). Progress lines go to log.
-DenoiseSummary run_denoise(const DenoiseSettings& settings, std::FILE* log);
+// (<stem>_summary.json). Progress lines go to log. Posterior chains are shared over comm's ranks
+// (every rank reconstructs the WF and MAP; only rank 0 writes); without comm, one process.
+DenoiseSummary run_denoise(const DenoiseSettings& settings, std::FILE* log,
+                           const Communicator* comm = nullptr);
 
 }  // namespace ff

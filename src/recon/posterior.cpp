@@ -1,0 +1,443 @@
+// Posterior sampling of fields under a flow prior. See include/fieldflow/recon/posterior.hpp.
+#include "fieldflow/recon/posterior.hpp"
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <limits>
+#include <numbers>
+
+#include "fieldflow/core/config.hpp"
+#include "fieldflow/core/error.hpp"
+#include "fieldflow/core/fft.hpp"
+#include "fieldflow/recon/mcmc_diagnostics.hpp"
+#include "fieldflow/stats/power_spectrum.hpp"
+#include "fieldflow/train/communicator.hpp"
+
+namespace ff {
+
+PosteriorSettings read_posterior_settings(ConfigNode node) {
+  PosteriorSettings s;
+  const long samples = node.integer("samples", s.samples);
+  if (samples < 0) node.fail("samples", "expected an integer >= 0, got " + std::to_string(samples));
+  s.samples = int(samples);
+  s.chains = int(node.positive_integer("chains", s.chains));
+  const long warmup = node.integer("warmup", s.warmup);
+  if (warmup < 0) node.fail("warmup", "expected an integer >= 0, got " + std::to_string(warmup));
+  s.warmup = int(warmup);
+  const long seed = node.integer("seed", long(s.seed));
+  if (seed < 0) node.fail("seed", "expected an integer >= 0, got " + std::to_string(seed));
+  s.seed = uint64_t(seed);
+  s.space = node.choice("space", {"latent", "y"}, s.space);
+  s.leapfrog_steps = int(node.positive_integer("leapfrog_steps", s.leapfrog_steps));
+  s.step_size = node.non_negative("step_size", s.step_size);
+  s.target_accept = node.number("target_accept", s.target_accept);
+  if (!(s.target_accept > 0 && s.target_accept < 1))
+    node.fail("target_accept", "expected a number in (0, 1)");
+  s.jitter = node.number("jitter", s.jitter);
+  if (!(s.jitter >= 0 && s.jitter < 1)) node.fail("jitter", "expected a number in [0, 1)");
+  s.thin = int(node.positive_integer("thin", s.thin));
+  s.init_spread = node.non_negative("init_spread", s.init_spread);
+  if (s.samples > 0 && s.warmup == 0 && s.step_size <= 0)
+    node.fail("step_size", "must be > 0 when warmup is 0 (nothing adapts it)");
+  return s;
+}
+
+HmcSettings hmc_settings(const PosteriorSettings& s) {
+  HmcSettings h;
+  h.warmup = s.warmup;
+  h.samples = s.samples;
+  h.leapfrog_steps = s.leapfrog_steps;
+  h.step_size = s.step_size;
+  h.target_accept = s.target_accept;
+  h.jitter = s.jitter;
+  return h;
+}
+
+// ---- y space ----
+
+YPosterior::YPosterior(PosteriorObjective& objective, std::vector<double> prior_eigenvalues)
+    : objective_(objective), eigenvalues_(std::move(prior_eigenvalues)) {}
+
+double YPosterior::log_density_grad(const Eigen::VectorXd& q, Eigen::VectorXd& grad) {
+  grad.resize(q.size());
+  const double f = objective_.value_grad(q.data(), grad.data());
+  grad = -grad;
+  return -f;
+}
+
+void YPosterior::to_y(const Eigen::VectorXd& q, double* y) {
+  std::copy(q.data(), q.data() + q.size(), y);
+}
+
+Eigen::VectorXd YPosterior::from_y(const std::vector<double>& y) {
+  return Eigen::Map<const Eigen::VectorXd>(y.data(), Eigen::Index(y.size()));
+}
+
+// ---- latent space ----
+
+template <typename T>
+LatentPosterior<T>::LatentPosterior(MultiScaleFlow<T>& flow, Preprocessing preprocessing,
+                                    const Observation& obs)
+    : flow_(flow),
+      preprocessing_(std::move(preprocessing)),
+      data_(obs.data),
+      weight_(obs.inverse_noise()) {
+  const size_t size = flow.dimension();
+  if (flow.spec().channels != 1 || data_.size() != size)
+    throw Error("posterior", "the observation has " + std::to_string(data_.size()) +
+                                 " voxels, the flow models " + std::to_string(size) + " values");
+  y_values_.resize(size);
+  delta_.resize(size);
+  slope_.resize(size);
+  base_grad_.resize(size);
+}
+
+template <typename T>
+void LatentPosterior<T>::inverse(const Eigen::VectorXd& u) {
+  if (cached_u_.size() == u.size() && cached_u_ == u) return;
+  const int n = flow_.spec().grid;
+  u_.resize(1, n, 1);
+  for (size_t i = 0; i < u_.size(); ++i) u_.data[i] = T(u[Eigen::Index(i)]);
+  flow_.inverse_from_grid(u_, y_);
+  cached_u_ = u;
+}
+
+template <typename T>
+double LatentPosterior<T>::base_log_prob(const double* u, double* grad) {
+  if (CorrelatedGaussian* base = flow_.correlated_base())
+    return grad ? base->log_prob_grad(u, grad) : base->log_prob(u);
+  double sum = 0.0;
+  for (size_t i = 0; i < weight_.size(); ++i) {
+    sum += u[i] * u[i];
+    if (grad) grad[i] = -u[i];
+  }
+  return -0.5 * sum - 0.5 * double(weight_.size()) * std::log(2.0 * std::numbers::pi);
+}
+
+template <typename T>
+double LatentPosterior<T>::log_density_grad(const Eigen::VectorXd& q, Eigen::VectorXd& grad) {
+  const size_t size = weight_.size();
+  inverse(q);
+  for (size_t i = 0; i < size; ++i) y_values_[i] = double(y_.data[i]);
+  preprocessing_to_delta(preprocessing_, y_values_.data(), delta_.data(), slope_.data(), size);
+  dy_.resize_like(y_);
+  double chi2 = 0.0;
+  for (size_t i = 0; i < size; ++i) {
+    const double r = data_[i] - delta_[i];
+    chi2 += weight_[i] * r * r;
+    dy_.data[i] = T(weight_[i] * r * slope_[i]);  // d log L / dy
+  }
+  if (!std::isfinite(chi2)) return -std::numeric_limits<double>::infinity();
+  flow_.inverse_vjp(dy_, du_);
+  const double log_base = base_log_prob(q.data(), base_grad_.data());
+  grad.resize(q.size());
+  for (size_t i = 0; i < size; ++i) grad[Eigen::Index(i)] = double(du_.data[i]) + base_grad_[i];
+  return -0.5 * chi2 + log_base;
+}
+
+template <typename T>
+void LatentPosterior<T>::to_y(const Eigen::VectorXd& q, double* y) {
+  inverse(q);
+  for (size_t i = 0; i < weight_.size(); ++i) y[i] = double(y_.data[i]);
+}
+
+template <typename T>
+Eigen::VectorXd LatentPosterior<T>::from_y(const std::vector<double>& y) {
+  const int n = flow_.spec().grid;
+  Tensor<T> x(1, n, 1);
+  for (size_t i = 0; i < x.size(); ++i) x.data[i] = T(y[i]);
+  std::vector<T> logdet;
+  flow_.forward(x, logdet);
+  Tensor<T> u;
+  flow_.latents_to_grid(flow_.latents(), u);
+  cached_u_.resize(0);  // the forward pass replaced the inverse's activations
+  Eigen::VectorXd q(Eigen::Index(u.size()));
+  for (size_t i = 0; i < u.size(); ++i) q[Eigen::Index(i)] = double(u.data[i]);
+  return q;
+}
+
+template <typename T>
+std::vector<double> LatentPosterior<T>::prior_eigenvalues() const {
+  return flow_prior_eigenvalues(flow_);
+}
+
+template <typename T>
+std::vector<double> flow_prior_eigenvalues(const MultiScaleFlow<T>& flow) {
+  if (const CorrelatedGaussian* base = const_cast<MultiScaleFlow<T>&>(flow).correlated_base())
+    return base->eigenvalues();
+  const size_t n = size_t(flow.spec().grid);
+  return std::vector<double>(n * n * (n / 2 + 1), 1.0);
+}
+
+template class LatentPosterior<float>;
+template class LatentPosterior<double>;
+template std::vector<double> flow_prior_eigenvalues(const MultiScaleFlow<float>&);
+template std::vector<double> flow_prior_eigenvalues(const MultiScaleFlow<double>&);
+
+std::vector<double> posterior_mass_eigenvalues(const PosteriorSpace& space,
+                                               const Preprocessing& preprocessing,
+                                               const Observation& obs,
+                                               const std::vector<double>& y) {
+  const size_t size = y.size();
+  std::vector<double> delta(size), slope(size);
+  preprocessing_to_delta(preprocessing, y.data(), delta.data(), slope.data(), size);
+  const std::vector<double> w = obs.inverse_noise();
+  double w_eff = 0.0;
+  for (size_t i = 0; i < size; ++i) w_eff += w[i] * slope[i] * slope[i];
+  w_eff /= double(size);
+  std::vector<double> m = space.prior_eigenvalues();
+  for (double& v : m) v = 1.0 / v + w_eff;
+  return m;
+}
+
+// ---- sampling ----
+
+double quantile(std::vector<double> values, double q) {
+  if (values.empty()) return std::numeric_limits<double>::quiet_NaN();
+  std::sort(values.begin(), values.end());
+  const double pos = q * double(values.size() - 1);
+  const size_t lo = size_t(std::floor(pos));
+  const size_t hi = std::min(lo + 1, values.size() - 1);
+  return values[lo] + (pos - double(lo)) * (values[hi] - values[lo]);
+}
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+// Auto spectra with one reusable single-threaded transform; the cross spectrum with the truth from
+// P(a + b) = P(a) + P(b) + 2 P(a, b), exact bin by bin.
+struct Spectra {
+  RealFft3d<double> fft;
+  double box;
+  explicit Spectra(int n, double box_size_mpch) : fft(n, 1), box(box_size_mpch) {}
+  PowerSpectrum of(const double* field) {
+    std::copy(field, field + fft.real_size(), fft.real());
+    return measure_power_spectrum_in_place(fft, box);
+  }
+};
+
+}  // namespace
+
+PosteriorResult sample_posterior(PosteriorSpace& space, const Preprocessing& preprocessing,
+                                 const Observation& obs, const std::vector<double>& y_start,
+                                 const PosteriorSettings& settings, const Communicator& comm,
+                                 std::FILE* log) {
+  const auto start_time = Clock::now();
+  const HmcSettings hmc = hmc_settings(settings);
+  validate(hmc);
+  const int n = obs.n;
+  const size_t size = obs.size();
+  if (y_start.size() != size || space.dimension() != size)
+    throw Error("posterior", "the start field, the observation and the prior differ in size");
+  const bool has_truth = obs.truth.has_value();
+  const std::vector<double>* truth = has_truth ? &*obs.truth : nullptr;
+
+  PosteriorResult res;
+  res.n = n;
+  res.box_size_mpch = obs.box_size_mpch;
+  res.space = settings.space;
+  Spectra spectra(n, obs.box_size_mpch);
+  const PowerSpectrum reference = spectra.of(has_truth ? truth->data() : obs.data.data());
+  res.k_hmpc = reference.k;
+  res.nmodes = reference.nmodes;
+  const size_t bins = reference.k.size();
+  if (has_truth) res.pk_truth = reference.pk;
+
+  FourierDiagonalMass mass(n, posterior_mass_eigenvalues(space, preprocessing, obs, y_start));
+  const Eigen::VectorXd q_start = space.from_y(y_start);
+
+  const int chains = settings.chains, draws = settings.samples;
+  const int kept_per_chain = (draws + settings.thin - 1) / settings.thin;
+  // Every rank fills its own chains' slots; sums over ranks then gather them (x + 0 is exact),
+  // and chains are combined in chain order: the result does not depend on the number of ranks.
+  std::vector<double> sum(size * size_t(chains), 0.0), sum_sq(sum.size(), 0.0),
+      below(sum.size(), 0.0);
+  std::vector<double> pk_series(bins * size_t(chains) * size_t(draws), 0.0);
+  std::vector<double> r_series(has_truth ? pk_series.size() : 0, 0.0);
+  std::vector<float> kept(size_t(chains) * size_t(kept_per_chain) * size, 0.0f);
+  constexpr int kStats = 8;
+  std::vector<double> chain_stats(size_t(chains) * kStats, 0.0);
+  const auto series_at = [&](size_t bin, int c, int draw) {
+    return (bin * size_t(chains) + size_t(c)) * size_t(draws) + size_t(draw);
+  };
+
+  std::vector<double> y(size), delta(size), both(size);
+  comm.guarded([&] {
+    for (int c = comm.rank(); c < chains; c += comm.size()) {
+      // Overdispersed start: q_start + init_spread M^{-1/2} w (covariance init_spread^2 M^{-1}).
+      Eigen::VectorXd q = q_start, w(q.size()), p(q.size()), v(q.size());
+      const CounterRng init(settings.seed, hmc_stream(uint64_t(c), HmcStream::init));
+      for (Eigen::Index i = 0; i < w.size(); ++i) w[i] = init.normal(uint64_t(i));
+      mass.apply_sqrt(w, p);
+      mass.apply_inverse(p, v);
+      q += settings.init_spread * v;
+
+      int draw = 0;
+      const auto observe = [&](const HmcIteration& it, const Eigen::VectorXd& state) {
+        if (it.warmup) return;
+        space.to_y(state, y.data());
+        preprocessing_to_delta(preprocessing, y.data(), delta.data(), nullptr, size);
+        const size_t offset = size_t(c) * size;
+        for (size_t i = 0; i < size; ++i) {
+          sum[offset + i] += delta[i];
+          sum_sq[offset + i] += delta[i] * delta[i];
+          if (truth) below[offset + i] += delta[i] < (*truth)[i];
+        }
+        const PowerSpectrum pk = spectra.of(delta.data());
+        for (size_t b = 0; b < bins; ++b) pk_series[series_at(b, c, draw)] = pk.pk[b];
+        if (truth) {
+          for (size_t i = 0; i < size; ++i) both[i] = delta[i] + (*truth)[i];
+          const PowerSpectrum sum_pk = spectra.of(both.data());
+          for (size_t b = 0; b < bins; ++b) {
+            const double cross = 0.5 * (sum_pk.pk[b] - pk.pk[b] - res.pk_truth[b]);
+            r_series[series_at(b, c, draw)] = cross / std::sqrt(pk.pk[b] * res.pk_truth[b]);
+          }
+        }
+        if (draw % settings.thin == 0) {
+          float* out = kept.data() + (size_t(c) * size_t(kept_per_chain) +
+                                      size_t(draw / settings.thin)) *
+                                         size;
+          for (size_t i = 0; i < size; ++i) out[i] = float(delta[i]);
+        }
+        ++draw;
+      };
+      const LogDensityGrad target = [&](const Eigen::VectorXd& x, Eigen::VectorXd& g) {
+        return space.log_density_grad(x, g);
+      };
+      const HmcChainStats st =
+          run_hmc_chain(target, mass, hmc, settings.seed, uint64_t(c), q, observe);
+      double* row = chain_stats.data() + size_t(c) * kStats;
+      row[0] = st.step_size;
+      row[1] = st.acceptance_rate;
+      row[2] = double(st.divergences);
+      row[3] = double(st.warmup_divergences);
+      row[4] = double(st.gradient_evaluations);
+      row[5] = st.seconds;
+      row[6] = st.target_seconds;
+      row[7] = 1.0;  // ran
+      if (log) {
+        std::fprintf(log,
+                     "posterior: chain %d (rank %d): step size %.4g, acceptance %.3f, "
+                     "%ld divergences (%ld in warm-up), %.1f s\n",
+                     c, comm.rank(), st.step_size, st.acceptance_rate, st.divergences,
+                     st.warmup_divergences, st.seconds);
+        std::fflush(log);
+      }
+    }
+  });
+  comm.sum(sum.data(), sum.size());
+  comm.sum(sum_sq.data(), sum_sq.size());
+  comm.sum(below.data(), below.size());
+  comm.sum(pk_series.data(), pk_series.size());
+  comm.sum(r_series.data(), r_series.size());
+  comm.sum(kept.data(), kept.size());
+  comm.sum(chain_stats.data(), chain_stats.size());
+
+  const double total = double(chains) * double(draws);
+  for (int c = 1; c < chains; ++c)
+    for (size_t i = 0; i < size; ++i) {
+      sum[i] += sum[size_t(c) * size + i];
+      sum_sq[i] += sum_sq[size_t(c) * size + i];
+      below[i] += below[size_t(c) * size + i];
+    }
+  res.mean.resize(size);
+  res.std.resize(size);
+  for (size_t i = 0; i < size; ++i) {
+    res.mean[i] = sum[i] / total;
+    res.std[i] = std::sqrt(std::max(0.0, sum_sq[i] / total - res.mean[i] * res.mean[i]));
+  }
+  for (int c = 0; c < chains; ++c)
+    for (int j = 0; j < kept_per_chain; ++j) {
+      const float* from = kept.data() + (size_t(c) * size_t(kept_per_chain) + size_t(j)) * size;
+      res.kept.emplace_back(from, from + size);
+      res.kept_chain.push_back(c);
+    }
+  res.pk.assign(bins, Chains(size_t(chains), std::vector<double>(size_t(draws))));
+  if (has_truth) res.r.assign(bins, Chains(size_t(chains), std::vector<double>(size_t(draws))));
+  for (size_t b = 0; b < bins; ++b)
+    for (int c = 0; c < chains; ++c)
+      for (int d = 0; d < draws; ++d) {
+        res.pk[b][size_t(c)][size_t(d)] = pk_series[series_at(b, c, d)];
+        if (has_truth) res.r[b][size_t(c)][size_t(d)] = r_series[series_at(b, c, d)];
+      }
+  const bool diagnosable = draws >= 8;
+  for (size_t b = 0; b < bins; ++b) {
+    res.pk_rhat.push_back(diagnosable ? split_rhat(res.pk[b])
+                                      : std::numeric_limits<double>::quiet_NaN());
+    res.pk_ess.push_back(diagnosable ? split_effective_sample_size(res.pk[b])
+                                     : std::numeric_limits<double>::quiet_NaN());
+    const auto quantiles = [](const Chains& series) {
+      std::vector<double> all;
+      for (const auto& chain : series) all.insert(all.end(), chain.begin(), chain.end());
+      std::array<double, 5> q;
+      for (size_t j = 0; j < q.size(); ++j) q[j] = quantile(all, PosteriorResult::kQuantileLevels[j]);
+      return q;
+    };
+    res.pk_quantiles.push_back(quantiles(res.pk[b]));
+    if (has_truth) res.r_quantiles.push_back(quantiles(res.r[b]));
+  }
+  // The estimator: the posterior mean field's own spectrum and correlation with the truth.
+  const PowerSpectrum mean_pk = spectra.of(res.mean.data());
+  res.pk_of_mean = mean_pk.pk;
+  if (has_truth) {
+    for (size_t i = 0; i < size; ++i) both[i] = res.mean[i] + (*truth)[i];
+    const PowerSpectrum sum_pk = spectra.of(both.data());
+    for (size_t b = 0; b < bins; ++b)
+      res.r_of_mean.push_back(0.5 * (sum_pk.pk[b] - mean_pk.pk[b] - res.pk_truth[b]) /
+                              std::sqrt(mean_pk.pk[b] * res.pk_truth[b]));
+    size_t in68 = 0, in95 = 0;
+    for (size_t i = 0; i < size; ++i) {
+      const double u = below[i] / total;  // the truth's rank among the samples
+      in68 += u > 0.16 && u < 0.84;
+      in95 += u > 0.025 && u < 0.975;
+    }
+    res.coverage68 = double(in68) / double(size);
+    res.coverage95 = double(in95) / double(size);
+    size_t pk_in = 0;
+    for (size_t b = 0; b < bins; ++b)
+      pk_in += res.pk_truth[b] >= res.pk_quantiles[b].front() &&
+               res.pk_truth[b] <= res.pk_quantiles[b].back();
+    res.pk_coverage95 = double(pk_in) / double(bins);
+  }
+  for (int c = 0; c < chains; ++c) {
+    const double* row = chain_stats.data() + size_t(c) * kStats;
+    PosteriorChain pc;
+    pc.chain = c;
+    pc.stats.step_size = row[0];
+    pc.stats.acceptance_rate = row[1];
+    pc.stats.divergences = long(row[2]);
+    pc.stats.warmup_divergences = long(row[3]);
+    pc.stats.gradient_evaluations = long(row[4]);
+    pc.stats.seconds = row[5];
+    pc.stats.target_seconds = row[6];
+    res.chains.push_back(pc);
+    res.acceptance_rate += row[1] / chains;
+    res.divergences += pc.stats.divergences;
+    res.warmup_divergences += pc.stats.warmup_divergences;
+    res.gradient_evaluations += pc.stats.gradient_evaluations;
+    res.chain_seconds += row[5];
+    res.target_seconds += row[6];
+  }
+  if (bins > 0 && res.chain_seconds > 0 && diagnosable)
+    res.ess_per_second_kmax = res.pk_ess.back() / res.chain_seconds;
+  res.seconds = std::chrono::duration<double>(Clock::now() - start_time).count();
+  return res;
+}
+
+PosteriorResult sample_flow_posterior(MultiScaleFlow<float>& flow, const Preprocessing& preprocessing,
+                                      const Observation& obs, const std::vector<double>& y_start,
+                                      const PosteriorSettings& settings, const Communicator& comm,
+                                      std::FILE* log) {
+  if (settings.space == "latent") {
+    LatentPosterior<float> space(flow, preprocessing, obs);
+    return sample_posterior(space, preprocessing, obs, y_start, settings, comm, log);
+  }
+  FlowPrior<float> prior(flow);
+  PosteriorObjective objective(prior, preprocessing, obs);
+  YPosterior space(objective, flow_prior_eigenvalues(flow));
+  return sample_posterior(space, preprocessing, obs, y_start, settings, comm, log);
+}
+
+}  // namespace ff

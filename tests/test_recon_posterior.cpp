@@ -1,0 +1,312 @@
+// recon: posterior sampling. The Gaussian case is exact (identity flow over a correlated-Gaussian
+// base, identity preprocessing): without a mask the posterior of every Fourier mode is Gaussian
+// with mean S(S+N)^-1 d and variance SN/(S+N); with a mask its mean is the Wiener filter. The
+// latent-space target's gradient (through the inverse flow) matches finite differences. Same seed,
+// same chains; every settings key changes the result.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <functional>
+#include <map>
+#include <omp.h>
+
+#include "error_of.hpp"
+#include "fieldflow/core/config.hpp"
+#include "fieldflow/core/fft.hpp"
+#include "fieldflow/core/rng.hpp"
+#include "fieldflow/flow/base.hpp"
+#include "fieldflow/flow/flow.hpp"
+#include "fieldflow/recon/map.hpp"
+#include "fieldflow/recon/mcmc_diagnostics.hpp"
+#include "fieldflow/recon/observation.hpp"
+#include "fieldflow/recon/posterior.hpp"
+#include "fieldflow/recon/wiener.hpp"
+#include "fieldflow/train/communicator.hpp"
+
+namespace ff {
+namespace {
+
+const std::vector<double> kK = {0.05, 0.1, 0.2, 0.4, 0.8, 1.6};
+const std::vector<double> kP = {3000, 2500, 900, 200, 30, 4};
+constexpr double kBox = 64.0;
+
+FlowSpec gaussian_flow_spec(int n) {
+  FlowSpec s;
+  s.grid = n;
+  s.channels = 1;
+  s.levels = {{1, 1, 4, 4}, {1, 0, 4, 0}};
+  s.base = BaseKind::correlated_gaussian;
+  s.base_k_hmpc = kK;
+  s.base_pk = kP;
+  s.base_box_size_mpch = kBox;
+  s.seed = 5;
+  return s;
+}
+
+Observation gaussian_observation(MultiScaleFlow<double>& flow, double fraction, double sigma,
+                                 uint64_t seed) {
+  const int n = flow.spec().grid;
+  Grid truth(n, kBox);
+  flow.correlated_base()->sample(truth.values.data(), seed, 0, 1.0);
+  MaskSettings ms;
+  ms.kind = fraction > 0 ? "cubes" : "none";
+  ms.fraction = fraction;
+  ms.size = 2;
+  ms.seed = seed + 7;
+  return observe(truth, make_mask(n, ms), std::vector<double>(truth.size(), sigma), seed + 11);
+}
+
+// Everything a posterior run needs, over a double-precision flow.
+struct Problem {
+  MultiScaleFlow<double> flow;
+  Preprocessing preprocessing;
+  Observation obs;
+  FlowPrior<double> prior;
+  PosteriorObjective objective;
+  LatentPosterior<double> latent;
+  YPosterior y_space;
+  Problem(const FlowSpec& spec, double fraction, double sigma, uint64_t seed)
+      : flow(spec),
+        obs(gaussian_observation(flow, fraction, sigma, seed)),
+        prior(flow),
+        objective(prior, preprocessing, obs),
+        latent(flow, preprocessing, obs),
+        y_space(objective, flow_prior_eigenvalues(flow)) {}
+  PosteriorSpace& space(const std::string& name) {
+    return name == "y" ? static_cast<PosteriorSpace&>(y_space) : latent;
+  }
+  PosteriorResult run(const PosteriorSettings& s, const std::vector<double>& start) {
+    Communicator comm(false);
+    return sample_posterior(space(s.space), preprocessing, obs, start, s, comm);
+  }
+};
+
+// The per-voxel z-scores of the posterior mean against `expected`, with each voxel's Monte Carlo
+// error sd / sqrt(ESS) from the kept samples (thin = 1: every draw).
+std::vector<double> mean_z_scores(const PosteriorResult& r, const std::vector<double>& expected,
+                                  const std::vector<double>& sd, int chains) {
+  const size_t size = expected.size(), per_chain = r.kept.size() / size_t(chains);
+  std::vector<double> z(size);
+  for (size_t i = 0; i < size; ++i) {
+    Chains voxel(static_cast<size_t>(chains));
+    for (size_t s = 0; s < r.kept.size(); ++s)
+      voxel[size_t(r.kept_chain[s])].push_back(r.kept[s][i]);
+    EXPECT_EQ(voxel[0].size(), per_chain);
+    const double ess = effective_sample_size(voxel);
+    z[i] = (r.mean[i] - expected[i]) / (sd[i] / std::sqrt(ess));
+  }
+  return z;
+}
+
+void expect_standard_z(const std::vector<double>& z, const std::string& label) {
+  double sum_sq = 0, worst = 0;
+  for (double v : z) sum_sq += v * v, worst = std::max(worst, std::abs(v));
+  // 512 voxels, correlated: the mean of z^2 scatters by a few tenths at most around 1.
+  EXPECT_LT(sum_sq / double(z.size()), 1.6) << label;
+  EXPECT_GT(sum_sq / double(z.size()), 0.4) << label;
+  EXPECT_LT(worst, 5.0) << label;
+}
+
+// The exact mass matrix makes successive draws nearly independent: a few hundred suffice.
+PosteriorSettings quick(const std::string& space) {
+  PosteriorSettings s;
+  s.space = space;
+  s.chains = 2;
+  s.warmup = 80;
+  s.samples = 300;
+  s.leapfrog_steps = 3;
+  s.thin = 1;
+  return s;
+}
+
+}  // namespace
+
+TEST(LatentPosterior, GradientThroughTheInverseFlowMatchesFiniteDifferences) {
+  omp_set_num_threads(1);  // tiny grids: threads only cost
+  FlowSpec spec = gaussian_flow_spec(4);
+  MultiScaleFlow<double> flow(spec);
+  flow.perturb(3, 0.2);  // a non-trivial flow
+  Preprocessing p;
+  p.transform = PreprocessTransform::log1p;
+  p.mean = -0.1;
+  p.std = 0.6;
+  p.eps = 1e-3;
+  Observation obs = gaussian_observation(flow, 0.3, 0.5, 4);
+  for (double& d : obs.data) d = 0.3 * d;  // keep delta = g(y) in a sensible range
+  LatentPosterior<double> target(flow, p, obs);
+  const CounterRng rng(9);
+  Eigen::VectorXd u(64), grad(64), g2(64);
+  for (int i = 0; i < 64; ++i) u[i] = 0.3 * rng.normal(uint64_t(i));
+  target.log_density_grad(u, grad);
+  const double h = 1e-6;
+  for (int i = 0; i < 64; i += 5) {
+    Eigen::VectorXd up = u, um = u;
+    up[i] += h;
+    um[i] -= h;
+    const double fd = (target.log_density_grad(up, g2) - target.log_density_grad(um, g2)) / (2 * h);
+    EXPECT_NEAR(grad[i], fd, 1e-6 * std::max(1.0, std::abs(fd))) << i;
+  }
+  // The same gradient after evaluating elsewhere (the cache of the inverse pass is keyed on u).
+  Eigen::VectorXd again(64);
+  target.log_density_grad(u, again);
+  EXPECT_LT((again - grad).norm(), 1e-12 * grad.norm());
+  // from_y inverts to_y.
+  std::vector<double> y(64);
+  target.to_y(u, y.data());
+  EXPECT_LT((target.from_y(y) - u).norm(), 1e-9 * u.norm());
+}
+
+TEST(Posterior, GaussianCaseWithoutMaskIsExactPerFourierMode) {
+  omp_set_num_threads(1);  // tiny grids: threads only cost
+  const int n = 8;
+  const double sigma = 1.0;
+  for (const std::string space : {"latent", "y"}) {
+    Problem pb(gaussian_flow_spec(n), 0.0, sigma, 21);
+    const std::vector<double> lambda = pb.flow.correlated_base()->eigenvalues();
+    WienerFilter wf(n, lambda, pb.obs.inverse_noise(), 1);
+    const WienerResult exact = wf.solve(pb.obs.data, 1e-10, 100);
+    ASSERT_TRUE(exact.closed_form);
+    const PosteriorSettings s = quick(space);
+    const PosteriorResult r = pb.run(s, exact.x);
+    // Per voxel the posterior sd is the same everywhere: sqrt(mean over all modes of SN/(S+N)).
+    double voxel_var = 0;
+    for (int a = 0; a < n; ++a)
+      for (int b = 0; b < n; ++b)
+        for (int c = 0; c <= n / 2; ++c) {
+          const double l = lambda[size_t((a * n + b) * (n / 2 + 1) + c)];
+          voxel_var += half_complex_weight(c, n) * l * sigma * sigma / (l + sigma * sigma);
+        }
+    voxel_var /= n * n * n;
+    const std::vector<double> sd(pb.obs.size(), std::sqrt(voxel_var));
+    expect_standard_z(mean_z_scores(r, exact.x, sd, s.chains), space + " mean");
+
+    // Each mode's posterior variance: E|x_k - m_k|^2 = n^3 SN/(S+N). Averaged over every mode of
+    // each shell and every draw, the ratio to it has mean 1; its Monte Carlo error from the
+    // ESS of the per-draw shell averages.
+    RealFft3d<double> fft(n, 1);
+    std::vector<std::complex<double>> mean_k(fft.complex_size());
+    std::copy(exact.x.begin(), exact.x.end(), fft.real());
+    fft.forward();
+    std::copy(fft.complex(), fft.complex() + fft.complex_size(), mean_k.begin());
+    const int shells = n;
+    std::vector<Chains> ratio(size_t(shells), Chains(size_t(s.chains)));
+    for (size_t d = 0; d < r.kept.size(); ++d) {
+      std::copy(r.kept[d].begin(), r.kept[d].end(), fft.real());
+      fft.forward();
+      std::vector<double> sum(size_t(shells), 0.0), count(size_t(shells), 0.0);
+      for (int a = 0; a < n; ++a)
+        for (int b = 0; b < n; ++b)
+          for (int c = 0; c <= n / 2; ++c) {
+            const size_t m = size_t((a * n + b) * (n / 2 + 1) + c);
+            const int ka = fft_wavenumber(a, n), kb = fft_wavenumber(b, n);
+            const int shell = int(std::sqrt(double(ka * ka + kb * kb + c * c)));
+            if (shell == 0 || shell >= shells) continue;
+            const double l = lambda[m], v = l * sigma * sigma / (l + sigma * sigma);
+            const double w = half_complex_weight(c, n);
+            sum[size_t(shell)] += w * std::norm(fft.complex()[m] - mean_k[m]) / (n * n * n * v);
+            count[size_t(shell)] += w;
+          }
+      for (int sh = 1; sh < shells; ++sh)
+        if (count[size_t(sh)] > 0)
+          ratio[size_t(sh)][size_t(r.kept_chain[d])].push_back(sum[size_t(sh)] /
+                                                               count[size_t(sh)]);
+    }
+    for (int sh = 1; sh < shells; ++sh) {
+      if (ratio[size_t(sh)][0].empty()) continue;
+      double mean = 0, var = 0, total = 0;
+      for (const auto& c : ratio[size_t(sh)])
+        for (double v : c) mean += v, total += 1;
+      mean /= total;
+      for (const auto& c : ratio[size_t(sh)])
+        for (double v : c) var += (v - mean) * (v - mean);
+      var /= total - 1;
+      const double se = std::sqrt(var / effective_sample_size(ratio[size_t(sh)]));
+      EXPECT_NEAR(mean, 1.0, 4.5 * se) << space << " shell " << sh;
+    }
+    EXPECT_EQ(r.divergences, 0) << space;
+    EXPECT_GT(r.acceptance_rate, 0.6) << space;
+    for (double rhat : r.pk_rhat) EXPECT_LT(rhat, 1.1) << space;
+  }
+}
+
+TEST(Posterior, GaussianCaseWithMaskHasTheWienerFilterAsMean) {
+  omp_set_num_threads(1);  // tiny grids: threads only cost
+  const int n = 8;
+  Problem pb(gaussian_flow_spec(n), 0.3, 0.7, 31);
+  WienerFilter wf(n, pb.flow.correlated_base()->eigenvalues(), pb.obs.inverse_noise(), 1);
+  const WienerResult exact = wf.solve(pb.obs.data, 1e-10, 1000);
+  ASSERT_FALSE(exact.closed_form);
+  PosteriorSettings s = quick("latent");
+  s.samples = 400;
+  const PosteriorResult r = pb.run(s, exact.x);
+  expect_standard_z(mean_z_scores(r, exact.x, r.std, s.chains), "masked mean");
+  // Masked voxels are less certain than observed ones.
+  double sd_obs = 0, sd_masked = 0, n_obs = 0;
+  for (size_t i = 0; i < r.std.size(); ++i) {
+    (pb.obs.mask[i] > 0 ? sd_obs : sd_masked) += r.std[i];
+    n_obs += pb.obs.mask[i];
+  }
+  EXPECT_GT(sd_masked / (double(r.std.size()) - n_obs), 1.2 * sd_obs / n_obs);
+}
+
+TEST(Posterior, SameSeedSameChainsAndChainsIndependentOfTheirNumber) {
+  omp_set_num_threads(1);  // tiny grids: threads only cost
+  Problem pb(gaussian_flow_spec(4), 0.3, 0.7, 41);
+  PosteriorSettings s;
+  s.chains = 2;
+  s.warmup = 10;
+  s.samples = 8;
+  s.leapfrog_steps = 3;
+  s.thin = 4;
+  const std::vector<double> start(pb.obs.size(), 0.0);
+  const PosteriorResult a = pb.run(s, start), b = pb.run(s, start);
+  EXPECT_EQ(a.mean, b.mean);
+  EXPECT_EQ(a.kept, b.kept);
+  s.chains = 3;
+  const PosteriorResult c = pb.run(s, start);
+  for (size_t bin = 0; bin < a.pk.size(); ++bin)
+    for (int chain = 0; chain < 2; ++chain) EXPECT_EQ(a.pk[bin][chain], c.pk[bin][chain]);
+  EXPECT_EQ(c.kept.size(), 3u * 2u);
+  EXPECT_EQ(c.kept[2], a.kept[2]);
+}
+
+TEST(Posterior, EveryKeyIsReadAndChangesTheResult) {
+  omp_set_num_threads(1);
+  Problem pb(gaussian_flow_spec(4), 0.3, 0.7, 51);
+  pb.flow.perturb(2, 0.1);  // so that the latent and y coordinates differ
+  const std::vector<double> start(pb.obs.size(), 0.0);
+  const std::map<std::string, std::string> base = {
+      {"samples", "8"}, {"warmup", "6"}, {"chains", "1"}, {"thin", "2"}};
+  // The base settings with one key replaced or added.
+  const auto run = [&](const std::string& key, const std::string& value) {
+    std::map<std::string, std::string> keys = base;
+    if (!key.empty()) keys[key] = value;
+    std::string yaml = "posterior:\n";
+    for (const auto& [k, v] : keys) yaml += "  " + k + ": " + v + "\n";
+    Config config = Config::parse(yaml, "test.yaml");
+    const PosteriorSettings s = read_posterior_settings(config.root().section("posterior"));
+    config.finish();
+    return pb.run(s, start);
+  };
+  const PosteriorResult reference = run("", "");
+  EXPECT_EQ(reference.kept.size(), 4u);
+  const std::vector<std::pair<std::string, std::string>> changes = {
+      {"seed", "4"},          {"space", "y"},           {"leapfrog_steps", "3"},
+      {"step_size", "0.05"},  {"target_accept", "0.6"}, {"jitter", "0.5"},
+      {"init_spread", "0.0"}, {"warmup", "7"},          {"samples", "9"}};
+  for (const auto& [key, value] : changes)
+    EXPECT_NE(run(key, value).mean, reference.mean) << key;
+  EXPECT_EQ(run("thin", "4").kept.size(), 2u);
+  EXPECT_EQ(run("chains", "2").chains.size(), 2u);
+
+  EXPECT_EQ(error_of([&] { run("space", "z"); }),
+            "test.yaml: posterior.space: expected one of latent, y, got \"z\"");
+  EXPECT_EQ(error_of([&] { run("target_accept", "1.5"); }),
+            "test.yaml: posterior.target_accept: expected a number in (0, 1)");
+  EXPECT_EQ(error_of([&] { run("warmup", "0"); }),
+            "test.yaml: posterior.step_size: must be > 0 when warmup is 0 (nothing adapts it)");
+  EXPECT_EQ(error_of([&] { run("chains", "0"); }),
+            "test.yaml: posterior.chains: expected a positive integer, got \"0\"");
+}
+
+}  // namespace ff
