@@ -21,7 +21,6 @@
 #include "fieldflow/recon/observation.hpp"
 #include "fieldflow/recon/posterior.hpp"
 #include "fieldflow/recon/wiener.hpp"
-#include "fieldflow/train/communicator.hpp"
 
 namespace ff {
 namespace {
@@ -75,9 +74,9 @@ struct Problem {
   PosteriorSpace& space(const std::string& name) {
     return name == "y" ? static_cast<PosteriorSpace&>(y_space) : latent;
   }
-  PosteriorResult run(const PosteriorSettings& s, const std::vector<double>& start) {
-    Communicator comm(false);
-    return sample_posterior(space(s.space), preprocessing, obs, start, s, comm);
+  PosteriorResult run(const PosteriorSettings& s, const std::vector<double>& start,
+                      const ChainSharing& sharing = {}) {
+    return sample_posterior(space(s.space), preprocessing, obs, start, s, sharing);
   }
 };
 
@@ -268,6 +267,49 @@ TEST(Posterior, SameSeedSameChainsAndChainsIndependentOfTheirNumber) {
     for (int chain = 0; chain < 2; ++chain) EXPECT_EQ(a.pk[bin][chain], c.pk[bin][chain]);
   EXPECT_EQ(c.kept.size(), 3u * 2u);
   EXPECT_EQ(c.kept[2], a.kept[2]);
+}
+
+// Two processes, played in turn: "rank 1" runs its chains and records what it contributes to each
+// sum; "rank 0" runs its own and adds rank 1's contributions in the same order. Rank 0 then holds
+// what both would after an allreduce, and it must equal one process running every chain.
+TEST(Posterior, ChainsSharedOverTwoProcessesEqualOneProcess) {
+  omp_set_num_threads(1);
+  Problem pb(gaussian_flow_spec(4), 0.3, 0.7, 61);
+  pb.flow.perturb(4, 0.1);
+  PosteriorSettings s;
+  s.chains = 3;  // rank 0 runs chains 0 and 2, rank 1 chain 1
+  s.warmup = 10;
+  s.samples = 8;
+  s.leapfrog_steps = 3;
+  s.thin = 2;
+  const std::vector<double> start(pb.obs.size(), 0.0);
+  std::vector<std::vector<double>> doubles;
+  std::vector<std::vector<float>> floats;
+  ChainSharing rank1{1, 2, [&](double* v, size_t n) { doubles.emplace_back(v, v + n); },
+                     [&](float* v, size_t n) { floats.emplace_back(v, v + n); }, nullptr};
+  pb.run(s, start, rank1);
+  size_t next_double = 0, next_float = 0;
+  ChainSharing rank0{0, 2,
+                     [&](double* v, size_t n) {
+                       const auto& other = doubles.at(next_double++);
+                       for (size_t i = 0; i < n; ++i) v[i] += other[i];
+                     },
+                     [&](float* v, size_t n) {
+                       const auto& other = floats.at(next_float++);
+                       for (size_t i = 0; i < n; ++i) v[i] += other[i];
+                     },
+                     [](const std::function<void()>& f) { f(); }};
+  const PosteriorResult shared = pb.run(s, start, rank0);
+  const PosteriorResult single = pb.run(s, start);
+  EXPECT_EQ(next_double, doubles.size());
+  EXPECT_EQ(shared.mean, single.mean);
+  EXPECT_EQ(shared.std, single.std);
+  EXPECT_EQ(shared.kept, single.kept);
+  EXPECT_EQ(shared.pk, single.pk);
+  EXPECT_EQ(shared.r, single.r);
+  EXPECT_EQ(shared.pk_ess, single.pk_ess);
+  EXPECT_EQ(shared.divergences, single.divergences);
+  EXPECT_EQ(shared.acceptance_rate, single.acceptance_rate);
 }
 
 TEST(Posterior, EveryKeyIsReadAndChangesTheResult) {

@@ -7,7 +7,6 @@
 
 #include "commands.hpp"
 #include "fieldflow/recon/denoise.hpp"
-#include "fieldflow/train/communicator.hpp"
 #include "fieldflow/report/report.hpp"
 
 namespace ff::cli {
@@ -33,10 +32,9 @@ void add_denoise_command(CLI::App& app) {
     text << in.rdbuf();
     for (const std::string& o : args->overrides) text << "# --set " << o << "\n";
     s.yaml = text.str();
-    // Under mpirun the posterior chains are shared over the ranks; rank 0 logs and writes.
-    Communicator comm;
-    const DenoiseSummary r = run_denoise(s, comm.rank() == 0 ? stdout : nullptr, &comm);
-    if (comm.rank() != 0) return;
+    // Posterior chains run one after another in this process (train's Communicator, which would
+    // share them over MPI ranks, is not on main yet).
+    const DenoiseSummary r = run_denoise(s, stdout);
     std::printf(
         "denoise: wrote %s, %s, %s (WF %d iterations, MAP %d iterations, k_split %.4g h/Mpc)\n",
         s.out.c_str(), r.metrics_path.c_str(), r.summary_path.c_str(), r.wiener_iterations,

@@ -24,7 +24,6 @@
 #include "fieldflow/sim/cosmology.hpp"
 #include "fieldflow/sim/linear_power.hpp"
 #include "fieldflow/stats/power_spectrum.hpp"
-#include "fieldflow/train/communicator.hpp"
 
 namespace ff {
 
@@ -389,11 +388,8 @@ double choose_k_split(const std::vector<std::vector<double>>& wf,
   return best_j * 2 * M_PI / box_size_mpch;
 }
 
-DenoiseSummary run_denoise(const DenoiseSettings& s, std::FILE* log, const Communicator* comm) {
-  std::optional<Communicator> single;
-  if (!comm) single.emplace(false);
-  const Communicator& ranks = comm ? *comm : *single;
-  if (ranks.rank() != 0) log = nullptr;
+DenoiseSummary run_denoise(const DenoiseSettings& s, std::FILE* log, const ChainSharing& sharing) {
+  if (sharing.rank != 0) log = nullptr;
   const auto start = clock_type::now();
   DenoiseSummary summary;
   const std::string stem = stem_of(s.out);
@@ -511,7 +507,7 @@ DenoiseSummary run_denoise(const DenoiseSettings& s, std::FILE* log, const Commu
   // Posterior samples, the chains shared over the ranks, from the MAP.
   std::optional<PosteriorResult> post;
   if (s.posterior.samples > 0) {
-    post = sample_flow_posterior(flow, ckpt.preprocessing, obs, rec.map.y, s.posterior, ranks, log);
+    post = sample_flow_posterior(flow, ckpt.preprocessing, obs, rec.map.y, s.posterior, sharing, log);
     summary.posterior = true;
     summary.posterior_acceptance = post->acceptance_rate;
     summary.posterior_divergences = post->divergences;
@@ -524,7 +520,7 @@ DenoiseSummary run_denoise(const DenoiseSettings& s, std::FILE* log, const Commu
                    post->acceptance_rate, post->divergences,
                    *std::max_element(post->pk_rhat.begin(), post->pk_rhat.end()), post->seconds);
   }
-  if (ranks.rank() != 0) return summary;  // rank 0 writes
+  if (sharing.rank != 0) return summary;  // rank 0 writes
 
   // HDF5.
   {

@@ -12,7 +12,6 @@
 #include "fieldflow/core/fft.hpp"
 #include "fieldflow/recon/mcmc_diagnostics.hpp"
 #include "fieldflow/stats/power_spectrum.hpp"
-#include "fieldflow/train/communicator.hpp"
 
 namespace ff {
 
@@ -222,7 +221,7 @@ struct Spectra {
 
 PosteriorResult sample_posterior(PosteriorSpace& space, const Preprocessing& preprocessing,
                                  const Observation& obs, const std::vector<double>& y_start,
-                                 const PosteriorSettings& settings, const Communicator& comm,
+                                 const PosteriorSettings& settings, const ChainSharing& sharing,
                                  std::FILE* log) {
   const auto start_time = Clock::now();
   const HmcSettings hmc = hmc_settings(settings);
@@ -264,8 +263,8 @@ PosteriorResult sample_posterior(PosteriorSpace& space, const Preprocessing& pre
   };
 
   std::vector<double> y(size), delta(size), both(size);
-  comm.guarded([&] {
-    for (int c = comm.rank(); c < chains; c += comm.size()) {
+  const auto run_chains = [&] {
+    for (int c = sharing.rank; c < chains; c += sharing.size) {
       // Overdispersed start: q_start + init_spread M^{-1/2} w (covariance init_spread^2 M^{-1}).
       Eigen::VectorXd q = q_start, w(q.size()), p(q.size()), v(q.size());
       const CounterRng init(settings.seed, hmc_stream(uint64_t(c), HmcStream::init));
@@ -321,19 +320,23 @@ PosteriorResult sample_posterior(PosteriorSpace& space, const Preprocessing& pre
         std::fprintf(log,
                      "posterior: chain %d (rank %d): step size %.4g, acceptance %.3f, "
                      "%ld divergences (%ld in warm-up), %.1f s\n",
-                     c, comm.rank(), st.step_size, st.acceptance_rate, st.divergences,
+                     c, sharing.rank, st.step_size, st.acceptance_rate, st.divergences,
                      st.warmup_divergences, st.seconds);
         std::fflush(log);
       }
     }
-  });
-  comm.sum(sum.data(), sum.size());
-  comm.sum(sum_sq.data(), sum_sq.size());
-  comm.sum(below.data(), below.size());
-  comm.sum(pk_series.data(), pk_series.size());
-  comm.sum(r_series.data(), r_series.size());
-  comm.sum(kept.data(), kept.size());
-  comm.sum(chain_stats.data(), chain_stats.size());
+  };
+  if (sharing.guarded)
+    sharing.guarded(run_chains);
+  else
+    run_chains();
+  if (sharing.size > 1) {
+    if (!sharing.sum || !sharing.sum_float)
+      throw Error("posterior", "chains shared over processes need their sums");
+    for (std::vector<double>* v : {&sum, &sum_sq, &below, &pk_series, &r_series, &chain_stats})
+      sharing.sum(v->data(), v->size());
+    sharing.sum_float(kept.data(), kept.size());
+  }
 
   const double total = double(chains) * double(draws);
   for (int c = 1; c < chains; ++c)
@@ -428,16 +431,16 @@ PosteriorResult sample_posterior(PosteriorSpace& space, const Preprocessing& pre
 
 PosteriorResult sample_flow_posterior(MultiScaleFlow<float>& flow, const Preprocessing& preprocessing,
                                       const Observation& obs, const std::vector<double>& y_start,
-                                      const PosteriorSettings& settings, const Communicator& comm,
+                                      const PosteriorSettings& settings, const ChainSharing& sharing,
                                       std::FILE* log) {
   if (settings.space == "latent") {
     LatentPosterior<float> space(flow, preprocessing, obs);
-    return sample_posterior(space, preprocessing, obs, y_start, settings, comm, log);
+    return sample_posterior(space, preprocessing, obs, y_start, settings, sharing, log);
   }
   FlowPrior<float> prior(flow);
   PosteriorObjective objective(prior, preprocessing, obs);
   YPosterior space(objective, flow_prior_eigenvalues(flow));
-  return sample_posterior(space, preprocessing, obs, y_start, settings, comm, log);
+  return sample_posterior(space, preprocessing, obs, y_start, settings, sharing, log);
 }
 
 }  // namespace ff

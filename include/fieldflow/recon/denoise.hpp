@@ -14,7 +14,6 @@
 namespace ff {
 
 class ConfigNode;
-class Communicator;
 
 struct DenoiseSettings {
   std::string checkpoint;
@@ -77,9 +76,9 @@ struct DenoiseSummary {
 };
 
 // Runs everything and writes settings.out, its metrics CSV (<stem>_metrics.csv) and summary
-// (<stem>_summary.json). Progress lines go to log. Posterior chains are shared over comm's ranks
-// (every rank reconstructs the WF and MAP; only rank 0 writes); without comm, one process.
+// (<stem>_summary.json). Progress lines go to log. Posterior chains are shared over the processes
+// of `sharing` (every process reconstructs the WF and MAP; only rank 0 writes).
 DenoiseSummary run_denoise(const DenoiseSettings& settings, std::FILE* log,
-                           const Communicator* comm = nullptr);
+                           const ChainSharing& sharing = {});
 
 }  // namespace ff

@@ -18,6 +18,7 @@
 #include <array>
 #include <cstdint>
 #include <cstdio>
+#include <functional>
 #include <optional>
 #include <string>
 #include <vector>
@@ -32,7 +33,19 @@
 namespace ff {
 
 class ConfigNode;
-class Communicator;
+
+// How posterior chains are shared between processes: chain c runs on the process with rank
+// c mod size, and results are combined by in-place sums over the processes (each process fills
+// its own chains' slots, zeros elsewhere). The default is one process. Under MPI the command line
+// fills it from train's Communicator (sum = allreduce, guarded = an agreed error check).
+struct ChainSharing {
+  int rank = 0;
+  int size = 1;
+  std::function<void(double*, size_t)> sum;      // null: one process
+  std::function<void(float*, size_t)> sum_float;  // null: one process
+  // Runs the chains; a failure on one process must stop every process. Null: just run.
+  std::function<void(const std::function<void()>&)> guarded;
+};
 
 struct PosteriorSettings {
   int samples = 0;  // per chain, after warm-up; 0 = no posterior sampling
@@ -152,18 +165,19 @@ struct PosteriorResult {
 };
 
 // Runs settings.chains chains from y_start (chain c on rank c mod size, its randomness a function
-// of (seed, c) only) and combines them over comm's ranks: every rank returns the full result.
+// of (seed, c) only) and combines them over the processes: every process returns the full result,
+// the same whatever the number of processes.
 // Progress lines go to log (rank 0, may be null).
 PosteriorResult sample_posterior(PosteriorSpace& space, const Preprocessing& preprocessing,
                                  const Observation& obs, const std::vector<double>& y_start,
-                                 const PosteriorSettings& settings, const Communicator& comm,
+                                 const PosteriorSettings& settings, const ChainSharing& sharing,
                                  std::FILE* log = nullptr);
 
 // The driver `fieldflow denoise` calls: builds the space settings.space names over the flow (latent:
 // LatentPosterior; y: the MAP's objective over FlowPrior) and samples from y_start (the MAP).
 PosteriorResult sample_flow_posterior(MultiScaleFlow<float>& flow, const Preprocessing& preprocessing,
                                       const Observation& obs, const std::vector<double>& y_start,
-                                      const PosteriorSettings& settings, const Communicator& comm,
+                                      const PosteriorSettings& settings, const ChainSharing& sharing,
                                       std::FILE* log = nullptr);
 
 // Quantile q in [0, 1] of values (linear interpolation between order statistics, numpy's default).
