@@ -4,11 +4,11 @@
 // latent-space target's gradient (through the inverse flow) matches finite differences. Same seed,
 // same chains; every settings key changes the result.
 #include <gtest/gtest.h>
+#include <omp.h>
 
 #include <cmath>
 #include <functional>
 #include <map>
-#include <omp.h>
 
 #include "error_of.hpp"
 #include "fieldflow/core/config.hpp"
@@ -207,8 +207,7 @@ TEST(Posterior, GaussianCaseWithoutMaskIsExactPerFourierMode) {
           }
       for (int sh = 1; sh < shells; ++sh)
         if (count[size_t(sh)] > 0)
-          ratio[size_t(sh)][size_t(r.kept_chain[d])].push_back(sum[size_t(sh)] /
-                                                               count[size_t(sh)]);
+          ratio[size_t(sh)][size_t(r.kept_chain[d])].push_back(sum[size_t(sh)] / count[size_t(sh)]);
     }
     for (int sh = 1; sh < shells; ++sh) {
       if (ratio[size_t(sh)][0].empty()) continue;
@@ -336,8 +335,7 @@ TEST(Posterior, EveryKeyIsReadAndChangesTheResult) {
       {"seed", "4"},          {"space", "y"},           {"leapfrog_steps", "3"},
       {"step_size", "0.05"},  {"target_accept", "0.6"}, {"jitter", "0.5"},
       {"init_spread", "0.0"}, {"warmup", "7"},          {"samples", "9"}};
-  for (const auto& [key, value] : changes)
-    EXPECT_NE(run(key, value).mean, reference.mean) << key;
+  for (const auto& [key, value] : changes) EXPECT_NE(run(key, value).mean, reference.mean) << key;
   EXPECT_EQ(run("thin", "4").kept.size(), 2u);
   EXPECT_EQ(run("chains", "2").chains.size(), 2u);
 

@@ -52,7 +52,10 @@ struct Files {
     spec.base_box_size_mpch = 64.0;
     MultiScaleFlow<float> flow(spec);
     checkpoint = (scratch() / "gauss8.h5").string();
-    save_flow_checkpoint(checkpoint, flow, Preprocessing{}, TrainingData{64.0, 0.5});
+    TrainingData data;
+    data.box_size_mpch = 64.0;
+    data.redshift = 0.5;
+    save_flow_checkpoint(checkpoint, flow, Preprocessing{}, data);
     Grid g(8, 64.0, 0.5);
     flow.correlated_base()->sample(g.values.data(), 17, 0, 1.0);
     truth = (scratch() / "truth8.h5").string();
@@ -96,8 +99,7 @@ TEST(DenoisePosterior, GaussianPosteriorMeanIsTheWienerFilterThroughTheCommand) 
   for (size_t i = 0; i < size; ++i) {
     Chains voxel(2);
     for (size_t s = 0; s < kept; ++s) voxel[size_t(chain[s])].push_back(samples[s * size + i]);
-    const double z =
-        (mean[i] - wf[i]) / (sd[i] / std::sqrt(effective_sample_size(voxel)));
+    const double z = (mean[i] - wf[i]) / (sd[i] / std::sqrt(effective_sample_size(voxel)));
     sum_sq += z * z;
     worst = std::max(worst, std::abs(z));
   }

@@ -1,12 +1,13 @@
 // fieldflow denoise CONFIG.yaml [--set key=value ...]: Wiener filter, flow-prior MAP and their
 // combination for one observation. The work is in recon (docs/denoise.md).
+#include "fieldflow/recon/denoise.hpp"
+
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
 
 #include "commands.hpp"
-#include "fieldflow/recon/denoise.hpp"
 #include "fieldflow/report/report.hpp"
 
 namespace ff::cli {

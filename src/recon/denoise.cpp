@@ -507,7 +507,8 @@ DenoiseSummary run_denoise(const DenoiseSettings& s, std::FILE* log, const Chain
   // Posterior samples, the chains shared over the ranks, from the MAP.
   std::optional<PosteriorResult> post;
   if (s.posterior.samples > 0) {
-    post = sample_flow_posterior(flow, ckpt.preprocessing, obs, rec.map.y, s.posterior, sharing, log);
+    post =
+        sample_flow_posterior(flow, ckpt.preprocessing, obs, rec.map.y, s.posterior, sharing, log);
     summary.posterior = true;
     summary.posterior_acceptance = post->acceptance_rate;
     summary.posterior_divergences = post->divergences;
@@ -649,9 +650,9 @@ DenoiseSummary run_denoise(const DenoiseSettings& s, std::FILE* log, const Chain
       g.values = *v;
       ps.push_back(measure_power_spectrum(g));
     }
-    std::vector<CsvColumn> cols = {{"k", &ps[0].k},         {"nmodes", &ps[0].nmodes},
-                                   {"pk_data", &ps[0].pk},    {"wf_pk", &ps[1].pk},
-                                   {"map_pk", &ps[2].pk},     {"combined_pk", &ps[3].pk}};
+    std::vector<CsvColumn> cols = {{"k", &ps[0].k},        {"nmodes", &ps[0].nmodes},
+                                   {"pk_data", &ps[0].pk}, {"wf_pk", &ps[1].pk},
+                                   {"map_pk", &ps[2].pk},  {"combined_pk", &ps[3].pk}};
     if (post) cols.push_back({"posterior_mean_pk", &post->pk_of_mean});
     post_cols.append_to(cols);
     write_csv(summary.metrics_path, cols);

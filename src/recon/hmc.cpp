@@ -249,7 +249,11 @@ HmcChainStats run_hmc_chain(const LogDensityGrad& f, MassMatrix& mass, const Hmc
       stats.divergences += info.divergent;
       accept_sum += info.accept_probability;
     }
-    if (observe) observe(info, q);
+    if (observe) {
+      const auto observe_start = Clock::now();
+      observe(info, q);
+      stats.observer_seconds += seconds_since(observe_start);
+    }
   }
   stats.step_size = eps;
   stats.acceptance_rate = accept_sum / settings.samples;

@@ -256,7 +256,7 @@ PosteriorResult sample_posterior(PosteriorSpace& space, const Preprocessing& pre
   std::vector<double> pk_series(bins * size_t(chains) * size_t(draws), 0.0);
   std::vector<double> r_series(has_truth ? pk_series.size() : 0, 0.0);
   std::vector<float> kept(size_t(chains) * size_t(kept_per_chain) * size, 0.0f);
-  constexpr int kStats = 8;
+  constexpr int kStats = 9;
   std::vector<double> chain_stats(size_t(chains) * kStats, 0.0);
   const auto series_at = [&](size_t bin, int c, int draw) {
     return (bin * size_t(chains) + size_t(c)) * size_t(draws) + size_t(draw);
@@ -295,9 +295,8 @@ PosteriorResult sample_posterior(PosteriorSpace& space, const Preprocessing& pre
           }
         }
         if (draw % settings.thin == 0) {
-          float* out = kept.data() + (size_t(c) * size_t(kept_per_chain) +
-                                      size_t(draw / settings.thin)) *
-                                         size;
+          float* out = kept.data() +
+                       (size_t(c) * size_t(kept_per_chain) + size_t(draw / settings.thin)) * size;
           for (size_t i = 0; i < size; ++i) out[i] = float(delta[i]);
         }
         ++draw;
@@ -316,6 +315,7 @@ PosteriorResult sample_posterior(PosteriorSpace& space, const Preprocessing& pre
       row[5] = st.seconds;
       row[6] = st.target_seconds;
       row[7] = 1.0;  // ran
+      row[8] = st.observer_seconds;
       if (log) {
         std::fprintf(log,
                      "posterior: chain %d (rank %d): step size %.4g, acceptance %.3f, "
@@ -375,7 +375,8 @@ PosteriorResult sample_posterior(PosteriorSpace& space, const Preprocessing& pre
       std::vector<double> all;
       for (const auto& chain : series) all.insert(all.end(), chain.begin(), chain.end());
       std::array<double, 5> q;
-      for (size_t j = 0; j < q.size(); ++j) q[j] = quantile(all, PosteriorResult::kQuantileLevels[j]);
+      for (size_t j = 0; j < q.size(); ++j)
+        q[j] = quantile(all, PosteriorResult::kQuantileLevels[j]);
       return q;
     };
     res.pk_quantiles.push_back(quantiles(res.pk[b]));
@@ -415,6 +416,7 @@ PosteriorResult sample_posterior(PosteriorSpace& space, const Preprocessing& pre
     pc.stats.gradient_evaluations = long(row[4]);
     pc.stats.seconds = row[5];
     pc.stats.target_seconds = row[6];
+    pc.stats.observer_seconds = row[8];
     res.chains.push_back(pc);
     res.acceptance_rate += row[1] / chains;
     res.divergences += pc.stats.divergences;
@@ -422,6 +424,7 @@ PosteriorResult sample_posterior(PosteriorSpace& space, const Preprocessing& pre
     res.gradient_evaluations += pc.stats.gradient_evaluations;
     res.chain_seconds += row[5];
     res.target_seconds += row[6];
+    res.observer_seconds += row[8];
   }
   if (bins > 0 && res.chain_seconds > 0 && diagnosable)
     res.ess_per_second_kmax = res.pk_ess.back() / res.chain_seconds;
@@ -429,10 +432,11 @@ PosteriorResult sample_posterior(PosteriorSpace& space, const Preprocessing& pre
   return res;
 }
 
-PosteriorResult sample_flow_posterior(MultiScaleFlow<float>& flow, const Preprocessing& preprocessing,
-                                      const Observation& obs, const std::vector<double>& y_start,
-                                      const PosteriorSettings& settings, const ChainSharing& sharing,
-                                      std::FILE* log) {
+PosteriorResult sample_flow_posterior(MultiScaleFlow<float>& flow,
+                                      const Preprocessing& preprocessing, const Observation& obs,
+                                      const std::vector<double>& y_start,
+                                      const PosteriorSettings& settings,
+                                      const ChainSharing& sharing, std::FILE* log) {
   if (settings.space == "latent") {
     LatentPosterior<float> space(flow, preprocessing, obs);
     return sample_posterior(space, preprocessing, obs, y_start, settings, sharing, log);

@@ -122,15 +122,22 @@ std::string posterior_json(const PosteriorResult& r, const PosteriorSettings& s)
   for (size_t c = 0; c < r.chains.size(); ++c)
     j << (c ? ", " : "") << json_number(r.chains[c].stats.step_size);
   j << "], \"gradient_evaluations\": " << r.gradient_evaluations
-    << ", \"seconds\": " << json_number(r.seconds) << ", \"chain_seconds\": " << json_number(r.chain_seconds)
-    << ", \"target_seconds\": " << json_number(r.target_seconds)
+    << ", \"seconds\": " << json_number(r.seconds)
+    << ", \"chain_seconds\": " << json_number(r.chain_seconds)
+    << ", \"target_seconds\": " << json_number(r.target_seconds) << ", \"observer_seconds\": "
+    << json_number(r.observer_seconds)
+    // A leapfrog step's cost (the sampler's time outside the draws' measurement, per target call)
+    // over one call of the target (the flow's density and gradient).
+    << ", \"leapfrog_step_over_target_call\": "
+    << json_number((r.chain_seconds - r.observer_seconds) / r.target_seconds)
     << ", \"pk_rhat_max\": " << json_number(worst_rhat)
     << ", \"pk_ess_min\": " << json_number(min_ess)
     << ", \"pk_ess_kmax\": " << json_number(r.pk_ess.empty() ? NAN : r.pk_ess.back())
     << ", \"ess_per_chain_second_kmax\": " << json_number(r.ess_per_second_kmax);
   if (r.coverage68)
-    j << ", \"coverage68\": " << json_number(*r.coverage68) << ", \"coverage95\": "
-      << json_number(*r.coverage95) << ", \"pk_in_central95\": " << json_number(*r.pk_coverage95);
+    j << ", \"coverage68\": " << json_number(*r.coverage68)
+      << ", \"coverage95\": " << json_number(*r.coverage95)
+      << ", \"pk_in_central95\": " << json_number(*r.pk_coverage95);
   j << "}";
   return j.str();
 }

@@ -93,6 +93,7 @@ struct HmcChainStats {
   long gradient_evaluations = 0;  // calls of the target, warm-up included
   double seconds = 0.0;           // wall time of the chain
   double target_seconds = 0.0;    // of which inside the target (log density and gradient)
+  double observer_seconds = 0.0;  // of which inside the observer
 };
 
 // Called after every iteration with the chain's state q (warm-up iterations too; check it.warmup).

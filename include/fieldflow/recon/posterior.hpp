@@ -2,8 +2,8 @@
 // Posterior samples of a field under a flow prior, by HMC (recon/hmc.hpp).
 //
 // What is sampled: the posterior measure p(field | d), in one of two coordinate systems. Both are
-// exact reparametrisations of the same measure, so the samples pushed to delta = g(y) are samples of
-// p(delta | d) either way (unlike a MAP, which depends on the variable it is taken in):
+// exact reparametrisations of the same measure, so the samples pushed to delta = g(y) are samples
+// of p(delta | d) either way (unlike a MAP, which depends on the variable it is taken in):
 //   latent ("NeuTra", Hoffman et al. 2019): u, the flow's latent on the input grid; y = f^-1(u),
 //     log p(u | d) = log p(d | g(f^-1(u))) + log p_base(u). The flow whitens the prior, so the
 //     posterior in u is close to the base Gaussian. The gradient runs through the inverse flow
@@ -41,7 +41,7 @@ class ConfigNode;
 struct ChainSharing {
   int rank = 0;
   int size = 1;
-  std::function<void(double*, size_t)> sum;      // null: one process
+  std::function<void(double*, size_t)> sum;       // null: one process
   std::function<void(float*, size_t)> sum_float;  // null: one process
   // Runs the chains; a failure on one process must stop every process. Null: just run.
   std::function<void(const std::function<void()>&)> guarded;
@@ -127,7 +127,8 @@ std::vector<double> flow_prior_eigenvalues(const MultiScaleFlow<T>& flow);
 // The Fourier-diagonal mass m_k = 1/lambda_k + w_eff at y (see the header comment).
 std::vector<double> posterior_mass_eigenvalues(const PosteriorSpace& space,
                                                const Preprocessing& preprocessing,
-                                               const Observation& obs, const std::vector<double>& y);
+                                               const Observation& obs,
+                                               const std::vector<double>& y);
 
 struct PosteriorChain {
   int chain = 0;
@@ -137,7 +138,7 @@ struct PosteriorChain {
 struct PosteriorResult {
   int n = 0;
   double box_size_mpch = 0.0;
-  std::vector<double> mean, std;        // of delta, per voxel
+  std::vector<double> mean, std;         // of delta, per voxel
   std::vector<std::vector<float>> kept;  // thinned samples of delta, chain by chain
   std::vector<int> kept_chain;           // the chain of each kept sample
   // Per k bin (the `fieldflow pk` bins) and per draw: series[bin][chain][draw].
@@ -156,10 +157,11 @@ struct PosteriorResult {
   std::vector<PosteriorChain> chains;
   double acceptance_rate = 0.0;  // mean over chains
   long divergences = 0, warmup_divergences = 0;
-  double seconds = 0.0;            // wall time of the sampling on this rank
-  double chain_seconds = 0.0;      // summed over chains
-  double target_seconds = 0.0;     // of which in the target
-  long gradient_evaluations = 0;   // summed over chains
+  double seconds = 0.0;              // wall time of the sampling on this rank
+  double chain_seconds = 0.0;        // summed over chains
+  double target_seconds = 0.0;       // of which in the target
+  double observer_seconds = 0.0;     // of which measuring the draws (delta, spectra)
+  long gradient_evaluations = 0;     // summed over chains
   double ess_per_second_kmax = 0.0;  // ESS of P(k) in the highest bin per chain-second
   std::string space;
 };
@@ -173,12 +175,14 @@ PosteriorResult sample_posterior(PosteriorSpace& space, const Preprocessing& pre
                                  const PosteriorSettings& settings, const ChainSharing& sharing,
                                  std::FILE* log = nullptr);
 
-// The driver `fieldflow denoise` calls: builds the space settings.space names over the flow (latent:
-// LatentPosterior; y: the MAP's objective over FlowPrior) and samples from y_start (the MAP).
-PosteriorResult sample_flow_posterior(MultiScaleFlow<float>& flow, const Preprocessing& preprocessing,
-                                      const Observation& obs, const std::vector<double>& y_start,
-                                      const PosteriorSettings& settings, const ChainSharing& sharing,
-                                      std::FILE* log = nullptr);
+// The driver `fieldflow denoise` calls: builds the space settings.space names over the flow
+// (latent: LatentPosterior; y: the MAP's objective over FlowPrior) and samples from y_start (the
+// MAP).
+PosteriorResult sample_flow_posterior(MultiScaleFlow<float>& flow,
+                                      const Preprocessing& preprocessing, const Observation& obs,
+                                      const std::vector<double>& y_start,
+                                      const PosteriorSettings& settings,
+                                      const ChainSharing& sharing, std::FILE* log = nullptr);
 
 // Quantile q in [0, 1] of values (linear interpolation between order statistics, numpy's default).
 double quantile(std::vector<double> values, double q);
