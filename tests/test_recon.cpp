@@ -16,6 +16,7 @@
 #include "fieldflow/recon/map.hpp"
 #include "fieldflow/recon/observation.hpp"
 #include "fieldflow/recon/wiener.hpp"
+#include "recon_test_data.hpp"
 
 namespace ff {
 namespace {
@@ -52,13 +53,7 @@ Eigen::MatrixXd dense_fourier_diagonal(int n, const std::vector<double>& lambda,
 }
 
 Observation masked_observation(int n, double box, double fraction, double sigma, uint64_t seed) {
-  const Grid truth = gaussian_field(n, box, seed);
-  MaskSettings ms;
-  ms.kind = fraction > 0 ? "cubes" : "none";
-  ms.fraction = fraction;
-  ms.size = 2;
-  ms.seed = seed + 7;
-  return observe(truth, make_mask(n, ms), std::vector<double>(truth.size(), sigma), seed + 11);
+  return test::observe_through_cubes(gaussian_field(n, box, seed), fraction, sigma, seed);
 }
 
 double count_masked(const std::vector<double>& m) {
@@ -222,6 +217,26 @@ TEST(PosteriorObjective, GradientMatchesFiniteDifferences) {
         (obj.value_grad(yp.data(), nullptr) - obj.value_grad(ym.data(), nullptr)) / (2 * h);
     EXPECT_NEAR(g[i], fd, 1e-6 * std::max(1.0, std::abs(fd))) << i;
   }
+}
+
+// The flow prior takes the flow's input-only gradient: the same input gradient as the full
+// backward pass, and no parameter gradient touched (a poisoned grad survives).
+TEST(FlowPrior, InputGradientLeavesParameterGradientsAlone) {
+  const int n = 8;
+  MultiScaleFlow<double> flow(small_flow(n));
+  flow.perturb(4, 0.05);
+  for (Param<double>* p : flow.params()) std::fill(p->grad.begin(), p->grad.end(), 7.0);
+  FlowPrior<double> prior(flow);
+  std::vector<double> y(size_t(n) * n * n), g(y.size());
+  const CounterRng rng(5, 0);
+  for (size_t i = 0; i < y.size(); ++i) y[i] = rng.normal(i);
+  const double logp = prior.log_prob_grad(y.data(), g.data());
+  for (Param<double>* p : flow.params())
+    for (double v : p->grad) ASSERT_EQ(v, 7.0) << p->name;
+  Tensor<double> x(1, n, 1), dx;
+  std::copy(y.begin(), y.end(), x.data.begin());
+  EXPECT_DOUBLE_EQ(flow.log_prob_grad(x, dx)[0], logp);
+  for (size_t i = 0; i < y.size(); ++i) EXPECT_NEAR(g[i], dx.data[i], 1e-12) << i;
 }
 
 // Each L-BFGS iteration lowers the objective, and the iteration cap and the tolerances stop it.

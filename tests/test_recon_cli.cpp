@@ -89,6 +89,18 @@ std::string checkpoint_file(const std::string& name, const Preprocessing& pre, d
   return p.string();
 }
 
+// A 16^3 flow over the standard normal base: its box comes from the checkpoint's training data.
+std::string normal_base_checkpoint(double box) {
+  const fs::path p = scratch() / ("normal" + std::to_string(int(box)) + ".h5");
+  if (fs::exists(p)) return p.string();
+  FlowSpec spec;
+  spec.grid = 16;
+  spec.levels = {{1, 1, 4, 6}, {2, 0, 4, 0}};
+  MultiScaleFlow<float> flow(spec);
+  save_flow_checkpoint(p.string(), flow, Preprocessing{}, TrainingData{box, 0.5});
+  return p.string();
+}
+
 std::string gaussian_checkpoint() {
   return checkpoint_file("gauss.h5", Preprocessing{}, 0.0);
 }
@@ -248,6 +260,62 @@ TEST(DenoiseSettings, EachKeyChangesTheResult) {
             std::string::npos);
 }
 
+// The keys that name inputs (checkpoint, mask and sigma files, real data) and the validation
+// fields each change what comes out.
+TEST(DenoiseSettings, InputKeysChangeTheResult) {
+  const std::string out = (scratch() / "inputs" / "r.h5").string();
+  const std::string yaml = base_yaml(log1p_checkpoint(), truth_file(16, 3), out);
+  auto result = [&](const std::vector<std::string>& set, const std::string& name) {
+    run_denoise(settings_of(yaml, set), nullptr);
+    return read_cube(out, name);
+  };
+  const auto data = result({}, "data");
+  const auto map = result({}, "map");
+  // validation.indices: which fields are reconstructed (the log names them).
+  const auto validation_log = [&](const std::string& indices) {
+    DenoiseSettings s =
+        settings_of(yaml, {"denoise.combined.k_split_hmpc=0", "denoise.map.max_iterations=2",
+                           "denoise.combined.validation={grid: " + truth_file(16, 3) +
+                               ", indices: " + indices + "}"});
+    char* text = nullptr;
+    size_t length = 0;
+    std::FILE* log = open_memstream(&text, &length);
+    run_denoise(s, log);
+    std::fclose(log);
+    const std::string out_text(text, length);
+    std::free(text);
+    return out_text;
+  };
+  EXPECT_NE(validation_log("[1]").find("validation field 1\n"), std::string::npos);
+  EXPECT_EQ(validation_log("[2]").find("validation field 1\n"), std::string::npos);
+  EXPECT_NE(result({"denoise.checkpoint=" + gaussian_checkpoint()}, "map"), map);
+
+  // Files: a mask file (kind file), a per-voxel sigma map, real data with its mask and sigma.
+  Grid half(16, 64.0, 0.5), sigma_map(16, 64.0, 0.5);
+  for (size_t i = 0; i < half.size(); ++i) {
+    half.values[i] = i < half.size() / 2 ? 1.0 : 0.0;
+    sigma_map.values[i] = 0.5 + double(i % 3);
+  }
+  const std::string half_file = (scratch() / "half_mask.h5").string();
+  const std::string sigma_file = (scratch() / "sigma_map.h5").string();
+  write_grid(half_file, half);
+  write_grid(sigma_file, sigma_map);
+  EXPECT_EQ(result({"denoise.mask={kind: file, file: " + half_file + "}"}, "mask"), half.values);
+  EXPECT_EQ(result({"denoise.noise.sigma_map=" + sigma_file}, "noise_sigma"), sigma_map.values);
+  std::string data_yaml = yaml;
+  const size_t t0 = data_yaml.find("  truth:"), t1 = data_yaml.find('\n', t0);
+  data_yaml.replace(t0, t1 - t0, "  data: {grid: " + truth_file(16, 3) + "}");
+  const auto data_run = [&](const std::vector<std::string>& set, const std::string& name) {
+    run_denoise(settings_of(data_yaml, set), nullptr);
+    return read_cube(out, name);
+  };
+  const auto data_wf = data_run({}, "wf");
+  EXPECT_NE(data_run({}, "data"), data);  // the field itself, no noise drawn
+  EXPECT_NE(data_run({"denoise.data.noise_sigma=0.3"}, "wf"), data_wf);
+  EXPECT_EQ(data_run({"denoise.data.mask=" + half_file}, "mask"), half.values);
+  EXPECT_EQ(data_run({"denoise.data.grid=" + sigma_file}, "data"), sigma_map.values);
+}
+
 // The identity preprocessing over the Gaussian flow: its P(k) comes from the base (std^2 P_y) and
 // the MAP reproduces the Wiener filter.
 TEST(DenoiseSettings, GaussianFlowGivesTheWienerFilter) {
@@ -281,6 +349,11 @@ TEST(DenoiseSettings, LargerBoxThanTheFlow) {
                           {"denoise.map.max_iterations=3"}),
               nullptr);
   EXPECT_EQ(read_cube(out, "map").size(), 32768u);
+  // A flow over the standard normal base: the training box comes from the checkpoint's data.
+  DenoiseSettings s = settings_of(base_yaml(normal_base_checkpoint(64.0), truth_file(32, 2), out),
+                                  {"denoise.map.max_iterations=2"});
+  run_denoise(s, nullptr);
+  EXPECT_EQ(read_cube(out, "map").size(), 32768u);
 }
 
 TEST(DenoiseCli, BadConfigsGetOneLine) {
@@ -309,6 +382,22 @@ TEST(DenoiseCli, BadConfigsGetOneLine) {
   const std::string other_box = checkpoint_file("box128.h5", Preprocessing{}, 0.0, 128.0);
   EXPECT_NE(failure({}, other_box).find("flow trained on 16^3 cells of 8 Mpc/h"),
             std::string::npos);
+  // The box is the checkpoint's training data's, whatever the base.
+  EXPECT_NE(
+      failure({}, normal_base_checkpoint(128.0)).find("flow trained on 16^3 cells of 8 Mpc/h"),
+      std::string::npos);
+  EXPECT_NE(
+      failure({"denoise.data={grid: " + truth + "}"}, ck).find("give truth or data, not both"),
+      std::string::npos);
+  EXPECT_NE(failure({"denoise.mask.fraction=1"}, ck)
+                .find("denoise.mask.fraction: expected a number >= 0 and < 1, got 1"),
+            std::string::npos);
+  EXPECT_NE(failure({"denoise.posterior.target_accept=1"}, ck)
+                .find("denoise.posterior.target_accept: expected a number > 0 and < 1"),
+            std::string::npos);
+  EXPECT_NE(
+      failure({"denoise.mask.kind=file"}, ck).find("denoise.mask.file: kind file needs a file"),
+      std::string::npos);
   EXPECT_NE(failure({"denoise.truth.index=3"}, ck).find("denoise.truth.index: 3 is out of range"),
             std::string::npos);
   EXPECT_NE(failure({"denoise.out=" + truth}, ck).find("is also an input"), std::string::npos);

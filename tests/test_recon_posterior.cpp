@@ -21,6 +21,7 @@
 #include "fieldflow/recon/observation.hpp"
 #include "fieldflow/recon/posterior.hpp"
 #include "fieldflow/recon/wiener.hpp"
+#include "recon_test_data.hpp"
 
 namespace ff {
 namespace {
@@ -47,12 +48,7 @@ Observation gaussian_observation(MultiScaleFlow<double>& flow, double fraction, 
   const int n = flow.spec().grid;
   Grid truth(n, kBox);
   flow.correlated_base()->sample(truth.values.data(), seed, 0, 1.0);
-  MaskSettings ms;
-  ms.kind = fraction > 0 ? "cubes" : "none";
-  ms.fraction = fraction;
-  ms.size = 2;
-  ms.seed = seed + 7;
-  return observe(truth, make_mask(n, ms), std::vector<double>(truth.size(), sigma), seed + 11);
+  return test::observe_through_cubes(truth, fraction, sigma, seed);
 }
 
 // Everything a posterior run needs, over a double-precision flow.
@@ -340,13 +336,13 @@ TEST(Posterior, EveryKeyIsReadAndChangesTheResult) {
   EXPECT_EQ(run("chains", "2").chains.size(), 2u);
 
   EXPECT_EQ(error_of([&] { run("space", "z"); }),
-            "test.yaml: posterior.space: expected one of latent, y, got \"z\"");
+            "test.yaml: posterior.space: expected one of latent, y, got z");
   EXPECT_EQ(error_of([&] { run("target_accept", "1.5"); }),
-            "test.yaml: posterior.target_accept: expected a number in (0, 1)");
+            "test.yaml: posterior.target_accept: expected a number > 0 and < 1, got 1.5");
   EXPECT_EQ(error_of([&] { run("warmup", "0"); }),
             "test.yaml: posterior.step_size: must be > 0 when warmup is 0 (nothing adapts it)");
   EXPECT_EQ(error_of([&] { run("chains", "0"); }),
-            "test.yaml: posterior.chains: expected a positive integer, got \"0\"");
+            "test.yaml: posterior.chains: expected an integer >= 1 and <= 2147483647, got 0");
 }
 
 }  // namespace ff

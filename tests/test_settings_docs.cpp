@@ -17,6 +17,7 @@
 
 #include "fieldflow/core/settings.hpp"
 #include "fieldflow/flow/config.hpp"
+#include "fieldflow/recon/denoise.hpp"
 #include "fieldflow/sim/cosmology.hpp"
 #include "fieldflow/sim/simulation_set.hpp"
 #include "fieldflow/train/settings.hpp"
@@ -37,6 +38,9 @@ const std::vector<DocTable>& doc_tables() {
       {"docs/flow.md", "sample", [] { return ff::sample_settings_table().markdown_table(); }},
       {"docs/train.md", "data", [] { return ff::data_settings_table().markdown_table(); }},
       {"docs/train.md", "train", [] { return ff::train_settings_table().markdown_table(); }},
+      {"docs/denoise.md", "denoise", [] { return ff::denoise_settings_table().markdown_table(); }},
+      {"docs/posterior.md", "posterior",
+       [] { return ff::posterior_settings_table().markdown_table(); }},
   };
   return tables;
 }
@@ -95,4 +99,6 @@ TEST(SettingsDocs, StructDefaultsEqualDeclaredDefaults) {
   same(ff::simulation_settings_table(), ff::SimulationSettings{});
   same(ff::cosmology_table(), ff::CosmologyParams{});
   same(ff::flow_settings_table(), ff::FlowSettings{});
+  same(ff::denoise_settings_table(), ff::DenoiseSettings{});
+  same(ff::posterior_settings_table(), ff::PosteriorSettings{});
 }

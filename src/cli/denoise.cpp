@@ -4,8 +4,6 @@
 
 #include <cstdio>
 #include <filesystem>
-#include <fstream>
-#include <sstream>
 
 #include "commands.hpp"
 #include "fieldflow/report/report.hpp"
@@ -21,18 +19,9 @@ void add_denoise_command(CLI::App& app) {
   add_config_args(sub, *args);
   sub->callback([args] {
     Config config = args->load();
-    ConfigNode section = config.root().section("denoise");
-    // The reconstruction report (docs/report.md) into <stem>_report/, unless report: false; it
-    // needs a known truth.
-    const bool want_report = section.flag("report", true);
-    DenoiseSettings s = read_denoise_settings(section);
+    DenoiseSettings s = read_denoise_settings(config.root().section("denoise"));
     config.finish();
     s.source = config.source();
-    std::ifstream in(args->path);
-    std::ostringstream text;
-    text << in.rdbuf();
-    for (const std::string& o : args->overrides) text << "# --set " << o << "\n";
-    s.yaml = text.str();
     // Posterior chains run one after another in this process (train's Communicator, which would
     // share them over MPI ranks, is not on main yet).
     const DenoiseSummary r = run_denoise(s, stdout);
@@ -40,7 +29,7 @@ void add_denoise_command(CLI::App& app) {
         "denoise: wrote %s, %s, %s (WF %d iterations, MAP %d iterations, k_split %.4g h/Mpc)\n",
         s.out.c_str(), r.metrics_path.c_str(), r.summary_path.c_str(), r.wiener_iterations,
         r.map_iterations, r.k_split_hmpc);
-    if (want_report && !s.truth_grid.empty()) {
+    if (s.report && !s.truth_grid.empty()) {
       report::ReconstructionReport rep;
       rep.results = {s.out};
       const std::filesystem::path out(s.out);

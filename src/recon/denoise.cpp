@@ -19,6 +19,7 @@
 #include "fieldflow/io/grid_file.hpp"
 #include "fieldflow/io/hdf5.hpp"
 #include "fieldflow/io/json.hpp"
+#include "fieldflow/io/provenance.hpp"
 #include "fieldflow/recon/posterior_output.hpp"
 #include "fieldflow/recon/wiener.hpp"
 #include "fieldflow/sim/cosmology.hpp"
@@ -27,66 +28,122 @@
 
 namespace ff {
 
+namespace {
+
+SettingsTable<MaskSettings> mask_table() {
+  using M = MaskSettings;
+  return SettingsTable<M>("mask", "The mask: 1 observed, 0 masked (docs/denoise.md).")
+      .choice("kind", &M::kind, "cubes", {"cubes", "slab", "sphere", "file", "none"},
+              "how the masked region is drawn")
+      .number("fraction", &M::fraction, 0.35, Range::between(0, 1).open_above(),
+              "masked fraction of the volume (cubes, slab, sphere)")
+      .integer("size", &M::size, 4, Range::at_least(1), "side of the masked cubes, voxels")
+      .integer("seed", &M::seed, 2, Range::non_negative(), "seed of the mask's positions")
+      .text("file", &M::file, "",
+            "kind file: HDF5 /mask (or a grid's /delta), 1 observed, 0 masked")
+      .check([](const M& m, const Reject& reject) {
+        if (m.kind == "file" && m.file.empty()) reject("file", "kind file needs a file");
+      });
+}
+
+SettingsTable<MapSettings> map_table() {
+  using M = MapSettings;
+  return SettingsTable<M>("map", "The flow-prior MAP of p(y|d) by L-BFGS.")
+      .choice("init", &M::init, "wiener", {"wiener", "data", "zero"}, "the L-BFGS start")
+      .choice("prior", &M::prior, "flow", {"flow", "gaussian"},
+              "flow; gaussian: the checkpoint's correlated base alone (a baseline)")
+      .flag("whiten", &M::whiten, true,
+            "optimise in u, y = S_y^(1/2) u (S_y the correlated base's; same maximum)")
+      .integer("max_iterations", &M::max_iterations, 500, Range::at_least(1),
+               "L-BFGS iterations at most")
+      .number("tolerance", &M::tolerance, 1e-8, Range::non_negative(),
+              "stop when one iteration changes f by <= tolerance max(1, |f|)")
+      .number("gradient_tolerance", &M::gradient_tolerance, 1e-4, Range::non_negative(),
+              "stop when the gradient's rms per voxel is <= this")
+      .integer("memory", &M::memory, 8, Range::at_least(1), "L-BFGS corrections kept");
+}
+
+}  // namespace
+
+const SettingsTable<DenoiseSettings>& denoise_settings_table() {
+  using S = DenoiseSettings;
+  static const auto table =
+      SettingsTable<S>("denoise", "`fieldflow denoise`: WF, flow-prior MAP, combined, posterior.")
+          .text("checkpoint", &S::checkpoint, required, "flow checkpoint (from fieldflow train)")
+          .section("truth",
+                   SettingsTable<S>("truth", "A known field: the data are drawn from it.")
+                       .text("grid", &S::truth_grid, "", "grid file (or stack) of the truth")
+                       .integer("index", &S::truth_index, 0, Range::non_negative(),
+                                "member of the stack"))
+          .section("data", SettingsTable<S>("data", "Instead of truth: an observation.")
+                               .text("grid", &S::data_grid, "", "grid file of the data")
+                               .text("mask", &S::data_mask, "",
+                                     "its mask file (1 observed, 0 masked); none: all observed")
+                               .number("noise_sigma", &S::data_noise_sigma, 1.0, Range::positive(),
+                                       "its white noise sigma, units of delta"))
+          .section(
+              "noise",
+              SettingsTable<S>("noise", "The noise drawn onto the truth.")
+                  .number("sigma", &S::noise_sigma, 1.0, Range::positive(),
+                          "white noise sigma, units of delta")
+                  .integer("seed", &S::noise_seed, 1, Range::non_negative(), "seed of the noise")
+                  .text("sigma_map", &S::noise_sigma_map, "",
+                        "per-voxel sigma (HDF5 /noise_sigma or a grid's /delta), replaces "
+                        "sigma"))
+          .section("mask", &S::mask, mask_table())
+          .choice("prior_power", &S::prior_power, "checkpoint", {"checkpoint", "file", "linear"},
+                  "the P(k) of delta that builds the Wiener filter's S")
+          .text("prior_power_file", &S::prior_power_file, "",
+                "prior_power file: two columns k, P (or a fieldflow pk CSV)")
+          .integer("prior_samples", &S::prior_samples, 32, Range::at_least(1),
+                   "flow samples for the checkpoint's P(k) of delta when it stores none")
+          .integer("prior_seed", &S::prior_seed, 11, Range::non_negative(),
+                   "seed of those flow samples")
+          .section("wiener", SettingsTable<S>("wiener", "The Wiener filter's PCG.")
+                                 .number("tolerance", &S::wiener_tolerance, 1e-6, Range::positive(),
+                                         "relative residual to reach")
+                                 .integer("max_iterations", &S::wiener_max_iterations, 2000,
+                                          Range::at_least(1), "PCG iterations at most"))
+          .section("map", &S::map, map_table())
+          .section("combined",
+                   SettingsTable<S>("combined", "WF modes below k_split, MAP modes above.")
+                       .number("k_split_hmpc", &S::k_split_hmpc, 0.0, Range::non_negative(),
+                               "the split wavenumber, h/Mpc; 0: chosen on validation fields")
+                       .section("validation",
+                                SettingsTable<S>("validation", "Fields the split is chosen on.")
+                                    .text("grid", &S::validation_grid, "",
+                                          "grid file of validation fields (never the test set)")
+                                    .integers("indices", &S::validation_indices, {0, 1, 2, 3},
+                                              Range::non_negative(), "its members used"))
+                       .check([](const S& s, const Reject& reject) {
+                         if (s.k_split_hmpc > 0 && !s.validation_grid.empty())
+                           reject("validation", "give k_split_hmpc or validation, not both");
+                         if (s.k_split_hmpc == 0 && s.validation_grid.empty())
+                           reject("k_split_hmpc",
+                                  "give a positive split wavenumber or validation fields to choose "
+                                  "it on");
+                       }))
+          .section("posterior", &S::posterior, posterior_settings_table())
+          .text("out", &S::out, required, "the HDF5 output; the CSV and JSON go beside it")
+          .flag("report", &S::report, true,
+                "the reconstruction report into <stem>_report/ (needs a truth)")
+          .check([](const S& s, const Reject& reject) {
+            if (!s.truth_grid.empty() && !s.data_grid.empty())
+              reject("data", "give truth or data, not both");
+            if (s.truth_grid.empty() && s.data_grid.empty())
+              reject("truth.grid", "required key is missing (or give data.grid)");
+            if (s.prior_power == "file" && s.prior_power_file.empty())
+              reject("prior_power_file", "prior_power: file needs a two-column (k, P) file");
+          });
+  return table;
+}
+
 DenoiseSettings read_denoise_settings(ConfigNode node) {
-  DenoiseSettings s;
-  s.checkpoint = node.text("checkpoint");
-  if (node.has("truth") && node.has("data")) node.fail("data", "give truth or data, not both");
-  if (node.has("data")) {
-    ConfigNode d = node.section("data");
-    s.data_grid = d.text("grid");
-    s.data_mask = d.text("mask", "");
-    s.data_noise_sigma = d.positive("noise_sigma", 1.0);
-  } else {
-    ConfigNode t = node.section("truth");
-    s.truth_grid = t.text("grid");
-    const long index = t.integer("index", 0);
-    if (index < 0) t.fail("index", "must be >= 0, got " + std::to_string(index));
-    s.truth_index = int(index);
-  }
-  ConfigNode noise = node.section("noise");
-  s.noise_sigma = noise.positive("sigma", 1.0);
-  s.noise_seed = uint64_t(noise.integer("seed", 1));
-  s.noise_sigma_map = noise.text("sigma_map", "");
-  ConfigNode mask = node.section("mask");
-  s.mask.kind = mask.choice("kind", {"cubes", "slab", "sphere", "file", "none"}, "cubes");
-  s.mask.fraction = mask.non_negative("fraction", 0.35);
-  if (s.mask.fraction >= 1.0)
-    mask.fail("fraction", "must be below 1, got " + format_number(s.mask.fraction));
-  s.mask.size = int(mask.positive_integer("size", 4));
-  s.mask.seed = uint64_t(mask.integer("seed", 2));
-  s.mask.file = mask.text("file", "");
-  if (s.mask.kind == "file" && s.mask.file.empty()) mask.fail("file", "kind file needs a file");
-  s.prior_power = node.choice("prior_power", {"checkpoint", "file", "linear"}, "checkpoint");
-  s.prior_power_file = node.text("prior_power_file", "");
-  if (s.prior_power == "file" && s.prior_power_file.empty())
-    node.fail("prior_power_file", "prior_power: file needs a two-column (k, P) file");
-  s.prior_samples = int(node.positive_integer("prior_samples", 32));
-  s.prior_seed = uint64_t(node.integer("prior_seed", 11));
-  ConfigNode w = node.section("wiener");
-  s.wiener_tolerance = w.positive("tolerance", 1e-6);
-  s.wiener_max_iterations = int(w.positive_integer("max_iterations", 2000));
-  ConfigNode m = node.section("map");
-  s.map.init = m.choice("init", {"wiener", "data", "zero"}, "wiener");
-  s.map.prior = m.choice("prior", {"flow", "gaussian"}, "flow");
-  s.map.whiten = m.flag("whiten", true);
-  s.map.max_iterations = int(m.positive_integer("max_iterations", 500));
-  s.map.tolerance = m.non_negative("tolerance", 1e-8);
-  s.map.gradient_tolerance = m.non_negative("gradient_tolerance", 1e-4);
-  s.map.memory = int(m.positive_integer("memory", 8));
-  ConfigNode c = node.section("combined");
-  s.k_split_hmpc = c.non_negative("k_split_hmpc", 0.0);
-  if (c.has("validation")) {
-    ConfigNode v = c.section("validation");
-    s.validation_grid = v.text("grid");
-    s.validation_indices = v.integers("indices", std::vector<long>{0, 1, 2, 3});
-  }
-  s.posterior = read_posterior_settings(node.section("posterior"));
-  if (s.k_split_hmpc > 0 && !s.validation_grid.empty())
-    c.fail("validation", "give k_split_hmpc or validation, not both");
-  if (s.k_split_hmpc == 0 && s.validation_grid.empty())
-    c.fail("k_split_hmpc", "give a positive split wavenumber or validation fields to choose it on");
-  s.out = node.text("out");
-  return s;
+  return denoise_settings_table().read(node);
+}
+
+std::string denoise_settings_yaml(const DenoiseSettings& s) {
+  return denoise_settings_table().dump_text(s, "denoise");
 }
 
 namespace {
@@ -108,12 +165,6 @@ struct PriorTable {
   std::vector<double> k_hmpc, pk;
   std::string source;
 };
-
-// The checkpoint's training box, when it records one (the correlated base's box until checkpoints
-// carry the training data's box size).
-double checkpoint_box(const FlowSpec& spec) {
-  return spec.base == BaseKind::correlated_gaussian ? spec.base_box_size_mpch : 0.0;
-}
 
 // The flow rebuilt for an n^3 grid with the checkpoint's weights: the couplings are periodic
 // convolutions, so the same weights define a density on any grid the squeezes divide.
@@ -390,6 +441,8 @@ double choose_k_split(const std::vector<std::vector<double>>& wf,
 
 DenoiseSummary run_denoise(const DenoiseSettings& s, std::FILE* log, const ChainSharing& sharing) {
   if (sharing.rank != 0) log = nullptr;
+  // Settings made in code get the checks of a config file's.
+  denoise_settings_table().validate(s, s.source.empty() ? "denoise" : s.source);
   const auto start = clock_type::now();
   DenoiseSummary summary;
   const std::string stem = stem_of(s.out);
@@ -434,21 +487,16 @@ DenoiseSummary run_denoise(const DenoiseSettings& s, std::FILE* log, const Chain
     obs.data = data.values;
     for (size_t i = 0; i < obs.data.size(); ++i) obs.data[i] *= obs.mask[i];
   }
-  // The flow must have been trained at this cell size.
-  const double train_box = checkpoint_box(trained);
-  if (train_box > 0) {
-    const double cell = obs.box_size_mpch / obs.n, train_cell = train_box / trained.grid;
-    if (std::fabs(cell - train_cell) > 1e-6 * train_cell)
-      throw Error(s.checkpoint, "flow trained on " + std::to_string(trained.grid) + "^3 cells of " +
-                                    format_number(train_cell) + " Mpc/h (box " +
-                                    format_number(train_box) + "), the observation has " +
-                                    std::to_string(obs.n) + "^3 cells of " + format_number(cell) +
-                                    " Mpc/h");
-  } else if (obs.n != trained.grid) {
-    throw Error(s.checkpoint, "flow trained on a " + std::to_string(trained.grid) +
-                                  "^3 grid of unknown box, the observation is " +
-                                  std::to_string(obs.n) + "^3");
-  }
+  // The flow must have been trained at this cell size (the checkpoint's training data box; loading
+  // refused a checkpoint without a positive one).
+  const double train_box = ckpt.data.box_size_mpch;
+  const double cell = obs.box_size_mpch / obs.n, train_cell = train_box / trained.grid;
+  if (std::fabs(cell - train_cell) > 1e-6 * train_cell)
+    throw Error(s.checkpoint, "flow trained on " + std::to_string(trained.grid) + "^3 cells of " +
+                                  format_number(train_cell) + " Mpc/h (box " +
+                                  format_number(train_box) + "), the observation has " +
+                                  std::to_string(obs.n) + "^3 cells of " + format_number(cell) +
+                                  " Mpc/h");
   std::unique_ptr<MultiScaleFlow<float>> rebuilt =
       flow_for_grid(*ckpt.flow, obs.n, obs.box_size_mpch, s.checkpoint);
   MultiScaleFlow<float>& flow = rebuilt ? *rebuilt : *ckpt.flow;
@@ -457,8 +505,7 @@ DenoiseSummary run_denoise(const DenoiseSettings& s, std::FILE* log, const Chain
                  obs.n, obs.box_size_mpch, 100 * obs.observed_fraction(), obs.noise_sigma[0],
                  rebuilt ? " (flow applied to the whole periodic box)" : "");
 
-  const PriorTable prior = prior_power(s, ckpt, obs.box_size_mpch, obs.redshift,
-                                       obs.box_size_mpch * trained.grid / obs.n, log);
+  const PriorTable prior = prior_power(s, ckpt, obs.box_size_mpch, obs.redshift, train_box, log);
   const std::vector<double> lambda =
       CorrelatedGaussian::from_power(obs.n, obs.box_size_mpch, prior.k_hmpc, prior.pk)
           .eigenvalues();
@@ -530,7 +577,7 @@ DenoiseSummary run_denoise(const DenoiseSettings& s, std::FILE* log, const Chain
     h5::Group& root = f.root();
     root.write_attribute("box_size", obs.box_size_mpch);
     root.write_attribute("redshift", obs.redshift);
-    root.write_attribute_string("settings", s.yaml);
+    write_provenance(root, provenance(denoise_settings_yaml(s)));
     root.write_attribute_string("checkpoint", s.checkpoint);
     root.write_attribute_string("map_density",
                                 "p(y|d): y the flow's preprocessed field, delta = g(y)");

@@ -28,7 +28,7 @@ double FlowPrior<T>::log_prob_grad(const double* y, double* grad) {
   const int n = this->n();
   x_.resize(1, n, 1);
   for (size_t i = 0; i < x_.size(); ++i) x_.data[i] = T(y[i]);
-  const double logp = flow_.log_prob_grad(x_, dx_)[0];
+  const double logp = flow_.log_prob_input_grad(x_, dx_)[0];  // no weight gradients
   for (size_t i = 0; i < x_.size(); ++i) grad[i] = double(dx_.data[i]);
   return logp;
 }

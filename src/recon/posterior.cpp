@@ -15,31 +15,41 @@
 
 namespace ff {
 
+const SettingsTable<PosteriorSettings>& posterior_settings_table() {
+  using S = PosteriorSettings;
+  static const auto table =
+      SettingsTable<S>("posterior", "Posterior samples by HMC (docs/posterior.md).")
+          .integer("samples", &S::samples, 0, Range::non_negative(),
+                   "draws per chain after warm-up; 0: no posterior sampling")
+          .integer("chains", &S::chains, 2, Range::at_least(1),
+                   "independent chains (chain c is a function of seed and c only)")
+          .integer("warmup", &S::warmup, 200, Range::non_negative(),
+                   "warm-up iterations per chain (step size adaptation), not kept")
+          .integer("seed", &S::seed, 3, Range::non_negative(), "seed of every chain's randomness")
+          .choice("space", &S::space, "latent", {"latent", "y"},
+                  "latent: HMC in the flow's latent u (NeuTra); y: in the flow's input y")
+          .integer("leapfrog_steps", &S::leapfrog_steps, 16, Range::at_least(1),
+                   "leapfrog steps per trajectory")
+          .number("step_size", &S::step_size, 0.0, Range::non_negative(),
+                  "leapfrog step; 0: found at the start of warm-up; adapted during warm-up")
+          .number("target_accept", &S::target_accept, 0.8,
+                  Range::between(0, 1).open_below().open_above(),
+                  "acceptance rate the warm-up's dual averaging aims at")
+          .number("jitter", &S::jitter, 0.1, Range::between(0, 1).open_above(),
+                  "each trajectory's step size is scaled by a uniform factor in 1 +- jitter")
+          .integer("thin", &S::thin, 10, Range::at_least(1),
+                   "every thin-th draw of every chain is written to /posterior_samples")
+          .number("init_spread", &S::init_spread, 0.5, Range::non_negative(),
+                  "chains start at the MAP + init_spread * N(0, M^-1)")
+          .check([](const S& s, const Reject& reject) {
+            if (s.samples > 0 && s.warmup == 0 && s.step_size <= 0)
+              reject("step_size", "must be > 0 when warmup is 0 (nothing adapts it)");
+          });
+  return table;
+}
+
 PosteriorSettings read_posterior_settings(ConfigNode node) {
-  PosteriorSettings s;
-  const long samples = node.integer("samples", s.samples);
-  if (samples < 0) node.fail("samples", "expected an integer >= 0, got " + std::to_string(samples));
-  s.samples = int(samples);
-  s.chains = int(node.positive_integer("chains", s.chains));
-  const long warmup = node.integer("warmup", s.warmup);
-  if (warmup < 0) node.fail("warmup", "expected an integer >= 0, got " + std::to_string(warmup));
-  s.warmup = int(warmup);
-  const long seed = node.integer("seed", long(s.seed));
-  if (seed < 0) node.fail("seed", "expected an integer >= 0, got " + std::to_string(seed));
-  s.seed = uint64_t(seed);
-  s.space = node.choice("space", {"latent", "y"}, s.space);
-  s.leapfrog_steps = int(node.positive_integer("leapfrog_steps", s.leapfrog_steps));
-  s.step_size = node.non_negative("step_size", s.step_size);
-  s.target_accept = node.number("target_accept", s.target_accept);
-  if (!(s.target_accept > 0 && s.target_accept < 1))
-    node.fail("target_accept", "expected a number in (0, 1)");
-  s.jitter = node.number("jitter", s.jitter);
-  if (!(s.jitter >= 0 && s.jitter < 1)) node.fail("jitter", "expected a number in [0, 1)");
-  s.thin = int(node.positive_integer("thin", s.thin));
-  s.init_spread = node.non_negative("init_spread", s.init_spread);
-  if (s.samples > 0 && s.warmup == 0 && s.step_size <= 0)
-    node.fail("step_size", "must be > 0 when warmup is 0 (nothing adapts it)");
-  return s;
+  return posterior_settings_table().read(node);
 }
 
 HmcSettings hmc_settings(const PosteriorSettings& s) {

@@ -7,14 +7,14 @@
 #include <string>
 #include <vector>
 
+#include "fieldflow/core/settings.hpp"
 #include "fieldflow/recon/map.hpp"
 #include "fieldflow/recon/observation.hpp"
 #include "fieldflow/recon/posterior.hpp"
 
 namespace ff {
 
-class ConfigNode;
-
+// The `denoise:` section (docs/denoise.md; the key table is denoise_settings_table()'s).
 struct DenoiseSettings {
   std::string checkpoint;
   // A known field (truth.grid non-empty): data are drawn from it ...
@@ -22,7 +22,7 @@ struct DenoiseSettings {
   int truth_index = 0;
   // ... or real data with no truth.
   std::string data_grid, data_mask;
-  double data_noise_sigma = 0.0;
+  double data_noise_sigma = 1.0;
 
   double noise_sigma = 1.0;  // white noise, units of delta
   uint64_t noise_seed = 1;
@@ -39,17 +39,22 @@ struct DenoiseSettings {
   MapSettings map;
   double k_split_hmpc = 0.0;    // combined estimate: WF below, MAP above
   std::string validation_grid;  // or choose k_split on these fields (never the test set)
-  std::vector<long> validation_indices;
+  std::vector<long> validation_indices = {0, 1, 2, 3};
 
   PosteriorSettings posterior;  // posterior samples (docs/posterior.md); samples 0 = none
 
   std::string out;
-  std::string source;  // the config file, for messages
-  std::string yaml;    // the denoise section as read (provenance)
+  bool report = true;  // the reconstruction report beside out (the command line writes it)
+
+  std::string source;  // not a key: the config file, for messages
 };
 
-// Reads the `denoise:` section (keys in docs/denoise.md).
+// Every key of `denoise:` declared once (core/settings.hpp): read, checks, dump, docs table.
+const SettingsTable<DenoiseSettings>& denoise_settings_table();
+// Reads the `denoise:` section (Config::finish() then refuses unknown keys).
 DenoiseSettings read_denoise_settings(ConfigNode node);
+// The settings used, as YAML under `denoise:` (provenance of the outputs).
+std::string denoise_settings_yaml(const DenoiseSettings& s);
 
 // The combined estimate: Fourier modes of `low` with |k| < k_split, of `high` above.
 std::vector<double> combine_by_wavenumber(const std::vector<double>& low,

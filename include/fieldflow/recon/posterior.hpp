@@ -23,6 +23,7 @@
 #include <string>
 #include <vector>
 
+#include "fieldflow/core/settings.hpp"
 #include "fieldflow/flow/checkpoint.hpp"
 #include "fieldflow/flow/flow.hpp"
 #include "fieldflow/recon/hmc.hpp"
@@ -61,7 +62,9 @@ struct PosteriorSettings {
   double init_spread = 0.5;  // chains start at the MAP (or WF) + init_spread * N(0, M^-1)
 };
 
-// Reads a `posterior:` section (keys above; docs/denoise.md).
+// Every key of `denoise.posterior:` declared once (docs/posterior.md's key table).
+const SettingsTable<PosteriorSettings>& posterior_settings_table();
+// Reads a `posterior:` section (posterior_settings_table().read).
 PosteriorSettings read_posterior_settings(ConfigNode node);
 HmcSettings hmc_settings(const PosteriorSettings& s);
 
