@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Bad input never costs data (issue 8): each class of hostile input on every command that writes
-# (paint, pk, logp, sample, simulate). For every row: the exact exit status, standard error holding
-# exactly one line `fieldflow: <the right input>: ...`, and no file in the working folder changed,
+# (paint, pk, bk, logp, sample, simulate, denoise, report). For every row: the exact exit status,
+# standard error holding exactly one line `fieldflow: <the right input>: ...`, and no file in the working folder changed,
 # appeared or vanished (hidden temporaries included). Classes: device nodes, FIFOs, an output that
 # is an input (any spelling), non-finite results, a full standard output, signals in the middle of
 # a write, the exit-status rule, misleading messages, control characters in names.
@@ -239,6 +239,36 @@ kill $holder 2>/dev/null; wait $holder 2>/dev/null
 # ---- names with control characters stay on one line, escaped ----
 row newline-name 1 'bad\nname.h5: no such file' -- "$bin" pk $'bad\nname.h5'
 row escape-name 1 'x\x1b[31m.h5: no such file' -- "$bin" pk $'x\e[31m.h5'
+
+# ---- bk, report, denoise: the same rules ----
+row bk-devfull 1 "/dev/full: cannot write: No space left on device" -- "$bin" bk g.h5 --out /dev/full
+row bk-fifo-no-reader 1 "fifo: is a FIFO that nobody reads from" -- "$bin" bk g.h5 --out fifo
+row bk-out-field 1 "g.h5: is also an input" -- "$bin" bk g.h5 --out g.h5
+row bk-missing 1 "nothere.h5: no such file" -- "$bin" bk nothere.h5 --out x.csv
+row bk-huge64 1 "huge64.h5: " -- "$bin" bk huge64.h5 --out x.csv
+row bk-kbin-zero 2 "--kbin: " -- "$bin" bk g.h5 --kbin 0
+printf 'report:\n  kind: reconstruction\n  out: rep\n  inputs: {results: [nothere.h5]}\n' > rep_missing.yaml
+printf 'report:\n  kind: reconstruction\n  out: rep\n  inputs: {results: [g.h5]}\n' > rep_notresult.yaml
+printf 'report:\n  kind: movie\n  out: rep\n' > rep_kind.yaml
+printf 'report:\n  kind: training\n  out: rep\n  inputs: {fields: [g.h5]}\n' > rep_norun.yaml
+row report-missing-result 1 "nothere.h5: no such file" -- "$bin" report rep_missing.yaml
+row report-not-a-result 1 "g.h5: " -- "$bin" report rep_notresult.yaml
+row report-kind 1 "rep_kind.yaml: report.kind: expected one of training, reconstruction" -- "$bin" report rep_kind.yaml
+row report-run-dir 1 "rep_norun.yaml: report.inputs.run_dir: required when kind is training" -- "$bin" report rep_norun.yaml
+if [ $have_checkpoint = 1 ]; then
+  den() {  # den FILE EXTRA_LINES: a denoise config on the seed checkpoint's 4^3 training box
+    printf 'denoise:\n  checkpoint: flow.h5\n  combined: {k_split_hmpc: 0.1}\n%s\n' "$2" > "$1"
+  }
+  base=$'  truth: {grid: g4.h5, index: 0}\n  noise: {sigma: 0.5, seed: 1}\n  mask: {kind: none}'
+  den den_self.yaml "$base"$'\n  out: flow.h5'
+  den den_sigma.yaml $'  truth: {grid: g4.h5, index: 0}\n  noise: {sigma: 0, seed: 1}\n  mask: {kind: none}\n  out: den.h5'
+  den den_index.yaml $'  truth: {grid: g4.h5, index: 5}\n  noise: {sigma: 0.5, seed: 1}\n  mask: {kind: none}\n  out: den.h5'
+  den den_devnull.yaml "$base"$'\n  out: /dev/null'
+  row denoise-out-checkpoint 1 "flow.h5: is also an input" -- "$bin" denoise den_self.yaml
+  row denoise-sigma-zero 1 "den_sigma.yaml: denoise.noise.sigma" -- "$bin" denoise den_sigma.yaml
+  row denoise-index 1 "den_index.yaml: denoise.truth.index: 5 is out of range" -- "$bin" denoise den_index.yaml
+  row denoise-devnull 1 "/dev/null: is a character device" -- "$bin" denoise den_devnull.yaml
+fi
 
 # ---- progress never precedes the error on stderr ----
 out=$("$bin" paint snap.hdf5 --grid 8 --out painted.h5 2>&1 >/dev/null)

@@ -33,6 +33,7 @@ struct Demo {
   Mode mode = Mode::fast;
   std::vector<double> redshifts;
   std::vector<int> widths;
+  std::vector<std::string> inputs;
   Stepping stepping;  // read under `stepping:`
   int grid = 0;       // read under `paint:` (a group of Demo's own fields)
   int undeclared = 7;
@@ -64,6 +65,7 @@ const SettingsTable<Demo>& demo_table() {
                   "integration | mode")
           .numbers("redshifts", &Demo::redshifts, {0.0}, Range::non_negative(), "output z")
           .integers("widths", &Demo::widths, {16, 32}, Range::at_least(1), "layer widths")
+          .texts("inputs", &Demo::inputs, std::vector<std::string>{}, "input files")
           .section("stepping", &Demo::stepping, stepping_table())
           .section("paint", paint)
           .check([](const Demo& d, const Reject& reject) {
@@ -113,6 +115,24 @@ TEST(Settings, ReadsEveryKindAndNesting) {
   EXPECT_EQ(d.stepping.steps, 5);
   EXPECT_EQ(d.stepping.dt, 0.1);
   EXPECT_EQ(d.grid, 64);
+}
+
+TEST(Settings, TextListsTakeOneTextOrAListAndRefuseNesting) {
+  EXPECT_TRUE(read_demo("").inputs.empty());
+  EXPECT_EQ(read_demo("inputs: a.h5\n").inputs, std::vector<std::string>{"a.h5"});
+  EXPECT_EQ(read_demo("inputs: [a.h5, 'b*.h5']\n").inputs,
+            (std::vector<std::string>{"a.h5", "b*.h5"}));
+  EXPECT_EQ(error_of([] { read_demo("inputs: {a: 1}\n"); }),
+            "d.yaml: inputs: expected a list of strings, got {a: 1}");
+  EXPECT_EQ(error_of([] { read_demo("inputs: [a, [b]]\n"); }),
+            "d.yaml: inputs: expected a list of strings, got element [b]");
+  Demo d = demo_table().defaults();
+  d.inputs = {"x.h5", ""};
+  EXPECT_EQ(error_of([&] { demo_table().validate(d, "code"); }),
+            "code: inputs: expected non-empty strings, got [x.h5, \"\"]");
+  d.inputs = {"x.h5", "y z.h5"};
+  Config c = Config::parse(demo_table().dump_text(d), "dump");
+  EXPECT_EQ(demo_table().read(c.root()).inputs, d.inputs);
 }
 
 TEST(Settings, IntegersAreExactAndNeverWrap) {
@@ -272,7 +292,7 @@ TEST(Settings, MarkdownTableHasOneRowPerKey) {
   EXPECT_NE(md.find("| `table` | `\"\"` | text |"), std::string::npos) << md;
   size_t rows = 0;
   for (char c : md) rows += c == '\n';
-  EXPECT_EQ(rows, 2u + 13u);
+  EXPECT_EQ(rows, 2u + 14u);
 }
 
 TEST(Settings, DeclaredDefaultsMustBeAllowed) {

@@ -18,7 +18,9 @@
 
 #include "error_of.hpp"
 #include "fieldflow/core/config.hpp"
+#include "fieldflow/core/provenance.hpp"
 #include "fieldflow/core/rng.hpp"
+#include "fieldflow/core/settings.hpp"
 #include "fieldflow/flow/base.hpp"
 #include "fieldflow/flow/checkpoint.hpp"
 #include "fieldflow/io/atomic_file.hpp"
@@ -90,6 +92,9 @@ void expect_tables_finite(const fs::path& dir) {
 // src/href of index.html is a file in the folder.
 std::vector<std::string> expect_figures(const fs::path& dir) {
   const YAML::Node manifest = YAML::LoadFile((dir / "report.json").string());
+  // Provenance: what made the report.
+  EXPECT_EQ(manifest["provenance"]["fieldflow_version"].as<std::string>(), fieldflow_version());
+  EXPECT_EQ(manifest["provenance"]["git_commit"].as<std::string>(), fieldflow_git_commit());
   std::vector<std::string> names;
   for (const auto& f : manifest["figures"]) {
     const std::string png = f["png"].as<std::string>();
@@ -448,27 +453,56 @@ TEST(Report, EveryKeyChangesTheResult) {
       " fields: [f1, f2], max_fields: 3, gaussian_fields: g, linear_pk: l}\n  samples: {count: 4,"
       " temperature: 0.7, seed: 9}\n  stats: {mas: tsc, kbin: 1.5, pdf_bins: 7, slice: 2}\n",
       "test");
-  const report::ReportSettings s = report::read_report_settings(config.root().section("report"));
+  const report::ReportSettings read = report::read_report_settings(config.root().section("report"));
   config.finish();
-  EXPECT_EQ(s.kind, "training");
-  EXPECT_EQ(s.training.fields, (std::vector<std::string>{"f1", "f2"}));
-  EXPECT_EQ(s.training.checkpoint, "c");
-  EXPECT_EQ(s.training.max_fields, 3);
-  EXPECT_EQ(s.training.gaussian_fields, "g");
-  EXPECT_EQ(s.training.linear_pk, "l");
-  EXPECT_EQ(s.training.samples.count, 4);
-  EXPECT_EQ(s.training.samples.temperature, 0.7);
-  EXPECT_EQ(s.training.samples.seed, 9u);
-  EXPECT_EQ(s.training.stats.mas, MassAssignment::tsc);
-  EXPECT_EQ(s.training.stats.kbin, 1.5);
-  EXPECT_EQ(s.training.stats.pdf_bins, 7);
-  EXPECT_EQ(s.training.stats.slice, 2);
-  EXPECT_FALSE(s.training.plot);
-  EXPECT_EQ(s.training.out, "o");
-  Config bad =
-      Config::parse("report:\n  kind: training\n  out: o\n  inputs: {results: [a]}\n", "bad.yaml");
-  EXPECT_EQ(error_of([&] { report::read_report_settings(bad.root().section("report")); }),
-            "bad.yaml: report.inputs.run_dir: required key is missing");
+  EXPECT_EQ(read.kind, "training");
+  const report::TrainingReport t = report::training_report(read);
+  EXPECT_EQ(t.run_dir, "r");
+  EXPECT_EQ(t.fields, (std::vector<std::string>{"f1", "f2"}));
+  EXPECT_EQ(t.checkpoint, "c");
+  EXPECT_EQ(t.max_fields, 3);
+  EXPECT_EQ(t.gaussian_fields, "g");
+  EXPECT_EQ(t.linear_pk, "l");
+  EXPECT_EQ(t.samples.count, 4);
+  EXPECT_EQ(t.samples.temperature, 0.7);
+  EXPECT_EQ(t.samples.seed, 9u);
+  EXPECT_EQ(t.stats.mas, MassAssignment::tsc);
+  EXPECT_EQ(t.stats.kbin, 1.5);
+  EXPECT_EQ(t.stats.pdf_bins, 7);
+  EXPECT_EQ(t.stats.slice, 2);
+  EXPECT_FALSE(t.plot);
+  EXPECT_EQ(t.out, "o");
+  // The settings recorded with the report read back to the same settings.
+  Config again = Config::parse(t.settings_yaml, "dump");
+  EXPECT_FALSE(report::report_settings_table().first_difference(
+      report::read_report_settings(again.root().section("report")), read));
+
+  const auto error_in = [](const std::string& yaml) {
+    return error_of([&] {
+      Config c = Config::parse(yaml, "bad.yaml");
+      report::read_report_settings(c.root().section("report"));
+      c.finish();
+    });
+  };
+  EXPECT_EQ(error_in("report:\n  kind: training\n  out: o\n  inputs: {fields: [f]}\n"),
+            "bad.yaml: report.inputs.run_dir: required when kind is training");
+  EXPECT_EQ(error_in("report:\n  kind: training\n  out: o\n  inputs: {run_dir: r, fields: f,"
+                     " results: [a]}\n"),
+            "bad.yaml: report.inputs.results: only for kind: reconstruction");
+  EXPECT_EQ(error_in("report:\n  kind: reconstruction\n  out: o\n  inputs: {results: [a],"
+                     " run_dir: r}\n"),
+            "bad.yaml: report.inputs: run_dir, checkpoint, fields, max_fields, gaussian_fields and"
+            " linear_pk are only for kind: training");
+  EXPECT_EQ(error_in("report:\n  kind: reconstruction\n  out: o\n  inputs: {results: [a]}\n"
+                     "  samples: {count: 3}\n"),
+            "bad.yaml: report.samples: only for kind: training");
+  EXPECT_EQ(error_in("report:\n  kind: reconstruction\n  out: o\n  inputs: {}\n"),
+            "bad.yaml: report.inputs.results: required when kind is reconstruction");
+  EXPECT_EQ(error_in("report:\n  kind: movie\n  out: o\n"),
+            "bad.yaml: report.kind: expected one of training, reconstruction, got movie");
+  EXPECT_EQ(error_in("report:\n  kind: training\n  out: o\n  stats: {kbin: 0}\n"
+                     "  inputs: {run_dir: r, fields: f}\n"),
+            "bad.yaml: report.stats.kbin: expected a number > 0, got 0");
 }
 
 // The report reads what `fieldflow denoise` really writes (run here on the tiny flow).

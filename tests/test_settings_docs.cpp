@@ -18,6 +18,7 @@
 #include "fieldflow/core/settings.hpp"
 #include "fieldflow/flow/config.hpp"
 #include "fieldflow/recon/denoise.hpp"
+#include "fieldflow/report/report.hpp"
 #include "fieldflow/sim/cosmology.hpp"
 #include "fieldflow/sim/simulation_set.hpp"
 #include "fieldflow/train/settings.hpp"
@@ -41,6 +42,8 @@ const std::vector<DocTable>& doc_tables() {
       {"docs/denoise.md", "denoise", [] { return ff::denoise_settings_table().markdown_table(); }},
       {"docs/posterior.md", "posterior",
        [] { return ff::posterior_settings_table().markdown_table(); }},
+      {"docs/report.md", "report",
+       [] { return ff::report::report_settings_table().markdown_table(); }},
   };
   return tables;
 }

@@ -193,6 +193,12 @@ TEST(Bispectrum, RefusesBadInput) {
   EXPECT_EQ(error_of([&] { estimator.measure(other, "sample 3"); }),
             "sample 3: grid 8^3 in a box of 200 Mpc/h differs from the bispectrum's 8^3 in 100 "
             "Mpc/h");
+  // Finite values whose triplet products overflow: refused, never a NaN in the table.
+  Grid huge = skewed_field(8, 100.0, 2);
+  for (double& v : huge.values) v *= 1e120;
+  EXPECT_EQ(error_of([&] { estimator.measure(huge, "huge.h5"); }),
+            "huge.h5: bispectrum: B(k) exceeds double precision (the field's values are too large; "
+            "rescale them)");
 }
 
 namespace {

@@ -29,7 +29,10 @@ void run_bk(const BkArgs& a) {
   opts.kbin_width = a.kbin;
   const GridFileInfo info = inspect_for_fourier(a.field, a.index);
   const Grid field = read_grid(a.field, a.index);  // the estimator works in double
-  // Progress on standard error, at most every two seconds, for grids where it takes that long.
+  // Progress at most every two seconds, for grids where it takes that long: on standard output
+  // when the table goes to a file (so that an error stays the only line on standard error), on
+  // standard error when the table itself is standard output.
+  FILE* progress_to = a.out.empty() ? stderr : stdout;
   const auto start = std::chrono::steady_clock::now();
   auto last = start;
   const BispectrumProgress progress = [&](int done, int total) {
@@ -37,8 +40,9 @@ void run_bk(const BkArgs& a) {
     if (now - last < std::chrono::seconds(2) && done < total) return;
     if (done == total && now - start < std::chrono::seconds(2)) return;
     last = now;
-    std::fprintf(stderr, "bk: %d/%d shells, %.1f s\n", done, total,
+    std::fprintf(progress_to, "bk: %d/%d shells, %.1f s\n", done, total,
                  std::chrono::duration<double>(now - start).count());
+    std::fflush(progress_to);
   };
   EquilateralBispectrum estimator(info.n, info.box_size_mpch, opts, progress);
   const Bispectrum b = estimator.measure(field, a.field.c_str());

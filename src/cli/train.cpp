@@ -56,6 +56,7 @@ int run_train(const TrainArgs& args) {
     r.gaussian_members = s.training_fields;
     r.fields_name = "validation fields";
     r.out = report_dir;
+    r.settings_yaml = config.yaml();
     report::write_training_report(r);
   }
   // Stopped by a signal: the conventional status 128 + signal (a Slurm requeue reruns the command).

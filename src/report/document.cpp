@@ -157,7 +157,9 @@ std::string ReportWriter::manifest() const {
     for (size_t p = 0; p < f.panels.size(); ++p) o << (p ? ", " : "") << json_panel(f.panels[p]);
     o << "]}";
   }
-  o << "\n ]}\n";
+  o << "\n ],\n \"provenance\": {\"fieldflow_version\": " << json_string(provenance_.version)
+    << ", \"git_commit\": " << json_string(provenance_.git_commit)
+    << ", \"settings\": " << json_string(provenance_.settings) << "}}\n";
   return o.str();
 }
 
@@ -204,7 +206,9 @@ std::string ReportWriter::html() const {
   o << "<p class=\"note\">Figures drawn by plot_report.py from <a "
        "href=\"report.json\">report.json</a>"
        " and the files it names; rerun: <code>python3 plot_report.py &lt;this "
-       "folder&gt;</code>.</p>\n"
+       "folder&gt;</code>. Made by fieldflow "
+    << html_escape(provenance_.version) << " (commit " << html_escape(provenance_.git_commit) << ")"
+    << (provenance_.settings.empty() ? "" : "; its settings are in report.json") << ".</p>\n"
     << "</body>\n</html>\n";
   return o.str();
 }

@@ -194,6 +194,7 @@ void write_reconstruction_report(const ReconstructionReport& c) {
   for (const auto& e : first.estimates) est.push_back(e.first);
 
   ReportWriter w(c.out, "fieldflow reconstruction report");
+  w.settings(c.settings_yaml);
   w.note(std::to_string(results.size()) + " reconstruction(s) of " + std::to_string(n) +
          "³ fields in a " + format_number(box) + " Mpc/h box, from " + first.path +
          (results.size() > 1 ? " and others" : "") +

@@ -101,6 +101,7 @@ void write_training_report(const TrainingReport& r) {
                                 " Mpc/h: its P(k) is of another box");
 
   ReportWriter w(r.out, "fieldflow training report: " + checkpoint);
+  w.settings(r.settings_yaml);
   w.note(
       "Flow " + checkpoint + " (" + std::to_string(n) + "³ grid, " +
       std::to_string(loaded.flow->parameter_count()) + " parameters, preprocessing " +

@@ -136,6 +136,11 @@ Bispectrum EquilateralBispectrum::measure(const BasicGrid<T>& field, const char*
     fft_->inverse();  // unnormalised: d^u = N^3 d, so sum_x (d^u)^3 = N^3 sum over triplets
     const double mean_triplet = cube_sum() / n3 / triangles_[s];
     const double bk = l3 * l3 / (n3 * n3 * n3) * mean_triplet;
+    // Never a non-finite result from finite input (a triplet product overflows near 1e102).
+    if (!std::isfinite(pk) || !std::isfinite(bk))
+      throw Error(what, std::string("bispectrum: ") + (std::isfinite(pk) ? "B(k)" : "P(k)") +
+                            " exceeds double precision (the field's values are too large; "
+                            "rescale them)");
     out.k.push_back(kf * centre_[s]);
     out.bk.push_back(bk);
     out.pk.push_back(pk);

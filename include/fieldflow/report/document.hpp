@@ -10,6 +10,7 @@
 #include <utility>
 #include <vector>
 
+#include "fieldflow/core/provenance.hpp"
 #include "fieldflow/io/csv.hpp"
 
 namespace ff::report {
@@ -81,6 +82,9 @@ class ReportWriter {
   void figure(Figure figure) { figures_.push_back(std::move(figure)); }
   void table(Table table) { tables_.push_back(std::move(table)); }
   void note(std::string paragraph) { notes_.push_back(std::move(paragraph)); }
+  // The settings (YAML) that made the report, recorded with the version and commit in report.json
+  // and named at the foot of the page.
+  void settings(std::string yaml) { provenance_.settings = std::move(yaml); }
 
   // Writes report.json, runs the plotting script (when plot), checks every PNG is there, writes
   // index.html. Without plot, the page links the PNGs the script would draw.
@@ -93,6 +97,7 @@ class ReportWriter {
   std::vector<Figure> figures_;
   std::vector<Table> tables_;
   std::vector<std::string> notes_;
+  Provenance provenance_ = provenance();
 };
 
 // The plotting script's path, or an Error saying where it was looked for.

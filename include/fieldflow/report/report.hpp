@@ -16,7 +16,9 @@
 
 namespace ff {
 class ConfigNode;
-}
+template <class S>
+class SettingsTable;
+}  // namespace ff
 
 namespace ff::report {
 
@@ -48,7 +50,8 @@ struct TrainingReport {
   SampleSettings samples;
   StatsSettings stats;
   std::string out;
-  bool plot = true;  // run the plotting script (false: numbers and page only)
+  bool plot = true;           // run the plotting script (false: numbers and page only)
+  std::string settings_yaml;  // recorded in report.json ("" when made in code without settings)
 };
 
 struct ReconstructionReport {
@@ -56,16 +59,38 @@ struct ReconstructionReport {
   StatsSettings stats;
   std::string out;
   bool plot = true;
+  std::string settings_yaml;
+};
+
+// The `report:` section as written in YAML (report_settings_table(), keys in docs/report.md);
+// the inputs of both kinds share one section, and a key of the other kind is refused.
+struct ReportInputs {
+  std::string run_dir;               // training: train.run_dir
+  std::string checkpoint;            // training: "" = run_dir/best.h5, else checkpoint.h5
+  std::vector<std::string> fields;   // training: grid files of real fields
+  int max_fields = 16;               // training
+  std::string gaussian_fields;       // training
+  std::string linear_pk;             // training
+  std::vector<std::string> results;  // reconstruction: fieldflow denoise result files
 };
 
 struct ReportSettings {
   std::string kind;  // training | reconstruction
-  TrainingReport training;
-  ReconstructionReport reconstruction;
+  std::string out;
+  bool plot = true;
+  ReportInputs inputs;
+  SampleSettings samples;  // training only
+  StatsSettings stats;
 };
 
-// Reads the `report:` section (keys in docs/report.md).
+const SettingsTable<ReportSettings>& report_settings_table();
+
+// Reads and checks the `report:` section; the caller's Config::finish() refuses unknown keys.
 ReportSettings read_report_settings(ConfigNode node);
+
+// The job of each kind that the settings describe.
+TrainingReport training_report(const ReportSettings& settings);
+ReconstructionReport reconstruction_report(const ReportSettings& settings);
 
 // Each writes the whole folder (and prints progress); an Error on any bad or mismatched input.
 void write_training_report(const TrainingReport& report);
