@@ -34,7 +34,7 @@ void add_denoise_command(CLI::App& app) {
       rep.results = {s.out};
       const std::filesystem::path out(s.out);
       rep.out = (out.parent_path() / (out.stem().string() + "_report")).string();
-      rep.settings_yaml = s.yaml;
+      rep.settings_yaml = denoise_settings_yaml(s);
       report::write_reconstruction_report(rep);
     }
   });
