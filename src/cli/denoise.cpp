@@ -2,11 +2,17 @@
 // combination for one observation. The work is in recon (docs/denoise.md).
 #include "fieldflow/recon/denoise.hpp"
 
+#include <omp.h>
+
+#include <algorithm>
 #include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 
 #include "commands.hpp"
+#include "fieldflow/core/error.hpp"
 #include "fieldflow/report/report.hpp"
+#include "fieldflow/train/communicator.hpp"
 
 namespace ff::cli {
 
@@ -18,13 +24,22 @@ void add_denoise_command(CLI::App& app) {
       "combination (docs/denoise.md)");
   add_config_args(sub, *args);
   sub->callback([args] {
+    // Under mpirun the posterior chains are shared over the ranks (every rank reconstructs the
+    // WF and the MAP, the chains' start); rank 0 logs and writes.
+    Communicator comm;
+    std::setvbuf(stdout, nullptr, _IOLBF, 0);  // progress lines appear as they are printed
+    // Ranks sharing a node share its cores: unless OMP_NUM_THREADS says otherwise, split them.
+    if (comm.active() && !std::getenv("OMP_NUM_THREADS"))
+      omp_set_num_threads(std::max(1, omp_get_num_procs() / Communicator::local_ranks()));
+    // Every rank reads the config; each fails the same way on a bad one, so only rank 0 prints.
+    if (comm.rank() != 0) prints_errors().store(false);
     Config config = args->load();
     DenoiseSettings s = read_denoise_settings(config.root().section("denoise"));
     config.finish();
     s.source = config.source();
-    // Posterior chains run one after another in this process (train's Communicator, which would
-    // share them over MPI ranks, is not on main yet).
-    const DenoiseSummary r = run_denoise(s, stdout);
+    prints_errors().store(true);
+    const DenoiseSummary r = run_denoise(s, stdout, chain_sharing(comm));
+    if (comm.rank() != 0) return;
     std::printf(
         "denoise: wrote %s, %s, %s (WF %d iterations, MAP %d iterations, k_split %.4g h/Mpc)\n",
         s.out.c_str(), r.metrics_path.c_str(), r.summary_path.c_str(), r.wiener_iterations,

@@ -385,6 +385,123 @@ Reconstruction reconstruct(const Observation& o, const std::vector<double>& eige
   return r;
 }
 
+// Everything before the posterior sampling, the same on every process: the checks, the
+// observation, the prior's P(k), the split, the WF, the MAP and their combination.
+struct Prepared {
+  FlowCheckpoint ckpt;
+  std::unique_ptr<MultiScaleFlow<float>> rebuilt;  // the flow on the observation's grid
+  MultiScaleFlow<float>* flow = nullptr;           // rebuilt, or the checkpoint's
+  Observation obs;
+  PriorTable prior;
+  double k_split = 0.0;
+  std::string k_split_source;
+  Reconstruction rec;
+  std::vector<double> combined;
+};
+
+Prepared prepare(const DenoiseSettings& s, const DenoiseSummary& summary, std::FILE* log) {
+  // Settings made in code get the checks of a config file's.
+  denoise_settings_table().validate(s, s.source.empty() ? "denoise" : s.source);
+  const std::vector<std::string> inputs = {s.checkpoint,       s.truth_grid,      s.data_grid,
+                                           s.data_mask,        s.noise_sigma_map, s.mask.file,
+                                           s.prior_power_file, s.validation_grid};
+  for (const std::string& out : {s.out, summary.metrics_path, summary.summary_path})
+    refuse_output_that_is_input(out, inputs);
+
+  Prepared p;
+  FlowCheckpoint& ckpt = p.ckpt;
+  ckpt = load_flow_checkpoint(s.checkpoint);
+  const FlowSpec& trained = ckpt.flow->spec();
+
+  // The observation.
+  Observation& obs = p.obs;
+  if (!s.truth_grid.empty()) {
+    const GridFileInfo info = inspect_grid_file(s.truth_grid);
+    if (s.truth_index >= info.count)
+      throw Error(s.source, "denoise.truth.index: " + std::to_string(s.truth_index) +
+                                " is out of range, " + s.truth_grid + " holds " +
+                                std::to_string(info.count) + " field(s)");
+    const Grid truth = read_grid(s.truth_grid, s.truth_index);
+    MaskSettings ms = s.mask;
+    std::vector<double> mask = make_mask(truth.n, ms);
+    std::vector<double> sigma = s.noise_sigma_map.empty()
+                                    ? std::vector<double>(truth.size(), s.noise_sigma)
+                                    : read_noise_sigma_map(s.noise_sigma_map, truth.n);
+    obs = observe(truth, std::move(mask), std::move(sigma), s.noise_seed);
+  } else {
+    const Grid data = read_grid(s.data_grid);
+    obs.n = data.n;
+    obs.box_size_mpch = data.box_size_mpch;
+    obs.redshift = data.redshift;
+    MaskSettings ms;
+    ms.kind = s.data_mask.empty() ? "none" : "file";
+    ms.file = s.data_mask;
+    obs.mask = make_mask(data.n, ms);
+    obs.noise_sigma = s.noise_sigma_map.empty()
+                          ? std::vector<double>(data.size(), s.data_noise_sigma)
+                          : read_noise_sigma_map(s.noise_sigma_map, data.n);
+    obs.data = data.values;
+    for (size_t i = 0; i < obs.data.size(); ++i) obs.data[i] *= obs.mask[i];
+  }
+  // The flow must have been trained at this cell size (the checkpoint's training data box; loading
+  // refused a checkpoint without a positive one).
+  const double train_box = ckpt.data.box_size_mpch;
+  const double cell = obs.box_size_mpch / obs.n, train_cell = train_box / trained.grid;
+  if (std::fabs(cell - train_cell) > 1e-6 * train_cell)
+    throw Error(s.checkpoint, "flow trained on " + std::to_string(trained.grid) + "^3 cells of " +
+                                  format_number(train_cell) + " Mpc/h (box " +
+                                  format_number(train_box) + "), the observation has " +
+                                  std::to_string(obs.n) + "^3 cells of " + format_number(cell) +
+                                  " Mpc/h");
+  p.rebuilt = flow_for_grid(*ckpt.flow, obs.n, obs.box_size_mpch, s.checkpoint);
+  MultiScaleFlow<float>& flow = p.rebuilt ? *p.rebuilt : *ckpt.flow;
+  p.flow = &flow;
+  if (log)
+    std::fprintf(log, "denoise: %d^3 field, box %g Mpc/h, %.1f%% observed, noise sigma %g%s\n",
+                 obs.n, obs.box_size_mpch, 100 * obs.observed_fraction(), obs.noise_sigma[0],
+                 p.rebuilt ? " (flow applied to the whole periodic box)" : "");
+
+  p.prior = prior_power(s, ckpt, obs.box_size_mpch, obs.redshift, train_box, log);
+  const std::vector<double> lambda =
+      CorrelatedGaussian::from_power(obs.n, obs.box_size_mpch, p.prior.k_hmpc, p.prior.pk)
+          .eigenvalues();
+
+  // The split, chosen on validation fields when not given.
+  double& k_split = p.k_split;
+  k_split = s.k_split_hmpc;
+  p.k_split_source = "config";
+  if (k_split <= 0) {
+    std::vector<std::vector<double>> vw, vm, vt;
+    for (long index : s.validation_indices) {
+      const Grid truth = read_grid(s.validation_grid, int(index));
+      if (truth.n != obs.n)
+        throw Error(s.validation_grid, "validation fields must match the observation's grid");
+      MaskSettings ms = s.mask;
+      ms.seed = s.mask.seed + 7919 * uint64_t(index + 1);  // masks and noise unlike the test's
+      std::vector<double> sigma = s.noise_sigma_map.empty()
+                                      ? std::vector<double>(truth.size(), s.noise_sigma)
+                                      : read_noise_sigma_map(s.noise_sigma_map, truth.n);
+      const Observation vo = observe(truth, make_mask(truth.n, ms), std::move(sigma),
+                                     s.noise_seed + 7919 * uint64_t(index + 1));
+      if (log) std::fprintf(log, "denoise: validation field %ld\n", index);
+      Reconstruction vr = reconstruct(vo, lambda, flow, ckpt.preprocessing, s, log);
+      vw.push_back(std::move(vr.wf.x));
+      vm.push_back(std::move(vr.map.delta));
+      vt.push_back(truth.values);
+    }
+    k_split = choose_k_split(vw, vm, vt, obs.n, obs.box_size_mpch);
+    p.k_split_source = "validation " + s.validation_grid;
+    if (log)
+      std::fprintf(log, "denoise: k_split = %.4g h/Mpc chosen on %zu validation fields\n", k_split,
+                   vw.size());
+  }
+
+  p.rec = reconstruct(obs, lambda, flow, ckpt.preprocessing, s, log);
+  p.combined =
+      combine_by_wavenumber(p.rec.wf.x, p.rec.map.delta, obs.n, obs.box_size_mpch, k_split);
+  return p;
+}
+
 }  // namespace
 
 std::vector<double> combine_by_wavenumber(const std::vector<double>& low,
@@ -441,107 +558,26 @@ double choose_k_split(const std::vector<std::vector<double>>& wf,
 
 DenoiseSummary run_denoise(const DenoiseSettings& s, std::FILE* log, const ChainSharing& sharing) {
   if (sharing.rank != 0) log = nullptr;
-  // Settings made in code get the checks of a config file's.
-  denoise_settings_table().validate(s, s.source.empty() ? "denoise" : s.source);
   const auto start = clock_type::now();
   DenoiseSummary summary;
   const std::string stem = stem_of(s.out);
   summary.metrics_path = stem + "_metrics.csv";
   summary.summary_path = stem + "_summary.json";
-  const std::vector<std::string> inputs = {s.checkpoint,       s.truth_grid,      s.data_grid,
-                                           s.data_mask,        s.noise_sigma_map, s.mask.file,
-                                           s.prior_power_file, s.validation_grid};
-  for (const std::string& out : {s.out, summary.metrics_path, summary.summary_path})
-    refuse_output_that_is_input(out, inputs);
-
-  FlowCheckpoint ckpt = load_flow_checkpoint(s.checkpoint);
-  const FlowSpec& trained = ckpt.flow->spec();
-
-  // The observation.
-  Observation obs;
-  if (!s.truth_grid.empty()) {
-    const GridFileInfo info = inspect_grid_file(s.truth_grid);
-    if (s.truth_index >= info.count)
-      throw Error(s.source, "denoise.truth.index: " + std::to_string(s.truth_index) +
-                                " is out of range, " + s.truth_grid + " holds " +
-                                std::to_string(info.count) + " field(s)");
-    const Grid truth = read_grid(s.truth_grid, s.truth_index);
-    MaskSettings ms = s.mask;
-    std::vector<double> mask = make_mask(truth.n, ms);
-    std::vector<double> sigma = s.noise_sigma_map.empty()
-                                    ? std::vector<double>(truth.size(), s.noise_sigma)
-                                    : read_noise_sigma_map(s.noise_sigma_map, truth.n);
-    obs = observe(truth, std::move(mask), std::move(sigma), s.noise_seed);
-  } else {
-    const Grid data = read_grid(s.data_grid);
-    obs.n = data.n;
-    obs.box_size_mpch = data.box_size_mpch;
-    obs.redshift = data.redshift;
-    MaskSettings ms;
-    ms.kind = s.data_mask.empty() ? "none" : "file";
-    ms.file = s.data_mask;
-    obs.mask = make_mask(data.n, ms);
-    obs.noise_sigma = s.noise_sigma_map.empty()
-                          ? std::vector<double>(data.size(), s.data_noise_sigma)
-                          : read_noise_sigma_map(s.noise_sigma_map, data.n);
-    obs.data = data.values;
-    for (size_t i = 0; i < obs.data.size(); ++i) obs.data[i] *= obs.mask[i];
-  }
-  // The flow must have been trained at this cell size (the checkpoint's training data box; loading
-  // refused a checkpoint without a positive one).
-  const double train_box = ckpt.data.box_size_mpch;
-  const double cell = obs.box_size_mpch / obs.n, train_cell = train_box / trained.grid;
-  if (std::fabs(cell - train_cell) > 1e-6 * train_cell)
-    throw Error(s.checkpoint, "flow trained on " + std::to_string(trained.grid) + "^3 cells of " +
-                                  format_number(train_cell) + " Mpc/h (box " +
-                                  format_number(train_box) + "), the observation has " +
-                                  std::to_string(obs.n) + "^3 cells of " + format_number(cell) +
-                                  " Mpc/h");
-  std::unique_ptr<MultiScaleFlow<float>> rebuilt =
-      flow_for_grid(*ckpt.flow, obs.n, obs.box_size_mpch, s.checkpoint);
-  MultiScaleFlow<float>& flow = rebuilt ? *rebuilt : *ckpt.flow;
-  if (log)
-    std::fprintf(log, "denoise: %d^3 field, box %g Mpc/h, %.1f%% observed, noise sigma %g%s\n",
-                 obs.n, obs.box_size_mpch, 100 * obs.observed_fraction(), obs.noise_sigma[0],
-                 rebuilt ? " (flow applied to the whole periodic box)" : "");
-
-  const PriorTable prior = prior_power(s, ckpt, obs.box_size_mpch, obs.redshift, train_box, log);
-  const std::vector<double> lambda =
-      CorrelatedGaussian::from_power(obs.n, obs.box_size_mpch, prior.k_hmpc, prior.pk)
-          .eigenvalues();
-
-  // The split, chosen on validation fields when not given.
-  double k_split = s.k_split_hmpc;
-  std::string k_split_source = "config";
-  if (k_split <= 0) {
-    std::vector<std::vector<double>> vw, vm, vt;
-    for (long index : s.validation_indices) {
-      const Grid truth = read_grid(s.validation_grid, int(index));
-      if (truth.n != obs.n)
-        throw Error(s.validation_grid, "validation fields must match the observation's grid");
-      MaskSettings ms = s.mask;
-      ms.seed = s.mask.seed + 7919 * uint64_t(index + 1);  // masks and noise unlike the test's
-      std::vector<double> sigma = s.noise_sigma_map.empty()
-                                      ? std::vector<double>(truth.size(), s.noise_sigma)
-                                      : read_noise_sigma_map(s.noise_sigma_map, truth.n);
-      const Observation vo = observe(truth, make_mask(truth.n, ms), std::move(sigma),
-                                     s.noise_seed + 7919 * uint64_t(index + 1));
-      if (log) std::fprintf(log, "denoise: validation field %ld\n", index);
-      Reconstruction vr = reconstruct(vo, lambda, flow, ckpt.preprocessing, s, log);
-      vw.push_back(std::move(vr.wf.x));
-      vm.push_back(std::move(vr.map.delta));
-      vt.push_back(truth.values);
-    }
-    k_split = choose_k_split(vw, vm, vt, obs.n, obs.box_size_mpch);
-    k_split_source = "validation " + s.validation_grid;
-    if (log)
-      std::fprintf(log, "denoise: k_split = %.4g h/Mpc chosen on %zu validation fields\n", k_split,
-                   vw.size());
-  }
-
-  Reconstruction rec = reconstruct(obs, lambda, flow, ckpt.preprocessing, s, log);
-  const std::vector<double> combined =
-      combine_by_wavenumber(rec.wf.x, rec.map.delta, obs.n, obs.box_size_mpch, k_split);
+  // A failure before the sampling stops every process (each would meet it: one reports).
+  std::optional<Prepared> prepared;
+  const auto prepare_all = [&] { prepared.emplace(prepare(s, summary, log)); };
+  if (sharing.guarded)
+    sharing.guarded(prepare_all);
+  else
+    prepare_all();
+  FlowCheckpoint& ckpt = prepared->ckpt;
+  MultiScaleFlow<float>& flow = *prepared->flow;
+  const Observation& obs = prepared->obs;
+  const PriorTable& prior = prepared->prior;
+  const double k_split = prepared->k_split;
+  const std::string& k_split_source = prepared->k_split_source;
+  const Reconstruction& rec = prepared->rec;
+  const std::vector<double>& combined = prepared->combined;
 
   summary.wiener_iterations = rec.wf.iterations;
   summary.wiener_residual = rec.wf.relative_residual;

@@ -12,6 +12,7 @@
 #include "fieldflow/core/fft.hpp"
 #include "fieldflow/recon/mcmc_diagnostics.hpp"
 #include "fieldflow/stats/power_spectrum.hpp"
+#include "fieldflow/train/communicator.hpp"
 
 namespace ff {
 
@@ -50,6 +51,16 @@ const SettingsTable<PosteriorSettings>& posterior_settings_table() {
 
 PosteriorSettings read_posterior_settings(ConfigNode node) {
   return posterior_settings_table().read(node);
+}
+
+ChainSharing chain_sharing(const Communicator& comm) {
+  ChainSharing s;
+  s.rank = comm.rank();
+  s.size = comm.size();
+  s.sum = [&comm](double* values, size_t count) { comm.sum(values, count); };
+  s.sum_float = [&comm](float* values, size_t count) { comm.sum(values, count); };
+  s.guarded = [&comm](const std::function<void()>& run) { comm.guarded(run); };
+  return s;
 }
 
 HmcSettings hmc_settings(const PosteriorSettings& s) {

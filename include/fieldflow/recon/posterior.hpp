@@ -33,12 +33,12 @@
 
 namespace ff {
 
-class ConfigNode;
+class Communicator;
 
 // How posterior chains are shared between processes: chain c runs on the process with rank
 // c mod size, and results are combined by in-place sums over the processes (each process fills
-// its own chains' slots, zeros elsewhere). The default is one process. Under MPI the command line
-// fills it from train's Communicator (sum = allreduce, guarded = an agreed error check).
+// its own chains' slots, zeros elsewhere). The default is one process; chain_sharing() fills it
+// from train's Communicator (sum = allreduce, guarded = its agreed error check).
 struct ChainSharing {
   int rank = 0;
   int size = 1;
@@ -47,6 +47,10 @@ struct ChainSharing {
   // Runs the chains; a failure on one process must stop every process. Null: just run.
   std::function<void(const std::function<void()>&)> guarded;
 };
+
+// The chains shared over comm's ranks (comm must outlive the result). On one rank: sums are
+// no-ops and guarded re-throws a failure as it was (comm.guarded).
+ChainSharing chain_sharing(const Communicator& comm);
 
 struct PosteriorSettings {
   int samples = 0;  // per chain, after warm-up; 0 = no posterior sampling
