@@ -130,7 +130,7 @@ int main(int argc, char** argv) {
     Tensor<float> x(1, n, 1), dx;
     std::vector<double> y0 = delta_to_preprocessed(pre, truth.values);
     for (size_t i = 0; i < x.size(); ++i) x.data[i] = float(y0[i]);
-    const double grad_call = median_seconds(reps, [&] { flow.log_prob_grad(x, dx); });
+    const double grad_call = median_seconds(reps, [&] { flow.log_prob_input_grad(x, dx); });
     MapSettings s;
     s.max_iterations = map_iterations;
     s.tolerance = 0;
