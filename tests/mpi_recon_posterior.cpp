@@ -17,6 +17,7 @@
 #include "fieldflow/recon/map.hpp"
 #include "fieldflow/recon/posterior.hpp"
 #include "fieldflow/train/communicator.hpp"
+#include "mpi_test.hpp"
 #include "recon_test_data.hpp"
 
 namespace ff {
@@ -24,7 +25,7 @@ namespace {
 
 namespace fs = std::filesystem;
 
-Communicator* world = nullptr;
+using namespace ff::mpi_test;
 
 const std::vector<double> kK = {0.05, 0.1, 0.2, 0.4, 0.8, 1.6};
 const std::vector<double> kP = {3000, 2500, 900, 200, 30, 4};
@@ -39,30 +40,6 @@ FlowSpec gaussian_spec(int n) {
   s.base_box_size_mpch = 64.0;
   s.seed = 5;
   return s;
-}
-
-// One folder for both ranks (they share the parent: mpirun).
-fs::path shared_dir(const std::string& name) {
-  const fs::path p = fs::temp_directory_path() /
-                     ("fieldflow_mpi_posterior_" + name + "_" + std::to_string(::getppid()));
-  if (world->rank() == 0) {
-    fs::remove_all(p);
-    fs::create_directories(p);
-  }
-  world->barrier();
-  return p;
-}
-
-// What the function throws on this rank: "error: <message>", "other rank", or "ok".
-std::string outcome(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const OtherRankFailed&) {
-    return "other rank";
-  } catch (const Error& e) {
-    return std::string("error: ") + e.what();
-  }
-  return "ok";
 }
 
 PosteriorSettings few_draws() {
@@ -120,7 +97,7 @@ TEST(MpiPosterior, TwoRanksGiveTheSamplesOfOne) {
 }
 
 TEST(MpiPosterior, DenoiseOnTwoRanksWritesWhatOneProcessWrites) {
-  const fs::path dir = shared_dir("denoise");
+  const fs::path dir = shared_dir("posterior_denoise");
   DenoiseSettings s;
   s.checkpoint = (dir / "gauss8.h5").string();
   s.truth_grid = (dir / "truth8.h5").string();
@@ -173,11 +150,5 @@ TEST(MpiPosterior, DenoiseOnTwoRanksWritesWhatOneProcessWrites) {
 }  // namespace ff
 
 int main(int argc, char** argv) {
-  ::testing::InitGoogleTest(&argc, argv);
-  omp_set_num_threads(1);  // tiny grids; two ranks share the machine
-  ff::Communicator world;
-  ff::world = &world;
-  const int status = RUN_ALL_TESTS();
-  // Any failure on any rank fails the job.
-  return world.all_ok(status == 0) ? 0 : 1;
+  return ff::mpi_test::run_all_tests(argc, argv);
 }

@@ -14,6 +14,7 @@
 #include "error_of.hpp"
 #include "fieldflow/train/communicator.hpp"
 #include "fieldflow/train/trainer.hpp"
+#include "mpi_test.hpp"
 #include "train_test_data.hpp"
 
 namespace ff {
@@ -21,19 +22,7 @@ namespace {
 
 using namespace ff::testing_train;
 
-Communicator* world = nullptr;
-
-// One folder for both ranks (they share the parent: mpirun).
-fs::path shared_dir(const std::string& name) {
-  const fs::path p = fs::temp_directory_path() /
-                     ("fieldflow_mpi_train_" + name + "_" + std::to_string(::getppid()));
-  if (world->rank() == 0) {
-    fs::remove_all(p);
-    fs::create_directories(p);
-  }
-  world->barrier();
-  return p;
-}
+using namespace ff::mpi_test;
 
 std::vector<std::vector<double>> log_numbers(const std::string& path) {
   std::ifstream in(path);
@@ -48,18 +37,6 @@ std::vector<std::vector<double>> log_numbers(const std::string& path) {
     rows.push_back(row);
   }
   return rows;
-}
-
-// What the function throws on this rank: "error: <message>", "other rank", or "ok".
-std::string outcome(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const OtherRankFailed&) {
-    return "other rank";
-  } catch (const Error& e) {
-    return std::string("error: ") + e.what();
-  }
-  return "ok";
 }
 
 TEST(MpiCommunicator, CollectivesAndAgreement) {
@@ -90,7 +67,7 @@ TEST(MpiCommunicator, CollectivesAndAgreement) {
 class MpiTrain : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
-    dir_ = new fs::path(shared_dir("data"));
+    dir_ = new fs::path(shared_dir("train_data"));
     data_ = (*dir_ / "train.h5").string();
     if (world->rank() == 0) write_stack(*dir_, "train.h5", 24, 8, 16.0, 21);
     world->barrier();
@@ -171,7 +148,7 @@ TEST_F(MpiTrain, DivergingParametersStopBothRanks) {
 }
 
 TEST_F(MpiTrain, BadFileOnOneRankStopsBoth) {
-  const fs::path d = shared_dir("bad");
+  const fs::path d = shared_dir("train_bad");
   const std::string good = (d / "a.h5").string(), bad = (d / "b.h5").string();
   if (world->rank() == 0) {
     write_stack(d, "a.h5", 6, 8, 16.0, 1);
@@ -208,11 +185,5 @@ TEST_F(MpiTrain, BadFileOnOneRankStopsBoth) {
 }  // namespace ff
 
 int main(int argc, char** argv) {
-  ::testing::InitGoogleTest(&argc, argv);
-  omp_set_num_threads(1);  // tiny grids; two ranks share the machine
-  ff::Communicator world;
-  ff::world = &world;
-  const int status = RUN_ALL_TESTS();
-  // Any failure on any rank fails the job.
-  return world.all_ok(status == 0) ? 0 : 1;
+  return ff::mpi_test::run_all_tests(argc, argv);
 }
