@@ -26,6 +26,7 @@
 #include <functional>
 #include <vector>
 
+#include "cpu_timing.hpp"
 #include "fieldflow/flow/base.hpp"
 #include "fieldflow/flow/checkpoint.hpp"
 #include "fieldflow/flow/flow.hpp"
@@ -37,23 +38,6 @@
 using namespace ff;
 
 namespace {
-
-double cpu_now() {
-  timespec t{};
-  clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t);
-  return double(t.tv_sec) + 1e-9 * double(t.tv_nsec);
-}
-
-double median_seconds(int reps, const std::function<void()>& f) {
-  std::vector<double> t;
-  for (int r = 0; r < reps; ++r) {
-    const double t0 = cpu_now();
-    f();
-    t.push_back(cpu_now() - t0);
-  }
-  std::sort(t.begin(), t.end());
-  return t[t.size() / 2];
-}
 
 const std::vector<double> kK = {0.05, 0.1, 0.2, 0.4, 0.8, 1.6};
 const std::vector<double> kP = {3000, 2500, 900, 200, 30, 4};

@@ -21,6 +21,7 @@
 #include <string>
 #include <vector>
 
+#include "cpu_timing.hpp"
 #include "fieldflow/core/fft.hpp"
 #include "fieldflow/flow/base.hpp"
 #include "fieldflow/flow/checkpoint.hpp"
@@ -32,25 +33,6 @@
 using namespace ff;
 
 namespace {
-
-// CPU seconds of this process: with one thread, robust on a machine shared with other jobs
-// (wall time is not).
-double cpu_now() {
-  timespec t{};
-  clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t);
-  return double(t.tv_sec) + 1e-9 * double(t.tv_nsec);
-}
-
-double median_seconds(int reps, const std::function<void()>& f) {
-  std::vector<double> t;
-  for (int r = 0; r < reps; ++r) {
-    const double t0 = cpu_now();
-    f();
-    t.push_back(cpu_now() - t0);
-  }
-  std::sort(t.begin(), t.end());
-  return t[t.size() / 2];
-}
 
 const std::vector<double> kK = {0.02, 0.05, 0.1, 0.2, 0.4, 0.8, 1.6};
 const std::vector<double> kP = {8000, 12000, 6000, 2000, 500, 90, 12};
