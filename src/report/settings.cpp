@@ -88,10 +88,10 @@ const SettingsTable<ReportSettings>& report_settings_table() {
             } else {
               if (in.results.empty())
                 reject("inputs.results", "required when kind is reconstruction");
-              const ReportInputs none;
-              if (in.run_dir != none.run_dir || in.checkpoint != none.checkpoint ||
-                  in.fields != none.fields || in.max_fields != none.max_fields ||
-                  in.gaussian_fields != none.gaussian_fields || in.linear_pk != none.linear_pk)
+              // Every input but results is a training key: all must keep their defaults.
+              ReportInputs training_keys = in;
+              training_keys.results.clear();
+              if (inputs_table().first_difference(training_keys, inputs_table().defaults()))
                 reject("inputs",
                        "run_dir, checkpoint, fields, max_fields, gaussian_fields and "
                        "linear_pk are only for kind: training");
