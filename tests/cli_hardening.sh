@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Bad input never costs data (issue 8): each class of hostile input on every command that writes
-# (paint, pk, bk, logp, sample, simulate, denoise, report). For every row: the exact exit status,
+# (paint, pk, bk, logp, sample, simulate, train, denoise, report). For every row: the exact exit status,
 # standard error holding exactly one line `fieldflow: <the right input>: ...`, and no file in the working folder changed,
 # appeared or vanished (hidden temporaries included). Classes: device nodes, FIFOs, an output that
 # is an input (any spelling), non-finite results, a full standard output, signals in the middle of
@@ -269,6 +269,41 @@ if [ $have_checkpoint = 1 ]; then
   row denoise-index 1 "den_index.yaml: denoise.truth.index: 5 is out of range" -- "$bin" denoise den_index.yaml
   row denoise-devnull 1 "/dev/null: is a character device" -- "$bin" denoise den_devnull.yaml
 fi
+
+# ---- train: refused before anything is written (a run folder it created goes again) ----
+$py - <<'PY'
+import h5py, numpy as np
+rng = np.random.default_rng(5)
+def stack(name, values):
+    with h5py.File(name, "w") as f:
+        f["delta"] = values; f.attrs["box_size"] = 100.0; f.attrs["redshift"] = 0.0
+stack("s8.h5", (rng.lognormal(0, 0.5, (6, 8, 8, 8)) - 1).astype(np.float32))
+nan = (rng.lognormal(0, 0.5, (6, 8, 8, 8)) - 1).astype(np.float32); nan[2, 1, 1, 1] = np.nan
+stack("nan8.h5", nan)
+stack("flat8.h5", rng.normal(0, 0.3, (6, 8, 8, 4)).astype(np.float32))
+stack("below8.h5", np.full((6, 8, 8, 8), -1.5, np.float32))
+PY
+cat > tr.yaml <<'EOF'
+flow:
+  grid: 8
+  levels: {checkerboard_couplings: [2, 2], channel_couplings: [2, 0], hidden_checkerboard: [4, 8], hidden_channel: [8, 0]}
+data: {train: s8.h5, preprocess: log1p}
+train: {run_dir: run, steps: 2, batch: 2, report: false}
+EOF
+printf 'train:\n  steps: 2\n  steps: 3\n' > tr_dup.yaml
+row train-config-directory 1 "confdir: is a directory" -- "$bin" train confdir
+row train-missing-data 1 "nothere.h5: no such file" -- "$bin" train tr.yaml --set data.train=nothere.h5
+row train-nan-field 1 "nan8.h5: /delta[2] has 1 non-finite value" -- "$bin" train tr.yaml --set data.train=nan8.h5
+row train-nan-validation 1 "nan8.h5: /delta[2] has 1 non-finite value" -- "$bin" train tr.yaml --set data.validation=nan8.h5
+row train-not-cubic 1 "flat8.h5: /delta has shape 6x8x8x4: the grid is not cubic" -- "$bin" train tr.yaml --set data.train=flat8.h5
+row train-grid-mismatch 1 "s8.h5: holds a 8^3 grid, the flow models 16^3" -- "$bin" train tr.yaml --set flow.grid=16
+row train-log1p-domain 1 "below8.h5[0]: log1p needs delta > -1 - eps" -- "$bin" train tr.yaml --set data.train=below8.h5
+row train-batch-wraps 1 "tr.yaml: train.batch: expected an integer >= 1" -- "$bin" train tr.yaml --set train.batch=4294967298
+row train-set-empty 1 "tr.yaml: --set train.lr=: empty value" -- "$bin" train tr.yaml --set train.lr=
+row train-duplicate-key 1 "tr_dup.yaml: train.steps: key given twice" -- "$bin" train tr_dup.yaml
+row train-data-fifo 1 "fifo: is not a regular file" -- "$bin" train tr.yaml --set data.train=fifo
+row train-run-dir-devnull 1 "/dev/null: cannot create the run folder" -- "$bin" train tr.yaml --set train.run_dir=/dev/null
+row train-run-dir-file 1 "g.h5: cannot create the run folder" -- "$bin" train tr.yaml --set train.run_dir=g.h5
 
 # ---- progress never precedes the error on stderr ----
 out=$("$bin" paint snap.hdf5 --grid 8 --out painted.h5 2>&1 >/dev/null)

@@ -348,11 +348,23 @@ TrainSummary Trainer::run() {
                                   std::to_string(ranks) + " ranks (each needs a field per step)");
   });
 
+  // A run folder that this call creates goes again if the run stops before its first checkpoint,
+  // so bad input leaves nothing behind (a cache of painted snapshots included).
+  struct NewFolder {
+    std::string path;
+    bool keep = true;
+    ~NewFolder() {
+      std::error_code ec;
+      if (!keep) fs::remove_all(path, ec);
+    }
+  } new_run_dir{s.run_dir};
+
   // ---- Resume or start over: rank 0 decides, every rank follows ----
   double resume = 0;
   comm.guarded([&] {
     if (rank != 0) return;
     std::error_code ec;
+    new_run_dir.keep = fs::exists(s.run_dir, ec);
     fs::create_directories(s.run_dir, ec);
     if (ec) throw Error(s.run_dir, "cannot create the run folder: " + ec.message());
     resume = !s.restart && fs::exists(s.checkpoint_path, ec) ? 1 : 0;
@@ -381,6 +393,13 @@ TrainSummary Trainer::run() {
                     "box of " + format_number(s.validation_set.box_size_mpch) +
                         " Mpc/h, the training fields' is " +
                         format_number(s.train_set.box_size_mpch) + " Mpc/h");
+    });
+    // Read once now (each rank its share), so that a damaged validation field stops the run
+    // before it starts rather than at the first validation.
+    comm.guarded([&] {
+      std::vector<float> values(s.voxels);
+      for (size_t i = size_t(rank); i < s.validation_set.fields.size(); i += size_t(ranks))
+        read_field(s.validation_set.fields[i], s.n, values.data());
     });
     for (int i = 0; i < int(s.train_set.fields.size()); ++i) s.train_index.push_back(i);
     for (int i = 0; i < int(s.validation_set.fields.size()); ++i) s.validation_index.push_back(i);
@@ -564,6 +583,7 @@ TrainSummary Trainer::run() {
     atomic_write_text(s.settings_path, settings.str());
   });
   if (!s.resumed) checkpoint(s.checkpoint_path, true);  // the state a rollback can go back to
+  new_run_dir.keep = true;
 
   // ---- The loop ----
   summary.first_step = s.step;
