@@ -66,7 +66,10 @@ INSTANTIATE_TEST_SUITE_P(Shapes, ConvFastVsReference,
                                            Shape{16, 2, 3, 16}, Shape{32, 8, 3, 16},
                                            Shape{1, 16, 3, 16}, Shape{4, 32, 3, 16},
                                            Shape{5, 7, 3, 16}, Shape{16, 11, 1, 16},
-                                           Shape{2, 3, 3, 32}));
+                                           Shape{2, 3, 3, 32},
+                                           // bench-32's output convolution at its grid (n = 4
+                                           // AVX2 widths: z-vectorised)
+                                           Shape{8, 2, 3, 32}));
 
 // Gradients of L = sum(y * r) against central differences (double, reference path and fast
 // path with a SIMD-width channel count).

@@ -73,7 +73,7 @@ TEST(Simd, EveryTargetAgreesWithReference) {
                                                               : lanes_f;
     EXPECT_EQ(lanes_f, expected);
     // Shapes that take each fast path at this width: out-vectorised (out = 2 vectors), in-
-    // vectorised (in = 1 vector, 3 outputs), z-vectorised (few outputs, n = 1 or 2 vectors).
+    // vectorised (in = 1 vector, 3 outputs), z-vectorised (few outputs, n = 1, 2 or 4 vectors).
     EXPECT_LT(conv_error<float>(3, 2 * lanes_f, 3, 6), 1e-4);
     EXPECT_LT(conv_error<float>(lanes_f, 3, 3, 6), 1e-4);
     EXPECT_LT(conv_error<float>(lanes_f, 2 * lanes_f, 1, 6), 1e-4);
@@ -81,6 +81,8 @@ TEST(Simd, EveryTargetAgreesWithReference) {
       EXPECT_LT(conv_error<float>(3, 2, 3, lanes_f), 1e-4);
       EXPECT_LT(conv_error<float>(2, 5, 3, 2 * lanes_f), 1e-4);
       EXPECT_LT(conv_error<double>(3, 1, 3, 2 * lanes_d), 1e-11);
+      EXPECT_LT(conv_error<float>(3, 2, 3, 4 * lanes_f), 1e-4);
+      EXPECT_LT(conv_error<double>(3, 1, 3, 4 * lanes_d), 1e-11);
     }
     EXPECT_LT(conv_error<double>(3, 2 * lanes_d, 3, 6), 1e-11);
     EXPECT_LT(conv_error<double>(lanes_d, 3, 3, 6), 1e-11);

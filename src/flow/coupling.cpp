@@ -27,14 +27,21 @@ const char* to_string(ScaleBound bound) {
 }
 
 namespace {
-// dh *= (h > 0 ? 1 : slope), h the (leaky) ReLU's output (same sign as its input).
+// dh *= (h > 0 ? 1 : slope), h the (leaky) ReLU's output (same sign as its input). Written as
+// an unconditional multiplication by a factor chosen first: GCC turns `d = h > 0 ? d : slope * d`
+// into a branch per element and a conditional store, which it cannot vectorise, and the signs
+// are random, so half the branches mispredict (13% of a training step at 1 thread).
 template <typename T>
 void relu_backward(const Tensor<T>& h, Tensor<T>& dh, T slope) {
   const size_t size = dh.size();
   const T* hv = h.data.data();
   T* d = dh.data.data();
 #pragma omp parallel for simd schedule(static) if (size > kParallelMinWork)
-  for (size_t i = 0; i < size; ++i) d[i] = hv[i] > T(0) ? d[i] : slope * d[i];
+  for (size_t i = 0; i < size; ++i) {
+    T factor = slope;
+    if (hv[i] > T(0)) factor = T(1);
+    d[i] = factor * d[i];
+  }
 }
 }  // namespace
 

@@ -33,6 +33,20 @@ using Tag = hn::ScalableTag<T>;
 template <typename T>
 using Vec = decltype(hn::Zero(Tag<T>()));
 
+// The kernels hold tiles of accumulators in vector registers: 32 registers on AVX-512 and NEON,
+// 16 on AVX2 and SSE4. A tile sized for 32 spills to the stack on the 16-register targets (a
+// store and a load around every multiply-add), so every tile below is sized from this budget:
+// at most kAccumulators accumulators, which leaves room for the operands.
+constexpr bool kFewRegisters = HWY_ARCH_X86 && HWY_TARGET >= HWY_AVX2;
+constexpr int kAccumulators = kFewRegisters ? 8 : 16;
+
+// The largest power of two (at most `cap`) whose product with `per` fits in `budget`.
+constexpr int fit_power_of_two(int budget, int per, int cap) {
+  int b = 1;
+  while (2 * b <= cap && 2 * b * per <= budget) b *= 2;
+  return b;
+}
+
 // ---- reference loops: any shape, any strides ----
 
 template <typename T>
@@ -172,6 +186,16 @@ inline void row_in_vectorised(const T* xb, int n, int ci, int k, ConvWeights<T> 
     }
 }
 
+// z voxels per tile: ZB x VB accumulators (32 registers: up to 16; 16 registers: up to 8, plus
+// VB weight vectors and a broadcast input).
+constexpr int zb_out(int vb) {
+  return kFewRegisters ? fit_power_of_two(kAccumulators, vb, 8) : (vb >= 3 ? 4 : 8);
+}
+// z voxels per tile of the dot-product kernel: ZB x OB accumulators plus ZB input vectors.
+constexpr int zb_in(int ob) {
+  return kFewRegisters ? fit_power_of_two(kAccumulators, ob, 8) : (ob >= 3 ? 4 : 8);
+}
+
 template <typename T, int ZB, int VB>
 void rows_out(const T* xb, int n, int ci, int k, ConvWeights<T> w, bool flip, const T* bias,
               Activation<T> relu, int px, int py, int o0, T* yrow, int co) {
@@ -239,35 +263,46 @@ void conv_fast(const Tensor<T>& x, int k, ConvWeights<T> w, const T* bias, bool 
           int v0 = 0;
           const int nv = co / lanes;
           for (; v0 + 4 <= nv; v0 += 4)
-            rows_out<T, 4, 4>(xb, n, ci, k, w, flip, bias, relu, px, py, v0 * lanes, yrow, co);
+            rows_out<T, zb_out(4), 4>(xb, n, ci, k, w, flip, bias, relu, px, py, v0 * lanes, yrow,
+                                      co);
           if (nv - v0 == 3)
-            rows_out<T, 4, 3>(xb, n, ci, k, w, flip, bias, relu, px, py, v0 * lanes, yrow, co);
+            rows_out<T, zb_out(3), 3>(xb, n, ci, k, w, flip, bias, relu, px, py, v0 * lanes, yrow,
+                                      co);
           else if (nv - v0 == 2)
-            rows_out<T, 8, 2>(xb, n, ci, k, w, flip, bias, relu, px, py, v0 * lanes, yrow, co);
+            rows_out<T, zb_out(2), 2>(xb, n, ci, k, w, flip, bias, relu, px, py, v0 * lanes, yrow,
+                                      co);
           else if (nv - v0 == 1)
-            rows_out<T, 8, 1>(xb, n, ci, k, w, flip, bias, relu, px, py, v0 * lanes, yrow, co);
+            rows_out<T, zb_out(1), 1>(xb, n, ci, k, w, flip, bias, relu, px, py, v0 * lanes, yrow,
+                                      co);
         } else {
           int o0 = 0;
           for (; o0 + 4 <= co; o0 += 4)
-            rows_in<T, 4, 4>(xb, n, ci, k, w, flip, bias, relu, px, py, o0, yrow, co);
+            rows_in<T, zb_in(4), 4>(xb, n, ci, k, w, flip, bias, relu, px, py, o0, yrow, co);
           if (co - o0 == 3)
-            rows_in<T, 4, 3>(xb, n, ci, k, w, flip, bias, relu, px, py, o0, yrow, co);
+            rows_in<T, zb_in(3), 3>(xb, n, ci, k, w, flip, bias, relu, px, py, o0, yrow, co);
           else if (co - o0 == 2)
-            rows_in<T, 8, 2>(xb, n, ci, k, w, flip, bias, relu, px, py, o0, yrow, co);
+            rows_in<T, zb_in(2), 2>(xb, n, ci, k, w, flip, bias, relu, px, py, o0, yrow, co);
           else if (co - o0 == 1)
-            rows_in<T, 8, 1>(xb, n, ci, k, w, flip, bias, relu, px, py, o0, yrow, co);
+            rows_in<T, zb_in(1), 1>(xb, n, ci, k, w, flip, bias, relu, px, py, o0, yrow, co);
         }
       }
     }
 }
 
-// z vectorised, for few output channels on grids whose side is a multiple of the SIMD width: the
+// z vectorised, for few output channels on grids whose side is 1, 2 or 4 SIMD widths: the
 // input is transposed to padded channel-major rows xt[row][i][z'] so a vector holds L consecutive
 // z; RB rows x ZV vectors per row x OB outputs are held in registers, the weights broadcast.
 // Rows per block: 1, 2, 4 or 8, so a grid side that is a multiple of 8 holds whole blocks.
 template <int ZV, int OB>
 constexpr int rows_per_block() {
-  return ZV * OB >= 16 ? 1 : (ZV * OB >= 8 ? 2 : (ZV * OB >= 4 ? 4 : 8));
+  return kFewRegisters ? fit_power_of_two(kAccumulators, ZV * OB, 8)
+                       : (ZV * OB >= 16 ? 1 : (ZV * OB >= 8 ? 2 : (ZV * OB >= 4 ? 4 : 8)));
+}
+// Outputs per block: up to 8, fewer where ZV vectors x OB outputs would exceed the accumulators
+// (and at most 4 with 16 registers, which also hold the OB broadcast weights).
+template <int ZV>
+constexpr int outputs_per_block() {
+  return std::min(kFewRegisters ? 4 : 8, std::max(1, kAccumulators / ZV));
 }
 
 template <typename T, int ZV, int OB>
@@ -323,13 +358,16 @@ void rows_z_vectorised(const T* xt, int n, int ci, int k, ConvWeights<T> w, bool
 template <typename T, int ZV>
 void plane_z_vectorised(const T* xt, int n, int ci, int k, ConvWeights<T> w, bool flip,
                         const T* bias, Activation<T> relu, int b, int px, T* y, int co) {
-  for (int o0 = 0; o0 < co; o0 += 8) {
-    const int ob = std::min(8, co - o0);
+  constexpr int kMaxOB = outputs_per_block<ZV>();
+  for (int o0 = 0; o0 < co; o0 += kMaxOB) {
+    const int ob = std::min(kMaxOB, co - o0);
     auto run = [&](auto ob_tag) {
       constexpr int OB = decltype(ob_tag)::value;
-      constexpr int RB = rows_per_block<ZV, OB>();
-      for (int py0 = 0; py0 < n; py0 += RB)
-        rows_z_vectorised<T, ZV, OB>(xt, n, ci, k, w, flip, bias, relu, b, px, py0, o0, y, co);
+      if constexpr (OB <= kMaxOB) {
+        constexpr int RB = rows_per_block<ZV, OB>();
+        for (int py0 = 0; py0 < n; py0 += RB)
+          rows_z_vectorised<T, ZV, OB>(xt, n, ci, k, w, flip, bias, relu, b, px, py0, o0, y, co);
+      }
     };
     switch (ob) {
       case 1:
@@ -384,8 +422,11 @@ void conv_z_vectorised(const Tensor<T>& x, int k, ConvWeights<T> w, const T* bia
       if (n == L)
         plane_z_vectorised<T, 1>(padded.data(), n, ci, k, w, flip, bias, relu, b, px, y.data.data(),
                                  co);
-      else
+      else if (n == 2 * L)
         plane_z_vectorised<T, 2>(padded.data(), n, ci, k, w, flip, bias, relu, b, px, y.data.data(),
+                                 co);
+      else
+        plane_z_vectorised<T, 4>(padded.data(), n, ci, k, w, flip, bias, relu, b, px, y.data.data(),
                                  co);
     }
 }
@@ -443,26 +484,37 @@ void grad_plane_block(const T* pb, const T* qb, int n, int np, int nq, int k, in
   }
 }
 
+// Blocks of PB values of p from p0 on, then the rest in blocks of PB/2, PB/4, ... 1.
+template <typename T, int KC, int PB, int VB, bool ShiftP>
+void grad_plane_p(const T* pb, const T* qb, int n, int np, int nq, int k, int a, int bb, int px,
+                  int p0, int q0, T* g) {
+  for (; p0 + PB <= np; p0 += PB)
+    grad_plane_block<T, KC, PB, VB, ShiftP>(pb, qb, n, np, nq, k, a, bb, px, p0, q0, g);
+  if constexpr (PB > 1)
+    grad_plane_p<T, KC, PB / 2, VB, ShiftP>(pb, qb, n, np, nq, k, a, bb, px, p0, q0, g);
+}
+
+// Registers: KC * PB * VB accumulators, at most 24 with 32 registers, 12 with 16.
+constexpr int grad_accumulators = kFewRegisters ? 12 : 24;
+
 template <typename T, int KC, int VB, bool ShiftP>
 void grad_plane_q(const T* pb, const T* qb, int n, int np, int nq, int k, int a, int bb, int px,
                   int q0, T* g) {
-  // Registers: KC * PB * VB accumulators, at most 24.
-  constexpr int PB = KC * VB <= 3 ? 8 : (KC * VB <= 6 ? 4 : (KC * VB <= 12 ? 2 : 1));
-  int p0 = 0;
-  for (; p0 + PB <= np; p0 += PB)
-    grad_plane_block<T, KC, PB, VB, ShiftP>(pb, qb, n, np, nq, k, a, bb, px, p0, q0, g);
-  for (; p0 < np; ++p0)
-    grad_plane_block<T, KC, 1, VB, ShiftP>(pb, qb, n, np, nq, k, a, bb, px, p0, q0, g);
+  constexpr int PB = fit_power_of_two(grad_accumulators, KC * VB, 8);
+  grad_plane_p<T, KC, PB, VB, ShiftP>(pb, qb, n, np, nq, k, a, bb, px, 0, q0, g);
 }
 
 template <typename T, int KC, bool ShiftP>
 void grad_plane(const T* pb, const T* qb, int n, int np, int nq, int k, int px, T* g) {
   const int lanes = int(hn::Lanes(Tag<T>())), nv = nq / lanes;
+  // Vectors of q per block: 4, or with 16 registers and three z-taps 2 (3 x 2 x PB accumulators
+  // and the 2 vectors of q).
+  constexpr int kMaxVB = kFewRegisters && KC == 3 ? 2 : 4;
   for (int a = 0; a < k; ++a)
     for (int bb = 0; bb < k; ++bb) {
       int v0 = 0;
-      for (; v0 + 4 <= nv; v0 += 4)
-        grad_plane_q<T, KC, 4, ShiftP>(pb, qb, n, np, nq, k, a, bb, px, v0 * lanes, g);
+      for (; v0 + kMaxVB <= nv; v0 += kMaxVB)
+        grad_plane_q<T, KC, kMaxVB, ShiftP>(pb, qb, n, np, nq, k, a, bb, px, v0 * lanes, g);
       if (nv - v0 == 3)
         grad_plane_q<T, KC, 3, ShiftP>(pb, qb, n, np, nq, k, a, bb, px, v0 * lanes, g);
       else if (nv - v0 == 2)
@@ -521,7 +573,8 @@ void forward_impl(const Tensor<T>& x, int kernel, ConvWeights<T> w, const T* bia
   else if (path == ConvPath::automatic && w.out_stride == 1 && y.channels % lanes == 0)
     conv_fast(x, kernel, w, bias, flip, relu, y, true);
   else if (path == ConvPath::automatic && y.channels < int(lanes) &&
-           (x.n == int(lanes) || x.n == 2 * int(lanes)) && x.n % 8 == 0)  // 8: rows per block
+           (x.n == int(lanes) || x.n == 2 * int(lanes) || x.n == 4 * int(lanes)) &&
+           x.n % 8 == 0)  // 8: rows per block
     conv_z_vectorised(x, kernel, w, bias, flip, relu, y);
   else if (path == ConvPath::automatic && w.in_stride == 1 && x.channels % lanes == 0)
     conv_fast(x, kernel, w, bias, flip, relu, y, false);
