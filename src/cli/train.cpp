@@ -6,7 +6,6 @@
 #include <algorithm>
 #include <cstdio>
 #include <cstdlib>
-#include <filesystem>
 
 #include "commands.hpp"
 #include "fieldflow/core/error.hpp"
@@ -44,21 +43,8 @@ int run_train(const TrainArgs& args) {
         s.stop_signal ? "stopped" : (s.time_limit ? "time limit" : "done"), s.step,
         config.train.steps, s.seconds, s.step - s.first_step, s.last_loss_bpv, s.best_val_bpv,
         s.skipped, s.rollbacks, s.step_seconds, 1e3 * s.allreduce_seconds_per_step);
-  // The training report (the same code as `fieldflow report`), once per finished run, by rank 0:
-  // samples against the validation fields, the Gaussian from the training fields' P(k).
-  const std::string report_dir = config.train.run_dir + "/report";
-  const bool finished = !s.stop_signal && !s.time_limit && s.step >= config.train.steps;
-  if (comm.rank() == 0 && config.train.report && finished && !s.validation_fields.empty() &&
-      (s.step > s.first_step || !std::filesystem::exists(report_dir + "/index.html"))) {
-    report::TrainingReport r;
-    r.run_dir = config.train.run_dir;
-    r.field_members = s.validation_fields;
-    r.gaussian_members = s.training_fields;
-    r.fields_name = "validation fields";
-    r.out = report_dir;
-    r.settings_yaml = config.yaml();
-    report::write_training_report(r);
-  }
+  // The training report (the same code as `fieldflow report`), once per finished run, by rank 0.
+  if (comm.rank() == 0) report::write_report_after_training(config, s);
   // Stopped by a signal: the conventional status 128 + signal (a Slurm requeue reruns the command).
   return s.stop_signal ? 128 + s.stop_signal : 0;
 }

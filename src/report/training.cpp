@@ -456,4 +456,22 @@ void write_training_report(const TrainingReport& r) {
   progress("wrote " + w.path("index.html"));
 }
 
+bool write_report_after_training(const TrainConfig& config, const TrainSummary& summary) {
+  const std::string report_dir = config.train.run_dir + "/report";
+  const bool finished =
+      !summary.stop_signal && !summary.time_limit && summary.step >= config.train.steps;
+  if (!config.train.report || !finished || summary.validation_fields.empty()) return false;
+  if (summary.step == summary.first_step && std::filesystem::exists(report_dir + "/index.html"))
+    return false;
+  TrainingReport r;
+  r.run_dir = config.train.run_dir;
+  r.field_members = summary.validation_fields;
+  r.gaussian_members = summary.training_fields;
+  r.fields_name = "validation fields";
+  r.out = report_dir;
+  r.settings_yaml = config.yaml();
+  write_training_report(r);
+  return true;
+}
+
 }  // namespace ff::report

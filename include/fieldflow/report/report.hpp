@@ -13,6 +13,7 @@
 
 #include "fieldflow/stats/paint.hpp"
 #include "fieldflow/train/dataset.hpp"
+#include "fieldflow/train/trainer.hpp"
 
 namespace ff {
 class ConfigNode;
@@ -96,5 +97,11 @@ ReconstructionReport reconstruction_report(const ReportSettings& settings);
 void write_training_report(const TrainingReport& report);
 void write_reconstruction_report(const ReconstructionReport& report);
 void write_report(const ReportSettings& settings);
+
+// The end of `fieldflow train` (train.report): the training report of a finished run into
+// run_dir/report, samples against the validation fields; skipped for a stopped run, for a run
+// without validation fields, and when a rerun did no new step and the report exists. Returns
+// whether it wrote one.
+bool write_report_after_training(const TrainConfig& config, const TrainSummary& summary);
 
 }  // namespace ff::report
