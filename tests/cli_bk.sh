@@ -2,18 +2,9 @@
 # fieldflow bk end to end: the CSV header, B, Q, P and the triangle counts against an independent
 # numpy implementation of Pylians3's estimator (numpy.fft, shells |k - k_i| < k_F), --kbin, --mas,
 # --index, a 64^3 field in seconds, and bad inputs refused with one line and no output file.
-set -u
-bin=$(realpath "$1")
-py=/usr/bin/python3
-if ! $py -c "import h5py, numpy" 2>/dev/null; then
-  echo "h5py/numpy missing: cannot build test grids"; exit 1
-fi
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
+source "$(dirname "$0")/lib.sh" "$@"
+need_h5py "test grids"
 cd "$tmp" || exit 1
-pass=0 fail=0
-ok() { pass=$((pass + 1)); }
-bad() { fail=$((fail + 1)); echo "FAIL: $*"; }
 
 $py - <<'PY'
 import h5py, numpy as np
@@ -113,5 +104,5 @@ refuse "missing.h5" missing.h5 --out out.csv
 cp f16.h5 same.h5
 err=$("$bin" bk same.h5 --out same.h5 2>&1); [[ $? -eq 1 && "$err" == "fieldflow: same.h5: is also an input of this command; refusing to overwrite it" ]] && ok || bad "output over input: $err"
 
-echo "$pass passed, $fail failed"
+finish
 [ "$fail" -eq 0 ]

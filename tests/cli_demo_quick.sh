@@ -3,17 +3,10 @@
 # of run/ and configs/demo/ in a temporary folder: every stage runs, the headline numbers are
 # printed, and a second run reuses every finished stage. A build without `fieldflow train` must stop
 # after stage 1 with one line and status 3. Also: an unknown option is refused.
-set -u
-bin=$(realpath "$1")
-src=$(realpath "$2")
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
+source "$(dirname "$0")/lib.sh" "$@"
 mkdir -p "$tmp/run" "$tmp/configs"
 cp "$src/run/demo.sh" "$tmp/run/" && cp -r "$src/configs/demo" "$tmp/configs/"
 cd "$tmp" || exit 1
-pass=0 fail=0
-ok() { pass=$((pass + 1)); }
-bad() { fail=$((fail + 1)); echo "FAIL: $*"; }
 demo() { FIELDFLOW_BIN="$bin" bash run/demo.sh --no-build "$@"; }
 q=out/demo-quick
 
@@ -57,5 +50,4 @@ else
     bad "without train: no one-line message"
   grep -q "stage 3/4" log1 && bad "without train: went on to stage 3" || ok
 fi
-echo "$pass passed, $fail failed"
-[ $fail = 0 ]
+finish

@@ -1,17 +1,6 @@
 #!/usr/bin/env bash
 # The command line as a whole: help, version, and refusal of unknown subcommands and options.
-set -u
-bin=$1
-pass=0 fail=0
-check() {  # check NAME EXPECTED_STATUS(zero|nonzero) PATTERN -- command...
-  local name=$1 want=$2 pattern=$3; shift 4
-  local out status
-  out=$("$@" 2>&1); status=$?
-  if { [ "$want" = zero ] && [ $status -eq 0 ]; } || { [ "$want" = nonzero ] && [ $status -ne 0 ]; }; then
-    if printf '%s' "$out" | grep -qE -- "$pattern"; then pass=$((pass + 1)); return; fi
-  fi
-  fail=$((fail + 1)); echo "FAIL: $name (status $status): $out" | head -5
-}
+source "$(dirname "$0")/lib.sh" "$@"
 check help zero "Subcommands:" -- "$bin" --help
 check version zero "fieldflow [0-9.]+ \(SIMD target [A-Z0-9_]+\)" -- "$bin" --version
 # FIELDFLOW_SIMD_TARGET forces the dispatched target; the scalar fallback exists everywhere on x86.
@@ -25,5 +14,4 @@ check unknown-subcommand nonzero "juggle" -- "$bin" juggle
 check paint-help zero "--grid" -- "$bin" paint --help
 check pk-help zero "--kbin" -- "$bin" pk --help
 check paint-unknown-option nonzero "--frobnicate" -- "$bin" paint x.hdf5 --grid 8 --out y.h5 --frobnicate
-echo "$pass passed, $fail failed"
-[ $fail -eq 0 ]
+finish

@@ -5,19 +5,10 @@
 # appeared or vanished (hidden temporaries included). Classes: device nodes, FIFOs, an output that
 # is an input (any spelling), non-finite results, a full standard output, signals in the middle of
 # a write, the exit-status rule, misleading messages, control characters in names.
-set -u
-bin=$(realpath "$1")
-py=/usr/bin/python3
-if ! $py -c "import h5py, numpy" 2>/dev/null; then
-  echo "h5py/numpy missing: cannot build test inputs"; exit 1
-fi
+source "$(dirname "$0")/lib.sh" "$@"
+need_h5py "test inputs"
 maker="$(dirname "$bin")/tests/fuzz_io_readers"  # writes a checkpoint with the library's writer
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
 cd "$tmp" || exit 1
-pass=0 fail=0
-ok() { pass=$((pass + 1)); }
-bad() { fail=$((fail + 1)); echo "FAIL: $*"; }
 
 # ---- inputs ----
 $py - <<'PY'
@@ -341,5 +332,4 @@ touch ".g.csv.tmp.$dead.0"
 [ -f g.csv ] && [ ! -e ".g.csv.tmp.$dead.0" ] && ok || bad "a rerun left a stale temporary"
 rm -f g.csv
 
-echo "$pass passed, $fail failed"
-[ $fail -eq 0 ]
+finish

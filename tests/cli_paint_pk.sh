@@ -2,18 +2,9 @@
 # fieldflow paint and pk end to end: snapshots in kpc/h and Mpc/h (one and two files), the CSV
 # formats, P(k) against an independent numpy estimate, and every bad input refused with one line
 # naming the input, a non-zero status and no output file left behind.
-set -u
-bin=$(realpath "$1")
-py=/usr/bin/python3
-if ! $py -c "import h5py, numpy" 2>/dev/null; then
-  echo "h5py/numpy missing: cannot build test snapshots"; exit 1
-fi
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
+source "$(dirname "$0")/lib.sh" "$@"
+need_h5py "test snapshots"
 cd "$tmp" || exit 1
-pass=0 fail=0
-ok() { pass=$((pass + 1)); }
-bad() { fail=$((fail + 1)); echo "FAIL: $*"; }
 
 # ---- inputs: snapshots (Gadget HDF5) and hand-made grid files ----
 $py - <<'PY'
@@ -209,5 +200,4 @@ expect_error pk-out-unwritable "x.csv" "" -- "$bin" pk g.h5 --out text.h5/x.csv
 "$bin" paint --help | grep -q -- "--interlace" && ok || bad "paint --help"
 "$bin" pk --help | grep -q -- "--cross" && ok || bad "pk --help"
 
-echo "$pass passed, $fail failed"
-[ $fail -eq 0 ]
+finish

@@ -2,11 +2,8 @@
 # Issue 7: the tests of everything the SIMD kernels feed (nn, flow) pass with each Highway target
 # this CPU has, forced one at a time through FIELDFLOW_SIMD_TARGET (nn/simd.hpp). test_nn_simd
 # compares the kernels themselves across targets; this runs the whole nn and flow suites per target.
-set -u
-bin=$(realpath "$1")
+source "$(dirname "$0")/lib.sh" "$@"
 tests_dir="$(dirname "$bin")/tests"
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
 # The best target is what every other test already runs with.
 best=$("$bin" --version | sed -n 's/.*SIMD target \([A-Z0-9_]*\).*/\1/p')
 [ -n "$best" ] || { echo "FAIL: fieldflow --version names no SIMD target"; exit 1; }

@@ -1,28 +1,12 @@
 #!/usr/bin/env bash
 # fieldflow simulate end to end on a tiny set-up: files and layout, resume, MPI sharing (the same
 # bytes as a serial run), the snapshot through `fieldflow paint`, and the config errors.
-set -u
-bin=$1
-src=$2
-pass=0 fail=0
-ok() { pass=$((pass + 1)); }
-bad() { fail=$((fail + 1)); echo "FAIL: $*"; }
-check() {  # check NAME EXPECTED_STATUS(zero|nonzero) PATTERN -- command...
-  local name=$1 want=$2 pattern=$3; shift 4
-  local out status
-  out=$("$@" 2>&1); status=$?
-  if { [ "$want" = zero ] && [ $status -eq 0 ]; } || { [ "$want" = nonzero ] && [ $status -ne 0 ]; }; then
-    if printf '%s' "$out" | grep -qE -- "$pattern"; then ok; return; fi
-  fi
-  bad "$name (status $status): $(printf '%s' "$out" | tail -5)"
-}
+source "$(dirname "$0")/lib.sh" "$@"
 # Same contents, to the bit (h5diff without tolerances); the files' bytes also hold HDF5's object
 # modification times.
 same() {
   if command -v h5diff > /dev/null; then h5diff -q "$1" "$2" > /dev/null 2>&1; else cmp -s "$1" "$2"; fi
 }
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
 small=(--set simulation.particles_per_side=16 --set simulation.box_size=64 --set simulation.steps=4
        --set paint.grid=8 --set sets.train.count=3 --set sets.test.count=2)
 
@@ -159,5 +143,4 @@ one_line fifo "fieldflow: $tmp/fifo.yaml: not a regular file, expected a YAML co
   timeout 10 "$bin" simulate "$tmp/fifo.yaml"
 [ -e "$tmp/y" ] && bad "a refused run wrote $tmp/y" || ok
 
-echo "$pass passed, $fail failed"
-[ $fail -eq 0 ]
+finish

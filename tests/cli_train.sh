@@ -3,14 +3,7 @@
 # folder, resume after SIGKILL and after SIGTERM with the same losses as an uninterrupted run,
 # settings that refuse a resume, --restart, the time limit, progress lines, snapshots painted once
 # and cached by mass assignment, and under mpirun: a bad file on one rank stops both with one line.
-set -u
-bin=$1
-src=$2
-pass=0 fail=0
-ok() { pass=$((pass + 1)); }
-bad() { fail=$((fail + 1)); echo "FAIL: $*"; }
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
+source "$(dirname "$0")/lib.sh" "$@"
 export OMP_NUM_THREADS=1
 
 "$bin" simulate "$src/configs/simulate.yaml" --set output_dir="$tmp/sims" \
@@ -181,5 +174,4 @@ if [ -n "$mpirun" ]; then
   [ "$(losses "$tmp/two/parts")" = "$(losses "$tmp/two/whole")" ] && ok || bad "2-rank resume differs"
 fi
 
-echo "cli_train: $pass passed, $fail failed"
-[ $fail -eq 0 ]
+finish
