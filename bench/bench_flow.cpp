@@ -72,7 +72,7 @@ double cpu_ghz() {
 
 int main(int argc, char** argv) {
   int threads = 1, batch = 8, grid = 32, steps = 20, warmup = 3;
-  bool convs = true;
+  bool convs = true, flow_timings = true;
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
     auto next = [&]() { return i + 1 < argc ? std::atoi(argv[++i]) : 0; };
@@ -88,12 +88,14 @@ int main(int argc, char** argv) {
       warmup = next();
     else if (a == "--no-convs")
       convs = false;
+    else if (a == "--convs-only")
+      flow_timings = false;
     else if (a == "--cpu-time")
       use_cpu_time = true;
     else {
       std::fprintf(stderr,
                    "usage: bench_flow [--threads T] [--batch B] [--grid N] [--steps S] [--warmup "
-                   "W] [--no-convs]\n");
+                   "W] [--no-convs | --convs-only] [--cpu-time]\n");
       return 2;
     }
   }
@@ -101,61 +103,63 @@ int main(int argc, char** argv) {
   std::printf("fieldflow threads %d batch %d grid %d simd_target %s simd_lanes_f32 %zu\n", threads,
               batch, grid, simd_target_name().c_str(), simd_lanes<float>());
 
-  FlowSpec spec = bench32_flow_spec();
-  spec.grid = grid;
-  {  // Inversion check on a perturbed flow, as the peer does.
+  if (flow_timings) {
+    FlowSpec spec = bench32_flow_spec();
+    spec.grid = grid;
+    {  // Inversion check on a perturbed flow, as the peer does.
+      MultiScaleFlow<float> flow(spec);
+      flow.perturb(1, 0.02);
+      Tensor<float> x(batch, grid, 1), back;
+      fill_normal(x, 2);
+      std::vector<float> logdet;
+      flow.forward(x, logdet);
+      flow.inverse(flow.latents(), back);
+      double err = 0;
+      for (size_t i = 0; i < x.size(); ++i)
+        err = std::max(err, double(std::abs(back.data[i] - x.data[i])));
+      std::printf("check_inverse max_abs_err %.3e %s\n", err, err < 1e-4 ? "ok" : "FAIL");
+      if (!(err < 1e-4)) return 1;
+    }
+
     MultiScaleFlow<float> flow(spec);
-    flow.perturb(1, 0.02);
-    Tensor<float> x(batch, grid, 1), back;
-    fill_normal(x, 2);
-    std::vector<float> logdet;
-    flow.forward(x, logdet);
-    flow.inverse(flow.latents(), back);
-    double err = 0;
-    for (size_t i = 0; i < x.size(); ++i)
-      err = std::max(err, double(std::abs(back.data[i] - x.data[i])));
-    std::printf("check_inverse max_abs_err %.3e %s\n", err, err < 1e-4 ? "ok" : "FAIL");
-    if (!(err < 1e-4)) return 1;
+    std::printf("params %zu\n", flow.parameter_count());
+    AdamOptions opt;
+    opt.lr = 1e-3;
+    Adam<float> adam(flow.params(), opt);
+    Tensor<float> x(batch, grid, 1);
+    fill_normal(x, 3);
+    double nll = 0;
+    const double step_s = median_seconds(
+        [&] {
+          adam.zero_grad();
+          nll = flow.nll_backward(x);
+          adam.step();
+        },
+        steps, warmup);
+    std::printf("train_step_s %.4f\n", step_s);
+    std::printf("train_fields_per_s %.1f\n", batch / step_s);
+    std::printf("train_nll_bits_per_voxel %.4f\n", nll / (std::log(2.0) * grid * grid * grid));
+
+    Tensor<float> field(1, grid, 1), dx;
+    fill_normal(field, 4);
+    const double grad_s = median_seconds([&] { flow.log_prob_grad(field, dx); }, steps, warmup);
+    std::printf("logp_grad_s %.4f\n", grad_s);
+    const double input_grad_s =
+        median_seconds([&] { flow.log_prob_input_grad(field, dx); }, steps, warmup);
+    std::printf("logp_input_grad_s %.4f\n", input_grad_s);
+    Tensor<float> latents(1, grid, 1), back, du;
+    fill_normal(latents, 7);
+    const double vjp_s = median_seconds(
+        [&] {
+          flow.inverse_from_grid(latents, back);
+          flow.inverse_vjp(field, du);
+        },
+        steps, warmup);
+    std::printf("inverse_vjp_s %.4f\n", vjp_s);
+    struct rusage usage;
+    getrusage(RUSAGE_SELF, &usage);
+    std::printf("peak_rss_mb %.1f\n", usage.ru_maxrss / 1024.0);
   }
-
-  MultiScaleFlow<float> flow(spec);
-  std::printf("params %zu\n", flow.parameter_count());
-  AdamOptions opt;
-  opt.lr = 1e-3;
-  Adam<float> adam(flow.params(), opt);
-  Tensor<float> x(batch, grid, 1);
-  fill_normal(x, 3);
-  double nll = 0;
-  const double step_s = median_seconds(
-      [&] {
-        adam.zero_grad();
-        nll = flow.nll_backward(x);
-        adam.step();
-      },
-      steps, warmup);
-  std::printf("train_step_s %.4f\n", step_s);
-  std::printf("train_fields_per_s %.1f\n", batch / step_s);
-  std::printf("train_nll_bits_per_voxel %.4f\n", nll / (std::log(2.0) * grid * grid * grid));
-
-  Tensor<float> field(1, grid, 1), dx;
-  fill_normal(field, 4);
-  const double grad_s = median_seconds([&] { flow.log_prob_grad(field, dx); }, steps, warmup);
-  std::printf("logp_grad_s %.4f\n", grad_s);
-  const double input_grad_s =
-      median_seconds([&] { flow.log_prob_input_grad(field, dx); }, steps, warmup);
-  std::printf("logp_input_grad_s %.4f\n", input_grad_s);
-  Tensor<float> latents(1, grid, 1), back, du;
-  fill_normal(latents, 7);
-  const double vjp_s = median_seconds(
-      [&] {
-        flow.inverse_from_grid(latents, back);
-        flow.inverse_vjp(field, du);
-      },
-      steps, warmup);
-  std::printf("inverse_vjp_s %.4f\n", vjp_s);
-  struct rusage usage;
-  getrusage(RUSAGE_SELF, &usage);
-  std::printf("peak_rss_mb %.1f\n", usage.ru_maxrss / 1024.0);
 
   if (convs) {
     // The convolutions of bench-32 at their grid and batch, forward and backward, against the
@@ -183,6 +187,7 @@ int main(int argc, char** argv) {
       fill_normal(dy, 6);
       const double t = median_seconds([&] { conv.forward(in, out); }, 10, 2);
       const double tb = median_seconds([&] { conv.backward(in, dy, &din); }, 10, 2);
+      const double tx = median_seconds([&] { conv.backward_input(dy, din); }, 10, 2);
       const double flop = 2.0 * batch * s.n * s.n * s.n * s.k * s.k * s.k * s.in * s.out;
       if (s.k == 3) {
         total_flop += flop;
@@ -193,9 +198,9 @@ int main(int argc, char** argv) {
       step_s_sum += s.count * (t + tb);
       std::printf(
           "conv%d n %2d %2d->%2d  fwd %7.2f GFLOP/s %5.1f%% of peak  bwd(w+x) %7.2f GFLOP/s  step "
-          "share %.3f s\n",
+          "share %.3f s  (bwd x %.2f, w+bias %.2f GFLOP/s)\n",
           s.k, s.n, s.in, s.out, flop / t / 1e9, 100 * flop / t / 1e9 / peak, 2 * flop / tb / 1e9,
-          s.count * (t + tb));
+          s.count * (t + tb), flop / tx / 1e9, flop / std::max(tb - tx, 1e-9) / 1e9);
     }
     std::printf("conv3_fwd_all %.2f GFLOP/s %.1f%% of peak\n", total_flop / total_s / 1e9,
                 100 * total_flop / total_s / 1e9 / peak);

@@ -186,24 +186,32 @@ inline void row_in_vectorised(const T* xb, int n, int ci, int k, ConvWeights<T> 
     }
 }
 
-// z voxels per tile: ZB x VB accumulators (32 registers: up to 16; 16 registers: up to 8, plus
-// VB weight vectors and a broadcast input).
+// z voxels per tile: ZB x VB accumulators plus VB weight vectors and a broadcast input (32
+// registers: up to 16 accumulators; 16 registers: 12, where GCC folds the weight loads it cannot
+// keep into the multiply-adds; 12 rather than 8 gives the two FMA pipes more independent sums).
 constexpr int zb_out(int vb) {
-  return kFewRegisters ? fit_power_of_two(kAccumulators, vb, 8) : (vb >= 3 ? 4 : 8);
+  return kFewRegisters ? std::max(1, 12 / vb) : (vb >= 3 ? 4 : 8);
+}
+
+// The largest power of two below zb (the block of the tail of a row).
+constexpr int smaller_block(int zb) {
+  int b = 1;
+  while (2 * b < zb) b *= 2;
+  return b;
 }
 // z voxels per tile of the dot-product kernel: ZB x OB accumulators plus ZB input vectors.
 constexpr int zb_in(int ob) {
   return kFewRegisters ? fit_power_of_two(kAccumulators, ob, 8) : (ob >= 3 ? 4 : 8);
 }
 
+// Blocks of ZB voxels from z0 on; the tail in blocks of the powers of two below ZB.
 template <typename T, int ZB, int VB>
 void rows_out(const T* xb, int n, int ci, int k, ConvWeights<T> w, bool flip, const T* bias,
-              Activation<T> relu, int px, int py, int o0, T* yrow, int co) {
-  int z0 = 0;
+              Activation<T> relu, int px, int py, int o0, T* yrow, int co, int z0 = 0) {
   for (; z0 + ZB <= n; z0 += ZB)
     row_out_vectorised<T, ZB, VB>(xb, n, ci, k, w, flip, bias, relu, px, py, z0, o0, yrow, co);
-  for (; z0 < n; ++z0)
-    row_out_vectorised<T, 1, VB>(xb, n, ci, k, w, flip, bias, relu, px, py, z0, o0, yrow, co);
+  if constexpr (ZB > 1)
+    rows_out<T, smaller_block(ZB), VB>(xb, n, ci, k, w, flip, bias, relu, px, py, o0, yrow, co, z0);
 }
 
 template <typename T, int ZB, int OB>
