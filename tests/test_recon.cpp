@@ -217,6 +217,19 @@ TEST(PosteriorObjective, GradientMatchesFiniteDifferences) {
         (obj.value_grad(yp.data(), nullptr) - obj.value_grad(ym.data(), nullptr)) / (2 * h);
     EXPECT_NEAR(g[i], fd, 1e-6 * std::max(1.0, std::abs(fd))) << i;
   }
+  // With a range that many voxels leave on both sides: the wall's gradient too.
+  PosteriorObjective walled(prior, p, o, PriorRange{-0.6, 0.5});
+  const double f_walled = walled.value_grad(y.data(), g.data());
+  EXPECT_GT(walled.wall(), 0.0);
+  EXPECT_NEAR(f_walled - walled.wall(), obj.value_grad(y.data(), nullptr), 1e-9);
+  for (size_t i = 0; i < y.size(); i += 7) {
+    std::vector<double> yp = y, ym = y;
+    yp[i] += h;
+    ym[i] -= h;
+    const double fd =
+        (walled.value_grad(yp.data(), nullptr) - walled.value_grad(ym.data(), nullptr)) / (2 * h);
+    EXPECT_NEAR(g[i], fd, 1e-6 * std::max(1.0, std::abs(fd))) << i;
+  }
 }
 
 // The flow prior takes the flow's input-only gradient: the same input gradient as the full
@@ -264,10 +277,11 @@ TEST(MapReconstruction, LbfgsDecreasesMonotonically) {
   EXPECT_LT(loose.iterations, 12);
   s.tolerance = 0;
   s.gradient_tolerance = 0.3;
+  s.max_iterations = 40;
   const MapResult grad = map_reconstruct(obj, std::vector<double>(o.size(), 0.0), s);
   EXPECT_EQ(grad.stop, "gradient");
   EXPECT_LE(grad.gradient_rms, 0.3);
-  EXPECT_LT(grad.iterations, 12);
+  EXPECT_LT(grad.iterations, 40);
 }
 
 // The identity flow over a correlated-Gaussian base equal to S, with identity preprocessing,
@@ -306,34 +320,113 @@ TEST(MapReconstruction, GaussianFlowMapEqualsWienerFilter) {
   EXPECT_LT(std::sqrt(diff / norm), 1e-6) << mw.stop << " " << mw.iterations;
 }
 
-// A prior whose density grows without bound (log p = sum y) has no MAP: one clear error.
+// A prior whose density grows without bound (log p = slope sum y) has no MAP: one clear error.
 class UnboundedPrior final : public FieldPrior {
  public:
-  explicit UnboundedPrior(int n) : n_(n) {}
+  explicit UnboundedPrior(int n, double slope = 1.0) : n_(n), slope_(slope) {}
   int n() const override { return n_; }
   double log_prob(const double* y) override {
     double s = 0;
-    for (int i = 0; i < n_ * n_ * n_; ++i) s += y[i];
+    for (int i = 0; i < n_ * n_ * n_; ++i) s += slope_ * y[i];
     return s;
   }
   double log_prob_grad(const double* y, double* g) override {
-    for (int i = 0; i < n_ * n_ * n_; ++i) g[i] = 1.0;
+    for (int i = 0; i < n_ * n_ * n_; ++i) g[i] = slope_;
     return log_prob(y);
   }
 
  private:
   int n_;
+  double slope_;
 };
+
+// The same prior within a range: the wall holds it, and the MAP is the closed form per voxel.
+// Masked: y = high + slope/k. Observed (identity preprocessing, weight w): y = d + slope/w when
+// that is inside, else (w d + slope + k bound)/(w + k), k = kWallStiffness.
+TEST(MapReconstruction, RangeWallHoldsAnUnboundedPrior) {
+  UnboundedPrior prior(8);
+  const Observation o = masked_observation(8, 32.0, 0.3, 1.0, 8);
+  const PriorRange range{-2.0, 1.5};
+  PosteriorObjective obj(prior, Preprocessing{}, o, range);
+  MapSettings s;
+  s.max_iterations = 2000;
+  s.tolerance = 1e-15;
+  s.gradient_tolerance = 1e-9;
+  const MapResult m = map_reconstruct(obj, std::vector<double>(o.size(), 0.0), s);
+  const std::vector<double> w = o.inverse_noise();
+  int masked = 0;
+  for (size_t i = 0; i < o.size(); ++i) {
+    double expected = o.data[i] + 1.0 / std::max(w[i], 1e-300);
+    if (w[i] == 0.0 || !range.contains(expected)) {
+      const double bound = w[i] == 0.0 || expected > range.high ? range.high : range.low;
+      expected = (w[i] * o.data[i] + 1.0 + kWallStiffness * bound) / (w[i] + kWallStiffness);
+    }
+    masked += w[i] == 0.0;
+    EXPECT_NEAR(m.y[i], expected, 1e-6) << i << " " << m.stop;
+  }
+  ASSERT_GT(masked, 0);
+  EXPECT_GE(m.beyond_range, masked);
+  // The start is clamped into the range.
+  const MapResult far = map_reconstruct(obj, std::vector<double>(o.size(), 50.0), s);
+  for (size_t i = 0; i < o.size(); ++i) EXPECT_NEAR(far.y[i], m.y[i], 1e-6) << i;
+}
+
+// A prior that pulls harder than the wall holds (slope 1e4: y = high + 10 in masked voxels) is
+// refused with one line rather than returned.
+TEST(MapReconstruction, ResultBeyondTheRangeIsRefused) {
+  UnboundedPrior prior(8, 1e4);
+  const Observation o = masked_observation(8, 32.0, 0.3, 1.0, 8);
+  PosteriorObjective obj(prior, Preprocessing{}, o, PriorRange{-2.0, 1.5});
+  MapSettings s;
+  s.max_iterations = 200;
+  const std::string e =
+      error_of([&] { map_reconstruct(obj, std::vector<double>(o.size(), 0.0), s); });
+  EXPECT_NE(e.find("map: the MAP left the prior's range y in [-2, 1.5] in "), std::string::npos)
+      << e;
+  EXPECT_EQ(e.find('\n'), std::string::npos);
+  // An empty range is refused where it is made.
+  EXPECT_NE(error_of([&] {
+              PosteriorObjective(prior, Preprocessing{}, o, PriorRange{1.0, 1.0});
+            }).find("map: the prior's range of y is empty"),
+            std::string::npos);
+}
 
 TEST(MapReconstruction, UnboundedObjectiveFailsWithOneLine) {
   UnboundedPrior prior(8);
   const Observation o = masked_observation(8, 32.0, 0.3, 1.0, 8);
   PosteriorObjective obj(prior, Preprocessing{}, o);
+  MapSettings s;
+  s.max_step_y = 0;  // unbounded steps reach |y| > kDivergentY within the iterations
   const std::string e =
-      error_of([&] { map_reconstruct(obj, std::vector<double>(o.size(), 0.0), MapSettings{}); });
+      error_of([&] { map_reconstruct(obj, std::vector<double>(o.size(), 0.0), s); });
   EXPECT_NE(e.find("map: the objective -log p(y|d) decreases without bound"), std::string::npos)
       << e;
   EXPECT_EQ(e.find('\n'), std::string::npos);
+}
+
+// max_step_y bounds how far any voxel of y moves in one iteration (in y, also when whitened).
+TEST(MapReconstruction, StepBoundLimitsEachIterationsMove) {
+  UnboundedPrior prior(8);
+  const Observation o = masked_observation(8, 32.0, 0.3, 1.0, 8);
+  PosteriorObjective obj(prior, Preprocessing{}, o);
+  const auto lambda = eigenvalues(8, 32.0);
+  MapSettings s;
+  s.max_iterations = 6;
+  s.tolerance = 0;
+  s.gradient_tolerance = 0;
+  auto largest_move = [&](double bound, const std::vector<double>* whitening) {
+    s.max_step_y = bound;
+    const MapResult m =
+        map_reconstruct(obj, std::vector<double>(o.size(), 0.0), s, nullptr, 10.0, whitening);
+    EXPECT_EQ(m.iterations, 6);
+    double largest = 0;
+    for (double y : m.y) largest = std::max(largest, std::abs(y));
+    return largest;
+  };
+  for (const std::vector<double>* w : {static_cast<const std::vector<double>*>(nullptr), &lambda}) {
+    EXPECT_LE(largest_move(0.1, w), 6 * 0.1 * (1 + 1e-9));
+    EXPECT_GT(largest_move(0.0, w), 1.0);  // unbounded: far further in as many iterations
+  }
 }
 
 }  // namespace

@@ -253,6 +253,9 @@ TEST(DenoiseSettings, EachKeyChangesTheResult) {
   EXPECT_NE(result({"denoise.map.memory=2"}, "map"), map);
   EXPECT_NE(result({"denoise.map.prior=gaussian"}, "map"), map);
   EXPECT_NE(result({"denoise.map.whiten=false"}, "map"), map);
+  EXPECT_NE(result({"denoise.map.y_max=0.3"}, "map"), map);
+  EXPECT_NE(result({"denoise.map.y_min=-0.3"}, "map"), map);
+  EXPECT_NE(result({"denoise.map.max_step_y=0.01"}, "map"), map);
   EXPECT_NE(result({"denoise.combined.k_split_hmpc=0.6"}, "combined"), result({}, "combined"));
   EXPECT_NE(json({"denoise.combined.k_split_hmpc=0",
                   "denoise.combined.validation={grid: " + truth_file(16, 3) + ", indices: [2]}"})
@@ -323,7 +326,8 @@ TEST(DenoiseSettings, GaussianFlowGivesTheWienerFilter) {
   DenoiseSettings s =
       settings_of(base_yaml(gaussian_checkpoint(), truth_file(16, 3), out),
                   {"denoise.map.init=zero", "denoise.map.max_iterations=400",
-                   "denoise.map.tolerance=1e-12", "denoise.map.gradient_tolerance=1e-6"});
+                   "denoise.map.tolerance=1e-12", "denoise.map.gradient_tolerance=1e-6",
+                   "denoise.map.y_min=-1e6", "denoise.map.y_max=1e6"});  // no wall: the WF exactly
   run_denoise(s, nullptr);
   const auto wf = read_cube(out, "wf"), map = read_cube(out, "map");
   double diff = 0, norm = 0;
@@ -345,13 +349,15 @@ TEST(DenoiseSettings, GaussianFlowGivesTheWienerFilter) {
 // periodic box.
 TEST(DenoiseSettings, LargerBoxThanTheFlow) {
   const std::string out = (scratch() / "big" / "r.h5").string();
+  // These fields are not standardised by the checkpoints' preprocessing: no range of y.
+  const std::string wide_low = "denoise.map.y_min=-1e6", wide_high = "denoise.map.y_max=1e6";
   run_denoise(settings_of(base_yaml(log1p_checkpoint(), truth_file(32, 2), out),
-                          {"denoise.map.max_iterations=3"}),
+                          {"denoise.map.max_iterations=3", wide_low, wide_high}),
               nullptr);
   EXPECT_EQ(read_cube(out, "map").size(), 32768u);
   // A flow over the standard normal base: the training box comes from the checkpoint's data.
   DenoiseSettings s = settings_of(base_yaml(normal_base_checkpoint(64.0), truth_file(32, 2), out),
-                                  {"denoise.map.max_iterations=2"});
+                                  {"denoise.map.max_iterations=2", wide_low, wide_high});
   run_denoise(s, nullptr);
   EXPECT_EQ(read_cube(out, "map").size(), 32768u);
 }
@@ -398,6 +404,15 @@ TEST(DenoiseCli, BadConfigsGetOneLine) {
   EXPECT_NE(
       failure({"denoise.mask.kind=file"}, ck).find("denoise.mask.file: kind file needs a file"),
       std::string::npos);
+  EXPECT_NE(failure({"denoise.map.y_min=2", "denoise.map.y_max=1"}, ck)
+                .find("denoise.map.y_max: must be above y_min"),
+            std::string::npos);
+  // Data that pull observed voxels far beyond the prior's range: the MAP is refused, nothing
+  // is written.
+  EXPECT_NE(failure({"denoise.noise.sigma=0.01", "denoise.map.y_max=0.3"}, ck)
+                .find("map: the MAP left the prior's range y in ["),
+            std::string::npos);
+  EXPECT_FALSE(fs::exists(out));
   EXPECT_NE(failure({"denoise.truth.index=3"}, ck).find("denoise.truth.index: 3 is out of range"),
             std::string::npos);
   EXPECT_NE(failure({"denoise.out=" + truth}, ck).find("is also an input"), std::string::npos);

@@ -60,7 +60,18 @@ SettingsTable<MapSettings> map_table() {
               "stop when one iteration changes f by <= tolerance max(1, |f|)")
       .number("gradient_tolerance", &M::gradient_tolerance, 1e-4, Range::non_negative(),
               "stop when the gradient's rms per voxel is <= this")
-      .integer("memory", &M::memory, 8, Range::at_least(1), "L-BFGS corrections kept");
+      .integer("memory", &M::memory, 8, Range::at_least(1), "L-BFGS corrections kept")
+      .number("max_step_y", &M::max_step_y, MapSettings{}.max_step_y, Range::non_negative(),
+              "no voxel's y moves more than this in one L-BFGS iteration; 0: no bound")
+      .number("y_min", &M::y_min, MapSettings{}.y_min, Range::any(),
+              "the prior's range in y, low end: below it a steep wall (a result beyond it is "
+              "refused)")
+      .number("y_max", &M::y_max, MapSettings{}.y_max, Range::any(),
+              "the prior's range in y, high end: above it a steep wall (a result beyond it is "
+              "refused)")
+      .check([](const M& m, const Reject& reject) {
+        if (!(m.y_min < m.y_max)) reject("y_max", "must be above y_min");
+      });
 }
 
 }  // namespace
@@ -362,7 +373,7 @@ Reconstruction reconstruct(const Observation& o, const std::vector<double>& eige
         o.n, spec.base_box_size_mpch, spec.base_k_hmpc, spec.base_pk));
   }
   FieldPrior& prior = gaussian ? static_cast<FieldPrior&>(*gaussian) : flow_prior;
-  PosteriorObjective objective(prior, pre, o);
+  PosteriorObjective objective(prior, pre, o, PriorRange{s.map.y_min, s.map.y_max});
   std::vector<double> start(o.size(), 0.0);
   if (s.map.init == "wiener") start = delta_to_preprocessed(pre, r.wf.x);
   if (s.map.init == "data") start = delta_to_preprocessed(pre, o.data);
@@ -379,9 +390,10 @@ Reconstruction reconstruct(const Observation& o, const std::vector<double>& eige
     std::fprintf(
         log,
         "denoise: MAP of p(y|d) (%s prior): %d L-BFGS iterations, %d evaluations, stop %s, "
-        "f %.10g -> %.10g, %.1f s\n",
+        "f %.10g -> %.10g, %d restarts, %d voxels beyond y in [%g, %g], %.1f s\n",
         s.map.prior.c_str(), r.map.iterations, r.map.evaluations, r.map.stop.c_str(),
-        r.map.objective_start, r.map.objective, r.map.seconds);
+        r.map.objective_start, r.map.objective, r.map.restarts, r.map.beyond_range, s.map.y_min,
+        s.map.y_max, r.map.seconds);
   return r;
 }
 
@@ -666,6 +678,8 @@ DenoiseSummary run_denoise(const DenoiseSettings& s, std::FILE* log, const Chain
        << ", \"objective_start\": " << json_number(rec.map.objective_start)
        << ", \"objective\": " << json_number(rec.map.objective)
        << ", \"gradient_rms\": " << json_number(rec.map.gradient_rms)
+       << ", \"restarts\": " << rec.map.restarts
+       << ", \"voxels_beyond_range\": " << rec.map.beyond_range
        << ", \"seconds\": " << json_number(rec.map.seconds)
        << ", \"seconds_in_objective\": " << json_number(rec.map.evaluation_seconds)
        << "},\n  \"combined\": {\"k_split_hmpc\": " << json_number(k_split)

@@ -1,9 +1,11 @@
 // Flow-prior MAP by L-BFGS. See include/fieldflow/recon/map.hpp.
 #include "fieldflow/recon/map.hpp"
 
-#include <LBFGS.h>  // LBFGSpp: BFGSMat (two-loop recursion) and the strong-Wolfe line search
+#include <LBFGS.h>                          // LBFGSpp: BFGSMat (two-loop recursion)
+#include <LBFGSpp/LineSearchMoreThuente.h>  // strong-Wolfe line search with a step bound
 
 #include <Eigen/Core>
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <limits>
@@ -52,15 +54,19 @@ std::vector<double> delta_to_preprocessed(const Preprocessing& p, std::vector<do
 }
 
 PosteriorObjective::PosteriorObjective(FieldPrior& prior, Preprocessing preprocessing,
-                                       const Observation& obs)
+                                       const Observation& obs, PriorRange range)
     : prior_(prior),
       preprocessing_(std::move(preprocessing)),
+      range_(range),
       data_(obs.data),
       weight_(obs.inverse_noise()) {
   const size_t N = size_t(prior.n()) * prior.n() * prior.n();
   if (data_.size() != N)
     throw Error("map", "the observation has " + std::to_string(data_.size()) +
                            " voxels, the prior models " + std::to_string(N));
+  if (!(range_.low < range_.high))
+    throw Error("map", "the prior's range of y is empty (low " + format_number(range_.low) +
+                           ", high " + format_number(range_.high) + ")");
   delta_.resize(N);
   slope_.resize(N);
   prior_grad_.resize(N);
@@ -70,15 +76,45 @@ double PosteriorObjective::value_grad(const double* y, double* grad) {
   const size_t N = data_.size();
   preprocessing_to_delta(preprocessing_, y, delta_.data(), slope_.data(), N);
   log_prior_ = grad ? prior_.log_prob_grad(y, prior_grad_.data()) : prior_.log_prob(y);
-  double chi2 = 0.0;
+  double chi2 = 0.0, wall = 0.0;
   for (size_t i = 0; i < N; ++i) {
     const double r = data_[i] - delta_[i];
     chi2 += weight_[i] * r * r;
-    if (grad) grad[i] = -weight_[i] * r * slope_[i] - prior_grad_[i];
+    // Beyond the range: kWallStiffness (y - bound), zero inside.
+    const double excess = y[i] > range_.high  ? y[i] - range_.high
+                          : y[i] < range_.low ? y[i] - range_.low
+                                              : 0.0;
+    wall += excess * excess;
+    if (grad) grad[i] = -weight_[i] * r * slope_[i] - prior_grad_[i] + kWallStiffness * excess;
   }
   chi2_ = chi2;
-  return 0.5 * chi2 - log_prior_;
+  wall_ = 0.5 * kWallStiffness * wall;
+  return 0.5 * chi2 - log_prior_ + wall_;
 }
+
+namespace {
+
+// A MAP with voxels beyond the prior's range (the wall did not hold) is refused, not returned.
+void refuse_outside_range(const std::vector<double>& y, const PosteriorObjective& objective) {
+  const PriorRange& range = objective.range();
+  size_t outside = 0, masked = 0;
+  double lowest = range.low, highest = range.high;
+  for (size_t i = 0; i < y.size(); ++i) {
+    if (range.contains(y[i], kRangeSlackY)) continue;
+    ++outside;
+    if (objective.weight()[i] == 0.0) ++masked;
+    lowest = std::min(lowest, y[i]);
+    highest = std::max(highest, y[i]);
+  }
+  if (outside == 0) return;
+  throw Error("map", "the MAP left the prior's range y in [" + format_number(range.low) + ", " +
+                         format_number(range.high) + "] in " + std::to_string(outside) +
+                         " voxels (" + std::to_string(masked) + " masked; y from " +
+                         format_number(lowest) + " to " + format_number(highest) +
+                         "): the optimum lies beyond it, no MAP is returned");
+}
+
+}  // namespace
 
 MapResult map_reconstruct(PosteriorObjective& objective, std::vector<double> y0,
                           const MapSettings& s, std::FILE* log, double progress_seconds,
@@ -88,10 +124,9 @@ MapResult map_reconstruct(PosteriorObjective& objective, std::vector<double> y0,
   const auto start = clock::now();
   const int N = int(objective.dimension());
   if (int(y0.size()) != N) throw Error("map", "initial field has the wrong size");
-  LBFGSpp::LBFGSParam<double> param;
+  LBFGSpp::LBFGSBParam<double> param;
   param.m = s.memory;
   param.max_iterations = s.max_iterations;
-  param.linesearch = LBFGSpp::LBFGS_LINESEARCH_BACKTRACKING_STRONG_WOLFE;
   param.max_linesearch = 40;
   param.check_param();
 
@@ -158,6 +193,8 @@ MapResult map_reconstruct(PosteriorObjective& objective, std::vector<double> y0,
     return fx;
   };
 
+  const PriorRange& range = objective.range();
+  for (double& y : y0) y = std::clamp(y, range.low, range.high);
   Vector x = Eigen::Map<Vector>(y0.data(), N), grad(N), xp(N), gradp(N), drt(N);
   if (whitening) apply_sqrt(x.data(), x.data(), true);
   double fx = f(x, grad);
@@ -166,29 +203,58 @@ MapResult map_reconstruct(PosteriorObjective& objective, std::vector<double> y0,
   result.history.push_back(fx);
   LBFGSpp::BFGSMat<double> bfgs;
   bfgs.reset(N, s.memory);
+  bool bfgs_empty = true;
   const double g_stop = s.gradient_tolerance * std::sqrt(double(N));
   auto last_log = clock::now();
   result.stop = "max_iterations";
   if (last_gy_norm <= g_stop) result.stop = "gradient";
+  // The largest step along drt that moves no voxel's y by more than max_step_y. Under log1p a
+  // voxel thrown to very negative y has delta ~ -1 where the data's pull vanishes (d delta/dy ->
+  // 0): an observed peak can be trapped there for good (seen with the trained flow on validation
+  // and test fields, MAP objective 10x the others'). Bounded steps keep the early, steep
+  // iterations from throwing voxels that far.
+  Vector dy(N);
+  auto step_bound = [&]() {
+    if (!(s.max_step_y > 0)) return 1e20;
+    if (whitening) apply_sqrt(drt.data(), dy.data(), false);
+    const double largest = (whitening ? dy : drt).cwiseAbs().maxCoeff();
+    return largest > 0 ? std::min(1e20, s.max_step_y / largest) : 1e20;
+  };
   drt = -grad;
   double step = 1.0 / drt.norm();
   while (result.stop == "max_iterations" && result.iterations < s.max_iterations) {
     xp = x;
     gradp = grad;
     const double f_prev = fx;
-    try {
-      LBFGSpp::LineSearchNocedalWright<double>::LineSearch(f, fx, x, grad, step, drt, xp, param);
-    } catch (const Error&) {
-      throw;
-    } catch (const std::exception&) {
-      // The line search cannot improve further at this precision (the flow runs in float32).
-      result.stop = "line_search";
+    // A failed line search (or a non-descent direction) is retried once along -grad with the
+    // L-BFGS memory cleared; a second failure stops (the flow runs in float32).
+    for (int attempt = 0; attempt < 2; ++attempt) {
+      bool ok = true;
+      try {
+        const double step_max = step_bound();
+        step = std::min(step, step_max);
+        LBFGSpp::LineSearchMoreThuente<double>::LineSearch(f, fx, x, grad, step, step_max, drt, xp,
+                                                           param);
+      } catch (const Error&) {
+        throw;
+      } catch (const std::exception&) {
+        ok = false;
+      }
+      if (ok && fx < f_prev) break;
+      x = xp;
+      grad = gradp;
+      fx = f_prev;
+      if (attempt == 1 || bfgs_empty) {
+        result.stop = "line_search";  // keep the best point seen; never report a worse one
+        break;
+      }
+      ++result.restarts;
+      bfgs.reset(N, s.memory);
+      bfgs_empty = true;
+      drt = -grad;
+      step = 1.0 / drt.norm();
     }
-    if (result.stop == "line_search" || !(fx < f_prev)) {
-      // Keep the best point seen; never report a worse one.
-      result.stop = "line_search";
-      break;
-    }
+    if (result.stop == "line_search") break;
     ++result.iterations;
     result.history.push_back(fx);
     const double gnorm = last_gy_norm;
@@ -208,6 +274,7 @@ MapResult map_reconstruct(PosteriorObjective& objective, std::vector<double> y0,
       break;
     }
     bfgs.add_correction(x - xp, grad - gradp);
+    bfgs_empty = false;
     bfgs.apply_Hv(grad, -1.0, drt);
     step = 1.0;
   }
@@ -220,6 +287,8 @@ MapResult map_reconstruct(PosteriorObjective& objective, std::vector<double> y0,
   result.objective = fx;
   result.gradient_rms = grad.norm() / std::sqrt(double(N));
   result.y.assign(x.data(), x.data() + N);
+  refuse_outside_range(result.y, objective);
+  for (double y : result.y) result.beyond_range += objective.range().contains(y) ? 0 : 1;
   result.delta.resize(size_t(N));
   preprocessing_to_delta(objective.preprocessing(), result.y.data(), result.delta.data(), nullptr,
                          size_t(N));

@@ -6,9 +6,11 @@
 // the MAP in y, not in delta. (The MAP of p(delta | d) adds the Jacobian -sum log|dg/dy|, which for
 // log1p preprocessing grows without bound as delta -> -1: the pilot diverged on every field.)
 // PosteriorObjective is f(y) = -log p(y|d) + const, minimised by L-BFGS (LBFGSpp's two-loop
-// recursion and its strong-Wolfe line search, Nocedal & Wright algorithm 3.5).
+// recursion and its More-Thuente strong-Wolfe line search, whose step is bounded so that no voxel
+// of y moves by more than MapSettings::max_step_y in one iteration).
 #include <cstdint>
 #include <cstdio>
+#include <limits>
 #include <string>
 #include <vector>
 
@@ -65,22 +67,43 @@ void preprocessing_to_delta(const Preprocessing& p, const double* y, double* del
 inline constexpr double kLowestDelta = -0.99;
 std::vector<double> delta_to_preprocessed(const Preprocessing& p, std::vector<double> delta);
 
-// f(y) = sum_i W_i (d_i - g(y_i))^2 / 2 - log p_prior(y), W = mask / sigma^2.
+// The range of y in which a prior is trusted: a flow's density is only learned where its training
+// fields were, and outside it a trained flow's tails can rise again. In masked voxels only the
+// prior acts, so a MAP follows such a tail (to delta in the hundreds with the trained flow of
+// docs/train.md). Outside [low, high] the objective gains the wall
+// kWallStiffness/2 (y - bound)^2 per voxel: the prior becomes the flow times a steep Gaussian
+// edge at the range, smooth (C1) so L-BFGS and the whitened variable still work. The default is
+// no range.
+inline constexpr double kWallStiffness = 1e3;  // nats per unit y^2 beyond the range
+struct PriorRange {
+  double low = -std::numeric_limits<double>::infinity();
+  double high = std::numeric_limits<double>::infinity();
+  bool contains(double y, double slack = 0.0) const {
+    return y >= low - slack && y <= high + slack;
+  }
+};
+
+// f(y) = sum_i W_i (d_i - g(y_i))^2 / 2 - log p_prior(y) + wall(y), W = mask / sigma^2.
 class PosteriorObjective {
  public:
-  PosteriorObjective(FieldPrior& prior, Preprocessing preprocessing, const Observation& obs);
+  PosteriorObjective(FieldPrior& prior, Preprocessing preprocessing, const Observation& obs,
+                     PriorRange range = {});
   size_t dimension() const { return data_.size(); }
-  // f(y); grad = df/dy when not null. Also sets chi2() and log_prior() of this y.
+  // f(y); grad = df/dy when not null. Also sets chi2(), log_prior() and wall() of this y.
   double value_grad(const double* y, double* grad);
   double chi2() const { return chi2_; }            // sum W (d - g(y))^2 (not halved)
   double log_prior() const { return log_prior_; }  // log p_prior(y)
+  double wall() const { return wall_; }            // the range's wall term of f
   const Preprocessing& preprocessing() const { return preprocessing_; }
+  const PriorRange& range() const { return range_; }
+  const std::vector<double>& weight() const { return weight_; }  // mask / sigma^2 per voxel
 
  private:
   FieldPrior& prior_;
   Preprocessing preprocessing_;
+  PriorRange range_;
   std::vector<double> data_, weight_, delta_, slope_, prior_grad_;
-  double chi2_ = 0.0, log_prior_ = 0.0;
+  double chi2_ = 0.0, log_prior_ = 0.0, wall_ = 0.0;
 };
 
 struct MapSettings {
@@ -91,6 +114,11 @@ struct MapSettings {
   double tolerance = 1e-8;           // stop when |f_k-1 - f_k| <= tolerance max(1, |f|)
   double gradient_tolerance = 1e-4;  // stop when |grad f| <= gradient_tolerance sqrt(dimension)
   int memory = 8;                    // L-BFGS corrections kept
+  double max_step_y = 0.5;           // no voxel's y moves more in one iteration; 0: no bound
+  // The prior's range in y (PriorRange). y is standardised on the training fields; the defaults
+  // are the range of the trained flow's 256 training fields (y from -5.20 to 6.10) plus 0.5. On
+  // the validation fields the training range itself (no margin) stalled one MAP (docs/denoise.md).
+  double y_min = -5.7, y_max = 6.6;
 };
 
 struct MapResult {
@@ -101,13 +129,19 @@ struct MapResult {
   double objective = 0.0, objective_start = 0.0, gradient_rms = 0.0;
   double seconds = 0.0, evaluation_seconds = 0.0;  // total, and inside value_grad
   std::string stop;             // gradient | objective_change | max_iterations | line_search
+  int restarts = 0;             // line searches retried along -grad with the memory cleared
+  int beyond_range = 0;         // voxels of y held by the range's wall (beyond it, within slack)
   std::vector<double> history;  // f after each iteration (index 0: the start)
 };
 
-// Minimises the objective from y0 with L-BFGS. Throws ff::Error("map", ...) when the objective
-// decreases without bound (a voxel of y beyond +-kDivergentY or a non-finite delta on an improving
-// step). Writes one progress line to `log` every progress_seconds (none when log is null).
+// Minimises the objective from y0 (first clamped into the objective's range) with L-BFGS. Throws
+// ff::Error("map", ...) when the objective decreases without bound (a voxel of y beyond
+// +-kDivergentY or a non-finite delta on an improving step), and when the result leaves the
+// objective's range by more than kRangeSlackY in any voxel (the wall did not hold: the prior
+// pulls harder than kWallStiffness * kRangeSlackY there), rather than return nonsense. Writes one
+// progress line to `log` every progress_seconds (none when log is null).
 inline constexpr double kDivergentY = 1e3;
+inline constexpr double kRangeSlackY = 0.5;
 // whitening: eigenvalues (CorrelatedGaussian's half-complex layout) of a Fourier-diagonal S over
 // y; when given, L-BFGS works in u with y = S^{1/2} u (same density, same maximum; a Gaussian
 // prior's Hessian becomes the identity, so far fewer iterations). The gradient rule and the
