@@ -2,7 +2,8 @@
 # The main job in one command, on the built-in data (configs/demo/, README "The demo"):
 #  1/4 simulate 32 training and 8 test fields (32^3, 128 Mpc/h, z = 0), shared over MPI ranks;
 #  2/4 train the flow with mpirun -np <cores> (stops with a checkpoint after 18 minutes);
-#  3/4 denoise test fields 0..7: Wiener filter, flow MAP and their combination;
+#  3/4 denoise test fields 0..7: Wiener filter, flow MAP and their combination, and posterior
+#      samples (HMC, one chain per rank) for field 0;
 #  4/4 the training and reconstruction reports, then the headline numbers.
 # Usage: run/demo.sh [--quick] [--fresh] [--no-build] [--checkpoint FILE]
 #   --quick       smoke test of every stage in < 3 minutes (tiny counts; numbers not meaningful),
@@ -55,7 +56,9 @@ if [ "$quick" = 1 ]; then
          --set train.checkpoint_every=3 --set train.validate_every=3 --set train.print_every_s=2
          --set train.time_limit_minutes=2 --set data.validation_fraction=0.25
          --set 'flow.levels.hidden_checkerboard=[4, 4, 4]' --set 'flow.levels.hidden_channel=[4, 4, 0]')
-  denoise=(--set denoise.prior_samples=2 --set denoise.map.max_iterations=2)
+  denoise=(--set denoise.prior_samples=2 --set denoise.map.max_iterations=2
+           --set denoise.posterior.samples=4 --set denoise.posterior.warmup=4
+           --set denoise.posterior.leapfrog_steps=2 --set denoise.posterior.thin=1)
   rep_train=(--set report.samples.count=2 --set report.inputs.max_fields=2)
 fi
 # Every path of configs/demo/ starts with out/demo/: move them to $out.
@@ -93,7 +96,7 @@ else
   [ -f "$checkpoint" ] || checkpoint=$run_dir/checkpoint.h5
 fi
 
-echo "== stage 3/4 $(stamp): denoise test fields 0..$((fields - 1)) (WF, flow MAP, combined)"
+echo "== stage 3/4 $(stamp): denoise test fields 0..$((fields - 1)) (WF, flow MAP, combined; posterior samples for field 0)"
 results=()
 for ((i = 0; i < fields; i++)); do
   res=$out/denoise/field_$i.h5
@@ -105,9 +108,14 @@ for ((i = 0; i < fields; i++)); do
     continue
   fi
   echo "field $((i + 1))/$fields ($(stamp), $((SECONDS - t0)) s so far): $res"
-  "$ff" denoise configs/demo/denoise.yaml --set denoise.checkpoint="$checkpoint" \
-    --set denoise.truth.grid="$sims/test.h5" --set denoise.truth.index="$i" \
-    --set denoise.out="$res" "${denoise[@]}"
+  args=(configs/demo/denoise.yaml --set denoise.checkpoint="$checkpoint"
+        --set denoise.truth.grid="$sims/test.h5" --set denoise.truth.index="$i"
+        --set denoise.out="$res" "${denoise[@]}")
+  if [ "$i" = 0 ]; then  # the posterior's chains, one per rank
+    mpirun -q -np "$cores" "$ff" denoise "${args[@]}"
+  else
+    "$ff" denoise "${args[@]}" --set denoise.posterior.samples=0
+  fi
 done
 
 echo "== stage 4/4 $(stamp): reports"
@@ -151,4 +159,10 @@ for name in ("wf", "map", "combined"):
     m = lambda key: sum(h[key] for h in heads) / len(heads)
     ratio = "" if name == "wf" else f"{m(name + '_residual_vs_wf'):7.3f}"
     print(f"  {name:10s} {m(name + '_r'):8.4f} {m(name + '_residual_pk'):16.4g} {ratio}")
+post = [h for h in heads if "posterior_mean_r" in h]
+if post:  # field 0 only: against that field's WF
+    h = post[0]
+    print(f"  posterior mean, field 0 only (a short HMC run): r(k) {h['posterior_mean_r']:.4f}, "
+          f"P_res {h['posterior_mean_residual_pk']:.4g}, vs WF {h['posterior_mean_residual_vs_wf']:.3f} "
+          f"(that field's WF: r(k) {h['wf_r']:.4f})")
 EOF
