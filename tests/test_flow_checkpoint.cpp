@@ -67,7 +67,12 @@ struct Saved {
   MultiScaleFlow<float> flow{spec()};
   std::unique_ptr<Adam<float>> adam;
   Preprocessing prep{PreprocessTransform::log1p, 0.25, 1.75, 1e-3};
-  TrainingData data{128.0, 0.5, {0.05, 0.1, 0.2}, {2e4, 1e4, 4e3}};
+  TrainingData data = [] {
+    TrainingData d{128.0, 0.5, {0.05, 0.1, 0.2}, {2e4, 1e4, 4e3}};
+    d.y_min = -4.25;
+    d.y_max = 5.5;
+    return d;
+  }();
 };
 
 std::unique_ptr<Saved> save_trained(const std::string& name) {
@@ -116,6 +121,8 @@ TEST(FlowCheckpoint, RoundTripIsBitExact) {
   EXPECT_EQ(loaded.data.redshift, 0.5);
   EXPECT_EQ(loaded.data.delta_pk_k_hmpc, saved->data.delta_pk_k_hmpc);
   EXPECT_EQ(loaded.data.delta_pk, saved->data.delta_pk);
+  EXPECT_EQ(loaded.data.y_min, -4.25);
+  EXPECT_EQ(loaded.data.y_max, 5.5);
   EXPECT_EQ(loaded.extras.numbers.at("train.rng_position"), 12345);
   EXPECT_EQ(loaded.extras.doubles.at("train.order"), (std::vector<double>{3, 1, 2}));
   EXPECT_EQ(loaded.extras.texts.at("train.settings"), "train: {steps: 4}");
@@ -272,6 +279,9 @@ TEST(FlowCheckpoint, InvalidContentsAreRefused) {
       {[](ArrayFile& f) { f.doubles["data.delta_pk.k_hmpc"][2] = 0.01; }, "increasing positive k"},
       {[](ArrayFile& f) { f.doubles["data.delta_pk.pk"].pop_back(); },
        "data.delta_pk.k_hmpc has 3 values, expected 2"},
+      {[](ArrayFile& f) { f.numbers["data.y_max"] = -5; }, "y_min < y_max, got -4.25 .. -5"},
+      {[&](ArrayFile& f) { f.numbers["data.y_min"] = nan; }, "data.y_min is not finite"},
+      {[](ArrayFile& f) { f.numbers.erase("data.y_max"); }, "checkpoint has no data.y_max"},
       {[](ArrayFile& f) {
          for (auto& [name, v] : f.numbers)
            if (name.rfind("actnorm.", 0) == 0) v = 0.5;

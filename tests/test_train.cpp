@@ -154,7 +154,7 @@ TEST(TrainData, MeasuredStatisticsMatchDirectSums) {
   EXPECT_EQ(set.fields[3].index, 0);
   const std::vector<int> train{0, 2, 4};
   const DataStatistics st = measure_statistics(set, train, data, comm);
-  double s1 = 0, s2 = 0, count = 0;
+  double s1 = 0, s2 = 0, count = 0, t_min = INFINITY, t_max = -INFINITY;
   std::vector<GridF> fields;
   for (int i : train) {
     GridF g = read_grid_as<float>(set.fields[size_t(i)].path, set.fields[size_t(i)].index);
@@ -163,6 +163,8 @@ TEST(TrainData, MeasuredStatisticsMatchDirectSums) {
       s1 += t;
       s2 += t * t;
       count += 1;
+      t_min = std::min(t_min, t);
+      t_max = std::max(t_max, t);
     }
     fields.push_back(std::move(g));
   }
@@ -170,6 +172,11 @@ TEST(TrainData, MeasuredStatisticsMatchDirectSums) {
   // The trainer sums t in float32 (the fields' type): agreement to float rounding.
   EXPECT_NEAR(st.preprocessing.mean, mean, 1e-6 * std::abs(mean));
   EXPECT_NEAR(st.preprocessing.std, sd, 1e-6 * sd);
+  // The range of y over every voxel of the training fields (only those: field 1 and 3 are out).
+  EXPECT_NEAR(st.y_min, (t_min - mean) / sd, 1e-5);
+  EXPECT_NEAR(st.y_max, (t_max - mean) / sd, 1e-5);
+  EXPECT_LT(st.y_min, -1.0);
+  EXPECT_GT(st.y_max, 1.0);
   // P(k) of the standardised fields, averaged; every mode (to sqrt 3 k_N) is binned.
   PowerSpectrumOptions o;
   o.k_max_over_nyquist = std::sqrt(3.0);

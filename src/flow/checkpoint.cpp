@@ -117,6 +117,11 @@ void check_training_data(const std::string& where, const TrainingData& data, con
                   "the training data's P(k) needs increasing positive k and finite P >= 0 "
                   "(row " +
                       std::to_string(i) + ")");
+  const bool has_range = !std::isnan(data.y_min) || !std::isnan(data.y_max);
+  if (has_range &&
+      !(std::isfinite(data.y_min) && std::isfinite(data.y_max) && data.y_min < data.y_max))
+    throw Error(where, "the training data's range of y must be finite with y_min < y_max, got " +
+                           format_number(data.y_min) + " .. " + format_number(data.y_max));
   if (spec.base == BaseKind::correlated_gaussian &&
       std::abs(spec.base_box_size_mpch - data.box_size_mpch) > 1e-9 * data.box_size_mpch)
     throw Error(where, "the correlated base's box (" + format_number(spec.base_box_size_mpch) +
@@ -186,6 +191,10 @@ void save_flow_checkpoint(const std::string& path, MultiScaleFlow<float>& flow,
   if (!data.delta_pk.empty()) {
     f.doubles["data.delta_pk.k_hmpc"] = data.delta_pk_k_hmpc;
     f.doubles["data.delta_pk.pk"] = data.delta_pk;
+  }
+  if (std::isfinite(data.y_min) && std::isfinite(data.y_max)) {
+    f.numbers["data.y_min"] = data.y_min;
+    f.numbers["data.y_max"] = data.y_max;
   }
   const std::vector<Param<float>*> params = flow.params();
   for (Param<float>* p : params) f.floats["param." + p->name] = p->value;
@@ -272,6 +281,10 @@ FlowCheckpoint load_flow_checkpoint(const std::string& path) {
         f.doubles.count("data.delta_pk.pk") ? f.doubles.at("data.delta_pk.pk").size() : 0;
     out.data.delta_pk_k_hmpc = doubles("data.delta_pk.k_hmpc", rows);
     out.data.delta_pk = doubles("data.delta_pk.pk", rows);
+  }
+  if (f.numbers.count("data.y_min") || f.numbers.count("data.y_max")) {
+    out.data.y_min = number("data.y_min");
+    out.data.y_max = number("data.y_max");
   }
   check_training_data(path, out.data, spec);
   const std::vector<Param<float>*> params = out.flow->params();

@@ -5,6 +5,7 @@
 #include <cmath>
 #include <cstdio>
 #include <sstream>
+#include <string_view>
 
 #include "fieldflow/io/json.hpp"
 
@@ -29,8 +30,8 @@ void PosteriorColumns::append_to(std::vector<CsvColumn>& columns) const {
 PosteriorColumns posterior_columns(const PosteriorResult& r) {
   PosteriorColumns c;
   const size_t bins = r.k_hmpc.size();
-  const auto add = [&](std::string name, std::vector<double> v) {
-    c.names.push_back(std::move(name));
+  const auto add = [&](std::string_view name, std::vector<double> v) {
+    c.names.emplace_back(name);
     c.values.push_back(std::move(v));
   };
   for (size_t q = 0; q < PosteriorResult::kQuantileLevels.size(); ++q) {

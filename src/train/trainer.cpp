@@ -124,8 +124,9 @@ DataStatistics measure_statistics(const FieldSet& set, const std::vector<int>& t
   const int n = set.n;
   const size_t N = size_t(n) * n * n, M = train.size();
   Preprocessing t = preprocessing_of(data);  // mean 0, std 1: t(delta) itself
-  // Per field: sum of t, sum of t^2, then P(k) of t (every mode up to sqrt(3) k_N).
-  std::vector<double> sums(2 * M, 0.0);
+  // Per field: sum of t, sum of t^2, its least and largest value, then P(k) of t (every mode up
+  // to sqrt(3) k_N).
+  std::vector<double> sums(4 * M, 0.0);
   std::vector<double> spectra, delta_spectra;
   std::vector<double> k_hmpc;
   size_t bins = 0;
@@ -153,13 +154,17 @@ DataStatistics measure_statistics(const FieldSet& set, const std::vector<int>& t
       } catch (const Error& e) {
         throw Error(ref.path + "[" + std::to_string(ref.index) + "]", e.problem());
       }
-      double s1 = 0, s2 = 0;
+      double s1 = 0, s2 = 0, lo = g.values[0], hi = g.values[0];
       for (float v : g.values) {
         s1 += v;
         s2 += double(v) * v;
+        lo = std::min(lo, double(v));
+        hi = std::max(hi, double(v));
       }
-      sums[2 * i] = s1;
-      sums[2 * i + 1] = s2;
+      sums[4 * i] = s1;
+      sums[4 * i + 1] = s2;
+      sums[4 * i + 2] = lo;
+      sums[4 * i + 3] = hi;
       const PowerSpectrum pk = measure_power_spectrum(g, options);
       if (pk.k.size() != bins) throw Error(ref.path, "unexpected power spectrum bins");
       std::copy(pk.pk.begin(), pk.pk.end(), spectra.begin() + ptrdiff_t(i * bins));
@@ -169,10 +174,12 @@ DataStatistics measure_statistics(const FieldSet& set, const std::vector<int>& t
   comm.sum(spectra.data(), spectra.size());
   comm.sum(delta_spectra.data(), delta_spectra.size());
   // Combined in field order: the same numbers whatever the number of ranks.
-  double s1 = 0, s2 = 0;
+  double s1 = 0, s2 = 0, t_min = sums[2], t_max = sums[3];
   for (size_t i = 0; i < M; ++i) {
-    s1 += sums[2 * i];
-    s2 += sums[2 * i + 1];
+    s1 += sums[4 * i];
+    s2 += sums[4 * i + 1];
+    t_min = std::min(t_min, sums[4 * i + 2]);
+    t_max = std::max(t_max, sums[4 * i + 3]);
   }
   const double count = double(M) * double(N);
   DataStatistics out;
@@ -182,6 +189,8 @@ DataStatistics measure_statistics(const FieldSet& set, const std::vector<int>& t
       std::sqrt(std::max(0.0, s2 / count - out.preprocessing.mean * out.preprocessing.mean));
   if (!(out.preprocessing.std > 0))
     throw Error("data.train", "the training fields are constant: no standard deviation");
+  out.y_min = (t_min - out.preprocessing.mean) / out.preprocessing.std;
+  out.y_max = (t_max - out.preprocessing.mean) / out.preprocessing.std;
   // P(k) of y = (t - mean) / std is P_t / std^2 for every k > 0.
   const double inv_var = 1.0 / (out.preprocessing.std * out.preprocessing.std);
   out.k_hmpc = k_hmpc;
@@ -441,6 +450,8 @@ TrainSummary Trainer::run() {
     s.preprocessing = stats.preprocessing;
     s.data_info =
         TrainingData(s.train_set.box_size_mpch, s.train_set.redshift, stats.k_hmpc, stats.delta_pk);
+    s.data_info.y_min = stats.y_min;
+    s.data_info.y_max = stats.y_max;
     FlowSpec spec = cfg.flow;
     if (spec.base == BaseKind::correlated_gaussian && spec.base_power_measured) {
       spec.base_k_hmpc = stats.k_hmpc;

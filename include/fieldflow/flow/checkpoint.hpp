@@ -15,6 +15,7 @@
 //   extra.<name>                      any entry of the caller's extras (floats, doubles, texts,
 //                                     numbers), stored and read back as given
 // Loading validates the contents and refuses, naming the file, what could not be a trained flow.
+#include <limits>
 #include <memory>
 #include <optional>
 #include <string>
@@ -81,6 +82,10 @@ struct TrainingData {
   double box_size_mpch = 0.0;
   double redshift = 0.0;
   std::vector<double> delta_pk_k_hmpc, delta_pk;  // k in h/Mpc (increasing), P in (Mpc/h)^3
+  // The range of the preprocessed variable y over every voxel of the training fields (NaN: not
+  // recorded, as in checkpoints written before it was): where the flow's density was learned.
+  double y_min = std::numeric_limits<double>::quiet_NaN();
+  double y_max = std::numeric_limits<double>::quiet_NaN();
 };
 
 inline constexpr int64_t kFlowCheckpointVersion = 2;

@@ -56,6 +56,7 @@ struct DataStatistics {
   Preprocessing preprocessing;
   std::vector<double> k_hmpc, pk;  // P(k) of y = (t(delta) - mean) / std, every mode to sqrt3 k_N
   std::vector<double> delta_pk;    // P(k) of delta itself in the same bins (the Wiener filter's)
+  double y_min = 0, y_max = 0;     // the range of y over every voxel of the training fields
 };
 // Every training field is read once, by one rank; the sums are combined in field order, so the
 // result does not depend on the number of ranks.
