@@ -73,7 +73,7 @@ std::string truth_file(int n, int count) {
 
 // A 16^3 flow over a correlated base with the table's spectrum, box 64 Mpc/h.
 std::string checkpoint_file(const std::string& name, const Preprocessing& pre, double perturb,
-                            double box = 64.0) {
+                            double box = 64.0, double y_min = NAN, double y_max = NAN) {
   const fs::path p = scratch() / name;
   if (fs::exists(p)) return p.string();
   FlowSpec spec;
@@ -85,7 +85,10 @@ std::string checkpoint_file(const std::string& name, const Preprocessing& pre, d
   spec.base_box_size_mpch = box;
   MultiScaleFlow<float> flow(spec);
   if (perturb > 0) flow.perturb(3, perturb);
-  save_flow_checkpoint(p.string(), flow, pre, TrainingData{box, 0.5});
+  TrainingData data{box, 0.5};
+  data.y_min = y_min;
+  data.y_max = y_max;
+  save_flow_checkpoint(p.string(), flow, pre, data);
   return p.string();
 }
 
@@ -201,6 +204,35 @@ TEST(DenoiseCli, CombinationSwitchesAtTheSplit) {
   const auto wf_like = combine_by_wavenumber(truth, a, 16, 64.0, 3 * kf);
   const auto map_like = combine_by_wavenumber(b, truth, 16, 64.0, 3 * kf);
   EXPECT_NEAR(choose_k_split({wf_like}, {map_like}, {truth}, 16, 64.0), 3 * kf, 1e-12);
+}
+
+// map.range: the training fields' range that the checkpoint records, widened by
+// map.range_margin_y, or the fixed map.y_min..y_max (also for a checkpoint that records none).
+TEST(DenoiseSettings, PriorRangeComesFromTheCheckpoint) {
+  const Preprocessing pre{PreprocessTransform::log1p, -0.1, 0.5};
+  const std::string ranged = checkpoint_file("log1p_ranged.h5", pre, 0.02, 64.0, -0.75, 1.0);
+  const std::string out = (scratch() / "range" / "r.h5").string();
+  const std::string truth = truth_file(16, 3);
+  auto run = [&](const std::string& checkpoint, const std::vector<std::string>& set) {
+    run_denoise(settings_of(base_yaml(checkpoint, truth, out), set), nullptr);
+    return std::make_pair(read_cube(out, "map"),
+                          read_text((scratch() / "range" / "r_summary.json").string()));
+  };
+  const auto [trained, trained_json] = run(ranged, {});
+  EXPECT_NE(trained_json.find("\"range_y\": [-1.25, 1.5], \"range_source\": \"the training "
+                              "fields' range\""),
+            std::string::npos)
+      << trained_json;
+  const auto [narrow, narrow_json] = run(ranged, {"denoise.map.range_margin_y=0.25"});
+  EXPECT_NE(narrow_json.find("\"range_y\": [-1, 1.25]"), std::string::npos) << narrow_json;
+  EXPECT_NE(narrow, trained);
+  const auto [fixed, fixed_json] = run(ranged, {"denoise.map.range=fixed"});
+  EXPECT_NE(fixed_json.find("\"range_y\": [-5.7, 6.6], \"range_source\": \"map.y_min/y_max\""),
+            std::string::npos)
+      << fixed_json;
+  EXPECT_NE(fixed, trained);
+  const auto [older, older_json] = run(log1p_checkpoint(), {});
+  EXPECT_NE(older_json.find("the checkpoint records no training range"), std::string::npos);
 }
 
 // Every key changes what comes out.

@@ -63,12 +63,16 @@ SettingsTable<MapSettings> map_table() {
       .integer("memory", &M::memory, 8, Range::at_least(1), "L-BFGS corrections kept")
       .number("max_step_y", &M::max_step_y, MapSettings{}.max_step_y, Range::non_negative(),
               "no voxel's y moves more than this in one L-BFGS iteration; 0: no bound")
+      .choice("range", &M::range, MapSettings{}.range, {"training", "fixed"},
+              "the prior's range in y: training (the checkpoint's training fields' range "
+              "+- range_margin_y) or fixed (y_min..y_max, also used when the checkpoint records "
+              "no range); outside it a steep wall, and a result beyond it is refused")
+      .number("range_margin_y", &M::range_margin_y, MapSettings{}.range_margin_y,
+              Range::non_negative(), "range training: the margin added on each side")
       .number("y_min", &M::y_min, MapSettings{}.y_min, Range::any(),
-              "the prior's range in y, low end: below it a steep wall (a result beyond it is "
-              "refused)")
+              "the prior's fixed range in y, low end")
       .number("y_max", &M::y_max, MapSettings{}.y_max, Range::any(),
-              "the prior's range in y, high end: above it a steep wall (a result beyond it is "
-              "refused)")
+              "the prior's fixed range in y, high end")
       .check([](const M& m, const Reject& reject) {
         if (!(m.y_min < m.y_max)) reject("y_max", "must be above y_min");
       });
@@ -404,6 +408,8 @@ struct Prepared {
   std::unique_ptr<MultiScaleFlow<float>> rebuilt;  // the flow on the observation's grid
   MultiScaleFlow<float>* flow = nullptr;           // rebuilt, or the checkpoint's
   Observation obs;
+  DenoiseSettings resolved;  // the settings with the prior's range in y resolved
+  std::string range_source;
   PriorTable prior;
   double k_split = 0.0;
   std::string k_split_source;
@@ -424,6 +430,22 @@ Prepared prepare(const DenoiseSettings& s, const DenoiseSummary& summary, std::F
   FlowCheckpoint& ckpt = p.ckpt;
   ckpt = load_flow_checkpoint(s.checkpoint);
   const FlowSpec& trained = ckpt.flow->spec();
+  // The prior's range in y: the reconstructions below use `resolved`.
+  DenoiseSettings& resolved = p.resolved;
+  resolved = s;
+  const bool recorded = std::isfinite(ckpt.data.y_min) && std::isfinite(ckpt.data.y_max);
+  if (s.map.range == "training" && recorded) {
+    resolved.map.y_min = ckpt.data.y_min - s.map.range_margin_y;
+    resolved.map.y_max = ckpt.data.y_max + s.map.range_margin_y;
+    p.range_source = "the training fields' range";
+  } else {
+    p.range_source = s.map.range == "training"
+                         ? "map.y_min/y_max (the checkpoint records no training range)"
+                         : "map.y_min/y_max";
+  }
+  if (log)
+    std::fprintf(log, "denoise: the prior's range y in [%.4g, %.4g], from %s\n", resolved.map.y_min,
+                 resolved.map.y_max, p.range_source.c_str());
 
   // The observation.
   Observation& obs = p.obs;
@@ -496,7 +518,7 @@ Prepared prepare(const DenoiseSettings& s, const DenoiseSummary& summary, std::F
       const Observation vo = observe(truth, make_mask(truth.n, ms), std::move(sigma),
                                      s.noise_seed + 7919 * uint64_t(index + 1));
       if (log) std::fprintf(log, "denoise: validation field %ld\n", index);
-      Reconstruction vr = reconstruct(vo, lambda, flow, ckpt.preprocessing, s, log);
+      Reconstruction vr = reconstruct(vo, lambda, flow, ckpt.preprocessing, resolved, log);
       vw.push_back(std::move(vr.wf.x));
       vm.push_back(std::move(vr.map.delta));
       vt.push_back(truth.values);
@@ -508,7 +530,7 @@ Prepared prepare(const DenoiseSettings& s, const DenoiseSummary& summary, std::F
                    vw.size());
   }
 
-  p.rec = reconstruct(obs, lambda, flow, ckpt.preprocessing, s, log);
+  p.rec = reconstruct(obs, lambda, flow, ckpt.preprocessing, resolved, log);
   p.combined =
       combine_by_wavenumber(p.rec.wf.x, p.rec.map.delta, obs.n, obs.box_size_mpch, k_split);
   return p;
@@ -679,7 +701,10 @@ DenoiseSummary run_denoise(const DenoiseSettings& s, std::FILE* log, const Chain
        << ", \"objective\": " << json_number(rec.map.objective)
        << ", \"gradient_rms\": " << json_number(rec.map.gradient_rms)
        << ", \"restarts\": " << rec.map.restarts
-       << ", \"voxels_beyond_range\": " << rec.map.beyond_range
+       << ", \"voxels_beyond_range\": " << rec.map.beyond_range << ", \"range_y\": ["
+       << json_number(prepared->resolved.map.y_min) << ", "
+       << json_number(prepared->resolved.map.y_max)
+       << "], \"range_source\": " << json_string(prepared->range_source)
        << ", \"seconds\": " << json_number(rec.map.seconds)
        << ", \"seconds_in_objective\": " << json_number(rec.map.evaluation_seconds)
        << "},\n  \"combined\": {\"k_split_hmpc\": " << json_number(k_split)

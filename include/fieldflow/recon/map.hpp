@@ -115,9 +115,13 @@ struct MapSettings {
   double gradient_tolerance = 1e-4;  // stop when |grad f| <= gradient_tolerance sqrt(dimension)
   int memory = 8;                    // L-BFGS corrections kept
   double max_step_y = 0.5;           // no voxel's y moves more in one iteration; 0: no bound
-  // The prior's range in y (PriorRange). y is standardised on the training fields; the defaults
-  // are the range of the trained flow's 256 training fields (y from -5.20 to 6.10) plus 0.5. On
-  // the validation fields the training range itself (no margin) stalled one MAP (docs/denoise.md).
+  // The prior's range in y (PriorRange). range "training": the training fields' range that the
+  // checkpoint records, widened by range_margin_y on each side; "fixed", or a checkpoint that
+  // records none: y_min..y_max. y is standardised on the training fields; the fixed defaults are
+  // the range of the science run's 256 training fields (y from -5.20 to 6.10) plus 0.5. On the
+  // validation fields the training range itself (no margin) stalled one MAP (docs/denoise.md).
+  std::string range = "training";  // training | fixed
+  double range_margin_y = 0.5;
   double y_min = -5.7, y_max = 6.6;
 };
 
