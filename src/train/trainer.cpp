@@ -174,7 +174,7 @@ DataStatistics measure_statistics(const FieldSet& set, const std::vector<int>& t
   comm.sum(spectra.data(), spectra.size());
   comm.sum(delta_spectra.data(), delta_spectra.size());
   // Combined in field order: the same numbers whatever the number of ranks.
-  double s1 = 0, s2 = 0, t_min = sums[2], t_max = sums[3];
+  double s1 = 0, s2 = 0, t_min = INFINITY, t_max = -INFINITY;
   for (size_t i = 0; i < M; ++i) {
     s1 += sums[4 * i];
     s2 += sums[4 * i + 1];
