@@ -2,10 +2,17 @@
 """P(k) (by `fieldflow pk`, mean over the fields of each stack) and the one-point PDF of
 log10(1 + delta) of two stacked grid files, printed as tables: samples against test fields.
 
-    run/compare_fields.py BIN SAMPLES.h5 TEST.h5
+    run/compare_fields.py BIN SAMPLES.h5 TEST.h5 [CHECKPOINT.h5]
+
+With the flow's checkpoint (log1p preprocessing), also the same comparison in the flow's own
+variable y = (log(1 + delta + eps) - mean) / std, the upper tail of y, and P(k) of delta with the
+samples' delta capped at the test fields' largest delta: P(k) of delta is dominated by the few
+densest voxels, so these separate an error in the bulk of the field from one in its tail.
 """
+import os
 import subprocess
 import sys
+import tempfile
 
 import h5py
 import numpy as np
@@ -24,15 +31,13 @@ def mean_pk(binary, path):
     return k, pk.mean(axis=0), pk.std(axis=0) / np.sqrt(count), count
 
 
-def main():
-    binary, samples, test = sys.argv[1:4]
+def pk_table(binary, samples, test, k_half_nyquist, what):
+    """Prints the ratio table of two stacks' mean P(k); returns the largest |ratio - 1| below
+    k_N/2."""
     k, ps, es, ns = mean_pk(binary, samples)
     _, pt, et, nt = mean_pk(binary, test)
-    with h5py.File(test, "r") as f:
-        box = float(f.attrs["box_size"])
-        n = f["delta"].shape[-1]
-    k_half_nyquist = 0.5 * np.pi * n / box
-    print(f"P(k): mean of {ns} samples vs mean of {nt} test fields (k_N/2 = {k_half_nyquist:.3f} h/Mpc)")
+    print(f"P(k) of {what}: mean of {ns} samples vs mean of {nt} test fields "
+          f"(k_N/2 = {k_half_nyquist:.3f} h/Mpc)")
     print("  k [h/Mpc]   P_samples    P_test    ratio  (+- 1 sigma of the ratio)")
     worst = 0.0
     for i in range(len(k)):
@@ -43,6 +48,52 @@ def main():
             worst = max(worst, abs(r - 1))
         print(f"  {k[i]:8.4f}{mark} {ps[i]:10.4g} {pt[i]:10.4g}  {r:6.3f}  +- {err:.3f}")
     print(f"  largest |ratio - 1| for k < k_N/2 (*): {worst:.3f}")
+    return worst
+
+
+def write_stack(path, fields, like):
+    """A grid file with `like`'s root attributes (box, redshift) and `fields` as /delta."""
+    with h5py.File(like, "r") as src, h5py.File(path, "w") as f:
+        for name, value in src.attrs.items():
+            f.attrs[name] = value
+        f.create_dataset("delta", data=fields.astype(np.float32))
+
+
+def tail_diagnosis(binary, samples, test, checkpoint, k_half_nyquist):
+    with h5py.File(checkpoint, "r") as f:
+        numbers = f["numbers"].attrs
+        eps, mean, std = (float(numbers[f"preprocessing.{x}"]) for x in ("eps", "mean", "std"))
+    with h5py.File(samples, "r") as f:
+        ds = f["delta"][...].astype(np.float64)
+    with h5py.File(test, "r") as f:
+        dt = f["delta"][...].astype(np.float64)
+    to_y = lambda d: (np.log(np.maximum(1.0 + d + eps, 1e-300)) - mean) / std
+    ys, yt = to_y(ds), to_y(dt)
+    with tempfile.TemporaryDirectory() as tmp:
+        paths = {name: os.path.join(tmp, name + ".h5") for name in ("ys", "yt", "capped")}
+        write_stack(paths["ys"], ys, test)
+        write_stack(paths["yt"], yt, test)
+        write_stack(paths["capped"], np.minimum(ds, dt.max()), test)
+        pk_table(binary, paths["ys"], paths["yt"], k_half_nyquist,
+                 f"y = (log(1 + delta + {eps:g}) - {mean:.4g}) / {std:.4g}, the flow's variable")
+        print(f"upper tail of y: quantile 0.999, 0.9999, max; samples "
+              f"{np.quantile(ys, 0.999):.3f} {np.quantile(ys, 0.9999):.3f} {ys.max():.3f}, test "
+              f"{np.quantile(yt, 0.999):.3f} {np.quantile(yt, 0.9999):.3f} {yt.max():.3f}; "
+              f"share of sample voxels above the test fields' max: {np.mean(ys > yt.max()):.2e}")
+        pk_table(binary, paths["capped"], test, k_half_nyquist,
+                 f"delta with the samples capped at the test fields' max delta {dt.max():.4g} "
+                 f"({np.mean(ds > dt.max()):.2e} of the sample voxels)")
+
+
+def main():
+    if len(sys.argv) not in (4, 5):
+        sys.exit(__doc__)
+    binary, samples, test = sys.argv[1:4]
+    with h5py.File(test, "r") as f:
+        box = float(f.attrs["box_size"])
+        n = f["delta"].shape[-1]
+    k_half_nyquist = 0.5 * np.pi * n / box
+    pk_table(binary, samples, test, k_half_nyquist, "delta")
     with h5py.File(samples, "r") as f:
         s = np.log10(1.0 + np.maximum(f["delta"][...].ravel(), -1 + 1e-3))
     with h5py.File(test, "r") as f:
@@ -55,6 +106,8 @@ def main():
         print(f"  {c:6.2f}  {a:8.4f}  {b:8.4f}")
     print(f"  mean/std of delta: samples {np.mean(10**s - 1):.4f}/{np.std(10**s - 1):.4f}, "
           f"test {np.mean(10**t - 1):.4f}/{np.std(10**t - 1):.4f}")
+    if len(sys.argv) == 5:
+        tail_diagnosis(binary, samples, test, sys.argv[4], k_half_nyquist)
 
 
 if __name__ == "__main__":

@@ -2,7 +2,9 @@
 """Per-k-bin table over test fields from `fieldflow denoise` outputs (OUT/test_I_metrics.csv and
 OUT/test_I_summary.json): mean and scatter (standard deviation over fields) of r(k) for the WF,
 the MAP and the combined estimate, the residual power ratios to the WF's, and the targets of
-docs/denoise.md checked on the mean. Standard library only.
+docs/denoise.md checked on the mean. When the runs sampled the posterior (denoise.posterior), also
+the posterior mean's rows and the targets of docs/posterior.md: r(k) and residual power against the
+WF per bin, R-hat, ESS and the calibration over the fields. Standard library only.
 
     run/denoise_table.py OUT COUNT
 """
@@ -71,3 +73,53 @@ map_s = stat([s["map"]["seconds"] for s in summaries])
 stops = sorted({s["map"]["stop"] for s in summaries})
 print(f"WF: {wf_it[0]:.1f} PCG iterations, {wf_s[0]:.3f} s; MAP: {map_it[0]:.0f} ± {map_it[1]:.0f} "
       f"L-BFGS iterations, {map_s[0]:.1f} s; MAP stops: {', '.join(stops)}")
+
+if all("posterior" in s for s in summaries):
+    post = [s["posterior"] for s in summaries]
+    print()
+    print(f"Posterior ({post[0]['space']} space; per field {post[0]['chains']} chains x "
+          f"({post[0]['warmup']} warm-up + {post[0]['samples_per_chain']} draws) x "
+          f"{post[0]['leapfrog_steps']} leapfrog steps)\n")
+    print("| k [h/Mpc] | r post. mean | post. - WF | P_res post./WF | true P in central 95% | worst R-hat | smallest ESS |")
+    print("|---|---|---|---|---|---|---|")
+    every_bin_r = every_bin_res = True
+    for b in range(len(fields[0])):
+        k = float(fields[0][b]["k"])
+        col = lambda name: [float(f[b][name]) for f in fields]
+        rp = stat(col("posterior_mean_r"))
+        d = stat([p - w for p, w in zip(col("posterior_mean_r"), col("wf_r"))])
+        res = stat([p / w for p, w in zip(col("posterior_mean_residual_pk"), col("wf_residual_pk"))])
+        inside = statistics.fmean(
+            [1.0 if lo <= t <= hi else 0.0 for lo, t, hi in
+             zip(col("posterior_pk_q025"), col("pk_truth"), col("posterior_pk_q975"))])
+        every_bin_r = every_bin_r and d[0] >= 0
+        every_bin_res = every_bin_res and res[0] < 1
+        print(f"| {k:.3f} | {rp[0]:.3f} ± {rp[1]:.3f} | {d[0]:+.4f} ± {d[1]:.4f} | "
+              f"{res[0]:.3f} ± {res[1]:.3f} | {inside:.3f} | {max(col('posterior_pk_rhat')):.3f} | "
+              f"{min(col('posterior_pk_ess')):.1f} |")
+    pr = stat([s["headline"]["posterior_mean_residual_vs_wf"] for s in summaries])
+    print()
+    print(f"Residual power on k_N/2..k_N, posterior mean / WF: {pr[0]:.3f} ± {pr[1]:.3f} "
+          f"(target <= 0.70: {'met' if pr[0] <= 0.70 else 'NOT met'})")
+    print(f"Posterior mean r at or above the WF's in every bin (on the mean): "
+          f"{'met' if every_bin_r else 'NOT met'}; residual power below the WF's in every bin: "
+          f"{'met' if every_bin_res else 'NOT met'}")
+    for name, nominal in (("coverage68", 0.68), ("coverage95", 0.95)):
+        c = stat([p[name] for p in post])
+        print(f"per-voxel {name[8:]}% interval coverage: {c[0]:.3f} ± {c[1]:.3f} over fields, "
+              f"{min(p[name] for p in post):.3f}..{max(p[name] for p in post):.3f} "
+              f"(nominal {nominal}; target within 0.05: "
+              f"{'met' if abs(c[0] - nominal) <= 0.05 else 'NOT met'})")
+    inside = statistics.fmean([p["pk_in_central95"] for p in post])
+    print(f"true P(k) inside the central 95%: {inside:.3f} of the k bins (target >= 0.9: "
+          f"{'met' if inside >= 0.9 else 'NOT met'})")
+    print(f"worst split R-hat of P(k) {max(p['pk_rhat_max'] for p in post):.3f} (per field "
+          f"{min(p['pk_rhat_max'] for p in post):.3f}..{max(p['pk_rhat_max'] for p in post):.3f}); "
+          f"smallest ESS {min(p['pk_ess_min'] for p in post):.1f}; ESS of the highest k bin per "
+          f"chain-second {stat([p['ess_per_chain_second_kmax'] for p in post])[0]:.4f}")
+    acc = stat([p["acceptance_rate"] for p in post])
+    steps = [x for p in post for x in p["step_sizes"]]
+    print(f"acceptance {acc[0]:.3f}; step sizes {min(steps):.4f}..{max(steps):.4f}; divergences "
+          f"{sum(p['divergences'] for p in post)} (warm-up {sum(p['warmup_divergences'] for p in post)}); "
+          f"leapfrog step / target call {stat([p['leapfrog_step_over_target_call'] for p in post])[0]:.3f}; "
+          f"sampling {stat([p['seconds'] for p in post])[0]:.0f} s per field")

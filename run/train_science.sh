@@ -64,5 +64,5 @@ EOF2
   echo "  trained flow:                 $(nll "$best")"
   echo "  Gaussian with measured P(k):  $(nll "$run/baseline_gaussian/checkpoint.h5")"
   echo "  standard-normal base alone:   $(nll "$run/baseline_normal/checkpoint.h5")"
-  /usr/bin/python3 "$here/run/compare_fields.py" "$bin" "$run/samples_t1.h5" "$test_h5"
+  /usr/bin/python3 "$here/run/compare_fields.py" "$bin" "$run/samples_t1.h5" "$test_h5" "$best"
 } | tee "$run/science.txt"
