@@ -111,8 +111,8 @@ TEST(DenoisePosterior, GaussianPosteriorMeanIsTheWienerFilterThroughTheCommand) 
   const h5::Dataset m = f.root().open_dataset("posterior_mean");
   EXPECT_EQ(m.read_attribute_string("space"), "latent");
   EXPECT_EQ(m.read_attribute<int64_t>("divergences"), 0);
-  EXPECT_EQ(f.root().open_dataset("posterior_pk").read_attribute_string("columns").substr(0, 40),
-            "k_hmpc, nmodes, pk_of_mean, r_of_mean, p");
+  EXPECT_EQ(f.root().open_dataset("posterior_pk").read_attribute_string("columns").substr(0, 47),
+            "k_hmpc, nmodes, pk_of_mean, r_of_mean, pk_truth");
   const std::string stem = (scratch() / "post").string();
   const std::string csv = read_text(stem + "_metrics.csv");
   for (const char* column : {"posterior_mean_r", "posterior_mean_residual_pk", "posterior_pk_q025",

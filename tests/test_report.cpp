@@ -230,8 +230,10 @@ void write_cube(h5::Group& root, const std::string& name, const std::vector<floa
 
 // A denoise result in the format of issue 10 / docs/denoise.md: /truth /data /mask /noise_sigma
 // /wf /map /combined (k_split_hmpc), /prior_pk, root box_size and redshift; beside it the
-// *_summary.json.
-void make_result(const fs::path& path, int n, double box, uint64_t seed, int wf_n = 0) {
+// *_summary.json. With `posterior`: /posterior_mean (0.95 truth), /posterior_std and a
+// /posterior_pk table whose intervals hold the truth's P(k), as docs/posterior.md describes.
+void make_result(const fs::path& path, int n, double box, uint64_t seed, int wf_n = 0,
+                 bool posterior = false) {
   const GridF truth = lognormal_field(n, box, seed);
   const size_t N = truth.size();
   std::vector<float> data(N), mask(N), sigma(N, 0.5f), wf(N), map(N), combined(N);
@@ -265,11 +267,39 @@ void make_result(const fs::path& path, int n, double box, uint64_t seed, int wf_
   h5::Dataset pk = root.create_dataset("prior_pk", h5::ElementType::float64, {3, 2});
   const std::vector<double> table = {0.1, 100, 0.2, 50, 0.4, 20};
   pk.write(table.data());
+  if (posterior) {
+    std::vector<float> mean(N), std(N, 0.3f);
+    for (size_t i = 0; i < N; ++i) mean[i] = float(0.95 * truth.values[i]);
+    write_cube(root, "posterior_mean", mean, n);
+    write_cube(root, "posterior_std", std, n);
+    const std::vector<std::string> columns = {"k_hmpc",           "nmodes",
+                                              "pk_of_mean",       "r_of_mean",
+                                              "pk_truth",         "posterior_pk_q025",
+                                              "posterior_pk_q16", "posterior_pk_q50",
+                                              "posterior_pk_q84", "posterior_pk_q975",
+                                              "posterior_r_q025", "posterior_r_q16",
+                                              "posterior_r_q50",  "posterior_r_q84",
+                                              "posterior_r_q975"};
+    const std::vector<double> level = {0.8, 0.9, 1.0, 1.1, 1.2};
+    std::vector<double> rows;
+    for (int b = 1; b <= 4; ++b) {
+      const double k = 0.1 * b, p = 100.0 / k;
+      for (double v : {k, 10.0 * b, 0.9 * p, 0.9, p}) rows.push_back(v);
+      for (double l : level) rows.push_back(l * p);
+      for (double l : level) rows.push_back(0.6 + 0.25 * l);
+    }
+    h5::Dataset post =
+        root.create_dataset("posterior_pk", h5::ElementType::float64, {4, hsize_t(columns.size())});
+    post.write(rows.data());
+    std::string header;
+    for (const auto& c : columns) header += (header.empty() ? "" : ", ") + c;
+    post.write_attribute_string("columns", header);
+  }
   f.close();
   const fs::path json = path.parent_path() / (path.stem().string() + "_summary.json");
-  std::ofstream(json)
-      << "{\"n\": " << n << ", \"wf\": {\"iterations\": 17, \"seconds\": 0.25},"
-      << " \"map\": {\"iterations\": 120, \"stop\": \"gradient\", \"seconds\": 1.5}}\n";
+  std::ofstream(json) << "{\"n\": " << n << ", \"wf\": {\"iterations\": 17, \"seconds\": 0.25},"
+                      << " \"map\": {\"iterations\": 120, \"stop\": \"gradient\", \"seconds\": 1.5}"
+                      << (posterior ? ", \"posterior\": {\"coverage68\": 0.7}" : "") << "}\n";
 }
 
 }  // namespace
@@ -298,7 +328,7 @@ TEST(Report, TrainingReportHasEveryFigureAndLoadsInChromium) {
 TEST(Report, ReconstructionReportHasEveryFigureAndLoadsInChromium) {
   Workspace ws;
   make_result(ws.dir / "a.h5", 16, 100.0, 1);
-  make_result(ws.dir / "b.h5", 16, 100.0, 2);
+  make_result(ws.dir / "b.h5", 16, 100.0, 2, 0, true);  // posterior samples for b only
   report::ReconstructionReport c;
   c.results = {(ws.dir / "a.h5").string(), (ws.dir / "b.h5").string()};
   c.out = (ws.dir / "recon").string();
@@ -306,7 +336,7 @@ TEST(Report, ReconstructionReportHasEveryFigureAndLoadsInChromium) {
   const fs::path out = ws.dir / "recon";
   const std::vector<std::string> names = expect_figures(out);
   const std::set<std::string> have(names.begin(), names.end());
-  for (const char* f : {"pk", "rk", "transfer", "residual", "pdf", "slices"})
+  for (const char* f : {"pk", "rk", "transfer", "residual", "pdf", "slices", "posterior"})
     EXPECT_TRUE(have.count(f)) << f;
   expect_tables_finite(out);
   // The numbers are the truth's: r of the wf = 0.6 truth + noise is below the map's 0.8 truth.
@@ -317,6 +347,20 @@ TEST(Report, ReconstructionReportHasEveryFigureAndLoadsInChromium) {
   const std::string html = read_text(out / "index.html");
   EXPECT_NE(html.find("Wiener filter CG iterations"), std::string::npos);
   EXPECT_NE(html.find("map.seconds"), std::string::npos);
+  // The posterior mean of one field: an estimate in every figure, averaged over that field only.
+  const auto post = read_csv_columns((out / "rk.csv").string(), {"posterior_mean_mean"});
+  EXPECT_FALSE(post[0].empty());
+  EXPECT_NE(html.find("posterior mean (1 of 2 fields)"), std::string::npos);
+  EXPECT_NE(html.find("posterior.coverage68 (1 of 2 fields)"), std::string::npos);
+  EXPECT_EQ(read_text(out / "per_field.csv").find("posterior"), std::string::npos);
+  // Its intervals come from /posterior_pk: the 68% band is [q16, q84] = [0.9, 1.1] x P_truth.
+  const auto band = read_csv_columns((out / "posterior.csv").string(),
+                                     {"pk_q16_q84_mid", "pk_q16_q84_half", "pk_truth"});
+  ASSERT_EQ(band[0].size(), 4u);
+  for (size_t b = 0; b < 4; ++b) {
+    EXPECT_NEAR(band[0][b], band[2][b], 1e-9 * band[2][b]);
+    EXPECT_NEAR(band[1][b], 0.1 * band[2][b], 1e-9 * band[2][b]);
+  }
   expect_chromium_clean(out, names, "report_reconstruction.png");
 }
 
@@ -519,6 +563,10 @@ TEST(Report, ReadsARealDenoiseResult) {
   d.prior_power_file = (ws.dir / "linear.csv").string();
   d.map.max_iterations = 5;
   d.k_split_hmpc = 0.3;
+  d.posterior.samples = 4;  // a few draws: the layout, not the statistics
+  d.posterior.warmup = 4;
+  d.posterior.chains = 1;
+  d.posterior.leapfrog_steps = 2;
   d.out = (ws.dir / "denoise" / "result.h5").string();
   run_denoise(d, nullptr);
   report::ReconstructionReport c;
@@ -530,6 +578,13 @@ TEST(Report, ReadsARealDenoiseResult) {
   const std::string html = read_text(ws.dir / "recon" / "index.html");
   EXPECT_NE(html.find("Wiener filter CG iterations"), std::string::npos);
   EXPECT_NE(html.find("combined: k_split [h/Mpc]"), std::string::npos);
+  // The posterior mean is an estimate, and its samples' intervals have their figure.
+  EXPECT_FALSE(
+      read_csv_columns((ws.dir / "recon" / "rk.csv").string(), {"posterior_mean_mean"})[0].empty());
+  const auto post = read_csv_columns((ws.dir / "recon" / "posterior.csv").string(),
+                                     {"pk_truth", "pk_q025_q975_half", "r_of_mean"});
+  EXPECT_FALSE(post[0].empty());
+  EXPECT_NE(html.find("posterior.acceptance_rate"), std::string::npos);
 
   // The command line writes the same report beside its result, unless denoise.report is false.
   const fs::path config = ws.dir / "denoise.yaml";

@@ -67,6 +67,10 @@ def draw_panels(folder, figure):
             kwargs = {"label": s["label"]}
             if s["color"]:
                 kwargs["color"] = s["color"]
+            if s["style"] == "band":  # an interval [y - band, y + band] alone, without its centre
+                b = t[s["band"]][keep]
+                ax.fill_between(x[keep], y[keep] - b, y[keep] + b, alpha=0.25, lw=0, **kwargs)
+                continue
             (line,) = ax.plot(x[keep], y[keep], s["style"] or "-", lw=1.6, **kwargs)
             if s["band"]:
                 b = t[s["band"]][keep]

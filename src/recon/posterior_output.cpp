@@ -90,6 +90,8 @@ void write_posterior_datasets(h5::Group& root, const PosteriorResult& r,
   if (!r.r_of_mean.empty()) {
     names.push_back("r_of_mean");
     values.push_back(&r.r_of_mean);
+    names.push_back("pk_truth");
+    values.push_back(&r.pk_truth);
   }
   for (size_t i = 0; i < cols.names.size(); ++i) {
     names.push_back(cols.names[i]);

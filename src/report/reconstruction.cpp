@@ -29,10 +29,30 @@ struct Result {
   int n = 0;
   double box = 0, redshift = 0;
   Grid truth, data, mask, sigma;
-  std::vector<std::pair<std::string, Grid>> estimates;  // wf, map, combined (if present)
+  // wf, map, then combined and posterior_mean when present.
+  std::vector<std::pair<std::string, Grid>> estimates;
+  Grid posterior_std;  // n == 0: no posterior samples in this result
+  // /posterior_pk: per k bin the posterior mean's P(k) and r, the samples' quantiles, the truth's.
+  std::vector<std::string> posterior_columns;
+  std::vector<std::vector<double>> posterior_table;  // one vector per column
   double k_split = 0;
   std::vector<std::pair<std::string, std::string>> solver;  // name, value
 };
+
+// "a, b, c" -> {a, b, c}
+std::vector<std::string> split_columns(const std::string& text) {
+  std::vector<std::string> out;
+  std::string cell;
+  for (char ch : text + ",") {
+    if (ch == ',') {
+      out.push_back(cell);
+      cell.clear();
+    } else if (ch != ' ') {
+      cell += ch;
+    }
+  }
+  return out;
+}
 
 Grid read_cube(const h5::File& file, const std::string& name, double box, int expect_n,
                const std::string& truth_name) {
@@ -66,12 +86,26 @@ Result read_result(const std::string& path) {
   r.data = read_cube(f, "data", r.box, r.n, "truth");
   r.mask = read_cube(f, "mask", r.box, r.n, "truth");
   r.sigma = read_cube(f, "noise_sigma", r.box, r.n, "truth");
-  for (const char* name : {"wf", "map", "combined"}) {
+  for (const char* name : {"wf", "map", "combined", "posterior_mean"}) {
     if (!f.root().has(name)) {
-      if (std::string(name) == "combined") continue;
+      if (std::string(name) == "combined" || std::string(name) == "posterior_mean") continue;
       throw Error(path, std::string("has no /") + name);
     }
     r.estimates.push_back({name, read_cube(f, name, r.box, r.n, "truth")});
+  }
+  if (f.root().has("posterior_std"))
+    r.posterior_std = read_cube(f, "posterior_std", r.box, r.n, "truth");
+  if (f.root().has("posterior_pk")) {
+    const h5::Dataset d = f.root().open_dataset("posterior_pk");
+    const auto shape = d.shape();
+    r.posterior_columns = split_columns(d.read_attribute_string("columns"));
+    if (shape.size() != 2 || shape[1] != r.posterior_columns.size())
+      throw Error(path, "/posterior_pk's shape does not match its attribute columns");
+    std::vector<double> flat(shape[0] * shape[1]);
+    d.read(flat.data());
+    r.posterior_table.assign(shape[1], std::vector<double>(shape[0]));
+    for (size_t b = 0; b < shape[0]; ++b)
+      for (size_t j = 0; j < shape[1]; ++j) r.posterior_table[j][b] = flat[b * shape[1] + j];
   }
   if (f.root().has("combined")) {
     const h5::Dataset c = f.root().open_dataset("combined");
@@ -110,6 +144,7 @@ const char* label_of(const std::string& name) {
   if (name == "wf") return "Wiener filter";
   if (name == "map") return "flow MAP";
   if (name == "combined") return "combined";
+  if (name == "posterior_mean") return "posterior mean";
   if (name == "truth") return "truth";
   return "data";
 }
@@ -117,8 +152,21 @@ const char* colour_of(const std::string& name) {
   if (name == "wf") return "C0";
   if (name == "map") return "C3";
   if (name == "combined") return "C2";
+  if (name == "posterior_mean") return "C1";
   if (name == "truth") return "k";
   return "0.55";
+}
+const char* style_of(const std::string& name) {
+  if (name == "data") return ":";
+  if (name == "map") return "--";
+  if (name == "combined") return "-.";
+  return "-";
+}
+
+const Grid* estimate_of(const Result& r, const std::string& name) {
+  for (const auto& e : r.estimates)
+    if (e.first == name) return &e.second;
+  return nullptr;
 }
 
 struct Set {  // mean and std columns of one quantity for each estimator
@@ -148,14 +196,12 @@ struct Set {  // mean and std columns of one quantity for each estimator
     }
     return c;
   }
-  std::vector<Series> series(const std::string& csv, bool with_band = true) const {
+  // `legend` maps a name to its legend entry.
+  template <typename Legend>
+  std::vector<Series> series(const std::string& csv, const Legend& legend) const {
     std::vector<Series> s;
     for (const std::string& n : names)
-      s.push_back({csv, "k", n + "_mean", with_band ? n + "_std" : "", label_of(n),
-                   n == "truth"
-                       ? "-"
-                       : (n == "data" ? ":" : (n == "map" ? "--" : (n == "combined" ? "-." : "-"))),
-                   colour_of(n)});
+      s.push_back({csv, "k", n + "_mean", n + "_std", legend(n), style_of(n), colour_of(n)});
     return s;
   }
 };
@@ -183,7 +229,9 @@ void write_reconstruction_report(const ReconstructionReport& c) {
                             " Mpc/h box differs from " + std::to_string(first.n) + "^3 in " +
                             format_number(first.box) + " Mpc/h of " + first.path +
                             ": its P(k) is of another box");
-    if (r.estimates.size() != first.estimates.size())
+    // The posterior mean may come with some fields only (samples are costly): it is averaged
+    // over the fields that have it. The other estimates must match.
+    if ((estimate_of(r, "combined") != nullptr) != (estimate_of(first, "combined") != nullptr))
       throw Error(path, "holds other estimates than " + first.path);
   }
   const Result& first = results.front();
@@ -191,7 +239,24 @@ void write_reconstruction_report(const ReconstructionReport& c) {
   const double box = first.box;
   const double k_nyquist = std::numbers::pi * n / box;
   std::vector<std::string> est;
-  for (const auto& e : first.estimates) est.push_back(e.first);
+  std::vector<std::vector<size_t>> fields_of;  // per estimate: the fields that hold it
+  for (const char* name : {"wf", "map", "combined", "posterior_mean"}) {
+    std::vector<size_t> have;
+    for (size_t f = 0; f < results.size(); ++f)
+      if (estimate_of(results[f], name)) have.push_back(f);
+    if (have.empty()) continue;
+    est.push_back(name);
+    fields_of.push_back(have);
+  }
+  // "posterior mean (2 of 8 fields)" when an estimate is not in every field.
+  const auto legend = [&](const std::string& name) {
+    std::string label = label_of(name);
+    for (size_t e = 0; e < est.size(); ++e)
+      if (est[e] == name && fields_of[e].size() < results.size())
+        label += " (" + std::to_string(fields_of[e].size()) + " of " +
+                 std::to_string(results.size()) + " fields)";
+    return label;
+  };
 
   ReportWriter w(c.out, "fieldflow reconstruction report");
   w.settings(c.settings_yaml);
@@ -207,8 +272,11 @@ void write_reconstruction_report(const ReconstructionReport& c) {
   pk_names.insert(pk_names.end(), est.begin(), est.end());
   Set pk(pk_names, "P(k)"), rk(est, "r(k)"), transfer(est, "transfer"), residual(est, "P(k)");
   Set residual_rel(est, "P(k)");
-  // MSE per field: all voxels, observed ones, masked ones.
+  // Per estimate, one value per field that holds it (fields_of): the MSE over all voxels, the
+  // observed and the masked ones; and over k_N/2…k_N the mean r, residual power and T.
   std::vector<std::vector<double>> mse_all(est.size()), mse_obs(est.size()), mse_mask(est.size());
+  std::vector<std::vector<double>> r_high(est.size()), residual_high(est.size()),
+      transfer_all(est.size());
   double noise_pk = 0;
   double pdf_lo = 0, pdf_hi = 0;
   {
@@ -243,15 +311,19 @@ void write_reconstruction_report(const ReconstructionReport& c) {
       const OnePointPdf p = one_point_pdf(std::span<const double>(r.truth.values), bins);
       pdf[0].add(p.x, p.density, r.path);
     }
-    for (size_t e = 0; e < r.estimates.size(); ++e) {
-      const std::string& name = r.estimates[e].first;
-      const Grid& g = r.estimates[e].second;
+    for (size_t e = 0; e < est.size(); ++e) {
+      const std::string& name = est[e];
+      const Grid* estimate = estimate_of(r, name);
+      if (!estimate) continue;
+      const Grid& g = *estimate;
       const CrossSpectrum x = measure_cross_spectrum(g, r.truth, po);
       pk[name].add(x.k, x.pk1, r.path);
       rk[name].add(x.k, x.r, r.path);
       std::vector<double> t(x.k.size());
       for (size_t b = 0; b < t.size(); ++b) t[b] = std::sqrt(x.pk1[b] / x.pk2[b]);
       transfer[name].add(x.k, t, r.path);
+      r_high[e].push_back(band_mean(x.k, x.r, k_nyquist / 2, k_nyquist));
+      transfer_all[e].push_back(band_mean(x.k, t, 0, k_nyquist));
       Grid diff = g;
       double all = 0, obs = 0, mask = 0, n_obs = 0;
       for (size_t i = 0; i < diff.size(); ++i) {
@@ -269,6 +341,7 @@ void write_reconstruction_report(const ReconstructionReport& c) {
       mse_mask[e].push_back(total - n_obs > 0 ? mask / (total - n_obs) : 0.0);
       const PowerSpectrum pr = measure_power_spectrum(diff, po);
       residual[name].add(pr.k, pr.pk, r.path);
+      residual_high[e].push_back(band_mean(pr.k, pr.pk, k_nyquist / 2, k_nyquist));
       std::vector<double> rel(pr.pk.size());
       for (size_t b = 0; b < rel.size(); ++b) rel[b] = pr.pk[b] / pt.pk[b];
       residual_rel[name].add(pr.k, rel, r.path);
@@ -290,7 +363,7 @@ void write_reconstruction_report(const ReconstructionReport& c) {
               "P(k) [(Mpc/h)³]",
               true,
               true,
-              pk.series("pk.csv"),
+              pk.series("pk.csv", legend),
               noise_line,
               {{"k_N/2", k_nyquist / 2}},
               3.0}},
@@ -306,7 +379,7 @@ void write_reconstruction_report(const ReconstructionReport& c) {
        "Cross-correlation with the truth",
        "r(k) = 1 is a perfect reconstruction; where the flow MAP's curve lies above the Wiener "
        "filter's, the learned prior recovered modes the Gaussian prior could not.",
-       {{kKLabel, "r(k) with the truth", true, false, rk.series("rk.csv"), {}, split, 3.0}},
+       {{kKLabel, "r(k) with the truth", true, false, rk.series("rk.csv", legend), {}, split, 3.0}},
        "",
        {"rk.csv"}});
   // ---- transfer ----
@@ -320,7 +393,7 @@ void write_reconstruction_report(const ReconstructionReport& c) {
          "T(k) = √(P_rec / P_truth)",
          true,
          false,
-         transfer.series("transfer.csv"),
+         transfer.series("transfer.csv", legend),
          {{"", 1.0}},
          split,
          3.0}},
@@ -337,7 +410,7 @@ void write_reconstruction_report(const ReconstructionReport& c) {
               "P_res(k) [(Mpc/h)³]",
               true,
               true,
-              residual.series("residual.csv"),
+              residual.series("residual.csv", legend),
               noise_line,
               {},
               3.0},
@@ -345,7 +418,7 @@ void write_reconstruction_report(const ReconstructionReport& c) {
               "P_res / P_truth",
               true,
               false,
-              residual_rel.series("residual_relative.csv"),
+              residual_rel.series("residual_relative.csv", legend),
               {{"", 1.0}},
               split,
               1.8}},
@@ -365,9 +438,7 @@ void write_reconstruction_report(const ReconstructionReport& c) {
       cols.push_back({pdf_names[i] + "_mean", &store[2 * i]});
       cols.push_back({pdf_names[i] + "_std", &store[2 * i + 1]});
       series.push_back({"pdf.csv", "delta", pdf_names[i] + "_mean", pdf_names[i] + "_std",
-                        label_of(pdf_names[i]),
-                        pdf_names[i] == "map" ? "--" : (pdf_names[i] == "combined" ? "-." : "-"),
-                        colour_of(pdf_names[i])});
+                        legend(pdf_names[i]), style_of(pdf_names[i]), colour_of(pdf_names[i])});
     }
     w.csv("pdf.csv", cols);
     w.figure({"pdf",
@@ -403,33 +474,114 @@ void write_reconstruction_report(const ReconstructionReport& c) {
     std::vector<const std::vector<double>*> rp;
     for (const auto& d : res) rp.push_back(&d);
     const double rmax = std::max(std::abs(percentile(rp, 0.5)), std::abs(percentile(rp, 99.5)));
-    w.images("slices.json", n, box, "δ",
-             {{"field", "δ", "viridis", lo, hi},
-              {"residual", "estimate − truth", "RdBu_r", -rmax, rmax}},
-             images, int(2 + r.estimates.size()));
+    std::vector<ImageScale> scales = {{"field", "δ", "viridis", lo, hi},
+                                      {"residual", "estimate − truth", "RdBu_r", -rmax, rmax}};
+    if (r.posterior_std.n > 0) {
+      images.push_back({"posterior σ", "std", slice_of(r.posterior_std, c.stats.slice)});
+      const double smax = percentile({&images.back().values}, 99.5);
+      scales.push_back({"std", "posterior σ of δ", "magma", 0.0, smax > 0 ? smax : 1.0});
+    }
+    w.images("slices.json", n, box, "δ", scales, images, int(2 + r.estimates.size()));
     w.figure(
         {"slices",
          "Slices of " + r.path,
          "Fields share one colour scale and residuals another: look for structure in the masked "
-         "regions (grey in the data) and for residuals that trace the filaments.",
+         "regions (grey in the data) and for residuals that trace the filaments" +
+             std::string(r.posterior_std.n > 0
+                             ? "; the posterior σ shows where the data leave δ uncertain "
+                               "(masked cubes, and dense peaks, where a log-normal-like field "
+                               "varies most)."
+                             : "."),
          {},
          "slices.json",
          {"slices.json"}});
   }
+  // ---- posterior samples: the P(k) and r(k) intervals of the first field that has them ----
+  for (const Result& r : results) {
+    if (r.posterior_table.empty()) continue;
+    const auto column = [&](const std::string& name) -> const std::vector<double>* {
+      for (size_t j = 0; j < r.posterior_columns.size(); ++j)
+        if (r.posterior_columns[j] == name) return &r.posterior_table[j];
+      return nullptr;
+    };
+    const std::vector<double>* k = column("k_hmpc");
+    if (!k) throw Error(r.path, "/posterior_pk has no k_hmpc column");
+    // An interval [lo, hi] as its centre and half-width: the plot fills it ("band" series).
+    std::vector<std::vector<double>> store;
+    store.reserve(16);
+    std::vector<CsvColumn> cols = {{"k", k}};
+    std::vector<Series> pk_series, r_series;
+    const auto interval = [&](const std::string& quantity, const char* lo, const char* hi,
+                              const std::string& label, std::vector<Series>& series) {
+      const std::vector<double>* a = column("posterior_" + quantity + "_" + lo);
+      const std::vector<double>* b = column("posterior_" + quantity + "_" + hi);
+      if (!a || !b) return;
+      std::vector<double> mid(k->size()), half(k->size());
+      for (size_t i = 0; i < k->size(); ++i)
+        mid[i] = 0.5 * ((*a)[i] + (*b)[i]), half[i] = 0.5 * ((*b)[i] - (*a)[i]);
+      const std::string name = quantity + "_" + lo + "_" + hi;
+      store.push_back(std::move(mid));
+      cols.push_back({name + "_mid", &store.back()});
+      store.push_back(std::move(half));
+      cols.push_back({name + "_half", &store.back()});
+      series.push_back({"posterior.csv", "k", name + "_mid", name + "_half", label, "band", "C1"});
+    };
+    interval("pk", "q025", "q975", "samples' 95% interval", pk_series);
+    interval("pk", "q16", "q84", "samples' 68% interval", pk_series);
+    interval("r", "q025", "q975", "samples' 95% interval", r_series);
+    interval("r", "q16", "q84", "samples' 68% interval", r_series);
+    const auto line = [&](const char* name, const char* label, const char* style,
+                          const char* colour, std::vector<Series>& series) {
+      if (const std::vector<double>* v = column(name)) {
+        cols.push_back({name, v});
+        series.push_back({"posterior.csv", "k", name, "", label, style, colour});
+      }
+    };
+    line("pk_truth", "truth", "-", "k", pk_series);
+    line("pk_of_mean", "posterior mean", "-", "C1", pk_series);
+    line("r_of_mean", "posterior mean", "-", "C1", r_series);
+    w.csv("posterior.csv", cols);
+    // The Wiener filter's and the MAP's r(k) on this field, in the report's own bins.
+    std::vector<std::vector<double>> others;
+    others.reserve(3);
+    std::vector<CsvColumn> other_cols;
+    for (const char* name : {"wf", "map"}) {
+      const CrossSpectrum x = measure_cross_spectrum(*estimate_of(r, name), r.truth, po);
+      if (other_cols.empty()) {
+        others.push_back(x.k);
+        other_cols.push_back({"k", &others.back()});
+      }
+      others.push_back(x.r);
+      other_cols.push_back({std::string(name) + "_r", &others.back()});
+      r_series.push_back({"posterior_field_r.csv", "k", std::string(name) + "_r", "",
+                          label_of(name), style_of(name), colour_of(name)});
+    }
+    w.csv("posterior_field_r.csv", other_cols);
+    w.figure({"posterior",
+              "Posterior samples of " + r.path,
+              "The truth's P(k) (black) should lie inside the samples' 95% interval in most k "
+              "bins (calibration), and the posterior mean's r(k) should sit at or above the "
+              "Wiener filter's in every bin.",
+              {{"", "P(k) [(Mpc/h)³]", true, true, pk_series, noise_line, {}, 3.0},
+               {kKLabel, "r(k) with the truth", true, false, r_series, {}, split, 2.4}},
+              "",
+              {"posterior.csv", "posterior_field_r.csv"}});
+    break;
+  }
   // ---- summary table ----
   {
-    std::vector<std::vector<double>> per_field_cols;
+    // per_field.csv: the estimates that every field holds (a column per field).
     std::vector<CsvColumn> cols = {{"field", &field_index}};
     std::vector<std::string> names;
+    names.reserve(3 * est.size());
     for (size_t e = 0; e < est.size(); ++e) {
+      if (fields_of[e].size() < results.size()) continue;
       names.push_back(est[e] + "_mse");
+      cols.push_back({names.back(), &mse_all[e]});
       names.push_back(est[e] + "_mse_observed");
+      cols.push_back({names.back(), &mse_obs[e]});
       names.push_back(est[e] + "_mse_masked");
-    }
-    for (size_t e = 0; e < est.size(); ++e) {
-      cols.push_back({names[3 * e], &mse_all[e]});
-      cols.push_back({names[3 * e + 1], &mse_obs[e]});
-      cols.push_back({names[3 * e + 2], &mse_mask[e]});
+      cols.push_back({names.back(), &mse_mask[e]});
     }
     w.csv("per_field.csv", cols);
     auto ms = [](const std::vector<double>& v) {
@@ -437,24 +589,31 @@ void write_reconstruction_report(const ReconstructionReport& c) {
       for (double x : v) e.add({0.0}, {x}, "field");
       return format_mean_std(e.mean()[0], e.std()[0]);
     };
+    auto mean = [](const std::vector<double>& v) {
+      double sum = 0;
+      for (double x : v) sum += x;
+      return sum / double(v.size());
+    };
     std::vector<std::vector<std::string>> rows;
     for (size_t e = 0; e < est.size(); ++e) {
-      Ensemble& re = rk[est[e]];
-      Ensemble& rr = residual[est[e]];
-      Ensemble& rw = residual["wf"];
-      Ensemble& tt = transfer[est[e]];
-      rows.push_back({label_of(est[e]), ms(mse_all[e]), ms(mse_obs[e]), ms(mse_mask[e]),
-                      format_value(band_mean(re.x(), re.mean(), k_nyquist / 2, k_nyquist)),
-                      format_value(band_mean(rr.x(), rr.mean(), k_nyquist / 2, k_nyquist) /
-                                   band_mean(rw.x(), rw.mean(), k_nyquist / 2, k_nyquist)),
-                      format_value(band_mean(tt.x(), tt.mean(), 0, k_nyquist))});
+      // Residual power against the Wiener filter's on the same fields (est[0] is the WF, which
+      // every field holds).
+      double res = 0, res_wf = 0;
+      for (size_t i = 0; i < fields_of[e].size(); ++i) {
+        res += residual_high[e][i];
+        res_wf += residual_high[0][fields_of[e][i]];
+      }
+      rows.push_back({legend(est[e]), ms(mse_all[e]), ms(mse_obs[e]), ms(mse_mask[e]),
+                      format_value(mean(r_high[e])), format_value(res / res_wf),
+                      format_value(mean(transfer_all[e]))});
     }
     w.table({"Summary",
              "Voxel mean squared errors (mean ± 1σ over " + std::to_string(results.size()) +
-                 " field(s); observed and masked voxels apart), and over k_N/2…k_N = " +
+                 " field(s), or over those that hold the estimate; observed and masked voxels "
+                 "apart), and over k_N/2…k_N = " +
                  format_number(k_nyquist / 2) + "…" + format_number(k_nyquist) +
-                 " h/Mpc the mean r(k), the residual power relative to the Wiener filter's "
-                 "(below 1: better) and the mean transfer function up to k_N.",
+                 " h/Mpc the mean r(k), the residual power relative to the Wiener filter's on the "
+                 "same fields (below 1: better) and the mean transfer function up to k_N.",
              {"estimate", "MSE", "MSE observed", "MSE masked", "r (k_N/2…k_N)",
               "P_res / P_res,WF (k_N/2…k_N)", "mean T(k)"},
              rows,
@@ -482,20 +641,27 @@ void write_reconstruction_report(const ReconstructionReport& c) {
       if (r.k_split > 0) leaves.push_back({"combined: k_split [h/Mpc]", r.k_split});
       per.push_back(leaves);
     }
-    // Keys present for every field, in the first field's order: mean ± std over fields.
-    for (const auto& [key, value] : per[0]) {
-      std::vector<double> v;
+    // Every key in order of first appearance, mean ± std over the fields that have it (the
+    // posterior's numbers may come with some fields only: "(2 of 8 fields)").
+    std::vector<std::string> keys;
+    for (const auto& leaves : per)
+      for (const auto& leaf : leaves)
+        if (std::find(keys.begin(), keys.end(), leaf.first) == keys.end())
+          keys.push_back(leaf.first);
+    for (const std::string& key : keys) {
+      Ensemble e("value");
       for (const auto& leaves : per)
         for (const auto& [k2, v2] : leaves)
           if (k2 == key) {
-            v.push_back(v2);
+            e.add({0.0}, {v2}, "field");
             break;
           }
-      if (v.size() != per.size()) continue;
-      Ensemble e("value");
-      for (double x : v) e.add({0.0}, {x}, "field");
-      rows.push_back({key, results.size() > 1 ? format_mean_std(e.mean()[0], e.std()[0])
-                                              : format_value(e.mean()[0])});
+      const std::string label = e.count() < per.size()
+                                    ? key + " (" + std::to_string(e.count()) + " of " +
+                                          std::to_string(per.size()) + " fields)"
+                                    : key;
+      rows.push_back({label, e.count() > 1 ? format_mean_std(e.mean()[0], e.std()[0])
+                                           : format_value(e.mean()[0])});
     }
     if (!rows.empty())
       w.table({"Solvers and denoise's own numbers",

@@ -20,8 +20,9 @@ struct Series {
   std::string csv, x, y;
   std::string band;  // column of the band's half-width ("" for none)
   std::string label;
-  std::string style = "-";  // matplotlib line style: "-", "--", ":", "-."
-  std::string color;        // matplotlib colour ("" for the default cycle)
+  // matplotlib line style: "-", "--", ":", "-."; or "band": only the interval y ± band, filled.
+  std::string style = "-";
+  std::string color;  // matplotlib colour ("" for the default cycle)
 };
 
 struct Line {
