@@ -146,7 +146,7 @@ TEST(FourierDiagonalMass, MatchesBruteForceCirculant) {
   VectorXd x(n3);
   for (int i = 0; i < n3; ++i) x[i] = rng.normal(uint64_t(i));
   // Brute force: (f(M) x)_r = 1/n^3 sum_k f(m_k) e^{ik.r} sum_s e^{-ik.s} x_s.
-  const auto apply = [&](auto f) {
+  const auto apply_to = [&](auto f, const VectorXd& x) {
     VectorXd out = VectorXd::Zero(n3);
     for (int a = 0; a < n; ++a)
       for (int b = 0; b < n; ++b)
@@ -168,13 +168,45 @@ TEST(FourierDiagonalMass, MatchesBruteForceCirculant) {
         }
     return out;
   };
+  const auto apply = [&](auto f) { return apply_to(f, x); };
+  const auto inverse = [](double v) { return 1 / v; };
+  const auto root = [](double v) { return std::sqrt(v); };
   VectorXd got;
   mass.apply_inverse(x, got);
-  EXPECT_LT((got - apply([](double v) { return 1 / v; })).norm(), 1e-12 * x.norm());
+  EXPECT_LT((got - apply(inverse)).norm(), 1e-12 * x.norm());
   mass.apply_sqrt(x, got);
-  EXPECT_LT((got - apply([](double v) { return std::sqrt(v); })).norm(), 1e-12 * x.norm());
+  EXPECT_LT((got - apply(root)).norm(), 1e-12 * x.norm());
   EXPECT_EQ(error_of([] { FourierDiagonalMass(4, std::vector<double>(3, 1.0)); }),
             "mass matrix: expected 48 Fourier eigenvalues, got 3");
+
+  // Scaled per voxel: M = D^{1/2} C D^{1/2}, so M^{-1} x = D^{-1/2} C^{-1} D^{-1/2} x, and
+  // p = D^{1/2} C^{1/2} w has covariance M; checked against the dense M built column by column.
+  std::vector<double> scale(static_cast<size_t>(n3));
+  for (int i = 0; i < n3; ++i) scale[size_t(i)] = 0.2 + 5.0 * rng.uniform(uint64_t(1000 + i));
+  mass.scale_per_voxel(scale);
+  const VectorXd d = Eigen::Map<const VectorXd>(scale.data(), n3);
+  const VectorXd x_scaled = x.cwiseQuotient(d.cwiseSqrt());
+  mass.apply_inverse(x, got);
+  EXPECT_LT((got - apply_to(inverse, x_scaled).cwiseQuotient(d.cwiseSqrt())).norm(),
+            1e-12 * x.norm());
+  mass.apply_sqrt(x, got);
+  EXPECT_LT((got - apply(root).cwiseProduct(d.cwiseSqrt())).norm(), 1e-12 * x.norm());
+  Eigen::MatrixXd dense(n3, n3), root_dense(n3, n3);
+  for (int j = 0; j < n3; ++j) {
+    const VectorXd e = VectorXd::Unit(n3, j);
+    dense.col(j) = d.cwiseSqrt().cwiseProduct(
+        apply_to([](double v) { return v; }, e.cwiseProduct(d.cwiseSqrt())));
+    mass.apply_sqrt(e, got);
+    root_dense.col(j) = got;
+  }
+  EXPECT_LT((root_dense * root_dense.transpose() - dense).norm(), 1e-12 * dense.norm());
+  mass.apply_inverse(dense.col(3), got);
+  EXPECT_LT((got - VectorXd::Unit(n3, 3)).norm(), 1e-10);
+  EXPECT_EQ(error_of([&] { mass.scale_per_voxel(std::vector<double>(5, 1.0)); }),
+            "mass matrix: expected 64 voxel scales, got 5");
+  scale[7] = 0.0;
+  EXPECT_EQ(error_of([&] { mass.scale_per_voxel(scale); }),
+            "mass matrix: voxel scales must be finite and positive");
 }
 
 // ---- the sampler ----

@@ -230,17 +230,59 @@ TEST(Posterior, GaussianCaseWithMaskHasTheWienerFilterAsMean) {
   WienerFilter wf(n, pb.flow.correlated_base()->eigenvalues(), pb.obs.inverse_noise(), 1);
   const WienerResult exact = wf.solve(pb.obs.data, 1e-10, 1000);
   ASSERT_FALSE(exact.closed_form);
-  PosteriorSettings s = quick("latent");
-  s.samples = 400;
-  const PosteriorResult r = pb.run(s, exact.x);
-  expect_standard_z(mean_z_scores(r, exact.x, r.std, s.chains), "masked mean");
-  // Masked voxels are less certain than observed ones.
-  double sd_obs = 0, sd_masked = 0, n_obs = 0;
-  for (size_t i = 0; i < r.std.size(); ++i) {
-    (pb.obs.mask[i] > 0 ? sd_obs : sd_masked) += r.std[i];
-    n_obs += pb.obs.mask[i];
+  // Both masses: with a mask the likelihood's curvature differs from voxel to voxel, so
+  // fourier_voxel's mass is not a circulant; either way the chain must target the same posterior.
+  for (const std::string mass : {"fourier", "fourier_voxel"}) {
+    PosteriorSettings s = quick("latent");
+    s.samples = 400;
+    s.mass = mass;
+    const PosteriorResult r = pb.run(s, exact.x);
+    expect_standard_z(mean_z_scores(r, exact.x, r.std, s.chains), "masked mean, " + mass);
+    // Masked voxels are less certain than observed ones.
+    double sd_obs = 0, sd_masked = 0, n_obs = 0;
+    for (size_t i = 0; i < r.std.size(); ++i) {
+      (pb.obs.mask[i] > 0 ? sd_obs : sd_masked) += r.std[i];
+      n_obs += pb.obs.mask[i];
+    }
+    EXPECT_GT(sd_masked / (double(r.std.size()) - n_obs), 1.2 * sd_obs / n_obs) << mass;
   }
-  EXPECT_GT(sd_masked / (double(r.std.size()) - n_obs), 1.2 * sd_obs / n_obs);
+}
+
+TEST(Posterior, VoxelScaleGivesTheGaussianApproximationsDiagonal) {
+  // D_i (p + w_eff) = p + W_i, p the mean of 1/lambda_k over all n^3 modes (brute force over the
+  // full grid here, not the half-complex sum), W_i = mask / sigma^2 (d delta / dy)^2.
+  Problem pb(gaussian_flow_spec(4), 0.3, 0.7, 61);
+  const std::vector<double> y(pb.obs.size(), 0.25);
+  auto& space = pb.latent;
+  const std::vector<double> lambda = space.prior_eigenvalues();
+  const int n = 4, nc = n / 2 + 1;
+  double p = 0.0;
+  for (int a = 0; a < n; ++a)
+    for (int b = 0; b < n; ++b)
+      for (int c = 0; c < n; ++c) {  // c > n/2: the conjugate of (-a, -b, n - c)
+        const int cc = c <= n / 2 ? c : n - c, aa = c <= n / 2 ? a : (n - a) % n,
+                  bb = c <= n / 2 ? b : (n - b) % n;
+        p += 1.0 / lambda[size_t((aa * n + bb) * nc + cc)];
+      }
+  p /= double(n * n * n);
+  const std::vector<double> noise = pb.obs.inverse_noise();
+  std::vector<double> w(y.size());
+  double w_eff = 0.0;
+  for (size_t i = 0; i < y.size(); ++i) {
+    double delta = 0, slope = 0;
+    preprocessing_to_delta(pb.preprocessing, &y[i], &delta, &slope, 1);
+    w[i] = noise[i] * slope * slope;
+    w_eff += w[i] / double(y.size());
+  }
+  const std::vector<double> scale = posterior_mass_voxel_scale(space, pb.preprocessing, pb.obs, y);
+  const std::vector<double> m = posterior_mass_eigenvalues(space, pb.preprocessing, pb.obs, y);
+  bool varies = false;
+  for (size_t i = 0; i < y.size(); ++i) {
+    EXPECT_NEAR(scale[i] * (p + w_eff), p + w[i], 1e-12 * (p + w[i])) << i;
+    varies = varies || std::abs(scale[i] - scale[0]) > 1e-3;
+  }
+  EXPECT_TRUE(varies);  // the mask makes W vary
+  EXPECT_NEAR(m[0], 1.0 / lambda[0] + w_eff, 1e-12 * m[0]);
 }
 
 TEST(Posterior, SameSeedSameChainsAndChainsIndependentOfTheirNumber) {
@@ -327,10 +369,16 @@ TEST(Posterior, EveryKeyIsReadAndChangesTheResult) {
   };
   const PosteriorResult reference = run("", "");
   EXPECT_EQ(reference.kept.size(), 4u);
-  const std::vector<std::pair<std::string, std::string>> changes = {
-      {"seed", "4"},          {"space", "y"},           {"leapfrog_steps", "3"},
-      {"step_size", "0.05"},  {"target_accept", "0.6"}, {"jitter", "0.5"},
-      {"init_spread", "0.0"}, {"warmup", "7"},          {"samples", "9"}};
+  const std::vector<std::pair<std::string, std::string>> changes = {{"seed", "4"},
+                                                                    {"space", "y"},
+                                                                    {"leapfrog_steps", "3"},
+                                                                    {"step_size", "0.05"},
+                                                                    {"target_accept", "0.6"},
+                                                                    {"jitter", "0.5"},
+                                                                    {"init_spread", "0.0"},
+                                                                    {"warmup", "7"},
+                                                                    {"samples", "9"},
+                                                                    {"mass", "fourier_voxel"}};
   for (const auto& [key, value] : changes) EXPECT_NE(run(key, value).mean, reference.mean) << key;
   EXPECT_EQ(run("thin", "4").kept.size(), 2u);
   EXPECT_EQ(run("chains", "2").chains.size(), 2u);

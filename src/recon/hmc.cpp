@@ -118,12 +118,31 @@ void FourierDiagonalMass::filter(const Eigen::VectorXd& in, const std::vector<do
   std::copy(fft_->real(), fft_->real() + size, out.data());
 }
 
+void FourierDiagonalMass::scale_per_voxel(std::vector<double> scale) {
+  if (scale.size() != fft_->real_size())
+    throw Error("mass matrix", "expected " + std::to_string(fft_->real_size()) +
+                                   " voxel scales, got " + std::to_string(scale.size()));
+  sqrt_scale_.resize(Eigen::Index(scale.size()));
+  for (size_t i = 0; i < scale.size(); ++i) {
+    if (!(scale[i] > 0) || !std::isfinite(scale[i]))
+      throw Error("mass matrix", "voxel scales must be finite and positive");
+    sqrt_scale_[Eigen::Index(i)] = std::sqrt(scale[i]);
+  }
+}
+
+// With B = D^{1/2} F^-1 diag(sqrt m) F (F^-1 diag(sqrt m) F is symmetric), M = B B^T:
+// p = B w ~ N(0, M), and M^{-1} = D^{-1/2} F^-1 diag(1/m) F D^{-1/2}.
 void FourierDiagonalMass::apply_sqrt(const Eigen::VectorXd& w, Eigen::VectorXd& p) {
   filter(w, sqrt_mass_, p);
+  if (sqrt_scale_.size() > 0) p.array() *= sqrt_scale_.array();
 }
 
 void FourierDiagonalMass::apply_inverse(const Eigen::VectorXd& p, Eigen::VectorXd& v) {
-  filter(p, inverse_mass_, v);
+  if (sqrt_scale_.size() == 0) return filter(p, inverse_mass_, v);
+  if (p.size() != sqrt_scale_.size()) return filter(p, inverse_mass_, v);  // refused there
+  scaled_ = p.array() / sqrt_scale_.array();
+  filter(scaled_, inverse_mass_, v);
+  v.array() /= sqrt_scale_.array();
 }
 
 void validate(const HmcSettings& s) {

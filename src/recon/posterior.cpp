@@ -42,6 +42,9 @@ const SettingsTable<PosteriorSettings>& posterior_settings_table() {
                    "every thin-th draw of every chain is written to /posterior_samples")
           .number("init_spread", &S::init_spread, 0.5, Range::non_negative(),
                   "chains start at the MAP + init_spread * N(0, M^-1)")
+          .choice("mass", &S::mass, "fourier", {"fourier", "fourier_voxel"},
+                  "fourier: M diagonal in Fourier space; fourier_voxel: that M rescaled per "
+                  "voxel to the likelihood's curvature at the start")
           .check([](const S& s, const Reject& reject) {
             if (s.samples > 0 && s.warmup == 0 && s.step_size <= 0)
               reject("step_size", "must be > 0 when warmup is 0 (nothing adapts it)");
@@ -195,20 +198,57 @@ template class LatentPosterior<double>;
 template std::vector<double> flow_prior_eigenvalues(const MultiScaleFlow<float>&);
 template std::vector<double> flow_prior_eigenvalues(const MultiScaleFlow<double>&);
 
+namespace {
+
+// Per voxel, the likelihood's curvature in y at y: mask / sigma^2 * (d delta / dy)^2.
+std::vector<double> likelihood_curvature(const Preprocessing& preprocessing, const Observation& obs,
+                                         const std::vector<double>& y) {
+  const size_t size = y.size();
+  std::vector<double> delta(size), slope(size);
+  preprocessing_to_delta(preprocessing, y.data(), delta.data(), slope.data(), size);
+  std::vector<double> w = obs.inverse_noise();
+  for (size_t i = 0; i < size; ++i) w[i] *= slope[i] * slope[i];
+  return w;
+}
+
+double mean_of(const std::vector<double>& v) {
+  double sum = 0.0;
+  for (double x : v) sum += x;
+  return sum / double(v.size());
+}
+
+}  // namespace
+
 std::vector<double> posterior_mass_eigenvalues(const PosteriorSpace& space,
                                                const Preprocessing& preprocessing,
                                                const Observation& obs,
                                                const std::vector<double>& y) {
-  const size_t size = y.size();
-  std::vector<double> delta(size), slope(size);
-  preprocessing_to_delta(preprocessing, y.data(), delta.data(), slope.data(), size);
-  const std::vector<double> w = obs.inverse_noise();
-  double w_eff = 0.0;
-  for (size_t i = 0; i < size; ++i) w_eff += w[i] * slope[i] * slope[i];
-  w_eff /= double(size);
+  const double w_eff = mean_of(likelihood_curvature(preprocessing, obs, y));
   std::vector<double> m = space.prior_eigenvalues();
   for (double& v : m) v = 1.0 / v + w_eff;
   return m;
+}
+
+std::vector<double> posterior_mass_voxel_scale(const PosteriorSpace& space,
+                                               const Preprocessing& preprocessing,
+                                               const Observation& obs,
+                                               const std::vector<double>& y) {
+  const std::vector<double> w = likelihood_curvature(preprocessing, obs, y);
+  const double w_eff = mean_of(w);
+  // The circulant's diagonal element, (1/n^3) sum over all modes of 1/lambda_k: half-complex
+  // modes 0 < c < n/2 stand for two modes each.
+  const std::vector<double> lambda = space.prior_eigenvalues();
+  const int n = obs.n, nc = n / 2 + 1;
+  double prior_diagonal = 0.0;
+  for (size_t i = 0; i < lambda.size(); ++i) {
+    const int c = int(i % size_t(nc));
+    prior_diagonal += (c == 0 || 2 * c == n ? 1.0 : 2.0) / lambda[i];
+  }
+  prior_diagonal /= double(w.size());
+  std::vector<double> scale(w.size());
+  for (size_t i = 0; i < w.size(); ++i)
+    scale[i] = (prior_diagonal + w[i]) / (prior_diagonal + w_eff);
+  return scale;
 }
 
 // ---- sampling ----
@@ -266,6 +306,8 @@ PosteriorResult sample_posterior(PosteriorSpace& space, const Preprocessing& pre
   if (has_truth) res.pk_truth = reference.pk;
 
   FourierDiagonalMass mass(n, posterior_mass_eigenvalues(space, preprocessing, obs, y_start));
+  if (settings.mass == "fourier_voxel")
+    mass.scale_per_voxel(posterior_mass_voxel_scale(space, preprocessing, obs, y_start));
   const Eigen::VectorXd q_start = space.from_y(y_start);
 
   const int chains = settings.chains, draws = settings.samples;

@@ -66,6 +66,7 @@ void write_posterior_datasets(h5::Group& root, const PosteriorResult& r,
   mean.write_attribute("warmup", int64_t(s.warmup));
   mean.write_attribute("seed", int64_t(s.seed));
   mean.write_attribute("leapfrog_steps", int64_t(s.leapfrog_steps));
+  mean.write_attribute_string("mass", s.mass);
   mean.write_attribute("acceptance_rate", r.acceptance_rate);
   mean.write_attribute("divergences", int64_t(r.divergences));
   mean.write_attribute("warmup_divergences", int64_t(r.warmup_divergences));
@@ -119,6 +120,7 @@ std::string posterior_json(const PosteriorResult& r, const PosteriorSettings& s)
   j << "{\"space\": " << json_string(r.space) << ", \"samples_per_chain\": " << s.samples
     << ", \"chains\": " << s.chains << ", \"warmup\": " << s.warmup << ", \"seed\": " << s.seed
     << ", \"leapfrog_steps\": " << s.leapfrog_steps << ", \"thin\": " << s.thin
+    << ", \"mass\": " << json_string(s.mass)
     << ", \"acceptance_rate\": " << json_number(r.acceptance_rate)
     << ", \"divergences\": " << r.divergences
     << ", \"warmup_divergences\": " << r.warmup_divergences << ", \"step_sizes\": [";

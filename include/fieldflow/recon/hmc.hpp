@@ -51,6 +51,10 @@ class FourierDiagonalMass : public MassMatrix {
   // threads: of the FFTs (one by default: the grids are small and the caller may run chains in
   // parallel).
   FourierDiagonalMass(int n, const std::vector<double>& mass_eigenvalues, int threads = 1);
+  // M becomes D^{1/2} M D^{1/2}, D = diag(scale) per voxel (n^3 finite positive values): a
+  // stationary mass rescaled where the posterior is stiffer or softer than its average (one
+  // voxel's diagonal element becomes scale times the circulant's).
+  void scale_per_voxel(std::vector<double> scale);
   void apply_sqrt(const Eigen::VectorXd& w, Eigen::VectorXd& p) override;
   void apply_inverse(const Eigen::VectorXd& p, Eigen::VectorXd& v) override;
 
@@ -58,6 +62,8 @@ class FourierDiagonalMass : public MassMatrix {
   void filter(const Eigen::VectorXd& in, const std::vector<double>& factor, Eigen::VectorXd& out);
   int n_;
   std::vector<double> sqrt_mass_, inverse_mass_;  // already divided by n^3 (FFTW's round trip)
+  Eigen::VectorXd sqrt_scale_;                    // empty: no per-voxel scale
+  Eigen::VectorXd scaled_;                        // apply_inverse's scratch
   std::unique_ptr<RealFft3d<double>> fft_;
 };
 

@@ -62,8 +62,9 @@ struct PosteriorSettings {
   double step_size = 0.0;  // 0: found at the start of warm-up, then adapted
   double target_accept = 0.8;
   double jitter = 0.1;
-  int thin = 10;             // every thin-th sample of every chain is written out
-  double init_spread = 0.5;  // chains start at the MAP (or WF) + init_spread * N(0, M^-1)
+  int thin = 10;                 // every thin-th sample of every chain is written out
+  double init_spread = 0.5;      // chains start at the MAP (or WF) + init_spread * N(0, M^-1)
+  std::string mass = "fourier";  // fourier | fourier_voxel (posterior_mass_voxel_scale)
 };
 
 // Every key of `denoise.posterior:` declared once (docs/posterior.md's key table).
@@ -133,6 +134,16 @@ std::vector<double> flow_prior_eigenvalues(const MultiScaleFlow<T>& flow);
 
 // The Fourier-diagonal mass m_k = 1/lambda_k + w_eff at y (see the header comment).
 std::vector<double> posterior_mass_eigenvalues(const PosteriorSpace& space,
+                                               const Preprocessing& preprocessing,
+                                               const Observation& obs,
+                                               const std::vector<double>& y);
+// mass fourier_voxel: the per-voxel scale D_i = (p + W_i) / (p + w_eff) of
+// FourierDiagonalMass::scale_per_voxel, W_i = mask / sigma^2 (d delta / dy)^2 at y, w_eff its mean
+// and p the prior's diagonal element (the mean of 1/lambda_k over all modes). The scaled mass's
+// diagonal is then p + W_i, the diagonal of the Gaussian approximation's precision, so voxels where
+// the data pin the field (dense, observed) get the heavier mass that lets the step size grow
+// elsewhere.
+std::vector<double> posterior_mass_voxel_scale(const PosteriorSpace& space,
                                                const Preprocessing& preprocessing,
                                                const Observation& obs,
                                                const std::vector<double>& y);
