@@ -385,6 +385,8 @@ TEST(Posterior, EveryKeyIsReadAndChangesTheResult) {
 
   EXPECT_EQ(error_of([&] { run("space", "z"); }),
             "test.yaml: posterior.space: expected one of latent, y, got z");
+  EXPECT_EQ(error_of([&] { run("mass", "dense"); }),
+            "test.yaml: posterior.mass: expected one of fourier, fourier_voxel, got dense");
   EXPECT_EQ(error_of([&] { run("target_accept", "1.5"); }),
             "test.yaml: posterior.target_accept: expected a number > 0 and < 1, got 1.5");
   EXPECT_EQ(error_of([&] { run("warmup", "0"); }),
