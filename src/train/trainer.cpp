@@ -482,9 +482,29 @@ TrainSummary Trainer::run() {
   // ---- Buffers ----
   size_t param_values = 0;
   for (Param<float>* p : s.params) param_values += p->size();
-  // Fused allreduce buffer: gradients, then loss over y, log-Jacobian, failure, stop.
-  enum { kLoss = 0, kJacobian = 1, kFailed = 2, kSignal = 3, kTimeLimit = 4, kTail = 5 };
-  std::vector<double> fused(param_values + kTail);
+  // Fused allreduce buffer in float32, the gradients' own precision (half the bytes of doubles):
+  // every gradient value, the flags (failure, stop signal, time limit: 0 or 1, summed exactly),
+  // then per rank its loss and log-Jacobian sums as double-float pairs (hi + lo) in that rank's
+  // own slots, zero elsewhere. The sum over ranks thus carries every rank's value unrounded, and
+  // each rank adds them up in rank order: the same double on every rank.
+  enum { kFailed = 0, kSignal = 1, kTimeLimit = 2, kFlags = 3 };
+  enum { kLoss = 0, kJacobian = 2, kPerRank = 4 };  // hi at the slot, lo after it
+  const size_t flags_at = param_values, sums_at = param_values + kFlags;
+  std::vector<float> fused(sums_at + size_t(kPerRank) * size_t(ranks));
+  auto put_sum = [&](int slot, double value) {
+    const size_t at = sums_at + size_t(rank) * kPerRank + size_t(slot);
+    const float hi = float(value);
+    fused[at] = hi;
+    fused[at + 1] = float(value - double(hi));
+  };
+  auto total_sum = [&](int slot) {
+    double total = 0;
+    for (int r = 0; r < ranks; ++r) {
+      const size_t at = sums_at + size_t(r) * kPerRank + size_t(slot);
+      total += double(fused[at]) + double(fused[at + 1]);
+    }
+    return total;
+  };
   const int lo = int(int64_t(rank) * ts.batch / ranks);
   const int hi = int(int64_t(rank + 1) * ts.batch / ranks);
   const int local = hi - lo;
@@ -610,7 +630,7 @@ TrainSummary Trainer::run() {
     const long step = s.step;
     std::string failed_input, failed_problem;
     bool failed = false;
-    std::fill(fused.begin(), fused.end(), 0.0);
+    std::fill(fused.begin(), fused.end(), 0.0f);
     try {
       const double log_jacobian = load_batch(step);
       for (Param<float>* p : s.params) p->zero_grad();
@@ -620,28 +640,29 @@ TrainSummary Trainer::run() {
       const double scale = double(local) / double(ts.batch);
       size_t o = 0;
       for (Param<float>* p : s.params)
-        for (float g : p->grad) fused[o++] = double(g) * scale;
-      fused[param_values + kLoss] = nll_mean * local;
-      fused[param_values + kJacobian] = log_jacobian;
+        for (float g : p->grad) fused[o++] = float(double(g) * scale);
+      put_sum(kLoss, nll_mean * local);
+      put_sum(kJacobian, log_jacobian);
     } catch (const std::exception& e) {
       const Error* error = dynamic_cast<const Error*>(&e);
       failed_input = error ? error->input() : "";
       failed_problem = error ? error->problem() : e.what();
-      fused[param_values + kFailed] = 1;
+      fused[flags_at + kFailed] = 1;
       failed = true;
     }
-    fused[param_values + kSignal] = g_stop_signal != 0 ? 1 : 0;
-    fused[param_values + kTimeLimit] =
+    fused[flags_at + kSignal] = g_stop_signal != 0 ? 1 : 0;
+    fused[flags_at + kTimeLimit] =
         time_limit_s > 0 && seconds_since(t_start) > time_limit_s ? 1 : 0;
     const auto t_reduce = std::chrono::steady_clock::now();
     comm.sum(fused.data(), fused.size());  // the one allreduce of the step
     allreduce_seconds += seconds_since(t_reduce);
-    if (fused[param_values + kFailed] > 0) comm.agree(!failed, failed_input, failed_problem);
+    if (fused[flags_at + kFailed] > 0) comm.agree(!failed, failed_input, failed_problem);
 
-    const double loss_bpv = (fused[param_values + kLoss] - fused[param_values + kJacobian]) /
+    const double loss_bpv = (total_sum(kLoss) - total_sum(kJacobian)) /
                             (double(ts.batch) * double(s.voxels) * std::log(2.0));
     double norm2 = 0;
-    for (size_t i = 0; i < param_values; ++i) norm2 += fused[i] * fused[i];
+#pragma omp simd reduction(+ : norm2)
+    for (size_t i = 0; i < param_values; ++i) norm2 += double(fused[i]) * fused[i];
     const double lr = s.adam->learning_rate(s.adam->steps_taken());
     double grad_norm = std::sqrt(norm2);
     const bool finite = std::isfinite(loss_bpv) && std::isfinite(norm2);
@@ -649,7 +670,7 @@ TrainSummary Trainer::run() {
     if (finite) {
       size_t o = 0;
       for (Param<float>* p : s.params)
-        for (float& g : p->grad) g = float(fused[o++]);
+        for (float& g : p->grad) g = fused[o++];
       grad_norm = s.adam->step();
       s.consecutive_skips = 0;
       ++s.step;
@@ -678,8 +699,8 @@ TrainSummary Trainer::run() {
     step_seconds.push_back(step_wall);
     ++steps_run;
     const bool last = s.step >= ts.steps;
-    const bool by_signal = fused[param_values + kSignal] > 0;
-    const bool stopping = by_signal || fused[param_values + kTimeLimit] > 0;
+    const bool by_signal = fused[flags_at + kSignal] > 0;
+    const bool stopping = by_signal || fused[flags_at + kTimeLimit] > 0;
 
     // Parameters must agree across ranks: a divergence (a bug, a flipped bit) stops everyone.
     if (!rolled_back && finite && s.step % ts.check_every == 0) {

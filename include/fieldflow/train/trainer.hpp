@@ -1,8 +1,9 @@
 #pragma once
 // Data-parallel training of a MultiScaleFlow (docs/train.md). Every rank holds the whole model and
 // computes the gradient of its share of each global batch; one MPI_Allreduce per step sums a
-// single fused buffer (every parameter's gradient, the loss, and the flags that make the ranks act
-// together: a failed read, a non-finite value, a stop request). Rank 0 writes the run folder:
+// single fused float32 buffer (every parameter's gradient, the loss, and the flags that make the
+// ranks act together: a failed read, a non-finite value, a stop request). Rank 0 writes the run
+// folder:
 //   checkpoint.h5  the latest state (parameters, Adam, step, data order, preprocessing, base P(k))
 //   best.h5        the lowest validation loss so far
 //   log.csv        step,epoch,loss_bpv,grad_norm,lr,fields_per_s,seconds,val_bpv
