@@ -45,6 +45,8 @@ class WienerFilter {
   size_t modes() const { return sqrt_lambda_.size(); }
 
  private:
+  // The transform's complex buffer: inverse, times W, forward; returns the quadratic form.
+  double weight_in_real_space();
   int n_;
   std::vector<double> sqrt_lambda_, lambda_, weight_;
   bool uniform_ = false;
