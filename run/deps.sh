@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The one list of Debian 12 packages fieldflow needs (build, tests, plots, peers).
-# Usage: run/deps.sh [--bench]. Idempotent: apt-get skips what is already installed. Run as root.
+# Usage: run/deps.sh [--test] [--bench] [--cross]. Idempotent: apt-get skips what is already
+# installed. Run as root.
 set -euo pipefail
 packages=(
   build-essential cmake pkg-config git
@@ -9,16 +10,19 @@ packages=(
   liblbfgspp-dev libhwy-dev hdf5-filter-plugin-blosc-serial
   python3-matplotlib python3-h5py python3-numpy python3-yt
 )
-# With --bench: the PyTorch peer of the flow benchmark (../shared/BENCH.md). Without OpenBLAS,
-# PyTorch falls back to the reference BLAS and the comparison would be meaningless.
-if [ "${1:-}" = "--bench" ]; then
-  packages+=(python3-torch libopenblas0-openmp)
-fi
-# With --cross: the aarch64 cross compiler that checks the SIMD kernels build for Arm
-# (docs/BENCHMARKS.md, "Portable build").
-if [ "${1:-}" = "--cross" ]; then
-  packages+=(g++-aarch64-linux-gnu)
-fi
+for option in "$@"; do
+  case "$option" in
+    # The report tests open the HTML pages in headless Chromium (run/test.sh).
+    --test) packages+=(chromium) ;;
+    # The PyTorch peer of the flow benchmark (../shared/BENCH.md). Without OpenBLAS, PyTorch
+    # falls back to the reference BLAS and the comparison would be meaningless.
+    --bench) packages+=(python3-torch libopenblas0-openmp) ;;
+    # The aarch64 cross compiler that checks the SIMD kernels build for Arm (docs/BENCHMARKS.md,
+    # "Portable build").
+    --cross) packages+=(g++-aarch64-linux-gnu) ;;
+    *) echo "run/deps.sh: unknown option $option (expected --test, --bench or --cross)" >&2; exit 2 ;;
+  esac
+done
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

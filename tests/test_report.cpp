@@ -381,6 +381,15 @@ TEST(Report, MismatchedInputsAreRefused) {
   EXPECT_EQ(error_of([&] { report::write_reconstruction_report(c); }),
             (ws.dir / "big.h5").string() + ": grid 16^3 in a 200 Mpc/h box differs from 16^3 in " +
                 "100 Mpc/h of " + (ws.dir / "a.h5").string() + ": its P(k) is of another box");
+  // Fields reconstructed with two flows are not averaged together.
+  make_result(ws.dir / "other_flow.h5", 16, 100.0, 5);
+  h5::File::open((ws.dir / "other_flow.h5").string(), true)
+      .root()
+      .write_attribute_string("checkpoint", "models/long.h5");
+  c.results = {(ws.dir / "a.h5").string(), (ws.dir / "other_flow.h5").string()};
+  EXPECT_EQ(error_of([&] { report::write_reconstruction_report(c); }),
+            (ws.dir / "other_flow.h5").string() + ": was made with the flow models/long.h5 but " +
+                (ws.dir / "a.h5").string() + " with (unknown): one report per model");
   make_training_run(ws.dir);
   report::TrainingReport t = training_settings(ws.dir, "training");
   t.fields = {(ws.dir / "test.h5").string(), (ws.dir / "other_box.h5").string()};
@@ -578,6 +587,7 @@ TEST(Report, ReadsARealDenoiseResult) {
   const std::string html = read_text(ws.dir / "recon" / "index.html");
   EXPECT_NE(html.find("Wiener filter CG iterations"), std::string::npos);
   EXPECT_NE(html.find("combined: k_split [h/Mpc]"), std::string::npos);
+  EXPECT_NE(html.find("made with the flow " + d.checkpoint), std::string::npos);
   // The posterior mean is an estimate, and its samples' intervals have their figure.
   EXPECT_FALSE(
       read_csv_columns((ws.dir / "recon" / "rk.csv").string(), {"posterior_mean_mean"})[0].empty());

@@ -26,6 +26,7 @@ const char* kKLabel = "k [h/Mpc]";
 
 struct Result {
   std::string path;
+  std::string checkpoint;  // the flow that made the MAP ("" when the file does not say)
   int n = 0;
   double box = 0, redshift = 0;
   Grid truth, data, mask, sigma;
@@ -79,6 +80,8 @@ Result read_result(const std::string& path) {
   r.box = f.root().read_attribute<double>("box_size");
   if (!(r.box > 0)) throw Error(path, "box_size must be positive");
   r.redshift = f.root().has_attribute("redshift") ? f.root().read_attribute<double>("redshift") : 0;
+  if (f.root().has_attribute("checkpoint"))
+    r.checkpoint = f.root().read_attribute_string("checkpoint");
   if (!f.root().has("truth"))
     throw Error(path, "has no /truth: the reconstruction report compares with a known truth");
   r.truth = read_cube(f, "truth", r.box, 0, "truth");
@@ -229,6 +232,13 @@ void write_reconstruction_report(const ReconstructionReport& c) {
                             " Mpc/h box differs from " + std::to_string(first.n) + "^3 in " +
                             format_number(first.box) + " Mpc/h of " + first.path +
                             ": its P(k) is of another box");
+    // Means over fields reconstructed with different flows would describe neither.
+    if (r.checkpoint != first.checkpoint)
+      throw Error(path, "was made with the flow " +
+                            (r.checkpoint.empty() ? "(unknown)" : r.checkpoint) + " but " +
+                            first.path + " with " +
+                            (first.checkpoint.empty() ? "(unknown)" : first.checkpoint) +
+                            ": one report per model");
     // The posterior mean may come with some fields only (samples are costly): it is averaged
     // over the fields that have it. The other estimates must match.
     if ((estimate_of(r, "combined") != nullptr) != (estimate_of(first, "combined") != nullptr))
@@ -263,7 +273,10 @@ void write_reconstruction_report(const ReconstructionReport& c) {
   w.note(std::to_string(results.size()) + " reconstruction(s) of " + std::to_string(n) +
          "³ fields in a " + format_number(box) + " Mpc/h box, from " + first.path +
          (results.size() > 1 ? " and others" : "") +
-         ". Curves are means over the fields, bands ±1σ over fields (none for a single field).");
+         ". Curves are means over the fields, bands ±1σ over fields (none for a single field)." +
+         (first.checkpoint.empty()
+              ? std::string()
+              : " Every flow estimate here was made with the flow " + first.checkpoint + "."));
 
   PowerSpectrumOptions po;
   po.mas = c.stats.mas;
