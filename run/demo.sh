@@ -5,27 +5,31 @@
 #  3/4 denoise test fields 0..7: Wiener filter, flow MAP and their combination, and posterior
 #      samples (HMC, one chain per rank) for field 0;
 #  4/4 the training and reconstruction reports, then the headline numbers.
-# Usage: run/demo.sh [--quick] [--fresh] [--no-build] [--checkpoint FILE]
+# Usage: run/demo.sh [--quick] [--fresh] [--no-build] [--checkpoint FILE] [--also FILE]
 #   --quick       smoke test of every stage in < 3 minutes (tiny counts; numbers not meaningful),
 #                 outputs in out/demo-quick/ instead of out/demo/
 #   --fresh       delete the outputs first and start over
 #   --no-build    skip run/deps.sh and run/build.sh; use $FIELDFLOW_BIN (default build/fieldflow)
 #   --checkpoint  denoise with this flow checkpoint (e.g. a longer-trained model under models/)
 #                 instead of the one stage 2 trains; the training stage and report are skipped
+#   --also        denoise the same test fields with this checkpoint as well (e.g. the
+#                 longer-trained models/flow32_science.h5): its own results folder and
+#                 reconstruction report, each report naming the flow that made it
 # Idempotent: a rerun reuses finished stages (simulate skips finished simulations, train continues
 # from its checkpoint, denoise and reports are skipped when newer than their inputs). Ctrl-C at any
 # stage: the next run continues.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-quick=0 fresh=0 build=1 checkpoint=""
+quick=0 fresh=0 build=1 checkpoint="" also=""
 while [ $# -gt 0 ]; do
   case "$1" in
     --quick) quick=1 ;;
     --fresh) fresh=1 ;;
     --no-build) build=0 ;;
     --checkpoint) checkpoint=${2:?--checkpoint needs a file}; shift ;;
-    -h | --help) sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    --also) also=${2:?--also needs a file}; shift ;;
+    -h | --help) sed -n '2,19p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "fieldflow demo: $1: unknown option (see run/demo.sh --help)" >&2; exit 2 ;;
   esac
   shift
@@ -40,7 +44,9 @@ if [ "$build" = 1 ]; then
 fi
 ff=${FIELDFLOW_BIN:-build/fieldflow}
 [ -x "$ff" ] || { echo "fieldflow demo: $ff: no such executable (build first or set FIELDFLOW_BIN)" >&2; exit 2; }
-[ -z "$checkpoint" ] || [ -f "$checkpoint" ] || { echo "fieldflow demo: $checkpoint: no such checkpoint" >&2; exit 2; }
+for c in "$checkpoint" "$also"; do
+  [ -z "$c" ] || [ -f "$c" ] || { echo "fieldflow demo: $c: no such checkpoint" >&2; exit 2; }
+done
 
 out=out/demo
 fields=8
@@ -96,38 +102,53 @@ else
   [ -f "$checkpoint" ] || checkpoint=$run_dir/checkpoint.h5
 fi
 
-echo "== stage 3/4 $(stamp): denoise test fields 0..$((fields - 1)) (WF, flow MAP, combined; posterior samples for field 0)"
-results=()
-for ((i = 0; i < fields; i++)); do
-  res=$out/denoise/field_$i.h5
-  results+=("$res")
-  # simulate re-stacks test.h5 on every run: compare with the simulation's own grid instead.
-  if fresh_than "${res%.h5}_summary.json" "$checkpoint" "$sims"/test/sim_"$(printf %04d "$i")"/delta_*.h5 \
-    configs/demo/denoise.yaml "$ff"; then
-    echo "field $((i + 1))/$fields: $res is up to date"
-    continue
-  fi
-  echo "field $((i + 1))/$fields ($(stamp), $((SECONDS - t0)) s so far): $res"
-  args=(configs/demo/denoise.yaml --set denoise.checkpoint="$checkpoint"
-        --set denoise.truth.grid="$sims/test.h5" --set denoise.truth.index="$i"
-        --set denoise.out="$res" "${denoise[@]}")
-  if [ "$i" = 0 ]; then  # the posterior's chains, one per rank
-    mpirun -q -np "$cores" "$ff" denoise "${args[@]}"
+# Denoises test fields 0..fields-1 with checkpoint $1 into folder $2 and writes the reconstruction
+# report $3 of them; sets `summaries` to their *_summary.json files.
+reconstruct() {
+  local ckpt=$1 dir=$2 rec_dir=$3 results=() i res args list
+  mkdir -p "$dir"
+  for ((i = 0; i < fields; i++)); do
+    res=$dir/field_$i.h5
+    results+=("$res")
+    # simulate re-stacks test.h5 on every run: compare with the simulation's own grid instead.
+    if fresh_than "${res%.h5}_summary.json" "$ckpt" "$sims"/test/sim_"$(printf %04d "$i")"/delta_*.h5 \
+      configs/demo/denoise.yaml "$ff"; then
+      echo "field $((i + 1))/$fields: $res is up to date"
+      continue
+    fi
+    echo "field $((i + 1))/$fields ($(stamp), $((SECONDS - t0)) s so far): $res"
+    args=(configs/demo/denoise.yaml --set denoise.checkpoint="$ckpt"
+          --set denoise.truth.grid="$sims/test.h5" --set denoise.truth.index="$i"
+          --set denoise.out="$res" "${denoise[@]}")
+    if [ "$i" = 0 ]; then  # the posterior's chains, one per rank
+      mpirun -q -np "$cores" "$ff" denoise "${args[@]}"
+    else
+      "$ff" denoise "${args[@]}" --set denoise.posterior.samples=0
+    fi
+  done
+  list=$(printf '"%s", ' "${results[@]}")
+  summaries=("${results[@]/%.h5/_summary.json}")
+  if fresh_than "$rec_dir/index.html" "${summaries[@]}" configs/demo/report_reconstruction.yaml; then
+    echo "reconstruction report: up to date"
   else
-    "$ff" denoise "${args[@]}" --set denoise.posterior.samples=0
+    "$ff" report configs/demo/report_reconstruction.yaml --set report.out="$rec_dir" \
+      --set "report.inputs.results=[${list%, }]"
   fi
-done
+}
 
-echo "== stage 4/4 $(stamp): reports"
-list=$(printf '"%s", ' "${results[@]}")
+echo "== stage 3/4 $(stamp): denoise test fields 0..$((fields - 1)) (WF, flow MAP, combined; posterior samples for field 0) and their report"
 rec_dir=$out/report/reconstruction
-summaries=("${results[@]/%.h5/_summary.json}")
-if fresh_than "$rec_dir/index.html" "${summaries[@]}" configs/demo/report_reconstruction.yaml; then
-  echo "reconstruction report: up to date"
-else
-  "$ff" report configs/demo/report_reconstruction.yaml --set report.out="$rec_dir" \
-    --set "report.inputs.results=[${list%, }]"
+reconstruct "$checkpoint" "$out/denoise" "$rec_dir"
+main_summaries=("${summaries[@]}")
+if [ -n "$also" ]; then
+  also_name=$(basename "${also%.h5}")
+  also_rec_dir=$out/report/reconstruction_$also_name
+  echo "== stage 3/4 $(stamp), --also: the same fields with $also"
+  reconstruct "$also" "$out/denoise_$also_name" "$also_rec_dir"
+  also_summaries=("${summaries[@]}")
 fi
+
+echo "== stage 4/4 $(stamp): training report"
 train_dir=""
 if [ -f "$run_dir/log.csv" ] && [ "$checkpoint" = "$run_dir/best.h5" -o "$checkpoint" = "$run_dir/checkpoint.h5" ]; then
   train_dir=$out/report/training
@@ -142,8 +163,10 @@ fi
 
 echo "== done in $((SECONDS - t0)) s$([ "$quick" = 1 ] && echo ' (--quick: a smoke test, the numbers mean nothing)')"
 [ -n "$train_dir" ] && echo "training report:       $train_dir/index.html"
-echo "reconstruction report: $rec_dir/index.html"
-"$py" - "$train_dir" "${summaries[@]}" << 'EOF'
+echo "reconstruction report: $rec_dir/index.html (flow $checkpoint)"
+[ -n "$also" ] && echo "reconstruction report: $also_rec_dir/index.html (flow $also)"
+headline() {
+"$py" - "$@" << 'EOF'
 import csv, json, os, sys
 train_dir, summaries = sys.argv[1], sys.argv[2:]
 if train_dir:
@@ -166,3 +189,9 @@ if post:  # field 0 only: against that field's WF
           f"P_res {h['posterior_mean_residual_pk']:.4g}, vs WF {h['posterior_mean_residual_vs_wf']:.3f} "
           f"(that field's WF: r(k) {h['wf_r']:.4f})")
 EOF
+}
+headline "$train_dir" "${main_summaries[@]}"
+if [ -n "$also" ]; then
+  echo "with the flow $also:"
+  headline "" "${also_summaries[@]}"
+fi

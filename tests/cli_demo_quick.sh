@@ -2,7 +2,8 @@
 # run/demo.sh --quick end to end with the built executable (--no-build, FIELDFLOW_BIN), in a copy
 # of run/ and configs/demo/ in a temporary folder: every stage runs, the headline numbers are
 # printed, and a second run reuses every finished stage. A build without `fieldflow train` must stop
-# after stage 1 with one line and status 3. Also: an unknown option is refused.
+# after stage 1 with one line and status 3. Also: an unknown option is refused, and --also
+# denoises with a second flow.
 source "$(dirname "$0")/lib.sh" "$@"
 mkdir -p "$tmp/run" "$tmp/configs"
 cp "$src/run/demo.sh" "$tmp/run/" && cp -r "$src/configs/demo" "$tmp/configs/"
@@ -45,6 +46,18 @@ if "$bin" train --help > /dev/null 2>&1; then
   [ "$before" = "$(stat -c %Y "$q/denoise/field_0.h5" "$q/report/training/index.html")" ] && ok ||
     bad "second run rewrote outputs"
   grep -q "test NLL" log2 && ok || bad "second run printed no headline"
+  # --also: the same fields with a second flow (here a copy of the first), into their own folder
+  # and report, each report naming its flow.
+  cp "$q/train/best.h5" other.h5
+  demo --quick --also other.h5 > log_also 2>&1 && ok || { bad "--also status"; tail -20 log_also; }
+  [ -s "$q/denoise_other/field_1_summary.json" ] && ok || bad "--also: no results"
+  grep -q "made with the flow other.h5" "$q/report/reconstruction_other/index.html" && ok ||
+    bad "--also: its report does not name its flow"
+  grep -q "made with the flow $q/train/best.h5" "$q/report/reconstruction/index.html" && ok ||
+    bad "the demo's report does not name its flow"
+  grep -q "with the flow other.h5:" log_also && ok || bad "--also: no headline"
+  demo --also missing.h5 > log_missing 2>&1
+  [ $? = 2 ] && grep -q "missing.h5: no such checkpoint" log_missing && ok || bad "--also missing file"
   # --fresh starts over: the training log restarts from nothing.
   demo --quick --fresh > log3 2>&1 && grep -q "removing $q" log3 && ok || bad "--fresh"
 else
