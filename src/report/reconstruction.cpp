@@ -597,10 +597,10 @@ void write_reconstruction_report(const ReconstructionReport& c) {
       cols.push_back({names.back(), &mse_mask[e]});
     }
     w.csv("per_field.csv", cols);
-    auto ms = [](const std::vector<double>& v) {
+    auto ms = [](const std::vector<double>& v) {  // one field: its value, no "± 0"
       Ensemble e("value");
       for (double x : v) e.add({0.0}, {x}, "field");
-      return format_mean_std(e.mean()[0], e.std()[0]);
+      return v.size() > 1 ? format_mean_std(e.mean()[0], e.std()[0]) : format_value(e.mean()[0]);
     };
     auto mean = [](const std::vector<double>& v) {
       double sum = 0;
