@@ -138,8 +138,8 @@ void FourierDiagonalMass::apply_sqrt(const Eigen::VectorXd& w, Eigen::VectorXd& 
 }
 
 void FourierDiagonalMass::apply_inverse(const Eigen::VectorXd& p, Eigen::VectorXd& v) {
-  if (sqrt_scale_.size() == 0) return filter(p, inverse_mass_, v);
-  if (p.size() != sqrt_scale_.size()) return filter(p, inverse_mass_, v);  // refused there
+  // No scale, or a vector of the wrong size (refused by filter).
+  if (sqrt_scale_.size() == 0 || p.size() != sqrt_scale_.size()) return filter(p, inverse_mass_, v);
   scaled_ = p.array() / sqrt_scale_.array();
   filter(scaled_, inverse_mass_, v);
   v.array() /= sqrt_scale_.array();

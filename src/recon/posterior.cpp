@@ -240,10 +240,8 @@ std::vector<double> posterior_mass_voxel_scale(const PosteriorSpace& space,
   const std::vector<double> lambda = space.prior_eigenvalues();
   const int n = obs.n, nc = n / 2 + 1;
   double prior_diagonal = 0.0;
-  for (size_t i = 0; i < lambda.size(); ++i) {
-    const int c = int(i % size_t(nc));
-    prior_diagonal += (c == 0 || 2 * c == n ? 1.0 : 2.0) / lambda[i];
-  }
+  for (size_t i = 0; i < lambda.size(); ++i)
+    prior_diagonal += half_complex_weight(int(i % size_t(nc)), n) / lambda[i];
   prior_diagonal /= double(w.size());
   std::vector<double> scale(w.size());
   for (size_t i = 0; i < w.size(); ++i)
