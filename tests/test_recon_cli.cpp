@@ -394,6 +394,53 @@ TEST(DenoiseSettings, LargerBoxThanTheFlow) {
   EXPECT_EQ(read_cube(out, "map").size(), 32768u);
 }
 
+// large_box: tiles: 27 tiles of the 16^3 flow's grid (overlap 4: 3 per side) give another MAP than
+// the flow over the whole box, with the WF's modes below the tile's fundamental 2 pi / 64 h/Mpc.
+// An overlap as wide as a tile is refused with one line.
+TEST(DenoiseSettings, LargerBoxByTiles) {
+  const std::string whole = (scratch() / "tiles" / "whole.h5").string();
+  const std::string tiled = (scratch() / "tiles" / "tiled.h5").string();
+  const std::vector<std::string> set = {"denoise.map.max_iterations=3", "denoise.map.y_min=-1e6",
+                                        "denoise.map.y_max=1e6"};
+  std::vector<std::string> tiles_set = set;
+  tiles_set.push_back("denoise.large_box=tiles");
+  tiles_set.push_back("denoise.tiles.overlap=4");
+  run_denoise(settings_of(base_yaml(log1p_checkpoint(), truth_file(32, 2), whole), set), nullptr);
+  run_denoise(settings_of(base_yaml(log1p_checkpoint(), truth_file(32, 2), tiled), tiles_set),
+              nullptr);
+  const std::vector<double> a = read_cube(whole, "map"), b = read_cube(tiled, "map");
+  const std::vector<double> wf = read_cube(tiled, "wf");
+  ASSERT_EQ(b.size(), 32768u);
+  double differ = 0;
+  for (size_t i = 0; i < a.size(); ++i) differ = std::max(differ, std::fabs(a[i] - b[i]));
+  EXPECT_GT(differ, 1e-2);
+  EXPECT_NE(read_text((scratch() / "tiles" / "tiled_summary.json").string()).find("\"tiles\": 27"),
+            std::string::npos);
+  EXPECT_NE(read_text((scratch() / "tiles" / "whole_summary.json").string()).find("\"tiles\": 0"),
+            std::string::npos);
+  const double k_tile = 2 * M_PI / 64.0;
+  const std::vector<double> b_low_wf = combine_by_wavenumber(wf, b, 32, 128.0, k_tile);
+  const std::vector<double> a_low_wf = combine_by_wavenumber(wf, a, 32, 128.0, k_tile);
+  double b_moved = 0, a_moved = 0;
+  for (size_t i = 0; i < b.size(); ++i) {
+    b_moved = std::max(b_moved, std::fabs(b_low_wf[i] - b[i]));
+    a_moved = std::max(a_moved, std::fabs(a_low_wf[i] - a[i]));
+  }
+  EXPECT_LT(b_moved, 1e-5);
+  EXPECT_GT(a_moved, 1e-3);  // the check can fail: the whole box's MAP has its own large scales
+
+  const fs::path config = scratch() / "tiles.yaml";
+  std::ofstream(config) << base_yaml(log1p_checkpoint(), truth_file(32, 2),
+                                     (scratch() / "tiles" / "bad.h5").string());
+  const CommandResult r = run("denoise " + config.string() +
+                              " --set denoise.large_box=tiles --set denoise.tiles.overlap=16");
+  EXPECT_EQ(r.status, 1) << r.output;
+  EXPECT_EQ(r.error, "fieldflow: " + config.string() +
+                         ": denoise.tiles.overlap: 32^3 box, 16^3 tiles: an overlap of 16 voxels "
+                         "must be >= 0 and below the tile's side\n");
+  EXPECT_FALSE(fs::exists(scratch() / "tiles" / "bad.h5"));
+}
+
 TEST(DenoiseCli, BadConfigsGetOneLine) {
   const std::string truth = truth_file(16, 3);
   const std::string out = (scratch() / "bad" / "r.h5").string();

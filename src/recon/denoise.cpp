@@ -21,6 +21,7 @@
 #include "fieldflow/io/json.hpp"
 #include "fieldflow/io/provenance.hpp"
 #include "fieldflow/recon/posterior_output.hpp"
+#include "fieldflow/recon/tiles.hpp"
 #include "fieldflow/recon/wiener.hpp"
 #include "fieldflow/sim/cosmology.hpp"
 #include "fieldflow/sim/linear_power.hpp"
@@ -120,6 +121,13 @@ const SettingsTable<DenoiseSettings>& denoise_settings_table() {
                                  .integer("max_iterations", &S::wiener_max_iterations, 2000,
                                           Range::at_least(1), "PCG iterations at most"))
           .section("map", &S::map, map_table())
+          .choice("large_box", &S::large_box, "whole", {"whole", "tiles"},
+                  "a box larger than the flow's grid: the flow on the whole periodic box, or "
+                  "overlapping tiles of the flow's grid stitched (WF modes below the tile's "
+                  "fundamental)")
+          .section("tiles", SettingsTable<S>("tiles", "large_box: tiles.")
+                                .integer("overlap", &S::tiles_overlap, 8, Range::non_negative(),
+                                         "least overlap of neighbouring tiles, voxels"))
           .section("combined",
                    SettingsTable<S>("combined", "WF modes below k_split, MAP modes above.")
                        .number("k_split_hmpc", &S::k_split_hmpc, 0.0, Range::non_negative(),
@@ -348,23 +356,12 @@ void write_cube(h5::Group& root, const std::string& name, const std::vector<doub
 struct Reconstruction {
   WienerResult wf;
   MapResult map;
+  int tiles = 0;  // the MAP's tiles (large_box: tiles); 0: one MAP over the whole box
 };
 
-Reconstruction reconstruct(const Observation& o, const std::vector<double>& eigenvalues,
-                           MultiScaleFlow<float>& flow, const Preprocessing& pre,
-                           const DenoiseSettings& s, std::FILE* log) {
-  Reconstruction r;
-  WienerFilter wf(o.n, eigenvalues, o.inverse_noise());
-  r.wf = wf.solve(o.data, s.wiener_tolerance, s.wiener_max_iterations);
-  if (log)
-    std::fprintf(log, "denoise: Wiener filter %s, %d iterations, residual %.3g, %.3f s\n",
-                 r.wf.closed_form ? "closed form" : "PCG", r.wf.iterations, r.wf.relative_residual,
-                 r.wf.seconds);
-  if (!r.wf.closed_form && r.wf.relative_residual > s.wiener_tolerance * 10)
-    throw Error(s.source, "denoise.wiener.max_iterations: PCG stopped at residual " +
-                              format_number(r.wf.relative_residual) + " after " +
-                              std::to_string(r.wf.iterations) + " iterations, above tolerance " +
-                              format_number(s.wiener_tolerance));
+// The MAP of p(y|d) on the observation's grid, from the start map.init names (wf: the WF's delta).
+MapResult map_of(const Observation& o, const std::vector<double>& wf, MultiScaleFlow<float>& flow,
+                 const Preprocessing& pre, const DenoiseSettings& s, std::FILE* log) {
   FlowPrior<float> flow_prior(flow);
   std::unique_ptr<GaussianFieldPrior> gaussian;
   if (s.map.prior == "gaussian") {
@@ -379,7 +376,7 @@ Reconstruction reconstruct(const Observation& o, const std::vector<double>& eige
   FieldPrior& prior = gaussian ? static_cast<FieldPrior&>(*gaussian) : flow_prior;
   PosteriorObjective objective(prior, pre, o, PriorRange{s.map.y_min, s.map.y_max});
   std::vector<double> start(o.size(), 0.0);
-  if (s.map.init == "wiener") start = delta_to_preprocessed(pre, r.wf.x);
+  if (s.map.init == "wiener") start = delta_to_preprocessed(pre, wf);
   if (s.map.init == "data") start = delta_to_preprocessed(pre, o.data);
   std::vector<double> whitening;
   if (s.map.whiten && flow.spec().base == BaseKind::correlated_gaussian) {
@@ -388,16 +385,99 @@ Reconstruction reconstruct(const Observation& o, const std::vector<double>& eige
         CorrelatedGaussian::from_power(o.n, spec.base_box_size_mpch, spec.base_k_hmpc, spec.base_pk)
             .eigenvalues();
   }
-  r.map =
+  MapResult map =
       map_reconstruct(objective, start, s.map, log, 10.0, whitening.empty() ? nullptr : &whitening);
   if (log)
     std::fprintf(
         log,
         "denoise: MAP of p(y|d) (%s prior): %d L-BFGS iterations, %d evaluations, stop %s, "
         "f %.10g -> %.10g, %d restarts, %d voxels beyond y in [%g, %g], %.1f s\n",
-        s.map.prior.c_str(), r.map.iterations, r.map.evaluations, r.map.stop.c_str(),
-        r.map.objective_start, r.map.objective, r.map.restarts, r.map.beyond_range, s.map.y_min,
-        s.map.y_max, r.map.seconds);
+        s.map.prior.c_str(), map.iterations, map.evaluations, map.stop.c_str(), map.objective_start,
+        map.objective, map.restarts, map.beyond_range, s.map.y_min, s.map.y_max, map.seconds);
+  return map;
+}
+
+// large_box: tiles. One MAP per tile of the flow's grid, each against the data in its tile (and
+// started from the whole box's WF cut to it), stitched by TileLayout's window; the modes a tile
+// cannot hold (|k| below the tile's fundamental 2 pi / L_tile) come from the WF. The result's
+// iterations are the most any tile took, its stop the commonest, its objectives, evaluations,
+// restarts, voxels beyond the range and seconds the sums over the tiles.
+MapResult map_by_tiles(const Observation& o, const std::vector<double>& wf,
+                       MultiScaleFlow<float>& flow, const Preprocessing& pre,
+                       const DenoiseSettings& s, std::FILE* log, int& tile_count) {
+  const int t = flow.spec().grid;
+  std::optional<TileLayout> layout;
+  try {
+    layout.emplace(o.n, t, s.tiles_overlap);
+  } catch (const Error& e) {
+    throw Error(s.source, "denoise.tiles.overlap", e.problem());
+  }
+  tile_count = layout->count();
+  if (log)
+    std::fprintf(log, "denoise: MAP on %d tiles of %d^3 (%d per side, overlap >= %d voxels)\n",
+                 layout->count(), t, layout->per_side(), layout->overlap());
+  MapResult total;
+  std::vector<std::vector<double>> tiles;
+  std::vector<std::pair<std::string, int>> stops;
+  for (int tile = 0; tile < layout->count(); ++tile) {
+    Observation part;
+    part.n = t;
+    part.box_size_mpch = o.box_size_mpch * t / o.n;
+    part.redshift = o.redshift;
+    part.data = layout->cut(o.data, tile);
+    part.mask = layout->cut(o.mask, tile);
+    part.noise_sigma = layout->cut(o.noise_sigma, tile);
+    if (log) std::fprintf(log, "denoise: tile %d of %d\n", tile + 1, layout->count());
+    MapResult m = map_of(part, layout->cut(wf, tile), flow, pre, s, log);
+    total.iterations = std::max(total.iterations, m.iterations);
+    total.evaluations += m.evaluations;
+    total.objective += m.objective;
+    total.objective_start += m.objective_start;
+    total.gradient_rms += m.gradient_rms * m.gradient_rms / layout->count();
+    total.seconds += m.seconds;
+    total.evaluation_seconds += m.evaluation_seconds;
+    total.restarts += m.restarts;
+    total.beyond_range += m.beyond_range;
+    auto seen = std::find_if(stops.begin(), stops.end(),
+                             [&](const auto& stop) { return stop.first == m.stop; });
+    if (seen == stops.end())
+      stops.push_back({m.stop, 1});
+    else
+      ++seen->second;
+    tiles.push_back(std::move(m.delta));
+  }
+  total.gradient_rms = std::sqrt(total.gradient_rms);
+  total.stop = std::max_element(stops.begin(), stops.end(), [](const auto& a, const auto& b) {
+                 return a.second < b.second;
+               })->first;
+  const double k_tile_hmpc = 2 * M_PI / (o.box_size_mpch * t / o.n);
+  total.delta = combine_by_wavenumber(wf, layout->stitch(tiles), o.n, o.box_size_mpch, k_tile_hmpc);
+  total.y = delta_to_preprocessed(pre, total.delta);
+  return total;
+}
+
+// The WF, and the MAP: over the whole box with `flow` (the trained flow, or it rebuilt on the
+// observation's grid), or with large_box: tiles on a box larger than the trained flow's grid, by
+// tiles of `trained`.
+Reconstruction reconstruct(const Observation& o, const std::vector<double>& eigenvalues,
+                           MultiScaleFlow<float>& flow, MultiScaleFlow<float>& trained,
+                           const Preprocessing& pre, const DenoiseSettings& s, std::FILE* log) {
+  Reconstruction r;
+  WienerFilter wf(o.n, eigenvalues, o.inverse_noise());
+  r.wf = wf.solve(o.data, s.wiener_tolerance, s.wiener_max_iterations);
+  if (log)
+    std::fprintf(log, "denoise: Wiener filter %s, %d iterations, residual %.3g, %.3f s\n",
+                 r.wf.closed_form ? "closed form" : "PCG", r.wf.iterations, r.wf.relative_residual,
+                 r.wf.seconds);
+  if (!r.wf.closed_form && r.wf.relative_residual > s.wiener_tolerance * 10)
+    throw Error(s.source, "denoise.wiener.max_iterations: PCG stopped at residual " +
+                              format_number(r.wf.relative_residual) + " after " +
+                              std::to_string(r.wf.iterations) + " iterations, above tolerance " +
+                              format_number(s.wiener_tolerance));
+  if (s.large_box == "tiles" && o.n > trained.spec().grid)
+    r.map = map_by_tiles(o, r.wf.x, trained, pre, s, log, r.tiles);
+  else
+    r.map = map_of(o, r.wf.x, flow, pre, s, log);
   return r;
 }
 
@@ -493,7 +573,10 @@ Prepared prepare(const DenoiseSettings& s, const DenoiseSummary& summary, std::F
   if (log)
     std::fprintf(log, "denoise: %d^3 field, box %g Mpc/h, %.1f%% observed, noise sigma %g%s\n",
                  obs.n, obs.box_size_mpch, 100 * obs.observed_fraction(), obs.noise_sigma[0],
-                 p.rebuilt ? " (flow applied to the whole periodic box)" : "");
+                 !p.rebuilt ? ""
+                 : s.large_box == "tiles" && obs.n > trained.grid
+                     ? " (MAP by tiles of the flow's grid)"
+                     : " (flow applied to the whole periodic box)");
 
   p.prior = prior_power(s, ckpt, obs.box_size_mpch, obs.redshift, train_box, log);
   const std::vector<double> lambda =
@@ -518,7 +601,8 @@ Prepared prepare(const DenoiseSettings& s, const DenoiseSummary& summary, std::F
       const Observation vo = observe(truth, make_mask(truth.n, ms), std::move(sigma),
                                      s.noise_seed + 7919 * uint64_t(index + 1));
       if (log) std::fprintf(log, "denoise: validation field %ld\n", index);
-      Reconstruction vr = reconstruct(vo, lambda, flow, ckpt.preprocessing, resolved, log);
+      Reconstruction vr =
+          reconstruct(vo, lambda, flow, *ckpt.flow, ckpt.preprocessing, resolved, log);
       vw.push_back(std::move(vr.wf.x));
       vm.push_back(std::move(vr.map.delta));
       vt.push_back(truth.values);
@@ -530,7 +614,7 @@ Prepared prepare(const DenoiseSettings& s, const DenoiseSummary& summary, std::F
                    vw.size());
   }
 
-  p.rec = reconstruct(obs, lambda, flow, ckpt.preprocessing, resolved, log);
+  p.rec = reconstruct(obs, lambda, flow, *ckpt.flow, ckpt.preprocessing, resolved, log);
   p.combined =
       combine_by_wavenumber(p.rec.wf.x, p.rec.map.delta, obs.n, obs.box_size_mpch, k_split);
   return p;
@@ -695,7 +779,8 @@ DenoiseSummary run_denoise(const DenoiseSettings& s, std::FILE* log, const Chain
        << ", \"seconds\": " << json_number(rec.wf.seconds)
        << "},\n  \"map\": {\"density\": " << json_string("p(y|d), y = preprocessed field")
        << ", \"prior\": " << json_string(s.map.prior) << ", \"init\": " << json_string(s.map.init)
-       << ", \"iterations\": " << rec.map.iterations << ", \"evaluations\": " << rec.map.evaluations
+       << ", \"tiles\": " << rec.tiles << ", \"iterations\": " << rec.map.iterations
+       << ", \"evaluations\": " << rec.map.evaluations
        << ", \"stop\": " << json_string(rec.map.stop)
        << ", \"objective_start\": " << json_number(rec.map.objective_start)
        << ", \"objective\": " << json_number(rec.map.objective)

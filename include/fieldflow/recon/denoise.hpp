@@ -37,8 +37,13 @@ struct DenoiseSettings {
   double wiener_tolerance = 1e-6;
   int wiener_max_iterations = 2000;
   MapSettings map;
-  double k_split_hmpc = 0.0;    // combined estimate: WF below, MAP above
-  std::string validation_grid;  // or choose k_split on these fields (never the test set)
+  // A box larger than the flow's training grid (same cell size): the flow on the whole periodic
+  // box, or overlapping tiles of the training grid (recon/tiles.hpp) stitched, with the WF's modes
+  // below the tile's fundamental wavenumber.
+  std::string large_box = "whole";  // whole | tiles
+  int tiles_overlap = 8;            // least overlap of neighbouring tiles, voxels
+  double k_split_hmpc = 0.0;        // combined estimate: WF below, MAP above
+  std::string validation_grid;      // or choose k_split on these fields (never the test set)
   std::vector<long> validation_indices = {0, 1, 2, 3};
 
   PosteriorSettings posterior;  // posterior samples (docs/posterior.md); samples 0 = none
