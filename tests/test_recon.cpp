@@ -228,6 +228,17 @@ TEST(PosteriorObjective, GradientMatchesFiniteDifferences) {
   EXPECT_GT(walled.wall(), 0.0);
   EXPECT_NEAR(f_walled - walled.wall(), obj.value_grad(y.data(), nullptr), 1e-9);
   check(walled);
+  // A prior weight beta scales the prior's term: f_beta - f_1 = (1 - beta) log p(y).
+  PosteriorObjective tempered(prior, p, o, PriorRange{-0.6, 0.5}, 0.6);
+  EXPECT_NEAR(tempered.value_grad(y.data(), nullptr) - f_walled, 0.4 * walled.log_prior(),
+              1e-9 * std::abs(f_walled));
+  check(tempered);
+  for (double beta : {0.0, -1.0, std::numeric_limits<double>::infinity()})
+    EXPECT_NE(error_of([&] {
+                PosteriorObjective(prior, p, o, {}, beta);
+              }).find("map: the prior's weight must be finite and > 0"),
+              std::string::npos)
+        << beta;
 }
 
 // The flow prior takes the flow's input-only gradient: the same input gradient as the full
@@ -316,6 +327,47 @@ TEST(MapReconstruction, GaussianFlowMapEqualsWienerFilter) {
   diff = 0;
   for (size_t i = 0; i < o.size(); ++i) diff += (mw.delta[i] - w.x[i]) * (mw.delta[i] - w.x[i]);
   EXPECT_LT(std::sqrt(diff / norm), 1e-6) << mw.stop << " " << mw.iterations;
+  // With the prior raised to the power beta the prior is the Gaussian of covariance S / beta: the
+  // MAP is the Wiener filter of S / beta.
+  {
+    const double beta = 0.4;
+    std::vector<double> scaled = lambda;
+    for (double& l : scaled) l /= beta;
+    const WienerResult wb =
+        WienerFilter(n, scaled, o.inverse_noise(), 1).solve(o.data, 1e-12, 1000);
+    PosteriorObjective tempered(prior, Preprocessing{}, o, {}, beta);
+    const MapResult mb =
+        map_reconstruct(tempered, std::vector<double>(o.size(), 0.0), s, nullptr, 10.0, &lambda);
+    double d_beta = 0, d_wf = 0, norm_beta = 0;
+    for (size_t i = 0; i < o.size(); ++i) {
+      d_beta += (mb.delta[i] - wb.x[i]) * (mb.delta[i] - wb.x[i]);
+      d_wf += (mb.delta[i] - w.x[i]) * (mb.delta[i] - w.x[i]);
+      norm_beta += wb.x[i] * wb.x[i];
+    }
+    EXPECT_LT(std::sqrt(d_beta / norm_beta), 1e-6) << mb.stop << " " << mb.iterations;
+    EXPECT_GT(std::sqrt(d_wf / norm), 1e-2);  // and not the WF of S
+  }
+  // And in y = D^{-1/2} S^{1/2} u with a per-voxel scale D (here the likelihood's weight, which
+  // varies between masked and observed voxels): the same maximum.
+  std::vector<double> scale = o.inverse_noise();
+  for (double& d : scale) d = 0.5 + d;
+  const MapResult mv =
+      map_reconstruct(obj, std::vector<double>(o.size(), 0.0), s, nullptr, 10.0, &lambda, &scale);
+  diff = 0;
+  for (size_t i = 0; i < o.size(); ++i) diff += (mv.delta[i] - w.x[i]) * (mv.delta[i] - w.x[i]);
+  EXPECT_LT(std::sqrt(diff / norm), 1e-6) << mv.stop << " " << mv.iterations;
+  // A scale of the wrong size, or not positive, is refused.
+  std::vector<double> short_scale(3, 1.0), zero_scale(o.size(), 0.0);
+  EXPECT_NE(error_of([&] {
+              map_reconstruct(obj, std::vector<double>(o.size(), 0.0), s, nullptr, 10.0, &lambda,
+                              &short_scale);
+            }).find("voxel scale has the wrong size"),
+            std::string::npos);
+  EXPECT_NE(error_of([&] {
+              map_reconstruct(obj, std::vector<double>(o.size(), 0.0), s, nullptr, 10.0, &lambda,
+                              &zero_scale);
+            }).find("voxel scale must be finite and > 0"),
+            std::string::npos);
 }
 
 // A prior whose density grows without bound (log p = slope sum y) has no MAP: one clear error.
@@ -412,19 +464,25 @@ TEST(MapReconstruction, StepBoundLimitsEachIterationsMove) {
   s.max_iterations = 6;
   s.tolerance = 0;
   s.gradient_tolerance = 0;
-  auto largest_move = [&](double bound, const std::vector<double>* whitening) {
+  auto largest_move = [&](double bound, const std::vector<double>* whitening,
+                          const std::vector<double>* voxel_scale) {
     s.max_step_y = bound;
-    const MapResult m =
-        map_reconstruct(obj, std::vector<double>(o.size(), 0.0), s, nullptr, 10.0, whitening);
+    const MapResult m = map_reconstruct(obj, std::vector<double>(o.size(), 0.0), s, nullptr, 10.0,
+                                        whitening, voxel_scale);
     EXPECT_EQ(m.iterations, 6);
     double largest = 0;
     for (double y : m.y) largest = std::max(largest, std::abs(y));
     return largest;
   };
   for (const std::vector<double>* w : {static_cast<const std::vector<double>*>(nullptr), &lambda}) {
-    EXPECT_LE(largest_move(0.1, w), 6 * 0.1 * (1 + 1e-9));
-    EXPECT_GT(largest_move(0.0, w), 1.0);  // unbounded: far further in as many iterations
+    EXPECT_LE(largest_move(0.1, w, nullptr), 6 * 0.1 * (1 + 1e-9));
+    EXPECT_GT(largest_move(0.0, w, nullptr), 1.0);  // unbounded: far further in as many iterations
   }
+  // Also with a per-voxel scale on top of the whitening.
+  std::vector<double> scale(o.size());
+  for (size_t i = 0; i < scale.size(); ++i) scale[i] = 0.2 + double(i % 7);
+  EXPECT_LE(largest_move(0.1, &lambda, &scale), 6 * 0.1 * (1 + 1e-9));
+  EXPECT_GT(largest_move(0.0, &lambda, &scale), 1.0);
 }
 
 }  // namespace

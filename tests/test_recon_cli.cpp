@@ -279,12 +279,15 @@ TEST(DenoiseSettings, EachKeyChangesTheResult) {
   const auto map = result({}, "map");
   EXPECT_NE(result({"denoise.map.init=zero"}, "map"), map);
   EXPECT_NE(result({"denoise.map.init=data"}, "map"), map);
+  EXPECT_NE(result({"denoise.map.init=gaussian"}, "map"), map);
   EXPECT_NE(result({"denoise.map.max_iterations=3"}, "map"), map);
   EXPECT_NE(result({"denoise.map.tolerance=0.5"}, "map"), map);
   EXPECT_NE(result({"denoise.map.gradient_tolerance=10"}, "map"), map);
   EXPECT_NE(result({"denoise.map.memory=2"}, "map"), map);
   EXPECT_NE(result({"denoise.map.prior=gaussian"}, "map"), map);
   EXPECT_NE(result({"denoise.map.whiten=false"}, "map"), map);
+  EXPECT_NE(result({"denoise.map.precondition=posterior"}, "map"), map);
+  EXPECT_NE(result({"denoise.map.prior_weight=0.5"}, "map"), map);
   EXPECT_NE(result({"denoise.map.y_max=0.3"}, "map"), map);
   EXPECT_NE(result({"denoise.map.y_min=-0.3"}, "map"), map);
   EXPECT_NE(result({"denoise.map.max_step_y=0.01"}, "map"), map);

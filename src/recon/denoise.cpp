@@ -50,11 +50,17 @@ SettingsTable<MaskSettings> mask_table() {
 SettingsTable<MapSettings> map_table() {
   using M = MapSettings;
   return SettingsTable<M>("map", "The flow-prior MAP of p(y|d) by L-BFGS.")
-      .choice("init", &M::init, "wiener", {"wiener", "data", "zero"}, "the L-BFGS start")
+      .choice("init", &M::init, "wiener", {"wiener", "data", "zero", "gaussian"},
+              "the L-BFGS start; gaussian: the MAP under the correlated base alone (from the WF)")
       .choice("prior", &M::prior, "flow", {"flow", "gaussian"},
               "flow; gaussian: the checkpoint's correlated base alone (a baseline)")
       .flag("whiten", &M::whiten, true,
             "optimise in u, y = S_y^(1/2) u (S_y the correlated base's; same maximum)")
+      .choice("precondition", &M::precondition, MapSettings{}.precondition, {"prior", "posterior"},
+              "with whiten: prior (y = S_y^(1/2) u) or posterior (the Gaussian approximation of "
+              "p(y|d) at the start, Fourier-diagonal and rescaled per voxel)")
+      .number("prior_weight", &M::prior_weight, MapSettings{}.prior_weight, Range::positive(),
+              "beta: maximise p(d|y) p_prior(y)^beta; 1: the posterior p(y|d)")
       .integer("max_iterations", &M::max_iterations, 500, Range::at_least(1),
                "L-BFGS iterations at most")
       .number("tolerance", &M::tolerance, 1e-8, Range::non_negative(),
@@ -363,30 +369,59 @@ struct Reconstruction {
 MapResult map_of(const Observation& o, const std::vector<double>& wf, MultiScaleFlow<float>& flow,
                  const Preprocessing& pre, const DenoiseSettings& s, std::FILE* log) {
   FlowPrior<float> flow_prior(flow);
+  const FlowSpec& spec = flow.spec();
+  const bool correlated = spec.base == BaseKind::correlated_gaussian;
   std::unique_ptr<GaussianFieldPrior> gaussian;
-  if (s.map.prior == "gaussian") {
-    const FlowSpec& spec = flow.spec();
-    if (spec.base != BaseKind::correlated_gaussian)
-      throw Error(s.source,
-                  "denoise.map.prior: gaussian needs a checkpoint with a "
-                  "correlated_gaussian base");
+  if (s.map.prior == "gaussian" || s.map.init == "gaussian") {
+    if (!correlated)
+      throw Error(s.source, "denoise.map." +
+                                std::string(s.map.prior == "gaussian" ? "prior" : "init") +
+                                ": gaussian needs a checkpoint with a correlated_gaussian base");
     gaussian = std::make_unique<GaussianFieldPrior>(CorrelatedGaussian::from_power(
         o.n, spec.base_box_size_mpch, spec.base_k_hmpc, spec.base_pk));
   }
-  FieldPrior& prior = gaussian ? static_cast<FieldPrior&>(*gaussian) : flow_prior;
-  PosteriorObjective objective(prior, pre, o, PriorRange{s.map.y_min, s.map.y_max});
+  const PriorRange range{s.map.y_min, s.map.y_max};
   std::vector<double> start(o.size(), 0.0);
-  if (s.map.init == "wiener") start = delta_to_preprocessed(pre, wf);
+  if (s.map.init == "wiener" || s.map.init == "gaussian") start = delta_to_preprocessed(pre, wf);
   if (s.map.init == "data") start = delta_to_preprocessed(pre, o.data);
-  std::vector<double> whitening;
-  if (s.map.whiten && flow.spec().base == BaseKind::correlated_gaussian) {
-    const FlowSpec& spec = flow.spec();
-    whitening =
+  std::vector<double> base_eigenvalues;
+  if (correlated)
+    base_eigenvalues =
         CorrelatedGaussian::from_power(o.n, spec.base_box_size_mpch, spec.base_k_hmpc, spec.base_pk)
             .eigenvalues();
+  // init gaussian: the MAP under the correlated base alone (converges in double precision in a
+  // few hundred cheap iterations), from the WF; the flow's MAP starts there.
+  int init_iterations = 0;
+  if (s.map.init == "gaussian") {
+    PosteriorObjective gaussian_objective(*gaussian, pre, o, range);
+    const MapResult g = map_reconstruct(gaussian_objective, start, s.map, nullptr, 10.0,
+                                        s.map.whiten ? &base_eigenvalues : nullptr);
+    init_iterations = g.iterations;
+    if (log)
+      std::fprintf(log,
+                   "denoise: start: the MAP under the gaussian base, %d L-BFGS iterations, stop "
+                   "%s, %.1f s\n",
+                   g.iterations, g.stop.c_str(), g.seconds);
+    start = g.y;
+  }
+  FieldPrior& prior = s.map.prior == "gaussian" ? static_cast<FieldPrior&>(*gaussian) : flow_prior;
+  PosteriorObjective objective(prior, pre, o, range, s.map.prior_weight);
+  std::vector<double> whitening, voxel_scale;
+  if (s.map.whiten && correlated) {
+    whitening = base_eigenvalues;
+    if (s.map.precondition == "posterior") {
+      // The HMC's fourier_voxel mass at the start: variance 1/m_k per mode, then D per voxel.
+      std::vector<double> y_start = start;  // where map_reconstruct starts: clamped into range
+      for (double& y : y_start) y = std::clamp(y, range.low, range.high);
+      const YPosterior space(objective, whitening);
+      voxel_scale = posterior_mass_voxel_scale(space, pre, o, y_start);
+      whitening = posterior_mass_eigenvalues(space, pre, o, y_start);
+      for (double& m : whitening) m = 1.0 / m;
+    }
   }
   MapResult map =
-      map_reconstruct(objective, start, s.map, log, 10.0, whitening.empty() ? nullptr : &whitening);
+      map_reconstruct(objective, start, s.map, log, 10.0, whitening.empty() ? nullptr : &whitening,
+                      voxel_scale.empty() ? nullptr : &voxel_scale);
   if (log)
     std::fprintf(
         log,
@@ -394,6 +429,7 @@ MapResult map_of(const Observation& o, const std::vector<double>& wf, MultiScale
         "f %.10g -> %.10g, %d restarts, %d voxels beyond y in [%g, %g], %.1f s\n",
         s.map.prior.c_str(), map.iterations, map.evaluations, map.stop.c_str(), map.objective_start,
         map.objective, map.restarts, map.beyond_range, s.map.y_min, s.map.y_max, map.seconds);
+  map.init_iterations = init_iterations;
   return map;
 }
 
@@ -437,6 +473,7 @@ MapResult map_by_tiles(const Observation& o, const std::vector<double>& wf,
     total.seconds += m.seconds;
     total.evaluation_seconds += m.evaluation_seconds;
     total.restarts += m.restarts;
+    total.init_iterations = std::max(total.init_iterations, m.init_iterations);
     total.beyond_range += m.beyond_range;
     auto seen = std::find_if(stops.begin(), stops.end(),
                              [&](const auto& stop) { return stop.first == m.stop; });
@@ -779,8 +816,9 @@ DenoiseSummary run_denoise(const DenoiseSettings& s, std::FILE* log, const Chain
        << ", \"seconds\": " << json_number(rec.wf.seconds)
        << "},\n  \"map\": {\"density\": " << json_string("p(y|d), y = preprocessed field")
        << ", \"prior\": " << json_string(s.map.prior) << ", \"init\": " << json_string(s.map.init)
-       << ", \"tiles\": " << rec.tiles << ", \"iterations\": " << rec.map.iterations
-       << ", \"evaluations\": " << rec.map.evaluations
+       << ", \"tiles\": " << rec.tiles << ", \"init_iterations\": " << rec.map.init_iterations
+       << ", \"precondition\": " << json_string(s.map.whiten ? s.map.precondition : "none")
+       << ", \"iterations\": " << rec.map.iterations << ", \"evaluations\": " << rec.map.evaluations
        << ", \"stop\": " << json_string(rec.map.stop)
        << ", \"objective_start\": " << json_number(rec.map.objective_start)
        << ", \"objective\": " << json_number(rec.map.objective)

@@ -54,10 +54,12 @@ std::vector<double> delta_to_preprocessed(const Preprocessing& p, std::vector<do
 }
 
 PosteriorObjective::PosteriorObjective(FieldPrior& prior, Preprocessing preprocessing,
-                                       const Observation& obs, PriorRange range)
+                                       const Observation& obs, PriorRange range,
+                                       double prior_weight)
     : prior_(prior),
       preprocessing_(std::move(preprocessing)),
       range_(range),
+      prior_weight_(prior_weight),
       data_(obs.data),
       weight_(obs.inverse_noise()) {
   const size_t N = size_t(prior.n()) * prior.n() * prior.n();
@@ -67,6 +69,9 @@ PosteriorObjective::PosteriorObjective(FieldPrior& prior, Preprocessing preproce
   if (!(range_.low < range_.high))
     throw Error("map", "the prior's range of y is empty (low " + format_number(range_.low) +
                            ", high " + format_number(range_.high) + ")");
+  if (!(prior_weight_ > 0) || !std::isfinite(prior_weight_))
+    throw Error("map",
+                "the prior's weight must be finite and > 0, got " + format_number(prior_weight_));
   delta_.resize(N);
   slope_.resize(N);
   prior_grad_.resize(N);
@@ -85,11 +90,13 @@ double PosteriorObjective::value_grad(const double* y, double* grad) {
                           : y[i] < range_.low ? y[i] - range_.low
                                               : 0.0;
     wall += excess * excess;
-    if (grad) grad[i] = -weight_[i] * r * slope_[i] - prior_grad_[i] + kWallStiffness * excess;
+    if (grad)
+      grad[i] =
+          -weight_[i] * r * slope_[i] - prior_weight_ * prior_grad_[i] + kWallStiffness * excess;
   }
   chi2_ = chi2;
   wall_ = 0.5 * kWallStiffness * wall;
-  return 0.5 * chi2 - log_prior_ + wall_;
+  return 0.5 * chi2 - prior_weight_ * log_prior_ + wall_;
 }
 
 namespace {
@@ -118,7 +125,8 @@ void refuse_outside_range(const std::vector<double>& y, const PosteriorObjective
 
 MapResult map_reconstruct(PosteriorObjective& objective, std::vector<double> y0,
                           const MapSettings& s, std::FILE* log, double progress_seconds,
-                          const std::vector<double>* whitening) {
+                          const std::vector<double>* whitening,
+                          const std::vector<double>* voxel_scale) {
   using Vector = Eigen::VectorXd;
   using clock = std::chrono::steady_clock;
   const auto start = clock::now();
@@ -142,12 +150,20 @@ MapResult map_reconstruct(PosteriorObjective& objective, std::vector<double> y0,
   // Gaussian prior's Hessian is the identity. The density and its maximum are the same.
   const int n = int(std::lround(std::cbrt(double(N))));
   std::unique_ptr<RealFft3d<double>> fft;
-  std::vector<double> sqrt_lambda;
+  std::vector<double> sqrt_lambda, voxel_factor;  // voxel_factor: D^{-1/2}, empty for D = 1
+  if (voxel_scale && !whitening) throw Error("map", "a per-voxel scale needs a whitening spectrum");
   if (whitening) {
     if (whitening->size() != size_t(n) * n * (n / 2 + 1))
       throw Error("map", "whitening spectrum has the wrong size");
     fft = std::make_unique<RealFft3d<double>>(n, 1);
     for (double l : *whitening) sqrt_lambda.push_back(std::sqrt(l));
+  }
+  if (voxel_scale) {
+    if (voxel_scale->size() != size_t(N)) throw Error("map", "voxel scale has the wrong size");
+    for (double d : *voxel_scale) {
+      if (!(d > 0) || !std::isfinite(d)) throw Error("map", "voxel scale must be finite and > 0");
+      voxel_factor.push_back(1.0 / std::sqrt(d));
+    }
   }
   // out = S^{power/2} in (real space); in and out may alias.
   auto apply_sqrt = [&](const double* in, double* out, bool inverse) {
@@ -158,19 +174,35 @@ MapResult map_reconstruct(PosteriorObjective& objective, std::vector<double> y0,
     fft->inverse();
     for (int i = 0; i < N; ++i) out[i] = fft->real()[i] / double(N);
   };
+  // y = T u with T = D^{-1/2} S^{1/2}; T^T g = S^{1/2} D^{-1/2} g; u = T^{-1} y. In and out may
+  // alias.
+  auto to_y = [&](const double* u, double* y) {
+    apply_sqrt(u, y, false);
+    for (size_t i = 0; i < voxel_factor.size(); ++i) y[i] *= voxel_factor[i];
+  };
+  auto gradient_to_u = [&](const double* gy, double* gu) {
+    if (voxel_factor.empty()) return apply_sqrt(gy, gu, false);
+    for (int i = 0; i < N; ++i) gu[i] = gy[i] * voxel_factor[i];
+    apply_sqrt(gu, gu, false);
+  };
+  auto from_y = [&](const double* y, double* u) {
+    if (voxel_factor.empty()) return apply_sqrt(y, u, true);
+    for (int i = 0; i < N; ++i) u[i] = y[i] / voxel_factor[i];
+    apply_sqrt(u, u, true);
+  };
   Vector y_buf(N), gy_buf(N);
   double last_gy_norm = 0.0;
   auto f = [&](const Vector& v, Vector& g) -> double {
     const auto t0 = clock::now();
     const Vector* yp = &v;
     if (whitening) {
-      apply_sqrt(v.data(), y_buf.data(), false);
+      to_y(v.data(), y_buf.data());
       yp = &y_buf;
     }
     const Vector& y = *yp;
     Vector& gy = whitening ? gy_buf : g;
     double fx = objective.value_grad(y.data(), gy.data());
-    if (whitening) apply_sqrt(gy.data(), g.data(), false);  // dF/du = S^{1/2} dF/dy
+    if (whitening) gradient_to_u(gy.data(), g.data());  // dF/du = T^T dF/dy
     last_gy_norm = gy.norm();
     eval_seconds += std::chrono::duration<double>(clock::now() - t0).count();
     ++result.evaluations;
@@ -196,7 +228,7 @@ MapResult map_reconstruct(PosteriorObjective& objective, std::vector<double> y0,
   const PriorRange& range = objective.range();
   for (double& y : y0) y = std::clamp(y, range.low, range.high);
   Vector x = Eigen::Map<Vector>(y0.data(), N), grad(N), xp(N), gradp(N), drt(N);
-  if (whitening) apply_sqrt(x.data(), x.data(), true);
+  if (whitening) from_y(x.data(), x.data());
   double fx = f(x, grad);
   if (fx >= huge) throw Error("map", "the objective is not finite at the initial field");
   result.objective_start = fx;
@@ -216,7 +248,7 @@ MapResult map_reconstruct(PosteriorObjective& objective, std::vector<double> y0,
   Vector dy(N);
   auto step_bound = [&]() {
     if (!(s.max_step_y > 0)) return 1e20;
-    if (whitening) apply_sqrt(drt.data(), dy.data(), false);
+    if (whitening) to_y(drt.data(), dy.data());
     const double largest = (whitening ? dy : drt).cwiseAbs().maxCoeff();
     return largest > 0 ? std::min(1e20, s.max_step_y / largest) : 1e20;
   };
@@ -282,7 +314,7 @@ MapResult map_reconstruct(PosteriorObjective& objective, std::vector<double> y0,
     x = best_y;
     fx = best_f;
   }
-  if (whitening) apply_sqrt(x.data(), x.data(), false);
+  if (whitening) to_y(x.data(), x.data());
   fx = objective.value_grad(x.data(), grad.data());
   result.objective = fx;
   result.gradient_rms = grad.norm() / std::sqrt(double(N));

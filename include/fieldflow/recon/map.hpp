@@ -83,11 +83,12 @@ struct PriorRange {
   }
 };
 
-// f(y) = sum_i W_i (d_i - g(y_i))^2 / 2 - log p_prior(y) + wall(y), W = mask / sigma^2.
+// f(y) = sum_i W_i (d_i - g(y_i))^2 / 2 - beta log p_prior(y) + wall(y), W = mask / sigma^2,
+// beta = prior_weight (1: the posterior; otherwise the prior raised to the power beta).
 class PosteriorObjective {
  public:
   PosteriorObjective(FieldPrior& prior, Preprocessing preprocessing, const Observation& obs,
-                     PriorRange range = {});
+                     PriorRange range = {}, double prior_weight = 1.0);
   size_t dimension() const { return data_.size(); }
   // f(y); grad = df/dy when not null. Also sets chi2(), log_prior() and wall() of this y.
   double value_grad(const double* y, double* grad);
@@ -102,6 +103,7 @@ class PosteriorObjective {
   FieldPrior& prior_;
   Preprocessing preprocessing_;
   PriorRange range_;
+  double prior_weight_;
   std::vector<double> data_, weight_, delta_, slope_, prior_grad_;
   double chi2_ = 0.0, log_prior_ = 0.0, wall_ = 0.0;
 };
@@ -110,6 +112,12 @@ struct MapSettings {
   std::string init = "wiener";  // wiener | data | zero
   std::string prior = "flow";   // flow | gaussian (the checkpoint's base alone: a baseline)
   bool whiten = true;           // optimise in u, y = S_y^{1/2} u, S_y the correlated base's
+  // with whiten: prior (y = S_y^{1/2} u) | posterior (y = D^{-1/2} C u: C^2 the inverse of
+  // 1/S_y + w_eff and D per voxel, the Gaussian approximation of the posterior at the start, as
+  // posterior.mass fourier_voxel).
+  std::string precondition = "prior";
+  // beta: the density maximised is p(d|y) p_prior(y)^beta (1: the posterior p(y|d)).
+  double prior_weight = 1.0;
   int max_iterations = 500;
   double tolerance = 1e-8;           // stop when |f_k-1 - f_k| <= tolerance max(1, |f|)
   double gradient_tolerance = 1e-4;  // stop when |grad f| <= gradient_tolerance sqrt(dimension)
@@ -134,6 +142,7 @@ struct MapResult {
   double seconds = 0.0, evaluation_seconds = 0.0;  // total, and inside value_grad
   std::string stop;             // gradient | objective_change | max_iterations | line_search
   int restarts = 0;             // line searches retried along -grad with the memory cleared
+  int init_iterations = 0;      // map.init gaussian: the iterations of the start's own MAP
   int beyond_range = 0;         // voxels of y held by the range's wall (beyond it, within slack)
   std::vector<double> history;  // f after each iteration (index 0: the start)
 };
@@ -150,9 +159,14 @@ inline constexpr double kRangeSlackY = 0.5;
 // y; when given, L-BFGS works in u with y = S^{1/2} u (same density, same maximum; a Gaussian
 // prior's Hessian becomes the identity, so far fewer iterations). The gradient rule and the
 // reported gradient are always in y.
+// voxel_scale (with whitening only): D_i > 0 per voxel, and y = D^{-1/2} S^{1/2} u: for S the
+// inverse of a Fourier-diagonal precision m_k and D the per-voxel rescaling of
+// posterior_mass_voxel_scale (recon/posterior.hpp), u's Hessian is about the identity also where
+// the data pin y far more tightly than on average (dense observed voxels under log1p).
 MapResult map_reconstruct(PosteriorObjective& objective, std::vector<double> y0,
                           const MapSettings& settings, std::FILE* log = nullptr,
                           double progress_seconds = 10.0,
-                          const std::vector<double>* whitening = nullptr);
+                          const std::vector<double>* whitening = nullptr,
+                          const std::vector<double>* voxel_scale = nullptr);
 
 }  // namespace ff
