@@ -189,6 +189,11 @@ TEST(Adam, ScheduleAndClipping) {
   EXPECT_NEAR(adam.step(), 50.0, 1e-12);
   EXPECT_NEAR(adam.first_moments()[0][0], 0.1 * 0.6, 1e-12);
   EXPECT_NEAR(adam.first_moments()[0][1], 0.1 * 0.8, 1e-12);
+  // A norm passed in is the one clipped against (the trainer passes the norm it already has).
+  Adam<double> given({&p}, opt);
+  EXPECT_NEAR(given.gradient_norm(), 50.0, 1e-12);
+  EXPECT_EQ(given.step(100.0), 100.0);
+  EXPECT_NEAR(given.first_moments()[0][0], 0.1 * 30.0 / 100.0, 1e-12);
 }
 
 }  // namespace

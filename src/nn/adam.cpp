@@ -37,16 +37,20 @@ double Adam<T>::learning_rate(long step) const {
 }
 
 template <typename T>
-double Adam<T>::step() {
+double Adam<T>::gradient_norm() const {
   double norm2 = 0.0;
-  for (auto* p : params_) {
+  for (const auto* p : params_) {
     const T* g = p->grad.data();
     const size_t size = p->size();
     // simd: the sum may be reordered, so it vectorises.
 #pragma omp simd reduction(+ : norm2)
     for (size_t i = 0; i < size; ++i) norm2 += double(g[i]) * double(g[i]);
   }
-  const double norm = std::sqrt(norm2);
+  return std::sqrt(norm2);
+}
+
+template <typename T>
+double Adam<T>::step(double norm) {
   double scale = 1.0;
   if (options_.clip_grad_norm > 0 && norm > options_.clip_grad_norm)
     scale = options_.clip_grad_norm / norm;

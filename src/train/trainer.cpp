@@ -671,7 +671,7 @@ TrainSummary Trainer::run() {
       size_t o = 0;
       for (Param<float>* p : s.params)
         for (float& g : p->grad) g = fused[o++];
-      grad_norm = s.adam->step();
+      s.adam->step(grad_norm);
       s.consecutive_skips = 0;
       ++s.step;
       last_loss = loss_bpv;

@@ -28,7 +28,11 @@ class Adam {
   // Learning rate used by step number `step` (0-based).
   double learning_rate(long step) const;
   // One update from the gradients in params; returns the gradient norm before clipping.
-  double step();
+  double step() { return step(gradient_norm()); }
+  // The same with the global L2 norm of the gradients already known (the trainer has it from its
+  // finiteness check), so it is not summed twice.
+  double step(double gradient_norm);
+  double gradient_norm() const;
   void zero_grad();
 
   long steps_taken() const { return step_; }
