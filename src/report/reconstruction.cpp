@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cmath>
 #include <filesystem>
+#include <map>
 #include <numbers>
 
 #include "ensemble.hpp"
@@ -306,6 +307,9 @@ void write_reconstruction_report(const ReconstructionReport& c) {
   pdf_names.insert(pdf_names.end(), est.begin(), est.end());
   std::vector<Ensemble> pdf(pdf_names.size(), Ensemble("PDF"));
   std::vector<double> field_index;
+  // Each field's r(k) per estimate, kept for the posterior figure of one field.
+  std::vector<double> r_k;
+  std::vector<std::map<std::string, std::vector<double>>> r_of_field(results.size());
 
   for (size_t f = 0; f < results.size(); ++f) {
     const Result& r = results[f];
@@ -332,6 +336,8 @@ void write_reconstruction_report(const ReconstructionReport& c) {
       const CrossSpectrum x = measure_cross_spectrum(g, r.truth, po);
       pk[name].add(x.k, x.pk1, r.path);
       rk[name].add(x.k, x.r, r.path);
+      r_k = x.k;
+      r_of_field[f][name] = x.r;
       std::vector<double> t(x.k.size());
       for (size_t b = 0; b < t.size(); ++b) t[b] = std::sqrt(x.pk1[b] / x.pk2[b]);
       transfer[name].add(x.k, t, r.path);
@@ -510,7 +516,8 @@ void write_reconstruction_report(const ReconstructionReport& c) {
          {"slices.json"}});
   }
   // ---- posterior samples: the P(k) and r(k) intervals of the first field that has them ----
-  for (const Result& r : results) {
+  for (size_t f = 0; f < results.size(); ++f) {
+    const Result& r = results[f];
     if (r.posterior_table.empty()) continue;
     const auto column = [&](const std::string& name) -> const std::vector<double>* {
       for (size_t j = 0; j < r.posterior_columns.size(); ++j)
@@ -555,17 +562,9 @@ void write_reconstruction_report(const ReconstructionReport& c) {
     line("r_of_mean", "posterior mean", "-", "C1", r_series);
     w.csv("posterior.csv", cols);
     // The Wiener filter's and the MAP's r(k) on this field, in the report's own bins.
-    std::vector<std::vector<double>> others;
-    others.reserve(3);
-    std::vector<CsvColumn> other_cols;
+    std::vector<CsvColumn> other_cols = {{"k", &r_k}};
     for (const char* name : {"wf", "map"}) {
-      const CrossSpectrum x = measure_cross_spectrum(*estimate_of(r, name), r.truth, po);
-      if (other_cols.empty()) {
-        others.push_back(x.k);
-        other_cols.push_back({"k", &others.back()});
-      }
-      others.push_back(x.r);
-      other_cols.push_back({std::string(name) + "_r", &others.back()});
+      other_cols.push_back({std::string(name) + "_r", &r_of_field[f].at(name)});
       r_series.push_back({"posterior_field_r.csv", "k", std::string(name) + "_r", "",
                           label_of(name), style_of(name), colour_of(name)});
     }
