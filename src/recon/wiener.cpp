@@ -120,13 +120,19 @@ WienerResult WienerFilter::solve(const std::vector<double>& data, double toleran
     for (size_t m = 0; m < modes; ++m) u[m] = b[m] / (1.0 + lambda_[m] * w);
     result.closed_form = true;
   } else if (b_norm > 0) {
-    // Two passes over the modes per iteration around its FFT round trip, as little memory traffic
-    // as the recurrences allow (at 64^3 the vectors live in L3, and the passes cost about what the
-    // transforms do): (1) the new direction p and S^{1/2} p into the transform's buffer, with
-    // |p|^2; the multiply by W in real space gives p.(S^{1/2} W S^{1/2} p), so p.Ap needs no pass
-    // of its own; (2) Ap = p + S^{1/2} c formed on the fly for u, r and the residual norms.
+    // Chronopoulos-Gear PCG (single reduction): the operator is applied to z = M^-1 r instead of
+    // to p, and A p is carried by the recurrence s = A z + beta s, so both of an iteration's
+    // inner products, (r, z) and (z, A z), are known before the vector updates. Then one pass
+    // over the modes per iteration, around its FFT round trip: A z = z + S^{1/2} c from the
+    // transform's buffer c, the updates of p, s, u and r, the new z, and S^{1/2} z written back
+    // into c for the next round trip; |r|^2, (r, z) and |z|^2 are summed on the way. The real-space
+    // multiply by W gives z.(S^{1/2} W S^{1/2} z) (Parseval), so (z, A z) needs no pass of its own.
+    // At 64^3 the vectors live in L3 and the pass is memory traffic: five vectors read and
+    // written, two diagonals read.
     r = b;
+    std::vector<cplx> s(modes, cplx(0));
     double* pd = reinterpret_cast<double*>(p.data());
+    double* sd = reinterpret_cast<double*>(s.data());
     double* rd = reinterpret_cast<double*>(r.data());
     double* ud = reinterpret_cast<double*>(u.data());
     double* cd = reinterpret_cast<double*>(c);
@@ -134,55 +140,63 @@ WienerResult WienerFilter::solve(const std::vector<double>& data, double toleran
     std::vector<double> precond(modes);
     for (size_t m = 0; m < modes; ++m) precond[m] = 1.0 / (1.0 + lambda_[m] * weight_mean_);
     const double* pc = precond.data();
-    // rz = r.M^-1 r
-    double all = 0.0;
-#pragma omp simd reduction(+ : all)
-    for (size_t m = 0; m < modes; ++m)
-      all += pc[m] * (rd[2 * m] * rd[2 * m] + rd[2 * m + 1] * rd[2 * m + 1]);
-    double rz =
-        2.0 * all - row_ends_sum(modes, n_, [&](size_t m) { return pc[m] * std::norm(r[m]); });
-    double beta = 0.0;
+    // The inner products of the current r and z = M^-1 r: (r, z) and |z|^2, row ends taken off.
+    auto weighted = [&](double rz_all, double zz_all, double& rz, double& zz) {
+      rz =
+          2.0 * rz_all - row_ends_sum(modes, n_, [&](size_t m) { return pc[m] * std::norm(r[m]); });
+      zz = 2.0 * zz_all -
+           row_ends_sum(modes, n_, [&](size_t m) { return pc[m] * pc[m] * std::norm(r[m]); });
+    };
+    // z0 = M^-1 b into the transform's buffer as S^{1/2} z0.
+    double rz_all = 0.0, zz_all = 0.0;
+#pragma omp simd reduction(+ : rz_all, zz_all)
+    for (size_t m = 0; m < modes; ++m) {
+      const double r2 = rd[2 * m] * rd[2 * m] + rd[2 * m + 1] * rd[2 * m + 1];
+      cd[2 * m] = sl[m] * pc[m] * rd[2 * m];
+      cd[2 * m + 1] = sl[m] * pc[m] * rd[2 * m + 1];
+      rz_all += pc[m] * r2;
+      zz_all += pc[m] * pc[m] * r2;
+    }
+    double rz, zz;
+    weighted(rz_all, zz_all, rz, zz);
+    double alpha = rz / (zz + weight_in_real_space()), beta = 0.0;
     while (result.iterations < max_iterations) {
-      // (1) p = M^-1 r + beta p (p starts at 0), c = S^{1/2} p, |p|^2.
-      double pp_all = 0.0;
-#pragma omp simd reduction(+ : pp_all)
+      // z = M^-1 r, A z = z + S^{1/2} c; p = z + beta p, s = A z + beta s; u += alpha p,
+      // r -= alpha s; then the new z into c as S^{1/2} z.
+      double rr_all = 0.0;
+      rz_all = 0.0;
+      zz_all = 0.0;
+#pragma omp simd reduction(+ : rr_all, rz_all, zz_all)
       for (size_t m = 0; m < modes; ++m) {
-        const double z = pc[m];
-        const double p0 = z * rd[2 * m] + beta * pd[2 * m];
-        const double p1 = z * rd[2 * m + 1] + beta * pd[2 * m + 1];
+        const double z0 = pc[m] * rd[2 * m], z1 = pc[m] * rd[2 * m + 1];
+        const double p0 = z0 + beta * pd[2 * m], p1 = z1 + beta * pd[2 * m + 1];
+        const double s0 = z0 + sl[m] * cd[2 * m] + beta * sd[2 * m];
+        const double s1 = z1 + sl[m] * cd[2 * m + 1] + beta * sd[2 * m + 1];
         pd[2 * m] = p0;
         pd[2 * m + 1] = p1;
-        cd[2 * m] = sl[m] * p0;
-        cd[2 * m + 1] = sl[m] * p1;
-        pp_all += p0 * p0 + p1 * p1;
-      }
-      const double pp =
-          2.0 * pp_all - row_ends_sum(modes, n_, [&](size_t m) { return std::norm(p[m]); });
-      const double pAp = pp + weight_in_real_space();
-      const double alpha = rz / pAp;
-      // (2) u += alpha p, r -= alpha Ap with Ap = p + S^{1/2} c; |r|^2 and r.M^-1 r.
-      double rr_all = 0.0, rz_all = 0.0;
-#pragma omp simd reduction(+ : rr_all, rz_all)
-      for (size_t m = 0; m < modes; ++m) {
-        const double p0 = pd[2 * m], p1 = pd[2 * m + 1];
+        sd[2 * m] = s0;
+        sd[2 * m + 1] = s1;
         ud[2 * m] += alpha * p0;
         ud[2 * m + 1] += alpha * p1;
-        const double r0 = rd[2 * m] - alpha * (p0 + sl[m] * cd[2 * m]);
-        const double r1 = rd[2 * m + 1] - alpha * (p1 + sl[m] * cd[2 * m + 1]);
+        const double r0 = rd[2 * m] - alpha * s0, r1 = rd[2 * m + 1] - alpha * s1;
         rd[2 * m] = r0;
         rd[2 * m + 1] = r1;
+        cd[2 * m] = sl[m] * pc[m] * r0;
+        cd[2 * m + 1] = sl[m] * pc[m] * r1;
         const double r2 = r0 * r0 + r1 * r1;
         rr_all += r2;
         rz_all += pc[m] * r2;
+        zz_all += pc[m] * pc[m] * r2;
       }
       const double rr =
           2.0 * rr_all - row_ends_sum(modes, n_, [&](size_t m) { return std::norm(r[m]); });
-      const double rz_new =
-          2.0 * rz_all - row_ends_sum(modes, n_, [&](size_t m) { return pc[m] * std::norm(r[m]); });
       ++result.iterations;
-      if (std::sqrt(rr) <= tolerance * b_norm) break;
-      beta = rz_new / rz;
-      rz = rz_new;
+      if (std::sqrt(rr) <= tolerance * b_norm || result.iterations >= max_iterations) break;
+      const double rz_old = rz;
+      weighted(rz_all, zz_all, rz, zz);
+      const double zAz = zz + weight_in_real_space();
+      beta = rz / rz_old;
+      alpha = rz / (zAz - beta * rz / alpha);
     }
   }
   // The residual reached, recomputed from u (the recurrence drifts).
