@@ -1,11 +1,12 @@
 // Initial conditions and the particle-mesh solver: the Gaussian field's spectrum, the force of a
-// plane wave against its analytic value, linear growth reproduced by FastPM's KDK, the non-Gaussian
-// z = 0 field, determinism and conservation.
+// plane wave against its analytic value, the fd4 force against a brute-force evaluation, linear
+// growth reproduced by FastPM's KDK, the non-Gaussian z = 0 field, determinism and conservation.
 #include <gtest/gtest.h>
 #include <omp.h>
 
 #include <algorithm>
 #include <cmath>
+#include <complex>
 #include <cstdio>
 #include <cstring>
 #include <numbers>
@@ -256,6 +257,110 @@ TEST(SimParticleMesh, PlaneWaveForceOnTheLattice) {
     EXPECT_LT(r.worst, 0.01) << "mode " << mode;
     EXPECT_LT(r.cross, 1e-4);  // float rounding of the mesh
   }
+}
+
+// The fd4 force against a brute-force evaluation of its definition in double precision: CIC mass
+// on the nodes (j + 1/2) H, a direct (per-axis) DFT, psi_k = -delta_k / k^2, the 4-point central
+// difference on the mesh and CIC interpolation of it at each particle. Positions cover the box's
+// edges (0, just below L, the last half cell) so every wrapped row and plane is read.
+TEST(SimParticleMesh, Fd4ForceMatchesBruteForce) {
+  const int n = 16;
+  const double box = 40.0, cell = box / n;
+  std::vector<std::array<double, 3>> x;
+  uint64_t state = 12345;
+  auto uniform = [&] {  // xorshift: the test needs no statistics, only spread
+    state ^= state << 13;
+    state ^= state >> 7;
+    state ^= state << 17;
+    return double(state >> 11) * 0x1.0p-53;
+  };
+  for (int i = 0; i < 300; ++i) x.push_back({box * uniform(), box * uniform(), box * uniform()});
+  const double edges[] = {0.0, 1e-9, 0.5 * cell, box - 0.5 * cell, box - 1e-9, box - cell};
+  for (double a : edges)
+    for (double b : edges)
+      x.push_back({a, b, box * uniform()}), x.push_back({b, box * uniform(), a});
+  for (double a : edges) x.push_back({box * uniform(), box * uniform(), a});
+
+  ff::ParticleMesh pm(n, box, ff::GradientKind::fd4);
+  std::vector<std::array<double, 3>> acc(x.size());
+  pm.accelerations(x, acc);
+
+  // Brute force. CIC weights of a coordinate on the nodes (j + 1/2) H.
+  auto cic = [&](double u, int& j0, double& f) {
+    const double s = u / cell - 0.5, fl = std::floor(s);
+    j0 = int(fl);
+    f = s - fl;
+  };
+  auto wrap = [&](int j) { return ((j % n) + n) % n; };
+  const size_t N = size_t(n) * n * n;
+  auto at = [&](int a, int b, int c) { return (size_t(wrap(a)) * n + wrap(b)) * n + wrap(c); };
+  std::vector<std::complex<double>> field(N, 0.0);
+  for (const auto& p : x) {
+    int j[3];
+    double f[3];
+    for (int d = 0; d < 3; ++d) cic(p[d], j[d], f[d]);
+    for (int a = 0; a < 2; ++a)
+      for (int b = 0; b < 2; ++b)
+        for (int c = 0; c < 2; ++c)
+          field[at(j[0] + a, j[1] + b, j[2] + c)] +=
+              (a ? f[0] : 1 - f[0]) * (b ? f[1] : 1 - f[1]) * (c ? f[2] : 1 - f[2]);
+  }
+  // Direct DFT along each axis in turn (sign -1 forward, +1 inverse, unnormalised).
+  auto dft = [&](int sign) {
+    std::vector<std::complex<double>> line(n);
+    for (int axis = 0; axis < 3; ++axis)
+      for (int u = 0; u < n; ++u)
+        for (int v = 0; v < n; ++v) {
+          auto index = [&](int t) {
+            return axis == 0 ? at(t, u, v) : axis == 1 ? at(u, t, v) : at(u, v, t);
+          };
+          for (int k = 0; k < n; ++k) {
+            line[k] = 0.0;
+            for (int t = 0; t < n; ++t)
+              line[k] += field[index(t)] * std::polar(1.0, sign * 2 * std::numbers::pi * k * t / n);
+          }
+          for (int k = 0; k < n; ++k) field[index(k)] = line[k];
+        }
+  };
+  dft(-1);
+  const double kf = 2 * std::numbers::pi / box;
+  for (int a = 0; a < n; ++a)
+    for (int b = 0; b < n; ++b)
+      for (int c = 0; c < n; ++c) {
+        const double k2 =
+            kf * kf *
+            (std::pow(ff::fft_wavenumber(a, n), 2) + std::pow(ff::fft_wavenumber(b, n), 2) +
+             std::pow(ff::fft_wavenumber(c, n), 2));
+        // delta_k = n^3 / N_p mass_k (k != 0); the inverse DFT's 1 / n^3 folded in.
+        field[at(a, b, c)] *= k2 > 0 ? -1.0 / (double(x.size()) * k2) : 0.0;
+      }
+  dft(+1);
+  double worst = 0, largest = 0;
+  for (size_t i = 0; i < x.size(); ++i) {
+    int j[3];
+    double f[3];
+    for (int d = 0; d < 3; ++d) cic(x[i][d], j[d], f[d]);
+    for (int d = 0; d < 3; ++d) {
+      double g = 0;
+      for (int a = 0; a < 2; ++a)
+        for (int b = 0; b < 2; ++b)
+          for (int c = 0; c < 2; ++c) {
+            int node[3] = {j[0] + a, j[1] + b, j[2] + c};
+            auto psi = [&](int shift) {
+              int q[3] = {node[0], node[1], node[2]};
+              q[d] += shift;
+              return field[at(q[0], q[1], q[2])].real();
+            };
+            const double diff = (8 * (psi(1) - psi(-1)) - (psi(2) - psi(-2))) / (12 * cell);
+            g -= (a ? f[0] : 1 - f[0]) * (b ? f[1] : 1 - f[1]) * (c ? f[2] : 1 - f[2]) * diff;
+          }
+      worst = std::max(worst, std::abs(acc[i][d] - g));
+      largest = std::max(largest, std::abs(g));
+    }
+  }
+  std::printf("fd4 force against brute force: worst %.3g of the largest %.3g\n", worst, largest);
+  ASSERT_GT(largest, 0.0);
+  EXPECT_LT(worst, 1e-5 * largest);  // single-precision mesh and stencil
 }
 
 TEST(SimParticleMesh, TimeSteps) {

@@ -89,6 +89,8 @@ class ParticleMesh {
   std::vector<size_t> slab_start_;          // first entry of each slab in order_
   std::vector<uint32_t> order_;             // particle indices sorted (stably) by slab
   std::vector<std::complex<float>> psi_k_;  // spectral: psi_k kept across the three inverses
+  std::vector<float> green_;                // psi_k / delta_k per mode, for green_count_ particles
+  long green_count_ = -1;
   ForceTiming timing_;
 };
 
