@@ -102,10 +102,11 @@ void ParticleMesh::paint(std::span<const std::array<double, 3>> pos) {
   slab_start_.assign(size_t(slabs) + 1, 0);
   for (size_t p = 0; p < count; ++p) ++slab_start_[slab_of_[p] + 1];
   for (int s = 0; s < slabs; ++s) slab_start_[s + 1] += slab_start_[s];
-  order_.resize(count);
+  // The cells themselves, not their indices: painting then reads them in order.
+  sorted_cells_.resize(count);
   {
     std::vector<size_t> next(slab_start_.begin(), slab_start_.end() - 1);
-    for (size_t p = 0; p < count; ++p) order_[next[slab_of_[p]]++] = uint32_t(p);
+    for (size_t p = 0; p < count; ++p) sorted_cells_[next[slab_of_[p]]++] = cells_[p];
   }
   float* m = fft_.real();
   const size_t size = fft_.real_size();
@@ -113,7 +114,7 @@ void ParticleMesh::paint(std::span<const std::array<double, 3>> pos) {
   for (size_t i = 0; i < size; ++i) m[i] = 0.0f;
   auto paint_slab = [&](int s) {
     for (size_t o = slab_start_[s]; o < slab_start_[s + 1]; ++o) {
-      const Cic c = expand(cells_[order_[o]], n);
+      const Cic c = expand(sorted_cells_[o], n);
       for (int a = 0; a < 2; ++a) {
         const size_t ia = size_t(a ? c.i1[0] : c.i0[0]) * n;
         const double wa = a ? c.w1[0] : c.w0[0];

@@ -86,8 +86,8 @@ class ParticleMesh {
   RealFft3d<float> fft_;
   std::vector<CicCell> cells_;              // per particle, from the last paint
   std::vector<int> slab_of_;                // painting: slab of two x-planes per particle
-  std::vector<size_t> slab_start_;          // first entry of each slab in order_
-  std::vector<uint32_t> order_;             // particle indices sorted (stably) by slab
+  std::vector<size_t> slab_start_;          // first entry of each slab in sorted_cells_
+  std::vector<CicCell> sorted_cells_;       // cells_ sorted (stably) by slab
   std::vector<std::complex<float>> psi_k_;  // spectral: psi_k kept across the three inverses
   std::vector<float> green_;                // psi_k / delta_k per mode, for green_count_ particles
   long green_count_ = -1;
