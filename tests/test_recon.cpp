@@ -1,7 +1,7 @@
 // Reconstruction: masks and noise, the Wiener filter (closed form, PCG against a dense solve and
-// its normal equations, iterations against the masked fraction), the MAP objective's gradient
-// against finite differences, L-BFGS's monotone descent, the MAP = WF identity for a Gaussian
-// flow, and the divergence guard.
+// its normal equations, iterations against the masked fraction, the same on every SIMD target),
+// the MAP objective's gradient against finite differences, L-BFGS's monotone descent, the
+// MAP = WF identity for a Gaussian flow, and the divergence guard.
 #include <gtest/gtest.h>
 
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
@@ -13,6 +13,7 @@
 #include "fieldflow/core/rng.hpp"
 #include "fieldflow/flow/base.hpp"
 #include "fieldflow/flow/flow.hpp"
+#include "fieldflow/nn/simd.hpp"
 #include "fieldflow/recon/map.hpp"
 #include "fieldflow/recon/observation.hpp"
 #include "fieldflow/recon/wiener.hpp"
@@ -183,6 +184,34 @@ TEST(WienerFilter, IterationsAgainstMaskedFraction) {
   EXPECT_LT(its[1], 100);
   EXPECT_LE(its[0], its[2]);
   EXPECT_LT(its[2], 3 * its[0] + 10);
+}
+
+// The PCG's pass over the modes is a SIMD kernel (recon/wiener_kernels.cpp): every target this CPU
+// supports, forced one at a time, reaches the solution of the least of them in as many iterations
+// (the sums' order and the fused multiply-adds differ: rounding only).
+TEST(WienerFilter, SameSolutionOnEverySimdTarget) {
+  const int n = 16;
+  const Observation o = masked_observation(n, 64.0, 0.35, 1.0, 5);
+  WienerFilter wf(n, eigenvalues(n, 64.0), o.inverse_noise(), 1);
+  struct Restore {
+    ~Restore() { force_simd_target(""); }
+  } restore;
+  const std::vector<std::string> targets = simd_available_targets();
+  ASSERT_FALSE(targets.empty());
+  force_simd_target(targets.back());
+  const WienerResult reference = wf.solve(o.data, 1e-8, 500);
+  double largest = 0;
+  for (double v : reference.x) largest = std::max(largest, std::abs(v));
+  for (const std::string& target : targets) {
+    force_simd_target(target);
+    const WienerResult r = wf.solve(o.data, 1e-8, 500);
+    double worst = 0;
+    for (size_t i = 0; i < r.x.size(); ++i)
+      worst = std::max(worst, std::abs(r.x[i] - reference.x[i]));
+    EXPECT_NEAR(r.iterations, reference.iterations, 1) << target;
+    EXPECT_LE(r.relative_residual, 1e-7) << target;
+    EXPECT_LT(worst, 1e-7 * largest) << target << " against " << targets.back();
+  }
 }
 
 FlowSpec small_flow(int grid) {

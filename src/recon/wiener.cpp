@@ -127,8 +127,8 @@ WienerResult WienerFilter::solve(const std::vector<double>& data, double toleran
     // transform's buffer c, the updates of p, s, u and r, the new z, and S^{1/2} z written back
     // into c for the next round trip; |r|^2, (r, z) and |z|^2 are summed on the way. The real-space
     // multiply by W gives z.(S^{1/2} W S^{1/2} z) (Parseval), so (z, A z) needs no pass of its own.
-    // At 64^3 the vectors live in L3 and the pass is memory traffic: five vectors read and
-    // written, two diagonals read.
+    // At 64^3 the vectors live in L3: five vectors read and written, two diagonals read. The pass
+    // is a SIMD kernel dispatched to the CPU's best target (recon/wiener_kernels.cpp).
     r = b;
     std::vector<cplx> s(modes, cplx(0));
     double* pd = reinterpret_cast<double*>(p.data());
@@ -163,33 +163,12 @@ WienerResult WienerFilter::solve(const std::vector<double>& data, double toleran
     while (result.iterations < max_iterations) {
       // z = M^-1 r, A z = z + S^{1/2} c; p = z + beta p, s = A z + beta s; u += alpha p,
       // r -= alpha s; then the new z into c as S^{1/2} z.
-      double rr_all = 0.0;
-      rz_all = 0.0;
-      zz_all = 0.0;
-#pragma omp simd reduction(+ : rr_all, rz_all, zz_all)
-      for (size_t m = 0; m < modes; ++m) {
-        const double z0 = pc[m] * rd[2 * m], z1 = pc[m] * rd[2 * m + 1];
-        const double p0 = z0 + beta * pd[2 * m], p1 = z1 + beta * pd[2 * m + 1];
-        const double s0 = z0 + sl[m] * cd[2 * m] + beta * sd[2 * m];
-        const double s1 = z1 + sl[m] * cd[2 * m + 1] + beta * sd[2 * m + 1];
-        pd[2 * m] = p0;
-        pd[2 * m + 1] = p1;
-        sd[2 * m] = s0;
-        sd[2 * m + 1] = s1;
-        ud[2 * m] += alpha * p0;
-        ud[2 * m + 1] += alpha * p1;
-        const double r0 = rd[2 * m] - alpha * s0, r1 = rd[2 * m + 1] - alpha * s1;
-        rd[2 * m] = r0;
-        rd[2 * m + 1] = r1;
-        cd[2 * m] = sl[m] * pc[m] * r0;
-        cd[2 * m + 1] = sl[m] * pc[m] * r1;
-        const double r2 = r0 * r0 + r1 * r1;
-        rr_all += r2;
-        rz_all += pc[m] * r2;
-        zz_all += pc[m] * pc[m] * r2;
-      }
+      const detail::CgSums all =
+          detail::wiener_cg_pass(modes, pc, sl, alpha, beta, pd, sd, ud, rd, cd);
+      rz_all = all.rz;
+      zz_all = all.zz;
       const double rr =
-          2.0 * rr_all - row_ends_sum(modes, n_, [&](size_t m) { return std::norm(r[m]); });
+          2.0 * all.rr - row_ends_sum(modes, n_, [&](size_t m) { return std::norm(r[m]); });
       ++result.iterations;
       if (std::sqrt(rr) <= tolerance * b_norm || result.iterations >= max_iterations) break;
       const double rz_old = rz;

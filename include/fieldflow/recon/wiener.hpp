@@ -27,6 +27,20 @@ struct WienerResult {
   bool closed_form = false;
 };
 
+namespace detail {
+// Whole-array sums of one PCG pass: |r|^2, r.M^-1 r and |M^-1 r|^2 over every entry (the caller
+// takes the half-complex row ends off).
+struct CgSums {
+  double rr = 0, rz = 0, zz = 0;
+};
+// One pass of WienerFilter's single-reduction PCG over `modes` interleaved complex values (p, s, u,
+// r, c) with per-mode M^-1 (precond) and S^{1/2} (sqrt_lambda): z = M^-1 r, p = z + beta p,
+// s = z + S^{1/2} c + beta s, u += alpha p, r -= alpha s, c = S^{1/2} M^-1 r. SIMD, dispatched to
+// the best Highway target (FIELDFLOW_SIMD_TARGET forces one, nn/simd.hpp).
+CgSums wiener_cg_pass(size_t modes, const double* precond, const double* sqrt_lambda, double alpha,
+                      double beta, double* p, double* s, double* u, double* r, double* c);
+}  // namespace detail
+
 class WienerFilter {
  public:
   // prior_eigenvalues: n * n * (n/2+1) values > 0; inverse_noise: n^3 values >= 0 (mask / sigma^2).
