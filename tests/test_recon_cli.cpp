@@ -286,7 +286,7 @@ TEST(DenoiseSettings, EachKeyChangesTheResult) {
   EXPECT_NE(result({"denoise.map.memory=2"}, "map"), map);
   EXPECT_NE(result({"denoise.map.prior=gaussian"}, "map"), map);
   EXPECT_NE(result({"denoise.map.whiten=false"}, "map"), map);
-  EXPECT_NE(result({"denoise.map.precondition=posterior"}, "map"), map);
+  EXPECT_NE(result({"denoise.map.precondition=prior"}, "map"), map);
   EXPECT_NE(result({"denoise.map.prior_weight=0.5"}, "map"), map);
   EXPECT_NE(result({"denoise.map.y_max=0.3"}, "map"), map);
   EXPECT_NE(result({"denoise.map.y_min=-0.3"}, "map"), map);

@@ -347,6 +347,11 @@ double band_mean(const std::vector<double>& k, const std::vector<double>& v,
   return w > 0 ? sum / w : NAN;
 }
 
+// The density the MAP maximises (map.prior_weight beta: the prior raised to beta).
+std::string map_density(const MapSettings& m) {
+  return m.prior_weight == 1.0 ? "p(y|d)" : "p(d|y) p_prior(y)^" + format_number(m.prior_weight);
+}
+
 std::string stem_of(const std::string& out) {
   const std::filesystem::path p(out);
   return (p.parent_path() / p.stem()).string();
@@ -770,8 +775,8 @@ DenoiseSummary run_denoise(const DenoiseSettings& s, std::FILE* log, const Chain
     root.write_attribute("redshift", obs.redshift);
     write_provenance(root, provenance(denoise_settings_yaml(s)));
     root.write_attribute_string("checkpoint", s.checkpoint);
-    root.write_attribute_string("map_density",
-                                "p(y|d): y the flow's preprocessed field, delta = g(y)");
+    root.write_attribute_string(
+        "map_density", map_density(s.map) + ": y the flow's preprocessed field, delta = g(y)");
     if (obs.truth) write_cube(root, "truth", *obs.truth, obs.n);
     write_cube(root, "data", obs.data, obs.n);
     write_cube(root, "mask", obs.mask, obs.n);
@@ -813,8 +818,8 @@ DenoiseSummary run_denoise(const DenoiseSettings& s, std::FILE* log, const Chain
        << ",\n  \"wiener\": {\"iterations\": " << rec.wf.iterations
        << ", \"relative_residual\": " << json_number(rec.wf.relative_residual)
        << ", \"closed_form\": " << (rec.wf.closed_form ? "true" : "false")
-       << ", \"seconds\": " << json_number(rec.wf.seconds)
-       << "},\n  \"map\": {\"density\": " << json_string("p(y|d), y = preprocessed field")
+       << ", \"seconds\": " << json_number(rec.wf.seconds) << "},\n  \"map\": {\"density\": "
+       << json_string(map_density(s.map) + ", y = preprocessed field")
        << ", \"prior\": " << json_string(s.map.prior) << ", \"init\": " << json_string(s.map.init)
        << ", \"tiles\": " << rec.tiles << ", \"init_iterations\": " << rec.map.init_iterations
        << ", \"precondition\": " << json_string(s.map.whiten ? s.map.precondition : "none")

@@ -115,7 +115,7 @@ struct MapSettings {
   // with whiten: prior (y = S_y^{1/2} u) | posterior (y = D^{-1/2} C u: C^2 the inverse of
   // 1/S_y + w_eff and D per voxel, the Gaussian approximation of the posterior at the start, as
   // posterior.mass fourier_voxel).
-  std::string precondition = "prior";
+  std::string precondition = "posterior";
   // beta: the density maximised is p(d|y) p_prior(y)^beta (1: the posterior p(y|d)).
   double prior_weight = 1.0;
   int max_iterations = 500;
