@@ -428,12 +428,12 @@ MapResult map_of(const Observation& o, const std::vector<double>& wf, MultiScale
       map_reconstruct(objective, start, s.map, log, 10.0, whitening.empty() ? nullptr : &whitening,
                       voxel_scale.empty() ? nullptr : &voxel_scale);
   if (log)
-    std::fprintf(
-        log,
-        "denoise: MAP of p(y|d) (%s prior): %d L-BFGS iterations, %d evaluations, stop %s, "
-        "f %.10g -> %.10g, %d restarts, %d voxels beyond y in [%g, %g], %.1f s\n",
-        s.map.prior.c_str(), map.iterations, map.evaluations, map.stop.c_str(), map.objective_start,
-        map.objective, map.restarts, map.beyond_range, s.map.y_min, s.map.y_max, map.seconds);
+    std::fprintf(log,
+                 "denoise: MAP of %s (%s prior): %d L-BFGS iterations, %d evaluations, stop %s, "
+                 "f %.10g -> %.10g, %d restarts, %d voxels beyond y in [%g, %g], %.1f s\n",
+                 map_density(s.map).c_str(), s.map.prior.c_str(), map.iterations, map.evaluations,
+                 map.stop.c_str(), map.objective_start, map.objective, map.restarts,
+                 map.beyond_range, s.map.y_min, s.map.y_max, map.seconds);
   map.init_iterations = init_iterations;
   return map;
 }
