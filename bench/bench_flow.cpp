@@ -165,7 +165,8 @@ int main(int argc, char** argv) {
     // The convolutions of bench-32 at their grid and batch, forward and backward, against the
     // float32 peak: measured (FMA chains in registers, the clock the cores actually run at), and
     // nominal (threads x /proc/cpuinfo clock x 32 FLOP/cycle: two 256-bit FMA pipes per core as
-    // on Zen 4; a VM's reported clock is often below the boost clock, so this one is lower).
+    // on Zen 3 and Zen 4; Zen 5 and AVX-512 server cores have 64, and a VM's reported clock is
+    // often below the boost clock, so the measured peak is the one the benchmark compares with).
     const double nominal = threads * cpu_ghz() * 32.0;
     const double peak = simd_fma_peak_gflops(threads);  // on the dispatched target
     std::printf("peak_gflops_measured %.1f (FMA chains, %d thread(s))\n", peak, threads);

@@ -422,7 +422,8 @@ TEST(SimParticleMesh, DeterministicAndConserving) {
   ASSERT_EQ(a.size(), size_t(np) * np * np);
   EXPECT_EQ(0, std::memcmp(a.position_mpch.data(), b.position_mpch.data(), a.size() * 24));
   EXPECT_EQ(0, std::memcmp(a.momentum.data(), b.momentum.data(), a.size() * 24));
-  // Thread count: the integer-accumulated mesh makes even this bit-identical.
+  // Thread count: particles are painted in a fixed order (a stable sort into slabs), so even
+  // this is bit-identical.
   EXPECT_EQ(0, std::memcmp(a.position_mpch.data(), c.position_mpch.data(), a.size() * 24));
   // Count and IDs conserved, all inside the box, and the painted mass is the particle count.
   std::vector<uint64_t> ids = a.ids;
