@@ -378,7 +378,7 @@ TEST(Posterior, EveryKeyIsReadAndChangesTheResult) {
                                                                     {"init_spread", "0.0"},
                                                                     {"warmup", "7"},
                                                                     {"samples", "9"},
-                                                                    {"mass", "fourier_voxel"}};
+                                                                    {"mass", "fourier"}};
   for (const auto& [key, value] : changes) EXPECT_NE(run(key, value).mean, reference.mean) << key;
   EXPECT_EQ(run("thin", "4").kept.size(), 2u);
   EXPECT_EQ(run("chains", "2").chains.size(), 2u);

@@ -42,7 +42,7 @@ const SettingsTable<PosteriorSettings>& posterior_settings_table() {
                    "every thin-th draw of every chain is written to /posterior_samples")
           .number("init_spread", &S::init_spread, 0.5, Range::non_negative(),
                   "chains start at the MAP + init_spread * N(0, M^-1)")
-          .choice("mass", &S::mass, "fourier", {"fourier", "fourier_voxel"},
+          .choice("mass", &S::mass, "fourier_voxel", {"fourier", "fourier_voxel"},
                   "fourier: M diagonal in Fourier space; fourier_voxel: that M rescaled per "
                   "voxel to the likelihood's curvature at the start")
           .check([](const S& s, const Reject& reject) {

@@ -64,7 +64,7 @@ struct PosteriorSettings {
   double jitter = 0.1;
   int thin = 10;                 // every thin-th sample of every chain is written out
   double init_spread = 0.5;      // chains start at the MAP (or WF) + init_spread * N(0, M^-1)
-  std::string mass = "fourier";  // fourier | fourier_voxel (posterior_mass_voxel_scale)
+  std::string mass = "fourier_voxel";  // fourier | fourier_voxel (posterior_mass_voxel_scale)
 };
 
 // Every key of `denoise.posterior:` declared once (docs/posterior.md's key table).
