@@ -188,9 +188,10 @@ if post:  # against the WF of the same fields
     cover = [c for c in cover if c and "coverage68" in c]
     if cover:
         c = lambda key: sum(x[key] for x in cover) / len(cover)
+        rhat = [x["pk_rhat_max"] for x in cover if x.get("pk_rhat_max") is not None]
         print(f"  posterior calibration: truth inside the 68%/95% intervals in {100 * c('coverage68'):.0f}%/"
               f"{100 * c('coverage95'):.0f}% of voxels, largest split R-hat of P(k) "
-              f"{max(x['pk_rhat_max'] for x in cover):.2f} (1 = mixed)")
+              f"{f'{max(rhat):.2f}' if rhat else 'n/a (too few draws)'} (1 = mixed)")
 EOF
 }
 headline "$train_dir" "${main_summaries[@]}"

@@ -113,8 +113,9 @@ if all("posterior" in s for s in summaries):
     inside = statistics.fmean([p["pk_in_central95"] for p in post])
     print(f"true P(k) inside the central 95%: {inside:.3f} of the k bins (target >= 0.9: "
           f"{'met' if inside >= 0.9 else 'NOT met'})")
-    print(f"worst split R-hat of P(k) {max(p['pk_rhat_max'] for p in post):.3f} (per field "
-          f"{min(p['pk_rhat_max'] for p in post):.3f}..{max(p['pk_rhat_max'] for p in post):.3f}); "
+    rhat = [p["pk_rhat_max"] for p in post if p["pk_rhat_max"] is not None] or [float("nan")]
+    print(f"worst split R-hat of P(k) {max(rhat):.3f} (per field "
+          f"{min(rhat):.3f}..{max(rhat):.3f}); "
           f"smallest ESS {min(p['pk_ess_min'] for p in post):.1f}; ESS of the highest k bin per "
           f"chain-second {stat([p['ess_per_chain_second_kmax'] for p in post])[0]:.4f}")
     acc = stat([p["acceptance_rate"] for p in post])

@@ -112,9 +112,10 @@ void write_posterior_datasets(h5::Group& root, const PosteriorResult& r,
 
 std::string posterior_json(const PosteriorResult& r, const PosteriorSettings& s) {
   std::ostringstream j;
-  double worst_rhat = 0.0, min_ess = INFINITY;
+  // No finite R-hat (too few draws to split) is written as null, never as a perfect-looking 0.
+  double worst_rhat = NAN, min_ess = INFINITY;
   for (double v : r.pk_rhat)
-    if (std::isfinite(v)) worst_rhat = std::max(worst_rhat, v);
+    if (std::isfinite(v)) worst_rhat = std::isnan(worst_rhat) ? v : std::max(worst_rhat, v);
   for (double v : r.pk_ess)
     if (std::isfinite(v)) min_ess = std::min(min_ess, v);
   j << "{\"space\": " << json_string(r.space) << ", \"samples_per_chain\": " << s.samples
