@@ -369,16 +369,11 @@ TEST(Posterior, EveryKeyIsReadAndChangesTheResult) {
   };
   const PosteriorResult reference = run("", "");
   EXPECT_EQ(reference.kept.size(), 4u);
-  const std::vector<std::pair<std::string, std::string>> changes = {{"seed", "4"},
-                                                                    {"space", "y"},
-                                                                    {"leapfrog_steps", "3"},
-                                                                    {"step_size", "0.05"},
-                                                                    {"target_accept", "0.6"},
-                                                                    {"jitter", "0.5"},
-                                                                    {"init_spread", "0.0"},
-                                                                    {"warmup", "7"},
-                                                                    {"samples", "9"},
-                                                                    {"mass", "fourier"}};
+  const std::vector<std::pair<std::string, std::string>> changes = {
+      {"seed", "4"},          {"space", "y"},           {"leapfrog_steps", "3"},
+      {"step_size", "0.05"},  {"target_accept", "0.6"}, {"jitter", "0.5"},
+      {"init_spread", "0.0"}, {"warmup", "7"},          {"samples", "9"},
+      {"mass", "fourier"}};
   for (const auto& [key, value] : changes) EXPECT_NE(run(key, value).mean, reference.mean) << key;
   EXPECT_EQ(run("thin", "4").kept.size(), 2u);
   EXPECT_EQ(run("chains", "2").chains.size(), 2u);

@@ -62,8 +62,8 @@ struct PosteriorSettings {
   double step_size = 0.0;  // 0: found at the start of warm-up, then adapted
   double target_accept = 0.8;
   double jitter = 0.1;
-  int thin = 10;                 // every thin-th sample of every chain is written out
-  double init_spread = 0.5;      // chains start at the MAP (or WF) + init_spread * N(0, M^-1)
+  int thin = 10;                       // every thin-th sample of every chain is written out
+  double init_spread = 0.5;            // chains start at the MAP (or WF) + init_spread * N(0, M^-1)
   std::string mass = "fourier_voxel";  // fourier | fourier_voxel (posterior_mass_voxel_scale)
 };
 
