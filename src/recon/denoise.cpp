@@ -376,24 +376,25 @@ MapResult map_of(const Observation& o, const std::vector<double>& wf, MultiScale
   FlowPrior<float> flow_prior(flow);
   const FlowSpec& spec = flow.spec();
   const bool correlated = spec.base == BaseKind::correlated_gaussian;
+  if (!correlated && (s.map.prior == "gaussian" || s.map.init == "gaussian"))
+    throw Error(s.source, "denoise.map." +
+                              std::string(s.map.prior == "gaussian" ? "prior" : "init") +
+                              ": gaussian needs a checkpoint with a correlated_gaussian base");
+  // The correlated base on the observation's grid, built once: its eigenvalues whiten the MAP,
+  // and it is the prior of map.prior/init gaussian.
   std::unique_ptr<GaussianFieldPrior> gaussian;
-  if (s.map.prior == "gaussian" || s.map.init == "gaussian") {
-    if (!correlated)
-      throw Error(s.source, "denoise.map." +
-                                std::string(s.map.prior == "gaussian" ? "prior" : "init") +
-                                ": gaussian needs a checkpoint with a correlated_gaussian base");
-    gaussian = std::make_unique<GaussianFieldPrior>(CorrelatedGaussian::from_power(
-        o.n, spec.base_box_size_mpch, spec.base_k_hmpc, spec.base_pk));
+  std::vector<double> base_eigenvalues;
+  if (correlated) {
+    CorrelatedGaussian base = CorrelatedGaussian::from_power(o.n, spec.base_box_size_mpch,
+                                                             spec.base_k_hmpc, spec.base_pk);
+    base_eigenvalues = base.eigenvalues();
+    if (s.map.prior == "gaussian" || s.map.init == "gaussian")
+      gaussian = std::make_unique<GaussianFieldPrior>(std::move(base));
   }
   const PriorRange range{s.map.y_min, s.map.y_max};
   std::vector<double> start(o.size(), 0.0);
   if (s.map.init == "wiener" || s.map.init == "gaussian") start = delta_to_preprocessed(pre, wf);
   if (s.map.init == "data") start = delta_to_preprocessed(pre, o.data);
-  std::vector<double> base_eigenvalues;
-  if (correlated)
-    base_eigenvalues =
-        CorrelatedGaussian::from_power(o.n, spec.base_box_size_mpch, spec.base_k_hmpc, spec.base_pk)
-            .eigenvalues();
   // init gaussian: the MAP under the correlated base alone (converges in double precision in a
   // few hundred cheap iterations), from the WF; the flow's MAP starts there.
   int init_iterations = 0;
