@@ -29,7 +29,7 @@ const SettingsTable<PosteriorSettings>& posterior_settings_table() {
           .integer("seed", &S::seed, 3, Range::non_negative(), "seed of every chain's randomness")
           .choice("space", &S::space, "latent", {"latent", "y"},
                   "latent: HMC in the flow's latent u (NeuTra); y: in the flow's input y")
-          .integer("leapfrog_steps", &S::leapfrog_steps, 16, Range::at_least(1),
+          .integer("leapfrog_steps", &S::leapfrog_steps, 32, Range::at_least(1),
                    "leapfrog steps per trajectory")
           .number("step_size", &S::step_size, 0.0, Range::non_negative(),
                   "leapfrog step; 0: found at the start of warm-up; adapted during warm-up")
