@@ -104,7 +104,8 @@ if [ $? -eq 0 ] && [ "$(head -1 f64.csv)" = "k,pk,nmodes" ]; then ok; else bad "
 if [ $? -eq 0 ] && cmp -s stack1.csv member1.csv; then ok; else bad "pk --index of a stack: $(cat err.txt)"; fi
 
 # P(k) of the painted grid against an independent numpy estimate (full complex FFT, same
-# conventions: L^3/N^6 |delta_k|^2 / prod sinc^4, bins floor(|k|/k_F), |k| <= k_N, mean |k|).
+# conventions: L^3/N^6 |delta_k|^2 / prod sinc^4, bins floor(|k|/k_F) closed at |k| = k_N,
+# |k| <= k_N, mean |k|).
 if $py - <<'PY'
 import h5py, numpy as np, sys
 with h5py.File("g.h5") as f:
@@ -118,6 +119,7 @@ w = (np.sinc(mx / n) * np.sinc(my / n) * np.sinc(mz / n)) ** 2
 p = L**3 / n**6 * np.abs(dk) ** 2 / w**2
 keep = (length > 0) & (length <= n / 2)
 bins = np.floor(length[keep]).astype(int)
+bins[length[keep] == n / 2] = n // 2 - 1  # the last bin is closed: [k_N - k_F, k_N]
 cnt = np.bincount(bins); pk = np.bincount(bins, p[keep]); kk = np.bincount(bins, length[keep])
 ref = [(2 * np.pi / L * kk[i] / cnt[i], pk[i] / cnt[i], cnt[i]) for i in range(len(cnt)) if cnt[i] > 0]
 got = np.loadtxt("pk.csv", delimiter=",", skiprows=1)

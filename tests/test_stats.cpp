@@ -68,8 +68,14 @@ void for_each_mode(int n, const std::function<void(int, int, int)>& f) {
       }
 }
 
-int brute_bin(int x, int y, int z, double width) {
-  return int(std::floor(std::sqrt(double(x * x + y * y + z * z)) / width));
+// The documented binning, written independently: bin i holds i <= |n| / W < i + 1, except that
+// the last bin is closed at k_N: |n| = N/2 on an edge (W divides N/2) joins the bin below.
+int brute_bin(int x, int y, int z, double width, int n) {
+  const int s = x * x + y * y + z * z;
+  const double ratio = std::sqrt(double(s)) / width;
+  const int bin = int(std::floor(ratio + 1e-9));
+  const bool on_nyquist_edge = 4 * s == n * n && std::abs(ratio - std::round(ratio)) < 1e-9;
+  return on_nyquist_edge ? bin - 1 : bin;
 }
 
 double sinc(double x) {
@@ -110,7 +116,7 @@ TEST(PowerSpectrum, GaussianFieldRecoversPowerLawWithin3SigmaPerBin) {
   const double kf = 2 * pi / box;
   std::vector<double> sum_p(n, 0.0), count(n, 0.0);
   for_each_mode(n, [&](int x, int y, int z) {
-    const int bin = brute_bin(x, y, z, 1.0);
+    const int bin = brute_bin(x, y, z, 1.0, n);
     sum_p[bin] += p(kf * std::sqrt(double(x * x + y * y + z * z)));
     count[bin] += 1;
   });
@@ -145,7 +151,7 @@ TEST(PowerSpectrum, PlaneWaveLandsInItsBinWithHandComputedPower) {
       }
   double nmodes3 = 0, length3 = 0;
   for_each_mode(n, [&](int x, int y, int z) {
-    if (brute_bin(x, y, z, 1.0) != 3) return;
+    if (brute_bin(x, y, z, 1.0, n) != 3) return;
     nmodes3 += 1;
     length3 += std::sqrt(double(x * x + y * y + z * z));
   });
@@ -197,7 +203,7 @@ TEST(PowerSpectrum, MatchesBruteForceDftOnTinyGrid) {
             }
         const int p = window_order(mas);
         const double w2 = std::pow(sinc(pi * x / n) * sinc(pi * y / n) * sinc(pi * z / n), 2 * p);
-        const int bin = brute_bin(x, y, z, width);
+        const int bin = brute_bin(x, y, z, width, n);
         p1[bin] += std::norm(d1) / w2;
         p2[bin] += std::norm(d2) / w2;
         p12[bin] += (d1 * std::conj(d2)).real() / w2;
@@ -236,7 +242,7 @@ TEST(PowerSpectrum, ModeCountsMatchBruteForceForAnyBinWidth) {
       std::vector<double> cnt(4 * n, 0.0);
       double total = 0;
       for_each_mode(n, [&](int x, int y, int z) {
-        cnt[brute_bin(x, y, z, width)] += 1;
+        cnt[brute_bin(x, y, z, width, n)] += 1;
         total += 1;
       });
       PowerSpectrumOptions opts;
@@ -254,6 +260,28 @@ TEST(PowerSpectrum, ModeCountsMatchBruteForceForAnyBinWidth) {
       EXPECT_EQ(sum, total) << "n " << n << " width " << width;
     }
   }
+}
+
+TEST(PowerSpectrum, LastBinIsClosedAtNyquist) {
+  // With W = 1 the last bin is [k_N - k_F, k_N]: the three axis modes at |k| = k_N join it
+  // instead of making a bin of their own.
+  const int n = 32;
+  const double box = 100.0, kf = 2 * pi / box;
+  const PowerSpectrum got = measure_power_spectrum(white_noise(n, box, 9));
+  double last_shell = 0;  // modes with n/2 - 1 <= |n| <= n/2, counted directly
+  for_each_mode(n, [&](int x, int y, int z) {
+    const int s = x * x + y * y + z * z;
+    if (s >= (n / 2 - 1) * (n / 2 - 1)) last_shell += 1;
+  });
+  ASSERT_EQ(got.k.size(), size_t(n / 2 - 1));  // bins 1 ... n/2 - 1
+  EXPECT_EQ(got.nmodes.back(), last_shell);
+  EXPECT_GT(got.k.back(), (n / 2 - 1) * kf);
+  EXPECT_LT(got.k.back(), (n / 2) * kf);
+  // A width that does not divide N/2 leaves k_N inside a bin: nothing to close.
+  PowerSpectrumOptions opts;
+  opts.kbin_width = 0.7;
+  const PowerSpectrum narrow = measure_power_spectrum(white_noise(n, box, 9), opts);
+  EXPECT_EQ(int(std::floor(narrow.k.back() / (0.7 * kf))), int(std::floor((n / 2) / 0.7)));
 }
 
 TEST(PowerSpectrum, CorrelationIsOneWithItselfAndSmallForIndependentFields) {

@@ -272,6 +272,9 @@ PriorTable prior_power(const DenoiseSettings& s, FlowCheckpoint& ckpt, double bo
   Tensor<float> x;
   std::vector<double> sum_pk;
   int used = 0;
+  // Every mode of the grid, corners included, as the trainer's tables: S is needed for all of them.
+  PowerSpectrumOptions every_mode;
+  every_mode.k_max_over_nyquist = std::sqrt(3.0);
   const auto start = clock_type::now();
   for (int i = 0; i < s.prior_samples; ++i) {
     flow.sample(1, s.prior_seed * 1000003 + uint64_t(i), 1.0, x);
@@ -281,7 +284,7 @@ PriorTable prior_power(const DenoiseSettings& s, FlowCheckpoint& ckpt, double bo
     bool finite = true;
     for (float v : g.values) finite = finite && std::isfinite(v) && std::fabs(v) < 1e6f;
     if (!finite) continue;
-    const PowerSpectrum ps = measure_power_spectrum(g);
+    const PowerSpectrum ps = measure_power_spectrum(g, every_mode);
     if (sum_pk.empty()) {
       t.k_hmpc = ps.k;
       sum_pk.assign(ps.pk.size(), 0.0);

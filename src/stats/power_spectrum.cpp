@@ -75,8 +75,13 @@ struct Binning {
       const double ratio = length_of[s] / opts.kbin_width;
       double bin = std::floor(ratio);
       if (ratio - bin > 1.0 - 1e-12) bin += 1.0;
-      if (bin != previous) ++dense;
-      previous = bin;
+      const bool on_edge = std::abs(ratio - bin) < 1e-12 * std::max(1.0, ratio);
+      // The cut closes the last bin: a shell exactly on the cut and on an edge (|k| = k_N when W
+      // divides N/2) joins the bin below instead of making a bin of its own: at k_N that bin would
+      // hold only the three axis modes (N/2, 0, 0), (0, N/2, 0), (0, 0, N/2).
+      const bool closes_last_bin = s == max_sq && on_edge && previous == bin - 1.0;
+      if (bin != previous && !closes_last_bin) ++dense;
+      if (!closes_last_bin) previous = bin;
       bin_of[s] = dense;
     }
     bins = dense + 1;

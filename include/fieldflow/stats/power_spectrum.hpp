@@ -4,6 +4,7 @@
 //   P(k) = (L^3 / N^6) |delta_k|^2,  P12 = (L^3 / N^6) Re(delta1_k delta2_k^*)
 //   k_F = 2 pi / L; bin i holds i <= |k| / (W k_F) < i + 1 (with W = 1 the first bin is i = 1;
 //   with W > 1 the first bin, i = 0, holds 0 < |k| < W k_F); |k| > k_N = pi N / L dropped;
+//   the last bin is closed: modes with |k| exactly k_N on an edge belong to the bin below;
 //   k of a bin = mean |k| of its modes; nmodes counts k and -k (r2c planes c = 0 and c = N/2
 //   once, the others twice); k = 0 excluded; empty bins omitted (k_max_over_nyquist moves
 //   the k_N cut).
