@@ -373,6 +373,11 @@ struct Reconstruction {
   int tiles = 0;  // the MAP's tiles (large_box: tiles); 0: one MAP over the whole box
 };
 
+// large_box: tiles applies only to a box larger than the trained flow's grid.
+bool map_by_tiles_on(const DenoiseSettings& s, int observed_n, int trained_grid) {
+  return s.large_box == "tiles" && observed_n > trained_grid;
+}
+
 // The MAP of p(y|d) on the observation's grid, from the start map.init names (wf: the WF's delta).
 MapResult map_of(const Observation& o, const std::vector<double>& wf, MultiScaleFlow<float>& flow,
                  const Preprocessing& pre, const DenoiseSettings& s, std::FILE* log) {
@@ -520,7 +525,7 @@ Reconstruction reconstruct(const Observation& o, const std::vector<double>& eige
                               format_number(r.wf.relative_residual) + " after " +
                               std::to_string(r.wf.iterations) + " iterations, above tolerance " +
                               format_number(s.wiener_tolerance));
-  if (s.large_box == "tiles" && o.n > trained.spec().grid)
+  if (map_by_tiles_on(s, o.n, trained.spec().grid))
     r.map = map_by_tiles(o, r.wf.x, trained, pre, s, log, r.tiles);
   else
     r.map = map_of(o, r.wf.x, flow, pre, s, log);
@@ -620,7 +625,7 @@ Prepared prepare(const DenoiseSettings& s, const DenoiseSummary& summary, std::F
     std::fprintf(log, "denoise: %d^3 field, box %g Mpc/h, %.1f%% observed, noise sigma %g%s\n",
                  obs.n, obs.box_size_mpch, 100 * obs.observed_fraction(), obs.noise_sigma[0],
                  !p.rebuilt ? ""
-                 : s.large_box == "tiles" && obs.n > trained.grid
+                 : map_by_tiles_on(s, obs.n, trained.grid)
                      ? " (MAP by tiles of the flow's grid)"
                      : " (flow applied to the whole periodic box)");
 
