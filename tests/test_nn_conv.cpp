@@ -57,19 +57,22 @@ TEST_P(ConvFastVsReference, ForwardAndBackward) {
   EXPECT_LT(max_abs_diff(fast.bias.grad, ref.bias.grad), 1e-4 * scale(ref.bias.grad));
 }
 
-INSTANTIATE_TEST_SUITE_P(Shapes, ConvFastVsReference,
-                         ::testing::Values(Shape{1, 16, 3}, Shape{16, 16, 1}, Shape{16, 2, 3},
-                                           Shape{32, 8, 3}, Shape{4, 32, 3}, Shape{32, 32, 3},
-                                           Shape{64, 32, 3}, Shape{16, 64, 3}, Shape{64, 64, 1},
-                                           Shape{3, 5, 3}, Shape{48, 16, 3}, Shape{16, 3, 1},
-                                           // grids of one and two SIMD widths: z-vectorised kernels
-                                           Shape{16, 2, 3, 16}, Shape{32, 8, 3, 16},
-                                           Shape{1, 16, 3, 16}, Shape{4, 32, 3, 16},
-                                           Shape{5, 7, 3, 16}, Shape{16, 11, 1, 16},
-                                           Shape{2, 3, 3, 32},
-                                           // bench-32's output convolution at its grid (n = 4
-                                           // AVX2 widths: z-vectorised)
-                                           Shape{8, 2, 3, 32}));
+INSTANTIATE_TEST_SUITE_P(
+    Shapes, ConvFastVsReference,
+    ::testing::Values(Shape{1, 16, 3}, Shape{16, 16, 1}, Shape{16, 2, 3}, Shape{32, 8, 3},
+                      Shape{4, 32, 3}, Shape{32, 32, 3}, Shape{64, 32, 3}, Shape{16, 64, 3},
+                      Shape{64, 64, 1}, Shape{3, 5, 3}, Shape{48, 16, 3}, Shape{16, 3, 1},
+                      // grids of one and two SIMD widths: z-vectorised kernels
+                      Shape{16, 2, 3, 16}, Shape{32, 8, 3, 16}, Shape{1, 16, 3, 16},
+                      Shape{4, 32, 3, 16}, Shape{5, 7, 3, 16}, Shape{16, 11, 1, 16},
+                      Shape{2, 3, 3, 32},
+                      // bench-32's output convolution at its grid (n = 4
+                      // AVX2 widths: z-vectorised)
+                      Shape{8, 2, 3, 32},
+                      // one input vector per voxel (AVX-512, AVX2, SSE4)
+                      // and rows long enough for tiles that do not wrap;
+                      // one input channel with whole 16-voxel tiles
+                      Shape{16, 2, 3, 32}, Shape{4, 3, 3, 16}, Shape{1, 16, 3, 32}));
 
 // Gradients of L = sum(y * r) against central differences (double, reference path and fast
 // path with a SIMD-width channel count).

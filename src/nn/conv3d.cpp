@@ -102,14 +102,19 @@ void weight_grad_reference(const Tensor<T>& x, const Tensor<T>& dy, int k, bool 
 // ---- fast kernels ----
 
 // Output channels vectorised: ZB consecutive z voxels x VB vectors of output channels held in
-// registers; each input value is broadcast against VB weight vectors.
-template <typename T, int ZB, int VB>
-inline void row_out_vectorised(const T* xb, int n, int ci, int k, ConvWeights<T> w, bool flip,
+// registers; each input value is broadcast against VB weight vectors. For one (x, y) offset of
+// the kernel, the k z-taps x ci input channels are one contiguous stretch both in the padded row
+// and in the weights (tap_stride = ci x in_stride), so the inner loop walks it as one index m.
+// kInputs: ci when fixed at compile time (1: the flow's first layer, whose voxel offsets are then
+// constants), 0 when read at run time.
+template <typename T, int ZB, int VB, int kInputs>
+inline void row_out_vectorised(const T* xb, int n, int ci_runtime, int k, ConvWeights<T> w,
                                const T* bias, Activation<T> relu, int px, int py, int z0, int o0,
                                T* yrow, int co) {
   const Tag<T> d;
   const size_t L = hn::Lanes(d);
-  const int r = k / 2, k3 = k * k * k;
+  const int ci = kInputs > 0 ? kInputs : ci_runtime;
+  const int r = k / 2, stretch = k * ci;
   Vec<T> acc[ZB][VB];
   for (int v = 0; v < VB; ++v) {
     const Vec<T> bv = bias ? hn::LoadU(d, bias + o0 + v * L) : hn::Zero(d);
@@ -119,18 +124,15 @@ inline void row_out_vectorised(const T* xb, int n, int ci, int k, ConvWeights<T>
     const int xx = wrap_index_near(px + a - r, n);
     for (int bb = 0; bb < k; ++bb) {
       const T* row = xb + (size_t(xx) * n + wrap_index_near(py + bb - r, n)) * (n + 2 * r) * ci;
-      for (int c = 0; c < k; ++c) {
-        const int tap = (a * k + bb) * k + c, tw = flip ? k3 - 1 - tap : tap;
-        const T* wt = w.w + size_t(tw) * w.tap_stride + o0;
-        const T* xin = row + size_t(z0 + c) * ci;  // padded row: no wrap
-        for (int i = 0; i < ci; ++i) {
-          const T* wi = wt + size_t(i) * w.in_stride;
-          Vec<T> wv[VB];
-          for (int v = 0; v < VB; ++v) wv[v] = hn::LoadU(d, wi + v * L);
-          for (int j = 0; j < ZB; ++j) {
-            const Vec<T> xv = hn::Set(d, xin[j * ci + i]);
-            for (int v = 0; v < VB; ++v) acc[j][v] = hn::MulAdd(xv, wv[v], acc[j][v]);
-          }
+      const T* xin = row + size_t(z0) * ci;  // padded row: no wrap
+      const T* wab = w.w + size_t(a * k + bb) * k * w.tap_stride + o0;
+      for (int m = 0; m < stretch; ++m) {
+        const T* wm = wab + size_t(m) * w.in_stride;
+        Vec<T> wv[VB];
+        for (int v = 0; v < VB; ++v) wv[v] = hn::LoadU(d, wm + v * L);
+        for (int j = 0; j < ZB; ++j) {
+          const Vec<T> xv = hn::Set(d, xin[j * ci + m]);
+          for (int v = 0; v < VB; ++v) acc[j][v] = hn::MulAdd(xv, wv[v], acc[j][v]);
         }
       }
     }
@@ -146,30 +148,36 @@ inline void row_out_vectorised(const T* xb, int n, int ci, int k, ConvWeights<T>
 }
 
 // Input channels vectorised: dot products for OB output channels at ZB voxels, summed across
-// lanes at the end. For convolutions with few outputs.
-template <typename T, int ZB, int OB>
-inline void row_in_vectorised(const T* xb, int n, int ci, int k, ConvWeights<T> w, bool flip,
-                              const T* bias, Activation<T> relu, int px, int py, int z0, int o0,
-                              T* yrow, int co) {
+// lanes at the end. For convolutions with few outputs. Reads the input as it is (channels-last,
+// not padded): the z voxels a tile reads, wrapped, are listed once per tile. kOneVector: the
+// input is one vector per voxel (ci = lanes) and the tile does not wrap, so the voxels a tap reads
+// are constant offsets from one pointer (no table: fewer registers, no spills).
+template <typename T, int ZB, int OB, bool kOneVector>
+inline void row_in_vectorised(const T* xb, int n, int ci, int k, ConvWeights<T> w, const T* bias,
+                              Activation<T> relu, int px, int py, int z0, int o0, T* yrow, int co) {
   const Tag<T> d;
   const size_t L = hn::Lanes(d);
-  const int r = k / 2, k3 = k * k * k;
+  const int r = k / 2;
+  size_t z_offset[ZB + 2];  // voxel z0 - r + j of the row, wrapped, in elements (k <= 3)
+  if constexpr (!kOneVector)
+    for (int j = 0; j < ZB + k - 1; ++j) z_offset[j] = size_t(wrap_index(z0 - r + j, n)) * ci;
   Vec<T> acc[ZB][OB];
   for (int j = 0; j < ZB; ++j)
     for (int c = 0; c < OB; ++c) acc[j][c] = hn::Zero(d);
   for (int a = 0; a < k; ++a) {
     const int xx = wrap_index_near(px + a - r, n);
     for (int bb = 0; bb < k; ++bb) {
-      const T* row = xb + (size_t(xx) * n + wrap_index_near(py + bb - r, n)) * (n + 2 * r) * ci;
+      const T* row = xb + (size_t(xx) * n + wrap_index_near(py + bb - r, n)) * n * ci;
       for (int c = 0; c < k; ++c) {
-        const int tap = (a * k + bb) * k + c, tw = flip ? k3 - 1 - tap : tap;
-        const T* wt = w.w + size_t(tw) * w.tap_stride;
-        const T* xin = row + size_t(z0 + c) * ci;  // padded row: no wrap
+        const int tap = (a * k + bb) * k + c;
+        const T* wt = w.w + size_t(tap) * w.tap_stride;
         const T* wo[OB];
         for (int q = 0; q < OB; ++q) wo[q] = wt + size_t(o0 + q) * w.out_stride;
-        for (int i = 0; i < ci; i += int(L)) {
+        const T* xc = row + size_t(z0 - r + c) * L;  // kOneVector: voxel z0 - r + c
+        for (int i = 0; i < (kOneVector ? int(L) : ci); i += int(L)) {
           Vec<T> xv[ZB];
-          for (int j = 0; j < ZB; ++j) xv[j] = hn::LoadU(d, xin + j * ci + i);
+          for (int j = 0; j < ZB; ++j)
+            xv[j] = hn::LoadU(d, kOneVector ? xc + j * L : row + z_offset[j + c] + i);
           for (int q = 0; q < OB; ++q) {
             const Vec<T> wv = hn::LoadU(d, wo[q] + i);
             for (int j = 0; j < ZB; ++j) acc[j][q] = hn::MulAdd(xv[j], wv, acc[j][q]);
@@ -190,7 +198,7 @@ inline void row_in_vectorised(const T* xb, int n, int ci, int k, ConvWeights<T> 
 // registers: up to 16 accumulators; 16 registers: 12, where GCC folds the weight loads it cannot
 // keep into the multiply-adds; 12 rather than 8 gives the two FMA pipes more independent sums).
 constexpr int zb_out(int vb) {
-  return kFewRegisters ? std::max(1, 12 / vb) : (vb >= 3 ? 4 : 8);
+  return kFewRegisters ? std::max(1, 12 / vb) : (vb >= 3 ? 4 : (vb == 2 ? 8 : 16));
 }
 
 // The largest power of two below zb (the block of the tail of a row).
@@ -205,23 +213,46 @@ constexpr int zb_in(int ob) {
 }
 
 // Blocks of ZB voxels from z0 on; the tail in blocks of the powers of two below ZB.
-template <typename T, int ZB, int VB>
-void rows_out(const T* xb, int n, int ci, int k, ConvWeights<T> w, bool flip, const T* bias,
+template <typename T, int ZB, int VB, int kInputs>
+void rows_out(const T* xb, int n, int ci, int k, ConvWeights<T> w, const T* bias,
               Activation<T> relu, int px, int py, int o0, T* yrow, int co, int z0 = 0) {
   for (; z0 + ZB <= n; z0 += ZB)
-    row_out_vectorised<T, ZB, VB>(xb, n, ci, k, w, flip, bias, relu, px, py, z0, o0, yrow, co);
+    row_out_vectorised<T, ZB, VB, kInputs>(xb, n, ci, k, w, bias, relu, px, py, z0, o0, yrow, co);
   if constexpr (ZB > 1)
-    rows_out<T, smaller_block(ZB), VB>(xb, n, ci, k, w, flip, bias, relu, px, py, o0, yrow, co, z0);
+    rows_out<T, smaller_block(ZB), VB, kInputs>(xb, n, ci, k, w, bias, relu, px, py, o0, yrow, co,
+                                                z0);
+}
+
+// One z row, all output channels, in blocks of up to 4 vectors.
+template <typename T, int kInputs>
+void row_all_outputs(const T* xb, int n, int ci, int k, ConvWeights<T> w, const T* bias,
+                     Activation<T> relu, int px, int py, T* yrow, int co) {
+  const int lanes = int(hn::Lanes(Tag<T>())), nv = co / lanes;
+  int v0 = 0;
+  for (; v0 + 4 <= nv; v0 += 4)
+    rows_out<T, zb_out(4), 4, kInputs>(xb, n, ci, k, w, bias, relu, px, py, v0 * lanes, yrow, co);
+  if (nv - v0 == 3)
+    rows_out<T, zb_out(3), 3, kInputs>(xb, n, ci, k, w, bias, relu, px, py, v0 * lanes, yrow, co);
+  else if (nv - v0 == 2)
+    rows_out<T, zb_out(2), 2, kInputs>(xb, n, ci, k, w, bias, relu, px, py, v0 * lanes, yrow, co);
+  else if (nv - v0 == 1)
+    rows_out<T, zb_out(1), 1, kInputs>(xb, n, ci, k, w, bias, relu, px, py, v0 * lanes, yrow, co);
 }
 
 template <typename T, int ZB, int OB>
-void rows_in(const T* xb, int n, int ci, int k, ConvWeights<T> w, bool flip, const T* bias,
-             Activation<T> relu, int px, int py, int o0, T* yrow, int co) {
+void rows_in(const T* xb, int n, int ci, int k, ConvWeights<T> w, const T* bias, Activation<T> relu,
+             int px, int py, int o0, T* yrow, int co) {
+  const int r = k / 2;
+  const bool one_vector = ci == int(hn::Lanes(Tag<T>()));
   int z0 = 0;
-  for (; z0 + ZB <= n; z0 += ZB)
-    row_in_vectorised<T, ZB, OB>(xb, n, ci, k, w, flip, bias, relu, px, py, z0, o0, yrow, co);
+  for (; z0 + ZB <= n; z0 += ZB) {
+    if (one_vector && z0 >= r && z0 + ZB + r <= n)
+      row_in_vectorised<T, ZB, OB, true>(xb, n, ci, k, w, bias, relu, px, py, z0, o0, yrow, co);
+    else
+      row_in_vectorised<T, ZB, OB, false>(xb, n, ci, k, w, bias, relu, px, py, z0, o0, yrow, co);
+  }
   for (; z0 < n; ++z0)
-    row_in_vectorised<T, 1, OB>(xb, n, ci, k, w, flip, bias, relu, px, py, z0, o0, yrow, co);
+    row_in_vectorised<T, 1, OB, false>(xb, n, ci, k, w, bias, relu, px, py, z0, o0, yrow, co);
 }
 
 // The input with each z row padded periodically by k/2 voxels on both sides, so the kernels'
@@ -245,21 +276,20 @@ const T* z_padded(const Tensor<T>& x, int r) {
   for (size_t row = 0; row < rows; ++row) {
     const T* src = x.data.data() + row * n * c;
     T* dst = padded.data() + row * np * c;
-    for (int z = 0; z < np; ++z) {
-      const T* s = src + size_t(wrap_index_near(z - r, n)) * c;
-      for (int i = 0; i < c; ++i) dst[size_t(z) * c + i] = s[i];
-    }
+    std::copy_n(src + size_t(n - r) * c, size_t(r) * c, dst);  // voxels n - r ... n - 1
+    std::copy_n(src, size_t(n) * c, dst + size_t(r) * c);
+    std::copy_n(src, size_t(r) * c, dst + size_t(n + r) * c);  // voxels 0 ... r - 1
   }
   return padded.data();
 }
 
 template <typename T>
-void conv_fast(const Tensor<T>& x, int k, ConvWeights<T> w, const T* bias, bool flip,
-               Activation<T> relu, Tensor<T>& y, bool out_vectorised) {
+void conv_fast(const Tensor<T>& x, int k, ConvWeights<T> w, const T* bias, Activation<T> relu,
+               Tensor<T>& y, bool out_vectorised) {
   const int n = x.n, ci = x.channels, co = y.channels, r = k / 2, np = n + 2 * r;
-  const int lanes = int(hn::Lanes(Tag<T>()));
-  const T* padded_data = z_padded(x, r);
-  const size_t padded_field = size_t(n) * n * np * ci;
+  // The output-vectorised kernel reads z-padded rows; the dot-product kernel the input itself.
+  const T* padded_data = out_vectorised ? z_padded(x, r) : x.data.data();
+  const size_t padded_field = size_t(n) * n * (out_vectorised ? np : n) * ci;
 #pragma omp parallel for collapse(2) \
     schedule(static) if (x.size() * co * k * k * k > kParallelMinWork)
   for (int b = 0; b < x.batch; ++b)
@@ -267,31 +297,20 @@ void conv_fast(const Tensor<T>& x, int k, ConvWeights<T> w, const T* bias, bool 
       const T* xb = padded_data + b * padded_field;
       for (int py = 0; py < n; ++py) {
         T* yrow = y.field(b) + (size_t(px) * n + py) * n * co;
-        if (out_vectorised) {
-          int v0 = 0;
-          const int nv = co / lanes;
-          for (; v0 + 4 <= nv; v0 += 4)
-            rows_out<T, zb_out(4), 4>(xb, n, ci, k, w, flip, bias, relu, px, py, v0 * lanes, yrow,
-                                      co);
-          if (nv - v0 == 3)
-            rows_out<T, zb_out(3), 3>(xb, n, ci, k, w, flip, bias, relu, px, py, v0 * lanes, yrow,
-                                      co);
-          else if (nv - v0 == 2)
-            rows_out<T, zb_out(2), 2>(xb, n, ci, k, w, flip, bias, relu, px, py, v0 * lanes, yrow,
-                                      co);
-          else if (nv - v0 == 1)
-            rows_out<T, zb_out(1), 1>(xb, n, ci, k, w, flip, bias, relu, px, py, v0 * lanes, yrow,
-                                      co);
-        } else {
+        if (out_vectorised && ci == 1)
+          row_all_outputs<T, 1>(xb, n, ci, k, w, bias, relu, px, py, yrow, co);
+        else if (out_vectorised)
+          row_all_outputs<T, 0>(xb, n, ci, k, w, bias, relu, px, py, yrow, co);
+        else {
           int o0 = 0;
           for (; o0 + 4 <= co; o0 += 4)
-            rows_in<T, zb_in(4), 4>(xb, n, ci, k, w, flip, bias, relu, px, py, o0, yrow, co);
+            rows_in<T, zb_in(4), 4>(xb, n, ci, k, w, bias, relu, px, py, o0, yrow, co);
           if (co - o0 == 3)
-            rows_in<T, zb_in(3), 3>(xb, n, ci, k, w, flip, bias, relu, px, py, o0, yrow, co);
+            rows_in<T, zb_in(3), 3>(xb, n, ci, k, w, bias, relu, px, py, o0, yrow, co);
           else if (co - o0 == 2)
-            rows_in<T, zb_in(2), 2>(xb, n, ci, k, w, flip, bias, relu, px, py, o0, yrow, co);
+            rows_in<T, zb_in(2), 2>(xb, n, ci, k, w, bias, relu, px, py, o0, yrow, co);
           else if (co - o0 == 1)
-            rows_in<T, zb_in(1), 1>(xb, n, ci, k, w, flip, bias, relu, px, py, o0, yrow, co);
+            rows_in<T, zb_in(1), 1>(xb, n, ci, k, w, bias, relu, px, py, o0, yrow, co);
         }
       }
     }
@@ -314,13 +333,12 @@ constexpr int outputs_per_block() {
 }
 
 template <typename T, int ZV, int OB>
-void rows_z_vectorised(const T* xt, int n, int ci, int k, ConvWeights<T> w, bool flip,
-                       const T* bias, Activation<T> relu, int b, int px, int py0, int o0, T* y,
-                       int co) {
+void rows_z_vectorised(const T* xt, int n, int ci, int k, ConvWeights<T> w, const T* bias,
+                       Activation<T> relu, int b, int px, int py0, int o0, T* y, int co) {
   constexpr int RB = rows_per_block<ZV, OB>();
   const Tag<T> d;
   const int L = int(hn::Lanes(d));
-  const int r = k / 2, k3 = k * k * k, np = n + 2 * r;
+  const int r = k / 2, np = n + 2 * r;
   Vec<T> acc[RB][ZV][OB];
   for (int q = 0; q < RB; ++q)
     for (int v = 0; v < ZV; ++v)
@@ -332,8 +350,8 @@ void rows_z_vectorised(const T* xt, int n, int ci, int k, ConvWeights<T> w, bool
       for (int q = 0; q < RB; ++q)
         rowp[q] = xt + ((size_t(b) * n + xx) * n + wrap_index_near(py0 + q + bb - r, n)) * ci * np;
       for (int c = 0; c < k; ++c) {
-        const int tap = (a * k + bb) * k + c, tw = flip ? k3 - 1 - tap : tap;
-        const T* wt = w.w + size_t(tw) * w.tap_stride + size_t(o0) * w.out_stride;
+        const int tap = (a * k + bb) * k + c;
+        const T* wt = w.w + size_t(tap) * w.tap_stride + size_t(o0) * w.out_stride;
         for (int i = 0; i < ci; ++i) {
           Vec<T> wv[OB];
           for (int o = 0; o < OB; ++o)
@@ -364,8 +382,8 @@ void rows_z_vectorised(const T* xt, int n, int ci, int k, ConvWeights<T> w, bool
 }
 
 template <typename T, int ZV>
-void plane_z_vectorised(const T* xt, int n, int ci, int k, ConvWeights<T> w, bool flip,
-                        const T* bias, Activation<T> relu, int b, int px, T* y, int co) {
+void plane_z_vectorised(const T* xt, int n, int ci, int k, ConvWeights<T> w, const T* bias,
+                        Activation<T> relu, int b, int px, T* y, int co) {
   constexpr int kMaxOB = outputs_per_block<ZV>();
   for (int o0 = 0; o0 < co; o0 += kMaxOB) {
     const int ob = std::min(kMaxOB, co - o0);
@@ -374,7 +392,7 @@ void plane_z_vectorised(const T* xt, int n, int ci, int k, ConvWeights<T> w, boo
       if constexpr (OB <= kMaxOB) {
         constexpr int RB = rows_per_block<ZV, OB>();
         for (int py0 = 0; py0 < n; py0 += RB)
-          rows_z_vectorised<T, ZV, OB>(xt, n, ci, k, w, flip, bias, relu, b, px, py0, o0, y, co);
+          rows_z_vectorised<T, ZV, OB>(xt, n, ci, k, w, bias, relu, b, px, py0, o0, y, co);
       }
     };
     switch (ob) {
@@ -407,7 +425,7 @@ void plane_z_vectorised(const T* xt, int n, int ci, int k, ConvWeights<T> w, boo
 }
 
 template <typename T>
-void conv_z_vectorised(const Tensor<T>& x, int k, ConvWeights<T> w, const T* bias, bool flip,
+void conv_z_vectorised(const Tensor<T>& x, int k, ConvWeights<T> w, const T* bias,
                        Activation<T> relu, Tensor<T>& y) {
   const int n = x.n, ci = x.channels, co = y.channels, r = k / 2, np = n + 2 * r;
   const int L = int(hn::Lanes(Tag<T>()));
@@ -428,14 +446,11 @@ void conv_z_vectorised(const Tensor<T>& x, int k, ConvWeights<T> w, const T* bia
   for (int b = 0; b < x.batch; ++b)
     for (int px = 0; px < n; ++px) {
       if (n == L)
-        plane_z_vectorised<T, 1>(padded.data(), n, ci, k, w, flip, bias, relu, b, px, y.data.data(),
-                                 co);
+        plane_z_vectorised<T, 1>(padded.data(), n, ci, k, w, bias, relu, b, px, y.data.data(), co);
       else if (n == 2 * L)
-        plane_z_vectorised<T, 2>(padded.data(), n, ci, k, w, flip, bias, relu, b, px, y.data.data(),
-                                 co);
+        plane_z_vectorised<T, 2>(padded.data(), n, ci, k, w, bias, relu, b, px, y.data.data(), co);
       else
-        plane_z_vectorised<T, 4>(padded.data(), n, ci, k, w, flip, bias, relu, b, px, y.data.data(),
-                                 co);
+        plane_z_vectorised<T, 4>(padded.data(), n, ci, k, w, bias, relu, b, px, y.data.data(), co);
     }
 }
 
@@ -572,22 +587,42 @@ void grad_fast(const Tensor<T>& p, const Tensor<T>& q, int k, T* g, AlignedVecto
 // not compiled for it).
 constexpr bool kVectorTarget = HWY_TARGET != HWY_SCALAR && HWY_TARGET != HWY_EMU128;
 
+// The fast kernels take the kernel unflipped: a flipped one (the transposed convolution) has its
+// taps reversed once here, into a buffer kept between calls. Conv3d's weights have tap_stride =
+// in x out (in_stride, out_stride = out, 1 or 1, in), which the kernels rely on.
+template <typename T>
+ConvWeights<T> taps_reversed(ConvWeights<T> w, int k3) {
+  static thread_local AlignedVector<T> reversed;
+  reversed.resize(size_t(k3) * w.tap_stride);
+  for (int tap = 0; tap < k3; ++tap)
+    std::copy_n(w.w + size_t(k3 - 1 - tap) * w.tap_stride, w.tap_stride,
+                reversed.data() + size_t(tap) * w.tap_stride);
+  return {reversed.data(), w.tap_stride, w.in_stride, w.out_stride};
+}
+
 template <typename T>
 void forward_impl(const Tensor<T>& x, int kernel, ConvWeights<T> w, const T* bias, bool flip,
                   Activation<T> relu, Tensor<T>& y, ConvPath path) {
   const size_t lanes = hn::Lanes(Tag<T>());
-  if constexpr (!kVectorTarget)
-    conv_reference(x, kernel, w, bias, flip, relu, y);
-  else if (path == ConvPath::automatic && w.out_stride == 1 && y.channels % lanes == 0)
-    conv_fast(x, kernel, w, bias, flip, relu, y, true);
-  else if (path == ConvPath::automatic && y.channels < int(lanes) &&
-           (x.n == int(lanes) || x.n == 2 * int(lanes) || x.n == 4 * int(lanes)) &&
-           x.n % 8 == 0)  // 8: rows per block
-    conv_z_vectorised(x, kernel, w, bias, flip, relu, y);
-  else if (path == ConvPath::automatic && w.in_stride == 1 && x.channels % lanes == 0)
-    conv_fast(x, kernel, w, bias, flip, relu, y, false);
-  else
-    conv_reference(x, kernel, w, bias, flip, relu, y);
+  const int k3 = kernel * kernel * kernel;
+  const bool fast = kVectorTarget && path == ConvPath::automatic &&
+                    w.tap_stride == size_t(x.channels) * y.channels;
+  if (!fast) return conv_reference(x, kernel, w, bias, flip, relu, y);
+  if constexpr (kVectorTarget) {
+    const ConvWeights<T> wf = flip ? taps_reversed(w, k3) : w;
+    if (w.out_stride == 1 && y.channels % lanes == 0)
+      conv_fast(x, kernel, wf, bias, relu, y, true);
+    else if (x.channels == int(lanes) && w.in_stride == 1)  // one vector per voxel: dot products
+      conv_fast(x, kernel, wf, bias, relu, y, false);
+    else if (y.channels < int(lanes) &&
+             (x.n == int(lanes) || x.n == 2 * int(lanes) || x.n == 4 * int(lanes)) &&
+             x.n % 8 == 0)  // 8: rows per block
+      conv_z_vectorised(x, kernel, wf, bias, relu, y);
+    else if (w.in_stride == 1 && x.channels % lanes == 0)
+      conv_fast(x, kernel, wf, bias, relu, y, false);
+    else
+      conv_reference(x, kernel, w, bias, flip, relu, y);
+  }
 }
 
 template <typename T>
