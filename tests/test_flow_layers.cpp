@@ -99,6 +99,10 @@ std::vector<StepCase> cases() {
                  [] { return std::make_unique<Squeeze<double>>("s"); }});
   out.push_back({"actnorm", 2, [] { return initialized_actnorm<float>(); },
                  [] { return initialized_actnorm<double>(); }});
+  // Two bins per k_N: on the 4^3 grid of the brute-force tests every bin has modes.
+  out.push_back({"spectral_calibration", 2,
+                 [] { return std::make_unique<SpectralCalibration<float>>("k", 2); },
+                 [] { return std::make_unique<SpectralCalibration<double>>("k", 2); }});
   for (MixingKind kind : {MixingKind::permutation, MixingKind::orthogonal, MixingKind::lu})
     out.push_back({std::string("mixing_") + to_string(kind), 3,
                    [=] { return std::make_unique<ChannelMixing<float>>("m", 3, kind, 5); },
@@ -262,6 +266,31 @@ INSTANTIATE_TEST_SUITE_P(Steps, StepTest, ::testing::ValuesIn(cases()),
                          [](const ::testing::TestParamInfo<StepCase>& info) {
                            return info.param.label;
                          });
+
+// The calibration's bins against a direct count: at bins_per_nyquist = n/2 each bin is one
+// fundamental wide ([b, b + 1) k_F), as the P(k) estimator's; at log_scale = 0 it is the identity.
+TEST(SpectralCalibration, BinsAndIdentity) {
+  SpectralCalibration<double> cal("k", 4);
+  EXPECT_EQ(cal.log_scale.size(), size_t(7));  // floor(sqrt(3) * 4) + 1
+  std::vector<double> expected(7, 0.0);
+  for (int a = -4; a < 4; ++a)
+    for (int b = -4; b < 4; ++b)
+      for (int c = -4; c < 4; ++c) expected[size_t(std::sqrt(double(a * a + b * b + c * c)))] += 1;
+  EXPECT_EQ(cal.bin_mode_counts(8), expected);
+  Tensor<double> x(2, 8, 1), y;
+  fill_normal(x, 3);
+  std::vector<double> logdet(2, 0.0);
+  cal.forward(x, y, logdet.data());
+  for (size_t i = 0; i < x.size(); ++i) EXPECT_NEAR(y.data[i], x.data[i], 1e-12);
+  EXPECT_EQ(logdet[0], 0.0);
+  // One scale a on bin 1 only: y - x is (a - 1) times x's modes of 1 <= |k|/k_F < 2.
+  cal.log_scale.value[1] = std::log(3.0);
+  cal.forward(x, y, logdet.data());
+  EXPECT_NEAR(logdet[0], 26 * std::log(3.0), 1e-12);  // 6 + 12 + 8 modes: |k| = 1, sqrt 2, 3
+  double moved = 0;
+  for (size_t i = 0; i < x.size(); ++i) moved = std::max(moved, std::abs(y.data[i] - x.data[i]));
+  EXPECT_GT(moved, 1e-3);
+}
 
 // A fresh coupling (last conv zero) is the identity with log|det| = 0.
 TEST(AffineCoupling, StartsAsIdentity) {

@@ -27,8 +27,9 @@ void fill_normal(Tensor<T>& t, uint64_t seed, double scale = 1.0) {
 }
 
 FlowSpec small_spec(int grid, MixingKind mixing, bool actnorm, ScaleBound bound,
-                    double negative_slope = 0.0) {
+                    double negative_slope = 0.0, int calibration_bins = 0) {
   FlowSpec s;
+  s.calibration_bins = calibration_bins;
   s.grid = grid;
   s.channels = 1;
   s.levels = {{2, 2, 4, 5}, {2, 0, 3, 0}};
@@ -46,13 +47,14 @@ struct Variant {
   bool actnorm;
   ScaleBound bound;
   double negative_slope = 0.0;
+  int calibration_bins = 0;
 };
 
 class FlowVariant : public ::testing::TestWithParam<Variant> {
  protected:
   FlowSpec spec(int grid) const {
     const Variant& v = GetParam();
-    return small_spec(grid, v.mixing, v.actnorm, v.bound, v.negative_slope);
+    return small_spec(grid, v.mixing, v.actnorm, v.bound, v.negative_slope, v.calibration_bins);
   }
 };
 
@@ -205,7 +207,10 @@ INSTANTIATE_TEST_SUITE_P(
                       Variant{"actnorm_lu", MixingKind::lu, true, ScaleBound::tanh_scale},
                       Variant{"orthogonal", MixingKind::orthogonal, false, ScaleBound::softclamp},
                       Variant{"permutation", MixingKind::permutation, true, ScaleBound::tanh},
-                      Variant{"leaky_actnorm_lu", MixingKind::lu, true, ScaleBound::tanh, 0.2}),
+                      Variant{"leaky_actnorm_lu", MixingKind::lu, true, ScaleBound::tanh, 0.2},
+                      // The spectral calibration in front (scales perturbed with the rest):
+                      // sampling, the density gradient (MAP) and inverse_vjp (latent HMC).
+                      Variant{"calibrated", MixingKind::lu, true, ScaleBound::tanh, 0.0, 2}),
     [](const ::testing::TestParamInfo<Variant>& info) { return info.param.label; });
 
 // With a standard normal base, shifting the input periodically by a multiple of the coarsest
@@ -349,6 +354,35 @@ TEST(MultiScaleFlow, CopyStateFromGivesTheSameDensity) {
   MultiScaleFlow<double> other(small_spec(8, MixingKind::none, false, ScaleBound::tanh));
   MultiScaleFlow<double> with_actnorm(small_spec(8, MixingKind::none, true, ScaleBound::tanh));
   EXPECT_THROW(other.copy_state_from(with_actnorm), Error);
+}
+
+// A trained flow copied behind a spectral calibration: the identity calibration gives its log p
+// (to FFT rounding); with scales a, log p(x) = log p_trained(A x) + log|det A|, A applied on its
+// own.
+TEST(MultiScaleFlow, CalibrationInFrontOfATrainedFlow) {
+  FlowSpec s = small_spec(8, MixingKind::lu, true, ScaleBound::tanh);
+  MultiScaleFlow<double> trained(s);
+  Tensor<double> x(2, 8, 1);
+  fill_normal(x, 15);
+  initialise(trained, x);
+  s.calibration_bins = 4;
+  MultiScaleFlow<double> calibrated(s);
+  EXPECT_EQ(trained.calibration(), nullptr);
+  ASSERT_NE(calibrated.calibration(), nullptr);
+  calibrated.copy_state_from(trained);
+  const std::vector<double> same = calibrated.log_prob(x), plain = trained.log_prob(x);
+  for (int b = 0; b < 2; ++b) EXPECT_NEAR(same[b], plain[b], 1e-9) << b;  // FFT rounding only
+  std::vector<double>& log_scale = calibrated.calibration()->log_scale.value;
+  for (size_t b = 0; b < log_scale.size(); ++b) log_scale[b] = 0.1 * double(b % 3) - 0.15;
+  SpectralCalibration<double> alone("alone", 4);
+  alone.log_scale.value = log_scale;
+  Tensor<double> ax;
+  std::vector<double> logdet(2, 0.0);
+  alone.forward(x, ax, logdet.data());
+  const std::vector<double> expected = trained.log_prob(ax), got = calibrated.log_prob(x);
+  for (int b = 0; b < 2; ++b) EXPECT_NEAR(got[b], expected[b] + logdet[b], 1e-9) << b;
+  // The reverse copy (calibration into a flow without one) is refused.
+  EXPECT_THROW(trained.copy_state_from(calibrated), Error);
 }
 
 // bench-32 has the parameter count of the PyTorch peer (572228).

@@ -222,6 +222,16 @@ FlowSpec small_flow(int grid) {
   return s;
 }
 
+// small_flow over the correlated-Gaussian base of kK, kP in a box of side box.
+FlowSpec gaussian_flow(int grid, double box) {
+  FlowSpec spec = small_flow(grid);
+  spec.base = BaseKind::correlated_gaussian;
+  spec.base_k_hmpc = kK;
+  spec.base_pk = kP;
+  spec.base_box_size_mpch = box;
+  return spec;
+}
+
 // -log p(y|d)'s gradient (log1p preprocessing through a perturbed flow, mask, noise) matches
 // central finite differences.
 TEST(PosteriorObjective, GradientMatchesFiniteDifferences) {
@@ -327,11 +337,7 @@ TEST(MapReconstruction, LbfgsDecreasesMonotonically) {
 TEST(MapReconstruction, GaussianFlowMapEqualsWienerFilter) {
   const int n = 8;
   const double box = 32.0;
-  FlowSpec spec = small_flow(n);
-  spec.base = BaseKind::correlated_gaussian;
-  spec.base_k_hmpc = kK;
-  spec.base_pk = kP;
-  spec.base_box_size_mpch = box;
+  FlowSpec spec = gaussian_flow(n, box);
   MultiScaleFlow<double> flow(spec);  // fresh couplings: the identity
   FlowPrior<double> prior(flow);
   const Observation o = masked_observation(n, box, 0.35, 0.6, 7);
@@ -397,6 +403,46 @@ TEST(MapReconstruction, GaussianFlowMapEqualsWienerFilter) {
                               &zero_scale);
             }).find("voxel scale must be finite and > 0"),
             std::string::npos);
+}
+
+// A spectral calibration a(|k|) in front of that Gaussian flow makes the prior over y the Gaussian
+// of covariance S / a^2 (per mode): the MAP is the Wiener filter of those eigenvalues, computed
+// here from the bin rule (|k| in [b, b + 1) k_F at calibration_bins = n/2) on its own.
+TEST(MapReconstruction, CalibratedGaussianFlowMapEqualsWienerFilterOfScaledS) {
+  const int n = 8;
+  const double box = 32.0;
+  FlowSpec spec = gaussian_flow(n, box);
+  spec.calibration_bins = n / 2;
+  MultiScaleFlow<double> flow(spec);
+  std::vector<double>& log_scale = flow.calibration()->log_scale.value;
+  for (size_t b = 0; b < log_scale.size(); ++b) log_scale[b] = 0.4 - 0.15 * double(b);
+  std::vector<double> lambda = eigenvalues(n, box);
+  for (int a = 0; a < n; ++a)
+    for (int b = 0; b < n; ++b)
+      for (int c = 0; c <= n / 2; ++c) {
+        const int ka = fft_wavenumber(a, n), kb = fft_wavenumber(b, n);
+        const size_t bin = size_t(std::sqrt(double(ka * ka + kb * kb + c * c)));
+        lambda[size_t((a * n + b) * (n / 2 + 1) + c)] *= std::exp(-2 * log_scale[bin]);
+      }
+  FlowPrior<double> prior(flow);
+  const Observation o = masked_observation(n, box, 0.35, 0.6, 7);
+  const WienerResult w = WienerFilter(n, lambda, o.inverse_noise(), 1).solve(o.data, 1e-12, 1000);
+  const WienerResult unscaled =
+      WienerFilter(n, eigenvalues(n, box), o.inverse_noise(), 1).solve(o.data, 1e-12, 1000);
+  PosteriorObjective obj(prior, Preprocessing{}, o);
+  MapSettings s;
+  s.max_iterations = 2000;
+  s.tolerance = 1e-15;
+  s.gradient_tolerance = 1e-11;
+  const MapResult m = map_reconstruct(obj, std::vector<double>(o.size(), 0.0), s);
+  double diff = 0, off = 0, norm = 0;
+  for (size_t i = 0; i < o.size(); ++i) {
+    diff += (m.delta[i] - w.x[i]) * (m.delta[i] - w.x[i]);
+    off += (m.delta[i] - unscaled.x[i]) * (m.delta[i] - unscaled.x[i]);
+    norm += w.x[i] * w.x[i];
+  }
+  EXPECT_LT(std::sqrt(diff / norm), 1e-6) << m.stop << " " << m.iterations;
+  EXPECT_GT(std::sqrt(off / norm), 1e-2);  // and not the WF of S
 }
 
 // A prior whose density grows without bound (log p = slope sum y) has no MAP: one clear error.

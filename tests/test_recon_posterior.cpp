@@ -116,39 +116,46 @@ PosteriorSettings quick(const std::string& space) {
 
 }  // namespace
 
+// Also with a spectral calibration in front (calibration_bins 2, its scales perturbed too): the
+// latent chains' y = f^-1(u) and gradient go through its inverse.
 TEST(LatentPosterior, GradientThroughTheInverseFlowMatchesFiniteDifferences) {
   omp_set_num_threads(1);  // tiny grids: threads only cost
-  FlowSpec spec = gaussian_flow_spec(4);
-  MultiScaleFlow<double> flow(spec);
-  flow.perturb(3, 0.2);  // a non-trivial flow
-  Preprocessing p;
-  p.transform = PreprocessTransform::log1p;
-  p.mean = -0.1;
-  p.std = 0.6;
-  p.eps = 1e-3;
-  Observation obs = gaussian_observation(flow, 0.3, 0.5, 4);
-  for (double& d : obs.data) d = 0.3 * d;  // keep delta = g(y) in a sensible range
-  LatentPosterior<double> target(flow, p, obs);
-  const CounterRng rng(9);
-  Eigen::VectorXd u(64), grad(64), g2(64);
-  for (int i = 0; i < 64; ++i) u[i] = 0.3 * rng.normal(uint64_t(i));
-  target.log_density_grad(u, grad);
-  const double h = 1e-6;
-  for (int i = 0; i < 64; i += 5) {
-    Eigen::VectorXd up = u, um = u;
-    up[i] += h;
-    um[i] -= h;
-    const double fd = (target.log_density_grad(up, g2) - target.log_density_grad(um, g2)) / (2 * h);
-    EXPECT_NEAR(grad[i], fd, 1e-6 * std::max(1.0, std::abs(fd))) << i;
+  for (int calibration_bins : {0, 2}) {
+    SCOPED_TRACE("calibration_bins " + std::to_string(calibration_bins));
+    FlowSpec spec = gaussian_flow_spec(4);
+    spec.calibration_bins = calibration_bins;
+    MultiScaleFlow<double> flow(spec);
+    flow.perturb(3, 0.2);  // a non-trivial flow
+    Preprocessing p;
+    p.transform = PreprocessTransform::log1p;
+    p.mean = -0.1;
+    p.std = 0.6;
+    p.eps = 1e-3;
+    Observation obs = gaussian_observation(flow, 0.3, 0.5, 4);
+    for (double& d : obs.data) d = 0.3 * d;  // keep delta = g(y) in a sensible range
+    LatentPosterior<double> target(flow, p, obs);
+    const CounterRng rng(9);
+    Eigen::VectorXd u(64), grad(64), g2(64);
+    for (int i = 0; i < 64; ++i) u[i] = 0.3 * rng.normal(uint64_t(i));
+    target.log_density_grad(u, grad);
+    const double h = 1e-6;
+    for (int i = 0; i < 64; i += 5) {
+      Eigen::VectorXd up = u, um = u;
+      up[i] += h;
+      um[i] -= h;
+      const double fd =
+          (target.log_density_grad(up, g2) - target.log_density_grad(um, g2)) / (2 * h);
+      EXPECT_NEAR(grad[i], fd, 1e-6 * std::max(1.0, std::abs(fd))) << i;
+    }
+    // The same gradient after evaluating elsewhere (the cache of the inverse pass is keyed on u).
+    Eigen::VectorXd again(64);
+    target.log_density_grad(u, again);
+    EXPECT_LT((again - grad).norm(), 1e-12 * grad.norm());
+    // from_y inverts to_y.
+    std::vector<double> y(64);
+    target.to_y(u, y.data());
+    EXPECT_LT((target.from_y(y) - u).norm(), 1e-9 * u.norm());
   }
-  // The same gradient after evaluating elsewhere (the cache of the inverse pass is keyed on u).
-  Eigen::VectorXd again(64);
-  target.log_density_grad(u, again);
-  EXPECT_LT((again - grad).norm(), 1e-12 * grad.norm());
-  // from_y inverts to_y.
-  std::vector<double> y(64);
-  target.to_y(u, y.data());
-  EXPECT_LT((target.from_y(y) - u).norm(), 1e-9 * u.norm());
 }
 
 TEST(Posterior, GaussianCaseWithoutMaskIsExactPerFourierMode) {

@@ -21,6 +21,7 @@
 #include "fieldflow/report/report.hpp"
 #include "fieldflow/sim/cosmology.hpp"
 #include "fieldflow/sim/simulation_set.hpp"
+#include "fieldflow/train/calibrate.hpp"
 #include "fieldflow/train/settings.hpp"
 
 namespace {
@@ -39,6 +40,8 @@ const std::vector<DocTable>& doc_tables() {
       {"docs/flow.md", "sample", [] { return ff::sample_settings_table().markdown_table(); }},
       {"docs/train.md", "data", [] { return ff::data_settings_table().markdown_table(); }},
       {"docs/train.md", "train", [] { return ff::train_settings_table().markdown_table(); }},
+      {"docs/train.md", "calibrate",
+       [] { return ff::calibrate_settings_table().markdown_table(); }},
       {"docs/denoise.md", "denoise", [] { return ff::denoise_settings_table().markdown_table(); }},
       {"docs/posterior.md", "posterior",
        [] { return ff::posterior_settings_table().markdown_table(); }},

@@ -35,6 +35,7 @@ void add_simulate_command(CLI::App& app);
 void add_sample_command(CLI::App& app);
 void add_logp_command(CLI::App& app);
 void add_train_command(CLI::App& app);
+void add_calibrate_command(CLI::App& app);
 void add_denoise_command(CLI::App& app);
 
 // A command-line mistake found after parsing (e.g. two options that do not go together): exit 2.

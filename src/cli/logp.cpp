@@ -29,20 +29,10 @@ void run_logp(const LogpArgs& a) {
   refuse_output_that_is_input(a.out, inputs);
   FlowCheckpoint loaded = load_flow_checkpoint(a.checkpoint);
   loaded.require_initialized();
-  MultiScaleFlow<float>& flow = *loaded.flow;
-  const int n = flow.spec().grid;
-  const double box = loaded.data.box_size_mpch;
   // Every grid is checked before anything is printed: a refusal is the only line.
   std::vector<GridFileInfo> infos;
   for (const std::string& path : a.grids) {
-    const GridFileInfo info = inspect_grid_file(path);
-    if (info.n != n)
-      throw Error(path, "grid of " + std::to_string(info.n) + "^3, the flow models " +
-                            std::to_string(n) + "^3");
-    if (std::abs(info.box_size_mpch - box) > 1e-6 * box)
-      throw Error(path, "box of " + format_number(info.box_size_mpch) +
-                            " Mpc/h, the flow was trained on boxes of " + format_number(box) +
-                            " Mpc/h");
+    const GridFileInfo info = inspect_grid_for_flow(path, loaded);
     infos.push_back(info);
   }
   std::vector<double> file_index, field_index, logp_nats, bits_per_voxel;

@@ -135,6 +135,7 @@ int main(int argc, char** argv) {
   ff::cli::add_sample_command(app);
   ff::cli::add_logp_command(app);
   ff::cli::add_train_command(app);
+  ff::cli::add_calibrate_command(app);
   ff::cli::add_denoise_command(app);
   ff::cli::add_report_command(app);
   const std::string sub = subcommand_named(app, argc, argv);

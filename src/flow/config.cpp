@@ -115,6 +115,9 @@ const SettingsTable<FlowSettings>& flow_settings_table() {
                   Range::between(0, 1).open_below().open_above(),
                   "leaky_relu only: y = max(x, slope x)")
           .integer("seed", &F::seed, 0, Range::non_negative(), "initial weights and fixed mixings")
+          .integer("calibration_bins", &F::calibration_bins, 0, Range::between(0, 4096),
+                   "0: none; K > 0: a spectral calibration before the couplings, one scale per "
+                   "|k| bin of width k_N/K (fitted by `fieldflow calibrate`)")
           .section("base", &F::base, base_table());
   return table;
 }
@@ -141,6 +144,7 @@ FlowSpec read_flow_spec(ConfigNode node) {
   spec.clamp = f.clamp;
   spec.negative_slope = f.activation == "leaky_relu" ? f.leaky_slope : 0.0;
   spec.seed = f.seed;
+  spec.calibration_bins = f.calibration_bins;
   spec.base = f.base.kind;
   if (spec.base == BaseKind::correlated_gaussian) {
     spec.base_box_size_mpch = f.base.box_size_mpch;
@@ -191,6 +195,7 @@ std::string flow_spec_yaml(const FlowSpec& spec) {
   f.activation = spec.negative_slope > 0 ? "leaky_relu" : "relu";
   if (spec.negative_slope > 0) f.leaky_slope = spec.negative_slope;
   f.seed = spec.seed;
+  f.calibration_bins = spec.calibration_bins;
   f.base.kind = spec.base;
   // Once measured, the P(k) is written out: the YAML then describes this very flow.
   if (spec.base == BaseKind::correlated_gaussian && spec.base_power_measured &&

@@ -4,6 +4,7 @@
 #include <cmath>
 
 #include "fieldflow/core/error.hpp"
+#include "fieldflow/core/text.hpp"
 
 namespace ff {
 
@@ -37,6 +38,20 @@ double field_log_density(FlowCheckpoint& loaded, const GridF& field) {
   Tensor<float> x(1, n, 1);
   std::copy(y.values.begin(), y.values.end(), x.data.begin());
   return flow.log_prob(x)[0] + log_jacobian;
+}
+
+GridFileInfo inspect_grid_for_flow(const std::string& path, const FlowCheckpoint& loaded) {
+  const int n = loaded.flow->spec().grid;
+  const double box = loaded.data.box_size_mpch;
+  const GridFileInfo info = inspect_grid_file(path);
+  if (info.n != n)
+    throw Error(path, "grid of " + std::to_string(info.n) + "^3, the flow models " +
+                          std::to_string(n) + "^3");
+  if (std::abs(info.box_size_mpch - box) > 1e-6 * box)
+    throw Error(path, "box of " + format_number(info.box_size_mpch) +
+                          " Mpc/h, the flow was trained on boxes of " + format_number(box) +
+                          " Mpc/h");
+  return info;
 }
 
 }  // namespace ff

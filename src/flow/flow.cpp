@@ -37,6 +37,7 @@ void validate(const FlowSpec& spec) {
     if (level.checkerboard_couplings < 0 || level.channel_couplings < 0 ||
         level.hidden_checkerboard < 1 || (level.channel_couplings > 0 && level.hidden_channel < 1))
       throw Error("flow.levels", "coupling counts must be >= 0 and hidden channels positive");
+  if (spec.calibration_bins < 0) throw Error("flow.calibration_bins", "must be >= 0");
   if (spec.base == BaseKind::correlated_gaussian && !spec.base_power_measured &&
       spec.base_box_size_mpch <= 0)
     throw Error("flow.base", "correlated_gaussian needs a positive box_size_mpch");
@@ -74,6 +75,9 @@ MultiScaleFlow<T>::MultiScaleFlow(const FlowSpec& spec) : spec_(spec) {
   int n = spec_.grid, C = spec_.channels;
   uint64_t stream = 0;
   steps_.resize(L);
+  if (spec_.calibration_bins > 0)
+    steps_[0].push_back(
+        std::make_unique<SpectralCalibration<T>>("calibration", spec_.calibration_bins));
   for (int l = 0; l < L; ++l) {
     const FlowLevelSpec& ls = spec_.levels[l];
     auto& steps = steps_[l];
@@ -430,8 +434,17 @@ void MultiScaleFlow<T>::sample(int count, uint64_t seed, double temperature, Ten
 }
 
 template <typename T>
+SpectralCalibration<T>* MultiScaleFlow<T>::calibration() {
+  if (spec_.calibration_bins <= 0) return nullptr;
+  return dynamic_cast<SpectralCalibration<T>*>(steps_[0].front().get());
+}
+
+template <typename T>
 void MultiScaleFlow<T>::copy_state_from(MultiScaleFlow& other) {
-  const std::vector<Param<T>*> to = params(), from = other.params();
+  std::vector<Param<T>*> to = params();
+  const std::vector<Param<T>*> from = other.params();
+  // A calibration that other lacks stays as it is here.
+  if (calibration() && !other.calibration()) to.erase(to.begin());
   const std::vector<ActNorm<T>*> at = actnorms(), af = other.actnorms();
   const std::vector<ChannelMixing<T>*> mt = mixings(), mf = other.mixings();
   bool same = to.size() == from.size() && at.size() == af.size() && mt.size() == mf.size();

@@ -34,6 +34,7 @@ struct FlowSettings {
   std::string activation = "relu";
   double leaky_slope = 0.01;
   uint64_t seed = 0;
+  int calibration_bins = 0;
   struct Base {
     BaseKind kind = BaseKind::standard_normal;
     bool power_measured = false;  // power: measured (fieldflow train measures P(k))

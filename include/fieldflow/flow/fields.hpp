@@ -5,6 +5,7 @@
 
 #include "fieldflow/core/grid.hpp"
 #include "fieldflow/flow/checkpoint.hpp"
+#include "fieldflow/io/grid_file.hpp"
 
 namespace ff {
 
@@ -17,5 +18,9 @@ GridF sample_field(FlowCheckpoint& loaded, uint64_t seed, int index, double temp
 // preprocessing's log-Jacobian, i.e. a density over delta itself. The field must be of the flow's
 // grid.
 double field_log_density(FlowCheckpoint& loaded, const GridF& field);
+
+// The description of grid file `path`; throws Error(path, ...) unless its fields have the flow's
+// grid and the box of its training data (what logp and calibrate accept).
+GridFileInfo inspect_grid_for_flow(const std::string& path, const FlowCheckpoint& loaded);
 
 }  // namespace ff

@@ -45,6 +45,8 @@ struct FlowSpec {
   // preprocessed training fields before it builds the flow.
   bool base_power_measured = false;
   uint64_t seed = 0;  // initial weights and fixed mixings
+  // > 0: a SpectralCalibration with this many bins per k_N is the first step (identity at start).
+  int calibration_bins = 0;
 };
 
 // The yardstick architecture "bench-32" of ../shared/BENCH.md.
@@ -123,8 +125,12 @@ class MultiScaleFlow {
 
   // Copies what a trained flow is, besides its architecture, from other: parameter values, actnorm
   // states and the fixed mixings. other must have the same steps (e.g. the same spec on another
-  // grid: the couplings are periodic convolutions, so the same state defines a density there).
+  // grid: the couplings are periodic convolutions, so the same state defines a density there),
+  // except that a flow without a spectral calibration may be copied into one with it (which then
+  // keeps its own calibration: `fieldflow calibrate` adds one to a trained flow).
   void copy_state_from(MultiScaleFlow& other);
+  // The first step when spec().calibration_bins > 0, else null.
+  SpectralCalibration<T>* calibration();
 
   // Adds scale * N(0, 1) to every parameter (tests and benchmark checks; a zero-initialised
   // flow is the identity).

@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "fieldflow/core/fft.hpp"
 #include "fieldflow/nn/conv3d.hpp"
 #include "fieldflow/nn/param.hpp"
 #include "fieldflow/nn/tensor.hpp"
@@ -171,6 +172,52 @@ class ActNorm : public FlowStep<T> {
  private:
   std::string name_;
   std::vector<T> scale_;
+};
+
+// A Fourier-diagonal linear map of each field and channel, y = F^-1(a(|k|) F x): one learned scale
+// a_b = exp(log_scale_b) per bin b = floor(|k| / k_N * bins_per_nyquist) of the wavenumber in
+// units of the grid's Nyquist (bins_per_nyquist = n/2 gives bins one fundamental wide, the P(k)
+// estimator's). The bins are fixed in units of k_N, so the same scales apply on any grid of the
+// same voxel size. a is real and even in k, so y is real, the map is symmetric (its own
+// transpose) and log|det| = channels * (sum over all n^3 modes of log a(|k|)). The flow's first
+// step when flow.calibration_bins > 0 (docs/flow.md): the identity at log_scale = 0, fitted after
+// training by `fieldflow calibrate`.
+template <typename T>
+class SpectralCalibration : public FlowStep<T> {
+ public:
+  SpectralCalibration(std::string name, int bins_per_nyquist);
+  // Scales needed to cover |k| up to sqrt(3) k_N.
+  static int scale_count(int bins_per_nyquist);
+  std::string name() const override { return name_; }
+  void forward(const Tensor<T>& x, Tensor<T>& y, T* logdet) override;
+  void inverse(const Tensor<T>& y, Tensor<T>& x) override;
+  void backward(const Tensor<T>& x, const Tensor<T>& dy, const T* dlogdet, Tensor<T>& dx,
+                Backprop what) override;
+  void inverse_backward(const Tensor<T>& y, const Tensor<T>& dx, Tensor<T>& dy) override;
+  std::vector<Param<T>*> params() override { return {&log_scale}; }
+  int bins_per_nyquist() const { return bins_; }
+
+  // Per bin, summed over fields and channels: sum over the bin's modes of Re(conj(G_k) X_k) / n^3
+  // = <g, x restricted to the bin>. With g = dL/dx of a density L at x this is the derivative of
+  // L(F^-1(exp(t_b) F x)) at t = 0: the maximum-likelihood fit of the scales needs only it.
+  std::vector<double> bin_inner_products(const Tensor<T>& x, const Tensor<T>& g);
+  // Modes (of all n^3) per bin on an n^3 grid.
+  std::vector<double> bin_mode_counts(int n);
+
+  Param<T> log_scale;
+
+ private:
+  void prepare(int n);  // bins and FFT for an n^3 grid
+  // out = F^-1(exp(sign * log_scale) F in), per field and channel.
+  void apply(const Tensor<T>& in, Tensor<T>& out, double sign);
+
+  std::string name_;
+  int bins_;
+  int n_ = 0;
+  std::vector<int> mode_bin_;        // per half-complex mode
+  std::vector<double> mode_counts_;  // per bin, of all n^3 modes
+  std::unique_ptr<RealFft3d<double>> fft_;
+  std::vector<std::complex<double>> spectrum_;
 };
 
 enum class MixingKind { none, permutation, orthogonal, lu };

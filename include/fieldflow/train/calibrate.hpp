@@ -1,0 +1,83 @@
+#pragma once
+// `fieldflow calibrate`: after training, a spectral calibration (SpectralCalibration, the flow's
+// first step) fitted by maximum likelihood on the training fields with the rest of the flow
+// frozen. Maximum likelihood gives the few largest modes of a field almost no weight, so the
+// trained couplings leave their power off (docs/train.md); one scale per |k| bin restores it while
+// log p stays a density over delta. `calibrate:` is declared once here; docs/train.md has its
+// table.
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "fieldflow/core/grid.hpp"
+#include "fieldflow/core/settings.hpp"
+#include "fieldflow/flow/checkpoint.hpp"
+#include "fieldflow/flow/flow.hpp"
+
+namespace ff {
+
+class Config;
+
+struct CalibrateSettings {
+  std::string checkpoint;           // the trained flow
+  std::vector<std::string> fields;  // grid files or stacks: the training fields
+  std::string out;                  // the calibrated checkpoint written
+  int bins = 0;                     // bins per k_N; 0: grid / 2 (one fundamental wide)
+  std::string method = "power";     // power (of y) | likelihood
+  int iterations = 5;               // updates of the scales
+  int samples = 256;                // power: flow samples drawn to measure their P(k)
+  uint64_t seed = 0;                // power: the samples' seed
+};
+const SettingsTable<CalibrateSettings>& calibrate_settings_table();
+// The `calibrate:` section of config (unknown keys refused).
+CalibrateSettings read_calibrate_settings(Config& config);
+std::string calibrate_settings_yaml(const CalibrateSettings& s);
+
+// One pass at the current scales.
+struct CalibrationPass {
+  double nll_bits_per_voxel = 0;  // mean over the fields, a density over delta (power: NaN
+                                  // except on the first and last pass)
+  double largest_step = 0;        // largest |change| of a log-scale made after this pass (0: none)
+  int bins_kept = 0;              // bins left unchanged (nothing usable measured)
+  bool rejected = false;          // likelihood: the NLL rose, so back to the best point
+  // Per bin, 1 at the solution. likelihood: -<g, y_b> / n_b over the fields (> 1: the flow's
+  // density is narrower than the fields in that bin). power: the samples' P(k) of y over the
+  // fields'.
+  std::vector<double> bin_ratio;
+};
+
+enum class CalibrationMethod { likelihood, power };
+CalibrationMethod parse_calibration_method(const std::string& text);
+
+struct CalibrationOptions {
+  CalibrationMethod method = CalibrationMethod::power;
+  int iterations = 5;
+  int samples = 256;
+  uint64_t seed = 0;
+};
+
+// Fits flow.calibration()'s log-scales to fields (delta grids of the flow's grid), every other
+// parameter frozen; the k = 0 scale stays as it is (the field's mean is a one-point property
+// the couplings model). Returns iterations + 1 passes (the
+// last one only measures). Throws when the flow has no calibration.
+//  - likelihood: maximum likelihood. With g = d log p / dy at the preprocessed field y, the
+//    derivative of the mean log p with respect to log a_b is n_b + <g, y_b> (n_b: modes of bin b;
+//    y_b: y restricted to the bin), so only input gradients are needed. The step
+//    1/2 log(n_b / -<g, y_b>) is exact when the density is Gaussian in y (then -<g, y_b> grows as
+//    a_b^2); a pass whose NLL rose goes back to the best point with half the step.
+//  - power: moment matching. `samples` samples at temperature 1, drawn once; each update
+//    multiplies a_b by sqrt(P_samples / P_fields) of delta in bin b (samples are F^-1(F y / a)
+//    of the rest of the flow's draws, so a larger a_b lowers their power). Exact in one update
+//    for identity preprocessing.
+std::vector<CalibrationPass> fit_spectral_calibration(
+    MultiScaleFlow<float>& flow, const Preprocessing& preprocessing,
+    const std::vector<GridF>& fields, const CalibrationOptions& options,
+    const std::function<void(int iteration, const CalibrationPass&)>& progress = nullptr);
+
+// The flow of `trained` with a spectral calibration of `bins` bins per k_N in front (its own
+// state copied; the calibration the identity, or trained's own when it has one of that size).
+std::unique_ptr<MultiScaleFlow<float>> with_spectral_calibration(MultiScaleFlow<float>& trained,
+                                                                 int bins);
+
+}  // namespace ff

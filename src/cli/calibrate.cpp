@@ -1,0 +1,84 @@
+// fieldflow calibrate CONFIG.yaml [--set key=value ...]: a trained flow with a spectral
+// calibration in front, fitted by maximum likelihood on the training fields (train module,
+// docs/train.md "Spectral calibration").
+//   calibrate: {checkpoint, fields, out, bins, iterations}
+#include "fieldflow/train/calibrate.hpp"
+
+#include <cmath>
+#include <cstdio>
+
+#include "commands.hpp"
+#include "fieldflow/core/error.hpp"
+#include "fieldflow/core/text.hpp"
+#include "fieldflow/flow/fields.hpp"
+#include "fieldflow/io/atomic_file.hpp"
+#include "fieldflow/io/grid_file.hpp"
+
+namespace ff::cli {
+
+namespace {
+
+void run_calibrate(const ConfigArgs& args) {
+  Config config = args.load();
+  const CalibrateSettings s = read_calibrate_settings(config);
+  std::vector<std::string> inputs = s.fields;
+  inputs.push_back(s.checkpoint);
+  inputs.push_back(args.path);
+  refuse_output_that_is_input(s.out, inputs);
+  FlowCheckpoint loaded = load_flow_checkpoint(s.checkpoint);
+  loaded.require_initialized();
+  const int n = loaded.flow->spec().grid;
+  std::vector<GridF> fields;
+  for (const std::string& path : s.fields) {
+    const GridFileInfo info = inspect_grid_for_flow(path, loaded);
+    for (int i = 0; i < info.count; ++i) fields.push_back(read_grid_as<float>(path, i));
+  }
+  const int bins = s.bins > 0 ? s.bins : n / 2;
+  std::unique_ptr<MultiScaleFlow<float>> flow;
+  about_input(s.checkpoint, {"calibrate", "flow"},
+              [&] { flow = with_spectral_calibration(*loaded.flow, bins); });
+  CalibrationOptions options;
+  options.method = parse_calibration_method(s.method);
+  options.iterations = s.iterations;
+  options.samples = s.samples;
+  options.seed = s.seed;
+  std::printf("calibrate (%s): %zu field(s), %d bins per k_N (%zu scales), %d iteration(s)\n",
+              s.method.c_str(), fields.size(), bins, flow->calibration()->log_scale.size(),
+              s.iterations);
+  std::fflush(stdout);
+  const char* ratio = options.method == CalibrationMethod::power ? "samples' P(k) of y / fields'"
+                                                                 : "-<g, y_b> / n_b";
+  about_input(s.checkpoint, {"calibrate", "preprocessing", "flow"}, [&] {
+    fit_spectral_calibration(
+        *flow, loaded.preprocessing, fields, options, [&](int it, const CalibrationPass& p) {
+          std::printf(
+              "  pass %d: NLL %.6f bits/voxel%s; largest log-scale step %.3g, %d bin(s) "
+              "kept\n    %s per bin:",
+              it, p.nll_bits_per_voxel, p.rejected ? " (rose: back, half step)" : "",
+              p.largest_step, p.bins_kept, ratio);
+          for (double r : p.bin_ratio) std::printf(" %.3f", r);
+          std::printf("\n");
+          std::fflush(stdout);
+        });
+  });
+  std::printf("  scales:");
+  for (float v : flow->calibration()->log_scale.value) std::printf(" %.4f", std::exp(double(v)));
+  std::printf("\n");
+  save_flow_checkpoint(s.out, *flow, loaded.preprocessing, loaded.data, nullptr, &loaded.extras,
+                       calibrate_settings_yaml(s));
+  std::printf("wrote %s\n", printable(s.out).c_str());
+}
+
+}  // namespace
+
+void add_calibrate_command(CLI::App& app) {
+  auto args = std::make_shared<ConfigArgs>();
+  CLI::App* sub = app.add_subcommand(
+      "calibrate",
+      "Fit a spectral calibration (one scale per |k| bin) to a trained flow on its training "
+      "fields; writes a new checkpoint");
+  add_config_args(sub, *args);
+  sub->callback([args] { run_about(args->path, [&] { run_calibrate(*args); }); });
+}
+
+}  // namespace ff::cli

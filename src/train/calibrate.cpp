@@ -1,0 +1,226 @@
+// The post-training spectral calibration. See include/fieldflow/train/calibrate.hpp.
+#include "fieldflow/train/calibrate.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+
+#include "fieldflow/core/config.hpp"
+#include "fieldflow/core/error.hpp"
+
+namespace ff {
+
+const SettingsTable<CalibrateSettings>& calibrate_settings_table() {
+  using S = CalibrateSettings;
+  static const auto table =
+      SettingsTable<S>("calibrate",
+                       "`fieldflow calibrate`: a spectral calibration fitted to a trained flow.")
+          .text("checkpoint", &S::checkpoint, required, "the trained flow (checkpoint file)")
+          .texts("fields", &S::fields, required,
+                 "grid files or stacks of the training fields (never the test set)")
+          .text("out", &S::out, required, "the calibrated checkpoint written")
+          .integer("bins", &S::bins, 0, Range::between(0, 4096),
+                   "bins per k_N; 0: grid / 2 (each one fundamental wide, as P(k)'s)")
+          .choice("method", &S::method, "power", {"power", "likelihood"},
+                  "power: scales that give samples at temperature 1 the fields' P(k) of y; "
+                  "likelihood: maximum likelihood of the fields, the rest of the flow frozen")
+          .integer("iterations", &S::iterations, 5, Range::between(0, 1000),
+                   "updates of the scales (0: the identity calibration)")
+          .integer("samples", &S::samples, 256, Range::between(1, 100000),
+                   "power: flow samples drawn (once) to measure their P(k)")
+          .integer("seed", &S::seed, 0, Range::non_negative(),
+                   "power: sample i is the one `fieldflow sample` draws with this seed");
+  return table;
+}
+
+CalibrateSettings read_calibrate_settings(Config& config) {
+  CalibrateSettings s = calibrate_settings_table().read(config.root().section("calibrate"));
+  config.finish();
+  return s;
+}
+
+std::string calibrate_settings_yaml(const CalibrateSettings& s) {
+  return calibrate_settings_table().dump_text(s, "calibrate");
+}
+
+std::unique_ptr<MultiScaleFlow<float>> with_spectral_calibration(MultiScaleFlow<float>& trained,
+                                                                 int bins) {
+  FlowSpec spec = trained.spec();
+  if (spec.calibration_bins > 0 && spec.calibration_bins != bins)
+    throw Error("calibrate", "the flow already has a calibration of " +
+                                 std::to_string(spec.calibration_bins) + " bins per k_N, not " +
+                                 std::to_string(bins));
+  spec.calibration_bins = bins;
+  auto flow = std::make_unique<MultiScaleFlow<float>>(spec);
+  flow->copy_state_from(trained);
+  return flow;
+}
+
+namespace {
+
+constexpr int kBatch = 4;  // fields per pass of the flow: memory only
+
+// The fields (delta) preprocessed into the batch x; returns the preprocessing's log-Jacobian.
+double load_batch(const std::vector<GridF>& fields, size_t first, int count,
+                  const Preprocessing& preprocessing, int n, Tensor<float>& x) {
+  x.resize(count, n, 1);
+  double log_jacobian = 0.0;
+  for (int f = 0; f < count; ++f) {
+    const GridF& field = fields[first + size_t(f)];
+    if (field.n != n)
+      throw Error("calibrate", "fields must be grids of " + std::to_string(n) + "^3");
+    std::copy(field.values.begin(), field.values.end(), x.field(f));
+    log_jacobian += preprocessing.apply(x.field(f), field.size());
+  }
+  return log_jacobian;
+}
+
+// Mean NLL over delta (bits/voxel) of the fields; with minus_inner, also -<g, y_b> summed over
+// the fields (g = d log p / dy at the calibrated flow's input: the same inner product as at the
+// calibration's output, the map being symmetric).
+double mean_nll(MultiScaleFlow<float>& flow, const Preprocessing& preprocessing,
+                const std::vector<GridF>& fields, std::vector<double>* minus_inner) {
+  const int n = flow.spec().grid;
+  SpectralCalibration<float>& calibration = *flow.calibration();
+  if (minus_inner) minus_inner->assign(calibration.log_scale.size(), 0.0);
+  double logp_sum = 0.0;
+  Tensor<float> x, dx;
+  for (size_t first = 0; first < fields.size(); first += kBatch) {
+    const int count = int(std::min(fields.size() - first, size_t(kBatch)));
+    logp_sum += load_batch(fields, first, count, preprocessing, n, x);
+    const std::vector<double> logp =
+        minus_inner ? flow.log_prob_input_grad(x, dx) : flow.log_prob(x);
+    for (double l : logp) logp_sum += l;
+    if (minus_inner) {
+      const std::vector<double> inner = calibration.bin_inner_products(x, dx);
+      for (size_t b = 0; b < inner.size(); ++b) (*minus_inner)[b] -= inner[b];
+    }
+  }
+  const double nll = nll_bits_per_voxel(logp_sum / double(fields.size()), size_t(n) * n * n);
+  if (!std::isfinite(nll)) throw Error("calibrate", "the log density of the fields is not finite");
+  return nll;
+}
+
+std::vector<CalibrationPass> fit_likelihood(
+    MultiScaleFlow<float>& flow, const Preprocessing& preprocessing,
+    const std::vector<GridF>& fields, int iterations,
+    const std::function<void(int, const CalibrationPass&)>& progress) {
+  SpectralCalibration<float>& calibration = *flow.calibration();
+  const int n = flow.spec().grid;
+  const std::vector<double> modes = calibration.bin_mode_counts(n);
+  const size_t B = modes.size();
+  std::vector<float> best = calibration.log_scale.value;
+  std::vector<double> step(B, 0.0), minus_inner;
+  double best_nll = std::numeric_limits<double>::infinity(), multiplier = 1.0;
+  std::vector<CalibrationPass> passes;
+  for (int it = 0; it <= iterations; ++it) {
+    CalibrationPass pass;
+    pass.nll_bits_per_voxel = mean_nll(flow, preprocessing, fields, &minus_inner);
+    for (size_t b = 0; b < B; ++b)
+      pass.bin_ratio.push_back(modes[b] > 0 ? minus_inner[b] / (modes[b] * double(fields.size()))
+                                            : 1.0);
+    if (pass.nll_bits_per_voxel <= best_nll) {
+      best = calibration.log_scale.value;
+      best_nll = pass.nll_bits_per_voxel;
+      // The Gaussian step of every bin but k = 0 (the field's mean: a one-point property).
+      for (size_t b = 1; b < B; ++b)
+        step[b] = pass.bin_ratio[b] > 0 ? -0.5 * std::log(pass.bin_ratio[b]) : 0.0;
+    } else {
+      pass.rejected = true;  // back to the best point, half the step
+      multiplier *= 0.5;
+    }
+    if (it < iterations) {
+      for (size_t b = 0; b < B; ++b) {
+        calibration.log_scale.value[b] = best[b] + float(multiplier * step[b]);
+        pass.largest_step = std::max(pass.largest_step, std::abs(multiplier * step[b]));
+      }
+    }
+    passes.push_back(pass);
+    if (progress) progress(it, pass);
+  }
+  calibration.log_scale.value = best;
+  return passes;
+}
+
+std::vector<CalibrationPass> fit_power(
+    MultiScaleFlow<float>& flow, const Preprocessing& preprocessing,
+    const std::vector<GridF>& fields, const CalibrationOptions& options,
+    const std::function<void(int, const CalibrationPass&)>& progress) {
+  SpectralCalibration<float>& calibration = *flow.calibration();
+  const int n = flow.spec().grid;
+  const size_t B = calibration.log_scale.size();
+  // P(k) of y per bin, summed: of the preprocessed fields, and of the samples. (Of y, not of
+  // delta: y is linear in the scales, so one update is exact; delta's P(k) is set by the few
+  // densest voxels, and matching it by scaling y diverged on the built-in data: docs/train.md.)
+  auto bin_power = [&](const Tensor<float>& y) { return calibration.bin_inner_products(y, y); };
+  std::vector<double> target(B, 0.0);
+  Tensor<float> x;
+  for (size_t first = 0; first < fields.size(); first += kBatch) {
+    const int count = int(std::min(fields.size() - first, size_t(kBatch)));
+    load_batch(fields, first, count, preprocessing, n, x);
+    const std::vector<double> p = bin_power(x);
+    for (size_t b = 0; b < B; ++b) target[b] += p[b] / double(fields.size());
+  }
+  // Samples at temperature 1 drawn once, at the scales t0 of now; at scales t they are
+  // F^-1(exp(t0 - t) F y0) (the rest of the flow is fixed), so each update costs FFTs only.
+  // Sample i uses the seed `fieldflow sample` gives it.
+  const std::vector<float> t0 = calibration.log_scale.value;
+  Tensor<float> y0(options.samples, n, 1), one;
+  for (int i = 0; i < options.samples; ++i) {
+    flow.sample(1, options.seed + uint64_t(i) * 0x9E3779B97F4A7C15ull, 1.0, one);
+    std::copy(one.data.begin(), one.data.end(), y0.field(i));
+  }
+  SpectralCalibration<float> change("change", calibration.bins_per_nyquist());
+  std::vector<CalibrationPass> passes;
+  Tensor<float> y;
+  std::vector<float> logdet(size_t(options.samples), 0.f);
+  for (int it = 0; it <= options.iterations; ++it) {
+    for (size_t b = 0; b < B; ++b)
+      change.log_scale.value[b] = t0[b] - calibration.log_scale.value[b];
+    change.forward(y0, y, logdet.data());
+    const std::vector<double> p = bin_power(y);
+    CalibrationPass pass;
+    // The NLL costs a pass of the flow over the fields: first and last pass only.
+    pass.nll_bits_per_voxel = it == 0 || it == options.iterations
+                                  ? mean_nll(flow, preprocessing, fields, nullptr)
+                                  : std::numeric_limits<double>::quiet_NaN();
+    for (size_t b = 0; b < B; ++b)
+      pass.bin_ratio.push_back(target[b] > 0 ? p[b] / double(options.samples) / target[b] : 1.0);
+    if (it < options.iterations)
+      for (size_t b = 1; b < B; ++b) {  // not k = 0
+        if (!(target[b] > 0) || !(pass.bin_ratio[b] > 0) || !std::isfinite(pass.bin_ratio[b])) {
+          ++pass.bins_kept;
+          continue;
+        }
+        const double step = 0.5 * std::log(pass.bin_ratio[b]);
+        calibration.log_scale.value[b] += float(step);
+        pass.largest_step = std::max(pass.largest_step, std::abs(step));
+      }
+    passes.push_back(pass);
+    if (progress) progress(it, pass);
+  }
+  return passes;
+}
+
+}  // namespace
+
+CalibrationMethod parse_calibration_method(const std::string& text) {
+  if (text == "likelihood") return CalibrationMethod::likelihood;
+  if (text == "power") return CalibrationMethod::power;
+  throw Error("calibrate.method", "expected likelihood or power, got " + text);
+}
+
+std::vector<CalibrationPass> fit_spectral_calibration(
+    MultiScaleFlow<float>& flow, const Preprocessing& preprocessing,
+    const std::vector<GridF>& fields, const CalibrationOptions& options,
+    const std::function<void(int iteration, const CalibrationPass&)>& progress) {
+  if (!flow.calibration()) throw Error("calibrate", "the flow has no spectral calibration");
+  if (fields.empty()) throw Error("calibrate", "no fields");
+  if (flow.spec().channels != 1) throw Error("calibrate", "the flow must be single-channel");
+  if (options.method == CalibrationMethod::likelihood)
+    return fit_likelihood(flow, preprocessing, fields, options.iterations, progress);
+  if (options.samples < 1) throw Error("calibrate", "power needs at least one sample");
+  return fit_power(flow, preprocessing, fields, options, progress);
+}
+
+}  // namespace ff

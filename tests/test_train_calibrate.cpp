@@ -1,0 +1,242 @@
+// The post-training spectral calibration (train/calibrate.hpp): the fit against the closed-form
+// maximum-likelihood scales of a Gaussian density, the calibrated checkpoint through sample, logp
+// and a reload, and `fieldflow calibrate` end to end with each of its keys changing the result.
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+
+#include "fieldflow/core/config.hpp"
+#include "fieldflow/core/error.hpp"
+#include "fieldflow/core/fft.hpp"
+#include "fieldflow/core/rng.hpp"
+#include "fieldflow/flow/checkpoint.hpp"
+#include "fieldflow/flow/fields.hpp"
+#include "fieldflow/io/grid_file.hpp"
+#include "fieldflow/train/calibrate.hpp"
+#include "shell.hpp"
+
+namespace ff {
+namespace {
+
+namespace fs = std::filesystem;
+
+constexpr int kGrid = 8;
+constexpr double kBox = 64.0;
+
+// The identity flow (fresh couplings) over a correlated Gaussian base: a Gaussian density in y.
+FlowSpec gaussian_spec() {
+  FlowSpec s;
+  s.grid = kGrid;
+  s.levels = {{2, 2, 4, 5}, {2, 0, 3, 0}};
+  s.base = BaseKind::correlated_gaussian;
+  s.base_box_size_mpch = kBox;
+  s.base_k_hmpc = {0.05, 0.2, 1.0};
+  s.base_pk = {800.0, 300.0, 20.0};
+  return s;
+}
+
+// Fields whose large scales carry more power than the base's: a Gaussian base sample plus white
+// noise, so every bin's closed-form scale differs from 1.
+std::vector<GridF> test_fields(int count) {
+  MultiScaleFlow<float> flow(gaussian_spec());
+  Tensor<float> x;
+  flow.sample(count, 11, 1.3, x);
+  std::vector<GridF> out;
+  for (int f = 0; f < count; ++f) {
+    GridF g(kGrid, kBox);
+    const CounterRng rng(5, uint64_t(f));
+    for (size_t i = 0; i < g.size(); ++i) g.values[i] = x.field(f)[i] + float(0.3 * rng.normal(i));
+    out.push_back(g);
+  }
+  return out;
+}
+
+// Per bin of width k_N/4 on 8^3 (one fundamental: |k| in [b, b + 1) k_F), summed over the grids
+// and modes: |Y_k|^2 / weight_k (weight: n^3 lambda_k, or 1 when lambda is empty); and the modes
+// per bin (of all n^3, counted once).
+std::vector<double> bin_sums(const std::vector<GridF>& grids, const std::vector<double>& lambda,
+                             std::vector<double>* modes = nullptr) {
+  const int n = kGrid, half = n / 2 + 1, count = 7;  // floor(sqrt(3) * 4) + 1
+  std::vector<double> sums(count, 0.0);
+  if (modes) modes->assign(count, 0.0);
+  RealFft3d<double> fft(n, 1);
+  for (const GridF& g : grids) {
+    for (size_t i = 0; i < g.size(); ++i) fft.real()[i] = g.values[i];
+    fft.forward();
+    for (int a = 0; a < n; ++a)
+      for (int b = 0; b < n; ++b)
+        for (int c = 0; c < half; ++c) {
+          const double ka = fft_wavenumber(a, n), kb = fft_wavenumber(b, n);
+          const size_t bin = size_t(std::sqrt(ka * ka + kb * kb + double(c) * c));
+          const size_t m = (size_t(a) * n + b) * half + c;
+          const double w = (c == 0 || 2 * c == n) ? 1.0 : 2.0;
+          const double weight = lambda.empty() ? 1.0 : double(n) * n * n * lambda[m];
+          sums[bin] += w * std::norm(fft.complex()[m]) / weight;
+          if (modes && &g == &grids.front()) (*modes)[bin] += w;
+        }
+  }
+  return sums;
+}
+
+// Maximum likelihood of log N(A y; 0, S) + log|det A| in a_b, in closed form:
+// a_b^2 = (modes of b) * fields / sum over fields and b's modes of |Y_k|^2 / (n^3 lambda_k).
+std::vector<double> closed_form_log_scales(const std::vector<GridF>& fields,
+                                           const std::vector<double>& lambda) {
+  std::vector<double> modes;
+  const std::vector<double> power = bin_sums(fields, lambda, &modes);
+  std::vector<double> out(power.size());
+  for (size_t b = 0; b < out.size(); ++b)
+    out[b] = 0.5 * std::log(modes[b] * double(fields.size()) / power[b]);
+  return out;
+}
+
+TEST(SpectralCalibrationFit, GaussianDensityMatchesClosedForm) {
+  const std::vector<GridF> fields = test_fields(6);
+  MultiScaleFlow<float> gaussian(gaussian_spec());
+  const int bins = 4;  // bins one fundamental wide on 8^3
+  auto flow = with_spectral_calibration(gaussian, bins);
+  const Preprocessing identity;  // y = delta
+  CalibrationOptions likelihood;
+  likelihood.method = CalibrationMethod::likelihood;
+  likelihood.iterations = 3;
+  const std::vector<CalibrationPass> passes =
+      fit_spectral_calibration(*flow, identity, fields, likelihood);
+  ASSERT_EQ(passes.size(), 4u);
+  const std::vector<double> expected =
+      closed_form_log_scales(fields, gaussian.correlated_base()->eigenvalues());
+  const std::vector<float>& got = flow->calibration()->log_scale.value;
+  ASSERT_EQ(got.size(), expected.size());
+  double spread = 0;
+  EXPECT_EQ(got[0], 0.f);  // k = 0 is left to the flow
+  for (size_t b = 1; b < got.size(); ++b) {
+    EXPECT_NEAR(got[b], expected[b], 2e-4) << "bin " << b;
+    spread = std::max(spread, std::abs(expected[b]));
+  }
+  EXPECT_GT(spread, 0.05) << "the test needs scales away from 1";
+  // Exact for a Gaussian: the first update lands, the next ones are rounding.
+  EXPECT_GT(passes[0].largest_step, 0.05);
+  EXPECT_LT(passes[1].largest_step, 2e-4);
+  EXPECT_EQ(passes[0].bins_kept, 0);
+  // The likelihood rose, and the last pass only measures.
+  EXPECT_LT(passes[1].nll_bits_per_voxel, passes[0].nll_bits_per_voxel - 1e-3);
+  EXPECT_EQ(passes[3].largest_step, 0.0);
+  // No calibration, or another size of it: refused.
+  EXPECT_THROW(fit_spectral_calibration(gaussian, identity, fields, likelihood), Error);
+  EXPECT_THROW(with_spectral_calibration(*flow, 2), Error);
+}
+
+// power: with identity preprocessing one update gives the calibrated flow's samples (the same
+// draws, as `fieldflow sample` seeds them) exactly the fields' P(k) per bin, measured here with
+// an FFT of its own; further updates stay there.
+TEST(SpectralCalibrationFit, PowerMatchesTheFieldsSpectrum) {
+  const std::vector<GridF> fields = test_fields(6);
+  MultiScaleFlow<float> gaussian(gaussian_spec());
+  gaussian.perturb(3, 0.02);  // not Gaussian any more
+  auto flow = with_spectral_calibration(gaussian, 4);
+  CalibrationOptions power;
+  power.samples = 5;
+  power.seed = 9;
+  power.iterations = 2;
+  const std::vector<CalibrationPass> passes =
+      fit_spectral_calibration(*flow, Preprocessing{}, fields, power);
+  ASSERT_EQ(passes.size(), 3u);
+  EXPECT_GT(passes[0].largest_step, 0.05);
+  EXPECT_LT(passes[1].largest_step, 1e-4);
+  EXPECT_TRUE(std::isfinite(passes[0].nll_bits_per_voxel));
+  EXPECT_TRUE(std::isnan(passes[1].nll_bits_per_voxel));
+  std::vector<GridF> samples;
+  for (int i = 0; i < power.samples; ++i) {
+    Tensor<float> x;
+    flow->sample(1, power.seed + uint64_t(i) * 0x9E3779B97F4A7C15ull, 1.0, x);
+    GridF g(kGrid, kBox);
+    std::copy(x.data.begin(), x.data.end(), g.values.begin());
+    samples.push_back(g);
+  }
+  const std::vector<double> want = bin_sums(fields, {}), got = bin_sums(samples, {});
+  for (size_t b = 1; b < want.size(); ++b)
+    EXPECT_NEAR(got[b] / samples.size() / (want[b] / fields.size()), 1.0, 1e-4) << "bin " << b;
+  EXPECT_EQ(flow->calibration()->log_scale.value[0], 0.f);
+}
+
+// The calibrated checkpoint: reloaded with its scales, and sample and logp go through them.
+TEST(SpectralCalibrationFit, CheckpointSampleAndLogpUseTheCalibration) {
+  const fs::path dir = fs::temp_directory_path() / ("ff_calibrate_" + std::to_string(::getpid()));
+  fs::create_directories(dir);
+  const std::vector<GridF> fields = test_fields(4);
+  MultiScaleFlow<float> gaussian(gaussian_spec());
+  gaussian.perturb(3, 0.02);
+  const Preprocessing identity;
+  const TrainingData data{kBox, 0.0};
+  save_flow_checkpoint((dir / "plain.h5").string(), gaussian, identity, data);
+  auto flow = with_spectral_calibration(gaussian, 4);
+  fit_spectral_calibration(*flow, identity, fields, CalibrationOptions{});
+  save_flow_checkpoint((dir / "calibrated.h5").string(), *flow, identity, data);
+  FlowCheckpoint plain = load_flow_checkpoint((dir / "plain.h5").string());
+  FlowCheckpoint calibrated = load_flow_checkpoint((dir / "calibrated.h5").string());
+  ASSERT_NE(calibrated.flow->calibration(), nullptr);
+  EXPECT_EQ(calibrated.flow->calibration()->log_scale.value, flow->calibration()->log_scale.value);
+  Tensor<float> x(1, kGrid, 1);
+  std::copy(fields[0].values.begin(), fields[0].values.end(), x.data.begin());
+  EXPECT_NEAR(field_log_density(calibrated, fields[0]), flow->log_prob(x)[0], 1e-3);
+  EXPECT_GT(
+      std::abs(field_log_density(calibrated, fields[0]) - field_log_density(plain, fields[0])),
+      0.1);
+  const GridF a = sample_field(plain, 7, 0, 1.0), b = sample_field(calibrated, 7, 0, 1.0);
+  double moved = 0;
+  for (size_t i = 0; i < a.size(); ++i)
+    moved = std::max(moved, double(std::abs(a.values[i] - b.values[i])));
+  EXPECT_GT(moved, 1e-2);
+  fs::remove_all(dir);
+}
+
+// `fieldflow calibrate` end to end: every key changes the written scales.
+TEST(SpectralCalibrationFit, CommandKeysChangeTheResult) {
+  const fs::path dir =
+      fs::temp_directory_path() / ("ff_calibrate_cli_" + std::to_string(::getpid()));
+  fs::create_directories(dir);
+  MultiScaleFlow<float> gaussian(gaussian_spec());
+  gaussian.perturb(3, 0.02);
+  save_flow_checkpoint((dir / "plain.h5").string(), gaussian, Preprocessing{},
+                       TrainingData{kBox, 0.0});
+  write_grid_stack((dir / "train.h5").string(), test_fields(4), GridPrecision::float32);
+  auto run = [&](const std::string& name, const std::string& extra) {
+    const fs::path config = dir / (name + ".yaml");
+    std::ofstream(config) << "calibrate:\n  checkpoint: " << (dir / "plain.h5").string()
+                          << "\n  fields: [" << (dir / "train.h5").string()
+                          << "]\n  out: " << (dir / (name + ".h5")).string() << "\n"
+                          << extra;
+    const CommandResult r =
+        run_command(std::string(FIELDFLOW_BINARY) + " calibrate " + config.string());
+    EXPECT_EQ(r.status, 0) << r.output;
+    return load_flow_checkpoint((dir / (name + ".h5")).string())
+        .flow->calibration()
+        ->log_scale.value;
+  };
+  // Defaults: power, 256 samples, seed 0, 5 iterations, bins 0 (grid / 2 = 4).
+  const std::vector<float> base = run("base", "  samples: 3\n");
+  EXPECT_EQ(base.size(), 7u);
+  EXPECT_NE(run("seed", "  samples: 3\n  seed: 4\n"), base);
+  EXPECT_NE(run("samples", "  samples: 2\n"), base);
+  EXPECT_NE(run("likelihood", "  samples: 3\n  method: likelihood\n"), base);
+  EXPECT_NE(run("iterations", "  samples: 3\n  method: likelihood\n  iterations: 1\n"),
+            run("likelihood2", "  samples: 3\n  method: likelihood\n"));
+  EXPECT_EQ(run("zero", "  iterations: 0\n"), std::vector<float>(7, 0.f));
+  EXPECT_EQ(run("bins", "  samples: 3\n  bins: 2\n").size(), 4u);
+  // A grid of another size is refused in one line.
+  write_grid_stack((dir / "other.h5").string(), std::vector<GridF>{GridF(16, kBox)},
+                   GridPrecision::float32);
+  std::ofstream(dir / "bad.yaml") << "calibrate:\n  checkpoint: " << (dir / "plain.h5").string()
+                                  << "\n  fields: [" << (dir / "other.h5").string()
+                                  << "]\n  out: " << (dir / "bad.h5").string() << "\n";
+  const CommandResult bad =
+      run_command(std::string(FIELDFLOW_BINARY) + " calibrate " + (dir / "bad.yaml").string());
+  EXPECT_EQ(bad.status, 1);
+  EXPECT_NE(bad.output.find("other.h5: grid of 16^3"), std::string::npos) << bad.output;
+  fs::remove_all(dir);
+}
+
+}  // namespace
+}  // namespace ff
