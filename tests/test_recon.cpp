@@ -155,6 +155,8 @@ TEST(WienerFilter, MaskedSolutionSatisfiesNormalEquations) {
   const WienerResult r = wf.solve(o.data, tol, 500);
   EXPECT_GT(r.iterations, 2);
   EXPECT_LE(r.relative_residual, 10 * tol);
+  EXPECT_GE(r.iterations_cpu_seconds, 0.0);               // timed (the iterations alone)
+  EXPECT_LE(r.iterations_cpu_seconds, r.seconds + 0.01);  // one thread here: within the solve
   const Eigen::MatrixXd S_inv = dense_fourier_diagonal(n, lambda, -1.0);
   const Eigen::MatrixXd S_half = dense_fourier_diagonal(n, lambda, 0.5);
   const std::vector<double> w = o.inverse_noise();

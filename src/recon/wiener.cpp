@@ -4,6 +4,7 @@
 
 #include <chrono>
 #include <cmath>
+#include <ctime>
 
 #include "fieldflow/core/error.hpp"
 #include "fieldflow/flow/base.hpp"
@@ -160,6 +161,7 @@ WienerResult WienerFilter::solve(const std::vector<double>& data, double toleran
     double rz, zz;
     weighted(rz_all, zz_all, rz, zz);
     double alpha = rz / (zz + weight_in_real_space()), beta = 0.0;
+    const std::clock_t iterations_start = std::clock();
     while (result.iterations < max_iterations) {
       // z = M^-1 r, A z = z + S^{1/2} c; p = z + beta p, s = A z + beta s; u += alpha p,
       // r -= alpha s; then the new z into c as S^{1/2} z.
@@ -177,6 +179,7 @@ WienerResult WienerFilter::solve(const std::vector<double>& data, double toleran
       beta = rz / rz_old;
       alpha = rz / (zAz - beta * rz / alpha);
     }
+    result.iterations_cpu_seconds = double(std::clock() - iterations_start) / CLOCKS_PER_SEC;
   }
   // The residual reached, recomputed from u (the recurrence drifts).
   apply_whitened(u.data(), Ap.data());
