@@ -25,6 +25,7 @@
 #include "fieldflow/flow/flow.hpp"
 #include "fieldflow/nn/adam.hpp"
 #include "fieldflow/nn/simd.hpp"
+#include "timing.hpp"
 
 using namespace ff;
 
@@ -32,25 +33,11 @@ namespace {
 
 // Wall-clock seconds, or with --cpu-time the process CPU time (robust on a busy machine when
 // running one thread; not what the comparison reports).
-bool use_cpu_time = false;
+BenchClock bench_clock = BenchClock::wall;  // --cpu-time: CPU seconds
 
-double now_seconds() {
-  timespec ts;
-  clock_gettime(use_cpu_time ? CLOCK_PROCESS_CPUTIME_ID : CLOCK_MONOTONIC, &ts);
-  return double(ts.tv_sec) + 1e-9 * double(ts.tv_nsec);
-}
-
-double median_seconds(const std::function<void()>& fn, int steps, int warmup) {
-  std::vector<double> times;
-  for (int i = 0; i < warmup + steps; ++i) {
-    const double start = now_seconds();
-    fn();
-    times.push_back(now_seconds() - start);
-  }
-  std::vector<double> timed(times.begin() + warmup, times.end());
-  std::sort(timed.begin(), timed.end());
-  const size_t m = timed.size() / 2;
-  return timed.size() % 2 ? timed[m] : 0.5 * (timed[m - 1] + timed[m]);
+// The median of `steps` timed calls after `warmup` untimed ones, on the chosen clock.
+double median_on_clock(const std::function<void()>& fn, int steps, int warmup) {
+  return median_seconds(steps, fn, bench_clock, warmup);
 }
 
 void fill_normal(Tensor<float>& t, uint64_t seed) {
@@ -91,7 +78,7 @@ int main(int argc, char** argv) {
     else if (a == "--convs-only")
       flow_timings = false;
     else if (a == "--cpu-time")
-      use_cpu_time = true;
+      bench_clock = BenchClock::cpu;
     else {
       std::fprintf(stderr,
                    "usage: bench_flow [--threads T] [--batch B] [--grid N] [--steps S] [--warmup "
@@ -129,7 +116,7 @@ int main(int argc, char** argv) {
     Tensor<float> x(batch, grid, 1);
     fill_normal(x, 3);
     double nll = 0;
-    const double step_s = median_seconds(
+    const double step_s = median_on_clock(
         [&] {
           adam.zero_grad();
           nll = flow.nll_backward(x);
@@ -142,14 +129,14 @@ int main(int argc, char** argv) {
 
     Tensor<float> field(1, grid, 1), dx;
     fill_normal(field, 4);
-    const double grad_s = median_seconds([&] { flow.log_prob_grad(field, dx); }, steps, warmup);
+    const double grad_s = median_on_clock([&] { flow.log_prob_grad(field, dx); }, steps, warmup);
     std::printf("logp_grad_s %.4f\n", grad_s);
     const double input_grad_s =
-        median_seconds([&] { flow.log_prob_input_grad(field, dx); }, steps, warmup);
+        median_on_clock([&] { flow.log_prob_input_grad(field, dx); }, steps, warmup);
     std::printf("logp_input_grad_s %.4f\n", input_grad_s);
     Tensor<float> latents(1, grid, 1), back, du;
     fill_normal(latents, 7);
-    const double vjp_s = median_seconds(
+    const double vjp_s = median_on_clock(
         [&] {
           flow.inverse_from_grid(latents, back);
           flow.inverse_vjp(field, du);
@@ -186,9 +173,9 @@ int main(int argc, char** argv) {
       Tensor<float> in(batch, s.n, s.in), out, dy(batch, s.n, s.out), din;
       fill_normal(in, 5);
       fill_normal(dy, 6);
-      const double t = median_seconds([&] { conv.forward(in, out); }, 10, 2);
-      const double tb = median_seconds([&] { conv.backward(in, dy, &din); }, 10, 2);
-      const double tx = median_seconds([&] { conv.backward_input(dy, din); }, 10, 2);
+      const double t = median_on_clock([&] { conv.forward(in, out); }, 10, 2);
+      const double tb = median_on_clock([&] { conv.backward(in, dy, &din); }, 10, 2);
+      const double tx = median_on_clock([&] { conv.backward_input(dy, din); }, 10, 2);
       const double flop = 2.0 * batch * s.n * s.n * s.n * s.k * s.k * s.k * s.in * s.out;
       if (s.k == 3) {
         total_flop += flop;

@@ -16,7 +16,6 @@
 
 #include <algorithm>
 #include <array>
-#include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -30,21 +29,15 @@
 #include "fieldflow/io/grid_file.hpp"
 #include "fieldflow/io/hdf5.hpp"
 #include "fieldflow/io/snapshot.hpp"
+#include "timing.hpp"
 
 using namespace ff;
-using Clock = std::chrono::steady_clock;
 
 namespace {
 
-double median_seconds(int reps, const std::function<void()>& f) {
-  std::vector<double> t;
-  for (int r = 0; r < reps; ++r) {
-    const auto t0 = Clock::now();
-    f();
-    t.push_back(std::chrono::duration<double>(Clock::now() - t0).count());
-  }
-  std::sort(t.begin(), t.end());
-  return t[t.size() / 2];
+// I/O waits do not count as CPU time: these figures are wall seconds.
+double wall_median(int reps, const std::function<void()>& f) {
+  return median_seconds(reps, f, BenchClock::wall);
 }
 
 // The peer: the plainest possible read of a whole dataset with the HDF5 C API.
@@ -97,15 +90,15 @@ int main(int argc, char** argv) {
   CounterRng rng(11);
   for (size_t i = 0; i < grid.size(); ++i) grid.values[i] = float(rng.normal(i));
   const std::string grid_path = dir + "/grid.h5";
-  const double t_write = median_seconds(reps, [&] { write_grid(grid_path, grid); });
+  const double t_write = wall_median(reps, [&] { write_grid(grid_path, grid); });
   std::vector<float> peer;
   const double t_peer =
-      median_seconds(reps, [&] { bare_read(grid_path, "delta", peer, grid.size()); });
-  const double t_float = median_seconds(reps, [&] {
+      wall_median(reps, [&] { bare_read(grid_path, "delta", peer, grid.size()); });
+  const double t_float = wall_median(reps, [&] {
     const GridF g = read_grid_as<float>(grid_path);
     if (g.values[7] != grid.values[7]) std::exit(1);
   });
-  const double t_double = median_seconds(reps, [&] {
+  const double t_double = wall_median(reps, [&] {
     const Grid g = read_grid(grid_path);
     if (g.values[7] != double(grid.values[7])) std::exit(1);
   });
@@ -147,14 +140,14 @@ int main(int argc, char** argv) {
     const std::string base = dir + (blosc ? "/snap_blosc" : "/snap_plain");
     write_snapshot(base, header, pos, vel, ids, opts);
     SnapshotReader reader(base);
-    const double t_bare = median_seconds(reps, [&] {
+    const double t_bare = wall_median(reps, [&] {
       for (const std::string& f : reader.files()) {
         const h5::File file = h5::File::open(f);
         const size_t rows = file.root().open_dataset("PartType1/Coordinates").shape()[0];
         bare_read(f, "PartType1/Coordinates", peer, rows * 3);
       }
     });
-    const double t_stream = median_seconds(reps, [&] {
+    const double t_stream = wall_median(reps, [&] {
       double sum = 0;
       reader.for_each_position_chunk(
           [&](std::span<const std::array<double, 3>> chunk) { sum += chunk[0][0]; });

@@ -26,7 +26,6 @@
 #include <functional>
 #include <vector>
 
-#include "cpu_timing.hpp"
 #include "fieldflow/flow/base.hpp"
 #include "fieldflow/flow/checkpoint.hpp"
 #include "fieldflow/flow/flow.hpp"
@@ -34,6 +33,7 @@
 #include "fieldflow/recon/observation.hpp"
 #include "fieldflow/recon/posterior.hpp"
 #include "fieldflow/recon/wiener.hpp"
+#include "timing.hpp"
 
 using namespace ff;
 

@@ -22,7 +22,6 @@
 #include <string>
 #include <vector>
 
-#include "cpu_timing.hpp"
 #include "fieldflow/core/fft.hpp"
 #include "fieldflow/flow/base.hpp"
 #include "fieldflow/flow/checkpoint.hpp"
@@ -30,6 +29,7 @@
 #include "fieldflow/recon/map.hpp"
 #include "fieldflow/recon/observation.hpp"
 #include "fieldflow/recon/wiener.hpp"
+#include "timing.hpp"
 
 using namespace ff;
 
