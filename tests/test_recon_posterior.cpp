@@ -21,6 +21,7 @@
 #include "fieldflow/recon/observation.hpp"
 #include "fieldflow/recon/posterior.hpp"
 #include "fieldflow/recon/wiener.hpp"
+#include "fieldflow/stats/power_spectrum.hpp"
 #include "recon_test_data.hpp"
 
 namespace ff {
@@ -245,6 +246,19 @@ TEST(Posterior, GaussianCaseWithMaskHasTheWienerFilterAsMean) {
     s.mass = mass;
     const PosteriorResult r = pb.run(s, exact.x);
     expect_standard_z(mean_z_scores(r, exact.x, r.std, s.chains), "masked mean, " + mass);
+    // The Monte Carlo noise power estimates the power of (mean - exact mean): over all the bins'
+    // modes (2 chains: one degree of freedom per mode) their ratio is near 1.
+    Grid error(n, pb.obs.box_size_mpch);
+    for (size_t i = 0; i < error.size(); ++i) error.values[i] = r.mean[i] - exact.x[i];
+    const PowerSpectrum error_pk = measure_power_spectrum(error);
+    ASSERT_EQ(r.mc_pk_of_mean.size(), error_pk.pk.size()) << mass;
+    double actual = 0, estimated = 0;
+    for (size_t b = 0; b < error_pk.pk.size(); ++b) {
+      actual += error_pk.nmodes[b] * error_pk.pk[b];
+      estimated += error_pk.nmodes[b] * r.mc_pk_of_mean[b];
+    }
+    EXPECT_GT(estimated / actual, 0.5) << mass;
+    EXPECT_LT(estimated / actual, 2.0) << mass;
     // Masked voxels are less certain than observed ones.
     double sd_obs = 0, sd_masked = 0, n_obs = 0;
     for (size_t i = 0; i < r.std.size(); ++i) {

@@ -47,6 +47,7 @@ PosteriorColumns posterior_columns(const PosteriorResult& r) {
     }
   add("posterior_pk_rhat", r.pk_rhat);
   add("posterior_pk_ess", r.pk_ess);
+  if (!r.mc_pk_of_mean.empty()) add("posterior_mean_mc_pk", r.mc_pk_of_mean);
   return c;
 }
 

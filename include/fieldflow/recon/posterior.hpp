@@ -165,6 +165,11 @@ struct PosteriorResult {
   std::vector<double> pk_truth;
   // Per bin: split R-hat and ESS of the samples' P(k), the posterior mean field's P(k) and r.
   std::vector<double> pk_rhat, pk_ess, pk_of_mean, r_of_mean;
+  // Per bin: the Monte Carlo noise power of the posterior mean, sum_c P(m_c - m) / (C (C - 1))
+  // with m_c the mean of chain c's draws and m theirs (batch means over chains: it holds for
+  // autocorrelated draws when the chains are independent). The expected amount by which the
+  // mean's residual power exceeds a converged mean's. Empty with one chain.
+  std::vector<double> mc_pk_of_mean;
   // Per bin: the quantiles kQuantileLevels of the samples' P(k) and r(k).
   static constexpr std::array<double, 5> kQuantileLevels = {0.025, 0.16, 0.5, 0.84, 0.975};
   std::vector<std::array<double, 5>> pk_quantiles, r_quantiles;
