@@ -111,7 +111,7 @@ if all("posterior" in s for s in summaries):
     print(f"Posterior mean r at or above the WF's in every bin (on the mean): "
           f"{'met' if every_bin_r else 'NOT met'}; residual power below the WF's in every bin: "
           f"{'met' if every_bin_res else 'NOT met'}; within MC error (residual - MC noise below the WF's): "
-          f"{('met' if every_bin_res_mc else 'NOT met') if has_mc else 'n/a (one chain)'}")
+          f"{('met' if every_bin_res_mc else 'NOT met') if has_mc else 'n/a (no posterior_mean_mc_pk column: one chain, or a build before 9f021eb)'}")
     for name, nominal in (("coverage68", 0.68), ("coverage95", 0.95)):
         c = stat([p[name] for p in post])
         print(f"per-voxel {name[8:]}% interval coverage: {c[0]:.3f} ± {c[1]:.3f} over fields, "
