@@ -402,14 +402,13 @@ PosteriorResult sample_posterior(PosteriorSpace& space, const Preprocessing& pre
   const double total = double(chains) * double(draws);
   // Monte Carlo noise of the mean from the chains' own means (before the sums are merged below).
   if (chains > 1) {
-    std::vector<double> deviation(size);
+    std::vector<double> overall(size, 0.0), deviation(size);
+    for (int c = 0; c < chains; ++c)
+      for (size_t i = 0; i < size; ++i) overall[i] += sum[size_t(c) * size + i] / total;
     res.mc_pk_of_mean.assign(bins, 0.0);
     for (int c = 0; c < chains; ++c) {
-      for (size_t i = 0; i < size; ++i) {
-        double all = 0;
-        for (int o = 0; o < chains; ++o) all += sum[size_t(o) * size + i];
-        deviation[i] = sum[size_t(c) * size + i] / draws - all / total;
-      }
+      for (size_t i = 0; i < size; ++i)
+        deviation[i] = sum[size_t(c) * size + i] / draws - overall[i];
       const PowerSpectrum p = spectra.of(deviation.data());
       for (size_t b = 0; b < bins; ++b)
         res.mc_pk_of_mean[b] += p.pk[b] / (double(chains) * (chains - 1));
