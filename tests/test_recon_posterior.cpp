@@ -7,8 +7,10 @@
 #include <omp.h>
 
 #include <cmath>
+#include <cstdio>
 #include <functional>
 #include <map>
+#include <string>
 
 #include "error_of.hpp"
 #include "fieldflow/core/config.hpp"
@@ -325,6 +327,36 @@ TEST(Posterior, SameSeedSameChainsAndChainsIndependentOfTheirNumber) {
     for (int chain = 0; chain < 2; ++chain) EXPECT_EQ(a.pk[bin][chain], c.pk[bin][chain]);
   EXPECT_EQ(c.kept.size(), 3u * 2u);
   EXPECT_EQ(c.kept[2], a.kept[2]);
+}
+
+// The progress lines: with progress_seconds = 0, one per iteration but the last (the chain's
+// summary line follows it), warm-up first, in order; logging does not change the chain.
+TEST(Posterior, ProgressLinesReportEveryIterationInOrder) {
+  omp_set_num_threads(1);
+  Problem pb(gaussian_flow_spec(4), 0.3, 0.7, 43);
+  PosteriorSettings s;
+  s.chains = 1;
+  s.warmup = 3;
+  s.samples = 4;
+  s.leapfrog_steps = 2;
+  const std::vector<double> start(pb.obs.size(), 0.0);
+  std::FILE* log = std::tmpfile();
+  ASSERT_NE(log, nullptr);
+  const PosteriorResult logged =
+      sample_posterior(pb.latent, pb.preprocessing, pb.obs, start, s, ChainSharing{}, log, 0.0);
+  std::rewind(log);
+  std::vector<std::string> lines;
+  for (char buf[512]; std::fgets(buf, sizeof buf, log);) lines.emplace_back(buf);
+  std::fclose(log);
+  ASSERT_EQ(lines.size(), 7u);  // iterations 1..6 of 7, then the chain's summary
+  for (int i = 0; i < 6; ++i) {
+    const std::string expected = "posterior: chain 0: iteration " + std::to_string(i + 1) + "/7 (" +
+                                 (i < 3 ? "warm-up" : "sampling") + ")";
+    EXPECT_EQ(lines[size_t(i)].rfind(expected, 0), 0u) << lines[size_t(i)];
+    EXPECT_NE(lines[size_t(i)].find("ETA"), std::string::npos);
+  }
+  EXPECT_EQ(lines[6].rfind("posterior: chain 0 (rank 0): step size", 0), 0u) << lines[6];
+  EXPECT_EQ(logged.mean, pb.run(s, start).mean);
 }
 
 // Two processes, played in turn: "rank 1" runs its chains and records what it contributes to each

@@ -281,7 +281,7 @@ struct Spectra {
 PosteriorResult sample_posterior(PosteriorSpace& space, const Preprocessing& preprocessing,
                                  const Observation& obs, const std::vector<double>& y_start,
                                  const PosteriorSettings& settings, const ChainSharing& sharing,
-                                 std::FILE* log) {
+                                 std::FILE* log, double progress_seconds) {
   const auto start_time = Clock::now();
   const HmcSettings hmc = hmc_settings(settings);
   validate(hmc);
@@ -335,7 +335,23 @@ PosteriorResult sample_posterior(PosteriorSpace& space, const Preprocessing& pre
       q += settings.init_spread * v;
 
       int draw = 0;
+      const long iterations = long(settings.warmup) + long(draws);
+      const auto chain_start = Clock::now();
+      auto last_progress = chain_start;
       const auto observe = [&](const HmcIteration& it, const Eigen::VectorXd& state) {
+        const auto now = Clock::now();
+        if (log && it.iteration + 1 < iterations &&
+            std::chrono::duration<double>(now - last_progress).count() >= progress_seconds) {
+          const double elapsed = std::chrono::duration<double>(now - chain_start).count();
+          const long done = it.iteration + 1;
+          std::fprintf(log,
+                       "posterior: chain %d: iteration %ld/%ld (%s)  step size %.4g  %.1f s  "
+                       "ETA %.0f s\n",
+                       c, done, iterations, it.warmup ? "warm-up" : "sampling", it.step_size,
+                       elapsed, elapsed / double(done) * double(iterations - done));
+          std::fflush(log);
+          last_progress = now;
+        }
         if (it.warmup) return;
         space.to_y(state, y.data());
         preprocessing_to_delta(preprocessing, y.data(), delta.data(), nullptr, size);

@@ -192,11 +192,12 @@ struct PosteriorResult {
 // Runs settings.chains chains from y_start (chain c on rank c mod size, its randomness a function
 // of (seed, c) only) and combines them over the processes: every process returns the full result,
 // the same whatever the number of processes.
-// Progress lines go to log (rank 0, may be null).
+// Progress lines go to log (rank 0, may be null): every chain's end, and where a chain stands
+// every progress_seconds while it runs.
 PosteriorResult sample_posterior(PosteriorSpace& space, const Preprocessing& preprocessing,
                                  const Observation& obs, const std::vector<double>& y_start,
                                  const PosteriorSettings& settings, const ChainSharing& sharing,
-                                 std::FILE* log = nullptr);
+                                 std::FILE* log = nullptr, double progress_seconds = 10.0);
 
 // The driver `fieldflow denoise` calls: builds the space settings.space names over the flow
 // (latent: LatentPosterior; y: the MAP's objective over FlowPrior) and samples from y_start (the
