@@ -6,7 +6,8 @@ docs/denoise.md checked on the mean. When the runs sampled the posterior (denois
 the posterior mean's rows and the targets of docs/posterior.md: r(k) and residual power against the
 WF per bin, R-hat, ESS and the calibration over the fields. Standard library only.
 
-    run/denoise_table.py OUT COUNT
+    run/denoise_table.py OUT COUNT        (fields 0..COUNT-1)
+    run/denoise_table.py OUT I,J,K,...    (those fields only)
 """
 import csv
 import json
@@ -14,12 +15,14 @@ import math
 import statistics
 import sys
 
-out, count = sys.argv[1], int(sys.argv[2])
+out, which = sys.argv[1], sys.argv[2]
+indices = [int(i) for i in which.split(",") if i] if "," in which else list(range(int(which)))
+count = len(indices)
 fields = []
-for i in range(count):
+for i in indices:
     with open(f"{out}/test_{i}_metrics.csv") as f:
         fields.append(list(csv.DictReader(f)))
-summaries = [json.load(open(f"{out}/test_{i}_summary.json")) for i in range(count)]
+summaries = [json.load(open(f"{out}/test_{i}_summary.json")) for i in indices]
 n, box = summaries[0]["n"], summaries[0]["box_size_mpch"]
 kn = math.pi * n / box
 
@@ -30,7 +33,7 @@ def stat(values):
     return m, s
 
 
-print(f"{count} test fields, {n}^3 in {box:g} Mpc/h; k_N = {kn:.4f} h/Mpc; "
+print(f"{count} test fields ({indices}), {n}^3 in {box:g} Mpc/h; k_N = {kn:.4f} h/Mpc; "
       f"k_split = {summaries[0]['combined']['k_split_hmpc']:.4f} h/Mpc "
       f"({summaries[0]['combined']['chosen_on']})\n")
 print("| k [h/Mpc] | r WF | r MAP | r combined | combined - WF | P_res MAP/WF | P_res comb/WF | T WF | T MAP | T comb |")
