@@ -1,6 +1,7 @@
 // The post-training spectral calibration (train/calibrate.hpp): the fit against the closed-form
 // maximum-likelihood scales of a Gaussian density, the calibrated checkpoint through sample, logp
-// and a reload, and `fieldflow calibrate` end to end with each of its keys changing the result.
+// and a reload, and `fieldflow calibrate` end to end with each of its keys changing the result;
+// the base refit (method base) against the fields' own P(k) and the likelihood.
 #include <gtest/gtest.h>
 #include <unistd.h>
 
@@ -15,6 +16,7 @@
 #include "fieldflow/flow/checkpoint.hpp"
 #include "fieldflow/flow/fields.hpp"
 #include "fieldflow/io/grid_file.hpp"
+#include "fieldflow/stats/power_spectrum.hpp"
 #include "fieldflow/train/calibrate.hpp"
 #include "shell.hpp"
 
@@ -235,6 +237,106 @@ TEST(SpectralCalibrationFit, CommandKeysChangeTheResult) {
       run_command(std::string(FIELDFLOW_BINARY) + " calibrate " + (dir / "bad.yaml").string());
   EXPECT_EQ(bad.status, 1);
   EXPECT_NE(bad.output.find("other.h5: grid of 16^3"), std::string::npos) << bad.output;
+  fs::remove_all(dir);
+}
+
+// method base on the identity flow: the latents are the fields, so the refitted table is the
+// fields' mean P(k) (every mode, the estimator's bins), measured here on its own. On a perturbed
+// flow the likelihood rises, and scaling the refitted spectrum either way lowers it again.
+TEST(BaseRefit, IsTheLatentsPowerAndRaisesTheLikelihood) {
+  const std::vector<GridF> fields = test_fields(6);
+  CalibrationOptions base;
+  base.method = CalibrationMethod::base;
+  base.iterations = 1;
+  {
+    MultiScaleFlow<float> identity_flow(gaussian_spec());
+    const std::vector<CalibrationPass> passes =
+        fit_spectral_calibration(identity_flow, Preprocessing{}, fields, base);
+    ASSERT_EQ(passes.size(), 2u);
+    PowerSpectrumOptions every_mode;
+    every_mode.k_max_over_nyquist = std::sqrt(3.0);
+    std::vector<double> mean;
+    std::vector<double> k;
+    for (const GridF& g : fields) {
+      const PowerSpectrum p = measure_power_spectrum(g, every_mode);
+      if (mean.empty()) mean.assign(p.pk.size(), 0.0), k = p.k;
+      for (size_t b = 0; b < p.pk.size(); ++b) mean[b] += p.pk[b] / double(fields.size());
+    }
+    const FlowSpec& spec = identity_flow.spec();
+    ASSERT_EQ(spec.base_pk.size(), mean.size());
+    for (size_t b = 0; b < mean.size(); ++b) {
+      EXPECT_NEAR(spec.base_k_hmpc[b], k[b], 1e-12);
+      EXPECT_NEAR(spec.base_pk[b] / mean[b], 1.0, 1e-5) << "bin " << b;
+      // Before: the fields' power over the old table's at the bin (the fields carry more).
+      EXPECT_NEAR(passes[0].bin_ratio[b],
+                  mean[b] / tabulated_power({0.05, 0.2, 1.0}, {800.0, 300.0, 20.0}, k[b]), 1e-5);
+    }
+    EXPECT_GT(passes[0].largest_step, 0.1);
+    EXPECT_LT(passes[1].nll_bits_per_voxel, passes[0].nll_bits_per_voxel - 1e-3);
+  }
+  MultiScaleFlow<float> flow(gaussian_spec());
+  flow.perturb(3, 0.02);
+  const std::vector<CalibrationPass> passes =
+      fit_spectral_calibration(flow, Preprocessing{}, fields, base);
+  EXPECT_LT(passes[1].nll_bits_per_voxel, passes[0].nll_bits_per_voxel - 1e-3);
+  const std::vector<double> k = flow.spec().base_k_hmpc, pk = flow.spec().base_pk;
+  CalibrationOptions measure = base;
+  measure.iterations = 0;  // measures only
+  for (double factor : {0.95, 1.05}) {
+    std::vector<double> scaled = pk;
+    for (double& p : scaled) p *= factor;
+    flow.set_base_power(k, scaled);
+    const std::vector<CalibrationPass> moved =
+        fit_spectral_calibration(flow, Preprocessing{}, fields, measure);
+    ASSERT_EQ(moved.size(), 1u);
+    EXPECT_GT(moved[0].nll_bits_per_voxel, passes[1].nll_bits_per_voxel) << factor;
+    EXPECT_EQ(flow.spec().base_pk, scaled) << "iterations 0 only measures";
+  }
+  // Only a correlated base has a P(k).
+  FlowSpec normal = gaussian_spec();
+  normal.base = BaseKind::standard_normal;
+  MultiScaleFlow<float> standard(normal);
+  EXPECT_THROW(fit_spectral_calibration(standard, Preprocessing{}, fields, base), Error);
+}
+
+// `fieldflow calibrate` with method base: the checkpoint's base is the refitted one, no
+// calibration is added, and a trainer's optimizer state and extras are kept.
+TEST(BaseRefit, CommandKeepsTheOptimizerState) {
+  const fs::path dir = fs::temp_directory_path() / ("ff_base_cli_" + std::to_string(::getpid()));
+  fs::create_directories(dir);
+  MultiScaleFlow<float> flow(gaussian_spec());
+  flow.perturb(3, 0.02);
+  AdamOptions adam_options;
+  Adam<float> adam(flow.params(), adam_options);
+  for (Param<float>* p : flow.params()) std::fill(p->grad.begin(), p->grad.end(), 0.5f);
+  adam.step();
+  ArrayFile extras;
+  extras.numbers["train.step"] = 7;
+  save_flow_checkpoint((dir / "trained.h5").string(), flow, Preprocessing{},
+                       TrainingData{kBox, 0.0}, &adam, &extras);
+  write_grid_stack((dir / "train.h5").string(), test_fields(4), GridPrecision::float32);
+  auto run = [&](const std::string& name, const std::string& extra) {
+    const fs::path config = dir / (name + ".yaml");
+    std::ofstream(config) << "calibrate:\n  checkpoint: " << (dir / "trained.h5").string()
+                          << "\n  fields: [" << (dir / "train.h5").string()
+                          << "]\n  out: " << (dir / (name + ".h5")).string() << "\n  method: base\n"
+                          << extra;
+    const CommandResult r =
+        run_command(std::string(FIELDFLOW_BINARY) + " calibrate " + config.string());
+    EXPECT_EQ(r.status, 0) << r.output;
+    return load_flow_checkpoint((dir / (name + ".h5")).string());
+  };
+  const FlowCheckpoint refit = run("refit", "");
+  EXPECT_EQ(refit.flow->calibration(), nullptr);
+  EXPECT_NE(refit.flow->spec().base_pk, flow.spec().base_pk);
+  ASSERT_TRUE(refit.has_optimizer);
+  EXPECT_EQ(refit.adam_step, 1);
+  EXPECT_EQ(refit.adam_m.size(), flow.params().size());
+  EXPECT_EQ(refit.extras.numbers.at("train.step"), 7);
+  for (size_t i = 0; i < flow.params().size(); ++i)
+    EXPECT_EQ(refit.flow->params()[i]->value, flow.params()[i]->value);
+  // iterations 0 measures only: the base stays.
+  EXPECT_EQ(run("measure", "  iterations: 0\n").flow->spec().base_pk, flow.spec().base_pk);
   fs::remove_all(dir);
 }
 

@@ -1,7 +1,7 @@
 // fieldflow calibrate CONFIG.yaml [--set key=value ...]: a trained flow with a spectral
-// calibration in front, fitted by maximum likelihood on the training fields (train module,
-// docs/train.md "Spectral calibration").
-//   calibrate: {checkpoint, fields, out, bins, iterations}
+// calibration in front fitted on the training fields, or (method base) with its correlated base
+// refitted to their latents (train module, docs/train.md "Spectral calibration").
+//   calibrate: {checkpoint, fields, out, bins, method, iterations, samples, seed}
 #include "fieldflow/train/calibrate.hpp"
 
 #include <cmath>
@@ -34,20 +34,28 @@ void run_calibrate(const ConfigArgs& args) {
     for (int i = 0; i < info.count; ++i) fields.push_back(read_grid_as<float>(path, i));
   }
   const int bins = s.bins > 0 ? s.bins : n / 2;
-  std::unique_ptr<MultiScaleFlow<float>> flow;
-  about_input(s.checkpoint, {"calibrate", "flow"},
-              [&] { flow = with_spectral_calibration(*loaded.flow, bins); });
   CalibrationOptions options;
   options.method = parse_calibration_method(s.method);
+  std::unique_ptr<MultiScaleFlow<float>> flow;
+  if (options.method == CalibrationMethod::base)
+    flow = std::move(loaded.flow);  // the base is refitted; a calibration it has stays
+  else
+    about_input(s.checkpoint, {"calibrate", "flow"},
+                [&] { flow = with_spectral_calibration(*loaded.flow, bins); });
   options.iterations = s.iterations;
   options.samples = s.samples;
   options.seed = s.seed;
-  std::printf("calibrate (%s): %zu field(s), %d bins per k_N (%zu scales), %d iteration(s)\n",
-              s.method.c_str(), fields.size(), bins, flow->calibration()->log_scale.size(),
-              s.iterations);
+  if (options.method == CalibrationMethod::base)
+    std::printf("calibrate (base): %zu field(s), the base's P(k) refitted to their latents\n",
+                fields.size());
+  else
+    std::printf("calibrate (%s): %zu field(s), %d bins per k_N (%zu scales), %d iteration(s)\n",
+                s.method.c_str(), fields.size(), bins, flow->calibration()->log_scale.size(),
+                s.iterations);
   std::fflush(stdout);
-  const char* ratio = options.method == CalibrationMethod::power ? "samples' P(k) of y / fields'"
-                                                                 : "-<g, y_b> / n_b";
+  const char* ratio = options.method == CalibrationMethod::power  ? "samples' P(k) of y / fields'"
+                      : options.method == CalibrationMethod::base ? "latents' P(k) / the base's"
+                                                                  : "-<g, y_b> / n_b";
   about_input(s.checkpoint, {"calibrate", "preprocessing", "flow"}, [&] {
     fit_spectral_calibration(
         *flow, loaded.preprocessing, fields, options, [&](int it, const CalibrationPass& p) {
@@ -61,10 +69,19 @@ void run_calibrate(const ConfigArgs& args) {
           std::fflush(stdout);
         });
   });
-  std::printf("  scales:");
-  for (float v : flow->calibration()->log_scale.value) std::printf(" %.4f", std::exp(double(v)));
-  std::printf("\n");
-  save_flow_checkpoint(s.out, *flow, loaded.preprocessing, loaded.data, nullptr, &loaded.extras,
+  if (options.method != CalibrationMethod::base) {
+    std::printf("  scales:");
+    for (float v : flow->calibration()->log_scale.value) std::printf(" %.4f", std::exp(double(v)));
+    std::printf("\n");
+  }
+  // base leaves the parameters as they are, so a trainer's checkpoint keeps its optimizer state
+  // (and its extras): training can continue from the refitted base (docs/train.md).
+  std::unique_ptr<Adam<float>> adam;
+  if (options.method == CalibrationMethod::base && loaded.has_optimizer) {
+    adam = std::make_unique<Adam<float>>(flow->params(), loaded.adam_options);
+    loaded.restore(*adam);
+  }
+  save_flow_checkpoint(s.out, *flow, loaded.preprocessing, loaded.data, adam.get(), &loaded.extras,
                        calibrate_settings_yaml(s));
   std::printf("wrote %s\n", printable(s.out).c_str());
 }
@@ -75,8 +92,8 @@ void add_calibrate_command(CLI::App& app) {
   auto args = std::make_shared<ConfigArgs>();
   CLI::App* sub = app.add_subcommand(
       "calibrate",
-      "Fit a spectral calibration (one scale per |k| bin) to a trained flow on its training "
-      "fields; writes a new checkpoint");
+      "Fit a spectral calibration (one scale per |k| bin), or refit the correlated base's P(k), "
+      "to a trained flow on its training fields; writes a new checkpoint");
   add_config_args(sub, *args);
   sub->callback([args] { run_about(args->path, [&] { run_calibrate(*args); }); });
 }

@@ -28,6 +28,14 @@ CorrelatedGaussian::CorrelatedGaussian(int n, std::vector<double> eigenvalues)
   fft_ = std::make_unique<RealFft3d<double>>(n, 1);
 }
 
+double tabulated_power(const std::vector<double>& k_hmpc, const std::vector<double>& pk, double k) {
+  if (k <= k_hmpc.front()) return pk.front();
+  if (k >= k_hmpc.back()) return pk.back();
+  const size_t i = size_t(std::upper_bound(k_hmpc.begin(), k_hmpc.end(), k) - k_hmpc.begin());
+  const double t = std::log(k / k_hmpc[i - 1]) / std::log(k_hmpc[i] / k_hmpc[i - 1]);
+  return std::exp((1 - t) * std::log(pk[i - 1]) + t * std::log(pk[i]));
+}
+
 CorrelatedGaussian CorrelatedGaussian::from_power(int n, double box_size_mpch,
                                                   const std::vector<double>& k_hmpc,
                                                   const std::vector<double>& pk) {
@@ -40,13 +48,7 @@ CorrelatedGaussian CorrelatedGaussian::from_power(int n, double box_size_mpch,
     if (i > 0 && !(k_hmpc[i] > k_hmpc[i - 1]))
       throw Error("power spectrum", "k must increase (row " + std::to_string(i) + ")");
   }
-  auto power = [&](double k) {
-    if (k <= k_hmpc.front()) return pk.front();
-    if (k >= k_hmpc.back()) return pk.back();
-    const size_t i = size_t(std::upper_bound(k_hmpc.begin(), k_hmpc.end(), k) - k_hmpc.begin());
-    const double t = std::log(k / k_hmpc[i - 1]) / std::log(k_hmpc[i] / k_hmpc[i - 1]);
-    return std::exp((1 - t) * std::log(pk[i - 1]) + t * std::log(pk[i]));
-  };
+  auto power = [&](double k) { return tabulated_power(k_hmpc, pk, k); };
   const double kf = 2 * std::numbers::pi / box_size_mpch;
   const double volume_factor = double(n) * n * n / (box_size_mpch * box_size_mpch * box_size_mpch);
   std::vector<double> lambda(size_t(n) * n * (n / 2 + 1));

@@ -461,6 +461,16 @@ void MultiScaleFlow<T>::copy_state_from(MultiScaleFlow& other) {
 }
 
 template <typename T>
+void MultiScaleFlow<T>::set_base_power(std::vector<double> k_hmpc, std::vector<double> pk) {
+  if (!correlated_) throw Error("flow.base", "only a correlated_gaussian base has a P(k)");
+  auto base = std::make_unique<CorrelatedGaussian>(
+      CorrelatedGaussian::from_power(spec_.grid, spec_.base_box_size_mpch, k_hmpc, pk));
+  spec_.base_k_hmpc = std::move(k_hmpc);
+  spec_.base_pk = std::move(pk);
+  correlated_ = std::move(base);
+}
+
+template <typename T>
 void MultiScaleFlow<T>::perturb(uint64_t seed, double scale) {
   uint64_t stream = 0;
   for (Param<T>* p : params()) {

@@ -7,6 +7,7 @@
 
 #include "fieldflow/core/config.hpp"
 #include "fieldflow/core/error.hpp"
+#include "fieldflow/stats/power_spectrum.hpp"
 
 namespace ff {
 
@@ -21,11 +22,13 @@ const SettingsTable<CalibrateSettings>& calibrate_settings_table() {
           .text("out", &S::out, required, "the calibrated checkpoint written")
           .integer("bins", &S::bins, 0, Range::between(0, 4096),
                    "bins per k_N; 0: grid / 2 (each one fundamental wide, as P(k)'s)")
-          .choice("method", &S::method, "power", {"power", "likelihood"},
+          .choice("method", &S::method, "power", {"power", "likelihood", "base"},
                   "power: scales that give samples at temperature 1 the fields' P(k) of y; "
-                  "likelihood: maximum likelihood of the fields, the rest of the flow frozen")
+                  "likelihood: maximum likelihood of the fields, the rest of the flow frozen; "
+                  "base: no scales, the correlated base's P(k) refitted to the fields' latents")
           .integer("iterations", &S::iterations, 5, Range::between(0, 1000),
-                   "updates of the scales (0: the identity calibration)")
+                   "updates of the scales (0: the identity calibration; base: 0 measures "
+                   "only, one update is exact)")
           .integer("samples", &S::samples, 256, Range::between(1, 100000),
                    "power: flow samples drawn (once) to measure their P(k)")
           .integer("seed", &S::seed, 0, Range::non_negative(),
@@ -81,8 +84,7 @@ double load_batch(const std::vector<GridF>& fields, size_t first, int count,
 double mean_nll(MultiScaleFlow<float>& flow, const Preprocessing& preprocessing,
                 const std::vector<GridF>& fields, std::vector<double>* minus_inner) {
   const int n = flow.spec().grid;
-  SpectralCalibration<float>& calibration = *flow.calibration();
-  if (minus_inner) minus_inner->assign(calibration.log_scale.size(), 0.0);
+  if (minus_inner) minus_inner->assign(flow.calibration()->log_scale.size(), 0.0);
   double logp_sum = 0.0;
   Tensor<float> x, dx;
   for (size_t first = 0; first < fields.size(); first += kBatch) {
@@ -92,7 +94,7 @@ double mean_nll(MultiScaleFlow<float>& flow, const Preprocessing& preprocessing,
         minus_inner ? flow.log_prob_input_grad(x, dx) : flow.log_prob(x);
     for (double l : logp) logp_sum += l;
     if (minus_inner) {
-      const std::vector<double> inner = calibration.bin_inner_products(x, dx);
+      const std::vector<double> inner = flow.calibration()->bin_inner_products(x, dx);
       for (size_t b = 0; b < inner.size(); ++b) (*minus_inner)[b] -= inner[b];
     }
   }
@@ -202,21 +204,87 @@ std::vector<CalibrationPass> fit_power(
   return passes;
 }
 
+// The fields' latents u = f(y) on the grid: their P(k) summed per bin of the estimator (every mode,
+// as the trainer measures the base's table).
+PowerSpectrum latent_power(MultiScaleFlow<float>& flow, const Preprocessing& preprocessing,
+                           const std::vector<GridF>& fields) {
+  const int n = flow.spec().grid;
+  PowerSpectrumOptions options;
+  options.k_max_over_nyquist = std::sqrt(3.0);
+  GridF g(n, flow.spec().base_box_size_mpch);
+  PowerSpectrum mean;
+  Tensor<float> x, u;
+  std::vector<float> logdet;
+  for (size_t first = 0; first < fields.size(); first += kBatch) {
+    const int count = int(std::min(fields.size() - first, size_t(kBatch)));
+    load_batch(fields, first, count, preprocessing, n, x);
+    flow.forward(x, logdet);
+    flow.latents_to_grid(flow.latents(), u);
+    for (int f = 0; f < count; ++f) {
+      std::copy(u.field(f), u.field(f) + g.values.size(), g.values.begin());
+      const PowerSpectrum p = measure_power_spectrum(g, options);
+      if (mean.k.empty()) {
+        mean = p;
+        std::fill(mean.pk.begin(), mean.pk.end(), 0.0);
+      }
+      for (size_t b = 0; b < p.pk.size(); ++b) mean.pk[b] += p.pk[b] / double(fields.size());
+    }
+  }
+  return mean;
+}
+
+// The correlated base refitted with every other parameter frozen: the latents do not depend on
+// the base, so the maximum-likelihood P(k), constant per bin, is the latents' mean P(k) in it,
+// reached in one update (tabulated at the bins' mean k, as the trainer's measured table).
+std::vector<CalibrationPass> fit_base(
+    MultiScaleFlow<float>& flow, const Preprocessing& preprocessing,
+    const std::vector<GridF>& fields, int iterations,
+    const std::function<void(int, const CalibrationPass&)>& progress) {
+  const PowerSpectrum latent = latent_power(flow, preprocessing, fields);
+  std::vector<CalibrationPass> passes;
+  for (int it = 0; it <= std::min(iterations, 1); ++it) {
+    CalibrationPass pass;
+    pass.nll_bits_per_voxel = mean_nll(flow, preprocessing, fields, nullptr);
+    const FlowSpec& spec = flow.spec();
+    std::vector<double> pk(latent.k.size());
+    for (size_t b = 0; b < latent.k.size(); ++b) {
+      const double model = tabulated_power(spec.base_k_hmpc, spec.base_pk, latent.k[b]);
+      pass.bin_ratio.push_back(latent.pk[b] / model);
+      // A bin without a usable measurement keeps the model's value.
+      const bool usable = latent.pk[b] > 0 && std::isfinite(latent.pk[b]);
+      pk[b] = usable ? latent.pk[b] : model;
+      if (!usable) ++pass.bins_kept;
+      if (it < std::min(iterations, 1))
+        pass.largest_step = std::max(pass.largest_step, std::abs(std::log(pk[b] / model)));
+    }
+    if (it < std::min(iterations, 1)) flow.set_base_power(latent.k, pk);
+    passes.push_back(pass);
+    if (progress) progress(it, pass);
+  }
+  return passes;
+}
+
 }  // namespace
 
 CalibrationMethod parse_calibration_method(const std::string& text) {
   if (text == "likelihood") return CalibrationMethod::likelihood;
   if (text == "power") return CalibrationMethod::power;
-  throw Error("calibrate.method", "expected likelihood or power, got " + text);
+  if (text == "base") return CalibrationMethod::base;
+  throw Error("calibrate.method", "expected likelihood, power or base, got " + text);
 }
 
 std::vector<CalibrationPass> fit_spectral_calibration(
     MultiScaleFlow<float>& flow, const Preprocessing& preprocessing,
     const std::vector<GridF>& fields, const CalibrationOptions& options,
     const std::function<void(int iteration, const CalibrationPass&)>& progress) {
-  if (!flow.calibration()) throw Error("calibrate", "the flow has no spectral calibration");
   if (fields.empty()) throw Error("calibrate", "no fields");
   if (flow.spec().channels != 1) throw Error("calibrate", "the flow must be single-channel");
+  if (options.method == CalibrationMethod::base) {
+    if (flow.spec().base != BaseKind::correlated_gaussian)
+      throw Error("calibrate", "method base needs a flow with a correlated_gaussian base");
+    return fit_base(flow, preprocessing, fields, options.iterations, progress);
+  }
+  if (!flow.calibration()) throw Error("calibrate", "the flow has no spectral calibration");
   if (options.method == CalibrationMethod::likelihood)
     return fit_likelihood(flow, preprocessing, fields, options.iterations, progress);
   if (options.samples < 1) throw Error("calibrate", "power needs at least one sample");

@@ -12,6 +12,10 @@
 
 namespace ff {
 
+// P(k) of a table at k (h/Mpc): linear in log k - log P, held constant beyond the table (no checks:
+// from_power's rule).
+double tabulated_power(const std::vector<double>& k_hmpc, const std::vector<double>& pk, double k);
+
 // Eigenvalues of a circulant covariance on an n^3 grid, one per half-complex mode
 // [n][n][n/2+1]: variance of the field u along mode k is lambda_k (per voxel), i.e.
 // <|u_k|^2> = n^3 lambda_k for FFTW's unnormalised forward transform.

@@ -136,6 +136,9 @@ class MultiScaleFlow {
   // flow is the identity).
   void perturb(uint64_t seed, double scale);
   CorrelatedGaussian* correlated_base() { return correlated_.get(); }
+  // Replaces the correlated base's P(k) table (the box stays): `fieldflow calibrate` with
+  // method base refits it to the latents of the training fields. Throws without that base.
+  void set_base_power(std::vector<double> k_hmpc, std::vector<double> pk);
 
  private:
   // Base log-density per field and, when grads, dL/dz = weight_b * d log p_base / dz in dlat_.

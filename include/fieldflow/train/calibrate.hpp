@@ -24,7 +24,7 @@ struct CalibrateSettings {
   std::vector<std::string> fields;  // grid files or stacks: the training fields
   std::string out;                  // the calibrated checkpoint written
   int bins = 0;                     // bins per k_N; 0: grid / 2 (one fundamental wide)
-  std::string method = "power";     // power (of y) | likelihood
+  std::string method = "power";     // power (of y) | likelihood | base
   int iterations = 5;               // updates of the scales
   int samples = 256;                // power: flow samples drawn to measure their P(k)
   uint64_t seed = 0;                // power: the samples' seed
@@ -43,11 +43,11 @@ struct CalibrationPass {
   bool rejected = false;          // likelihood: the NLL rose, so back to the best point
   // Per bin, 1 at the solution. likelihood: -<g, y_b> / n_b over the fields (> 1: the flow's
   // density is narrower than the fields in that bin). power: the samples' P(k) of y over the
-  // fields'.
+  // fields'. base: the fields' latent P(k) over the base's, per P(k) bin (before the update).
   std::vector<double> bin_ratio;
 };
 
-enum class CalibrationMethod { likelihood, power };
+enum class CalibrationMethod { likelihood, power, base };
 CalibrationMethod parse_calibration_method(const std::string& text);
 
 struct CalibrationOptions {
@@ -57,8 +57,11 @@ struct CalibrationOptions {
   uint64_t seed = 0;
 };
 
-// Fits flow.calibration()'s log-scales to fields (delta grids of the flow's grid), every other
-// parameter frozen; the k = 0 scale stays as it is (the field's mean is a one-point property
+// base: no calibration is needed or touched; the correlated base's P(k) table is replaced by the
+// fields' latent P(k) (per estimator bin, every mode), the maximum-likelihood base given the rest
+// of the flow, in one update (iterations 0: measure only). Returns 2 passes (1 at iterations 0).
+// Otherwise: fits flow.calibration()'s log-scales to fields (delta grids of the flow's grid), every
+// other parameter frozen; the k = 0 scale stays as it is (the field's mean is a one-point property
 // the couplings model). Returns iterations + 1 passes (the
 // last one only measures). Throws when the flow has no calibration.
 //  - likelihood: maximum likelihood. With g = d log p / dy at the preprocessed field y, the
