@@ -4,7 +4,9 @@ log10(1 + delta) of two stacked grid files, printed as tables: samples against t
 
     run/compare_fields.py BIN SAMPLES.h5 TEST.h5 [CHECKPOINT.h5]
 
-With the flow's checkpoint (log1p preprocessing), also the same comparison in the flow's own
+Also P(k) of the samples mapped voxel by voxel (by rank) onto the test fields' one-point
+distribution, which leaves the two-point error alone. With the flow's checkpoint (log1p
+preprocessing), also the same comparison in the flow's own
 variable y = (log(1 + delta + eps) - mean) / std, the upper tail of y, and P(k) of delta with the
 samples' delta capped at the test fields' largest delta: P(k) of delta is dominated by the few
 densest voxels, so these separate an error in the bulk of the field from one in its tail.
@@ -85,6 +87,25 @@ def tail_diagnosis(binary, samples, test, checkpoint, k_half_nyquist):
                  f"({np.mean(ds > dt.max()):.2e} of the sample voxels)")
 
 
+def quantile_mapped(binary, samples, test, k_half_nyquist):
+    """P(k) of the samples with their one-point distribution replaced by the test fields' (each
+    voxel takes the test quantile of its rank among the sample voxels): what is left is the
+    two-point error alone."""
+    with h5py.File(samples, "r") as f:
+        ds = f["delta"][...].astype(np.float64)
+    with h5py.File(test, "r") as f:
+        dt = np.sort(f["delta"][...].astype(np.float64).ravel())
+    rank = np.empty(ds.size, dtype=np.int64)
+    rank[np.argsort(ds.ravel(), kind="stable")] = np.arange(ds.size)
+    mapped = dt[((rank + 0.5) / ds.size * dt.size).astype(np.int64)].reshape(ds.shape)
+    with tempfile.TemporaryDirectory() as tmp:
+        path = os.path.join(tmp, "mapped.h5")
+        write_stack(path, mapped, test)
+        pk_table(binary, path, test, k_half_nyquist,
+                 "delta with the samples' one-point distribution mapped onto the test fields' "
+                 "(quantile mapping: the two-point error alone)")
+
+
 def main():
     if len(sys.argv) not in (4, 5):
         sys.exit(__doc__)
@@ -106,6 +127,7 @@ def main():
         print(f"  {c:6.2f}  {a:8.4f}  {b:8.4f}")
     print(f"  mean/std of delta: samples {np.mean(10**s - 1):.4f}/{np.std(10**s - 1):.4f}, "
           f"test {np.mean(10**t - 1):.4f}/{np.std(10**t - 1):.4f}")
+    quantile_mapped(binary, samples, test, k_half_nyquist)
     if len(sys.argv) == 5:
         tail_diagnosis(binary, samples, test, sys.argv[4], k_half_nyquist)
 
