@@ -77,15 +77,33 @@ class MpiTrain : public ::testing::Test {
     if (world->rank() == 0) fs::remove_all(*dir_);
     delete dir_;
   }
+  // Trains the tiny model with 1 rank (rank 0 alone) and with 2, with `extra` overrides; checks
+  // the same losses and learning rates.
+  void one_and_two_ranks(const std::string& name, const std::vector<std::string>& extra);
   static fs::path* dir_;
   static std::string data_;
 };
 fs::path* MpiTrain::dir_ = nullptr;
 std::string MpiTrain::data_;
 
+// Also with the correlated base refitted every 5 steps (its latent spectra shared over the
+// ranks).
 TEST_F(MpiTrain, OneAndTwoRanksTrainTheSameModel) {
-  const std::string one = (*dir_ / "one").string(), two = (*dir_ / "two").string();
-  const std::vector<std::string> o{"train.steps=20", "train.batch=6", "train.validate_every=10"};
+  for (const bool refit : {false, true}) {
+    SCOPED_TRACE(refit ? "refit_base_every 5" : "standard normal base");
+    one_and_two_ranks(
+        refit ? "refit" : "plain",
+        refit ? std::vector<std::string>{"flow.base.kind=correlated_gaussian",
+                                         "flow.base.power=measured", "train.refit_base_every=5"}
+              : std::vector<std::string>{});
+  }
+}
+
+void MpiTrain::one_and_two_ranks(const std::string& name, const std::vector<std::string>& extra) {
+  const std::string one = (*dir_ / (name + "_one")).string();
+  const std::string two = (*dir_ / (name + "_two")).string();
+  std::vector<std::string> o{"train.steps=20", "train.batch=6", "train.validate_every=10"};
+  o.insert(o.end(), extra.begin(), extra.end());
   if (world->rank() == 0) {
     const Communicator single(false);
     Trainer(tiny_config(data_, one, o), single, false).run();

@@ -20,8 +20,10 @@
 #include "fieldflow/core/config.hpp"
 #include "fieldflow/core/provenance.hpp"
 #include "fieldflow/flow/checkpoint.hpp"
+#include "fieldflow/io/grid_file.hpp"
 #include "fieldflow/io/provenance.hpp"
 #include "fieldflow/stats/power_spectrum.hpp"
+#include "fieldflow/train/calibrate.hpp"
 #include "fieldflow/train/communicator.hpp"
 #include "fieldflow/train/dataset.hpp"
 #include "fieldflow/train/trainer.hpp"
@@ -316,6 +318,64 @@ TEST_F(TrainRun, ResumeContinuesBitForBit) {
   EXPECT_EQ(read_log(parts + "/log.csv").size(), 3u);
 }
 
+// train.refit_base_every: after a refit the base is the training fields' mean latent P(k) under
+// the flow of that step (measured here on its own from the checkpoint, with every field of the
+// training file used for training: the validation fields come from another file); a run that
+// stops at a refit step and continues gives the same losses; a standard-normal base is refused.
+TEST_F(TrainRun, RefitBaseEveryRefitsAndResumesBitForBit) {
+  const std::string val = write_stack(*dir_, "refit_val.h5", 3, 8, 16.0, 98);
+  const std::vector<std::string> correlated{"flow.base.kind=correlated_gaussian",
+                                            "flow.base.power=measured",
+                                            "data.validation=" + val,
+                                            "train.schedule=constant",
+                                            "train.checkpoint_every=3",
+                                            "train.validate_every=3"};
+  auto with = [&](std::vector<std::string> extra) {
+    std::vector<std::string> o = correlated;
+    o.insert(o.end(), extra.begin(), extra.end());
+    return o;
+  };
+  const std::string plain = run("refit_plain"), whole = run("refit_whole"),
+                    parts = run("refit_parts");
+  train_once(tiny_config(data_, plain, with({"train.steps=6"})));
+  train_once(tiny_config(data_, whole, with({"train.steps=6", "train.refit_base_every=3"})));
+  const auto refit_losses = losses(whole + "/log.csv");
+  const auto plain_losses = losses(plain + "/log.csv");
+  ASSERT_EQ(refit_losses.size(), 6u);
+  for (size_t i = 0; i < 2; ++i) EXPECT_EQ(refit_losses[i], plain_losses[i]) << "step " << i + 1;
+  // Step 3's row: the same loss, another validation loss (validated after the refit); step 4:
+  // another loss.
+  EXPECT_EQ(refit_losses[2].substr(0, refit_losses[2].rfind(',')),
+            plain_losses[2].substr(0, plain_losses[2].rfind(',')));
+  EXPECT_NE(refit_losses[2], plain_losses[2]);
+  EXPECT_NE(refit_losses[3], plain_losses[3]) << "the refit at step 3 changes step 4";
+  // The checkpoint of step 6 holds the base of the refit at step 6.
+  const FlowCheckpoint ck = load_flow_checkpoint(whole + "/checkpoint.h5");
+  std::vector<double> mean;
+  const int fields = 20;
+  for (int i = 0; i < fields; ++i) {
+    const PowerSpectrum p =
+        latent_power_spectrum(*ck.flow, ck.preprocessing, read_grid_as<float>(data_, i));
+    if (mean.empty()) mean.assign(p.pk.size(), 0.0);
+    for (size_t b = 0; b < p.pk.size(); ++b) mean[b] += p.pk[b] / fields;
+  }
+  const std::vector<double>& table = ck.flow->spec().base_pk;
+  ASSERT_EQ(table.size(), mean.size());
+  for (size_t b = 0; b < mean.size(); ++b) EXPECT_NEAR(table[b] / mean[b], 1.0, 1e-6) << b;
+  EXPECT_NE(load_flow_checkpoint(plain + "/checkpoint.h5").flow->spec().base_pk, table);
+  // Stopped at step 3 (a refit, then its checkpoint), continued to 6: the same losses.
+  train_once(tiny_config(data_, parts, with({"train.steps=3", "train.refit_base_every=3"})));
+  const TrainSummary s =
+      train_once(tiny_config(data_, parts, with({"train.steps=6", "train.refit_base_every=3"})));
+  EXPECT_TRUE(s.resumed);
+  EXPECT_EQ(losses(parts + "/log.csv"), refit_losses);
+  EXPECT_EQ(error_of([&] {
+              train_once(tiny_config(data_, run("refit_normal"),
+                                     {"train.steps=2", "train.refit_base_every=1"}));
+            }),
+            "tiny.yaml: train.refit_base_every needs flow.base.kind: correlated_gaussian");
+}
+
 TEST_F(TrainRun, NonFiniteStepsAreSkippedThenRolledBack) {
   const std::string rd = run("nan");
   TrainHooks hooks;
@@ -343,7 +403,8 @@ TEST_F(TrainRun, NonFiniteStepsAreSkippedThenRolledBack) {
   EXPECT_NEAR(lr_after, 0.5 * lr_before, 1e-12);
 }
 
-// Every data: and train: key changes what training does (or refuses, or where it writes).
+// Every data: and train: key changes what training does (or refuses, or where it writes);
+// train.refit_base_every: RefitBaseEveryRefitsAndResumesBitForBit.
 TEST_F(TrainRun, EveryKeyChangesTheResult) {
   const std::vector<std::string> base{"train.steps=4"};
   const std::string reference = run("ref");

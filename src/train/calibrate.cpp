@@ -7,7 +7,6 @@
 
 #include "fieldflow/core/config.hpp"
 #include "fieldflow/core/error.hpp"
-#include "fieldflow/stats/power_spectrum.hpp"
 
 namespace ff {
 
@@ -204,35 +203,6 @@ std::vector<CalibrationPass> fit_power(
   return passes;
 }
 
-// The fields' latents u = f(y) on the grid: their P(k) summed per bin of the estimator (every mode,
-// as the trainer measures the base's table).
-PowerSpectrum latent_power(MultiScaleFlow<float>& flow, const Preprocessing& preprocessing,
-                           const std::vector<GridF>& fields) {
-  const int n = flow.spec().grid;
-  PowerSpectrumOptions options;
-  options.k_max_over_nyquist = std::sqrt(3.0);
-  GridF g(n, flow.spec().base_box_size_mpch);
-  PowerSpectrum mean;
-  Tensor<float> x, u;
-  std::vector<float> logdet;
-  for (size_t first = 0; first < fields.size(); first += kBatch) {
-    const int count = int(std::min(fields.size() - first, size_t(kBatch)));
-    load_batch(fields, first, count, preprocessing, n, x);
-    flow.forward(x, logdet);
-    flow.latents_to_grid(flow.latents(), u);
-    for (int f = 0; f < count; ++f) {
-      std::copy(u.field(f), u.field(f) + g.values.size(), g.values.begin());
-      const PowerSpectrum p = measure_power_spectrum(g, options);
-      if (mean.k.empty()) {
-        mean = p;
-        std::fill(mean.pk.begin(), mean.pk.end(), 0.0);
-      }
-      for (size_t b = 0; b < p.pk.size(); ++b) mean.pk[b] += p.pk[b] / double(fields.size());
-    }
-  }
-  return mean;
-}
-
 // The correlated base refitted with every other parameter frozen: the latents do not depend on
 // the base, so the maximum-likelihood P(k), constant per bin, is the latents' mean P(k) in it,
 // reached in one update (tabulated at the bins' mean k, as the trainer's measured table).
@@ -240,24 +210,31 @@ std::vector<CalibrationPass> fit_base(
     MultiScaleFlow<float>& flow, const Preprocessing& preprocessing,
     const std::vector<GridF>& fields, int iterations,
     const std::function<void(int, const CalibrationPass&)>& progress) {
-  const PowerSpectrum latent = latent_power(flow, preprocessing, fields);
+  PowerSpectrum latent;
+  for (const GridF& field : fields) {
+    const PowerSpectrum p = latent_power_spectrum(flow, preprocessing, field);
+    if (latent.k.empty()) latent = PowerSpectrum{p.k, std::vector<double>(p.k.size()), p.nmodes};
+    for (size_t b = 0; b < p.pk.size(); ++b) latent.pk[b] += p.pk[b] / double(fields.size());
+  }
   std::vector<CalibrationPass> passes;
-  for (int it = 0; it <= std::min(iterations, 1); ++it) {
+  const int updates = std::min(iterations, 1);
+  for (int it = 0; it <= updates; ++it) {
     CalibrationPass pass;
     pass.nll_bits_per_voxel = mean_nll(flow, preprocessing, fields, nullptr);
-    const FlowSpec& spec = flow.spec();
-    std::vector<double> pk(latent.k.size());
-    for (size_t b = 0; b < latent.k.size(); ++b) {
-      const double model = tabulated_power(spec.base_k_hmpc, spec.base_pk, latent.k[b]);
-      pass.bin_ratio.push_back(latent.pk[b] / model);
-      // A bin without a usable measurement keeps the model's value.
-      const bool usable = latent.pk[b] > 0 && std::isfinite(latent.pk[b]);
-      pk[b] = usable ? latent.pk[b] : model;
-      if (!usable) ++pass.bins_kept;
-      if (it < std::min(iterations, 1))
-        pass.largest_step = std::max(pass.largest_step, std::abs(std::log(pk[b] / model)));
+    if (it < updates) {
+      pass.bin_ratio = set_base_to_latent_power(flow, latent);
+      for (double r : pass.bin_ratio) {
+        if (r > 0 && std::isfinite(r))
+          pass.largest_step = std::max(pass.largest_step, std::abs(std::log(r)));
+        else
+          ++pass.bins_kept;
+      }
+    } else {
+      const FlowSpec& spec = flow.spec();
+      for (size_t b = 0; b < latent.k.size(); ++b)
+        pass.bin_ratio.push_back(latent.pk[b] /
+                                 tabulated_power(spec.base_k_hmpc, spec.base_pk, latent.k[b]));
     }
-    if (it < std::min(iterations, 1)) flow.set_base_power(latent.k, pk);
     passes.push_back(pass);
     if (progress) progress(it, pass);
   }
@@ -265,6 +242,37 @@ std::vector<CalibrationPass> fit_base(
 }
 
 }  // namespace
+
+PowerSpectrum latent_power_spectrum(MultiScaleFlow<float>& flow, const Preprocessing& preprocessing,
+                                    const GridF& field) {
+  const int n = flow.spec().grid;
+  if (field.n != n)
+    throw Error("latent P(k)", "fields must be grids of " + std::to_string(n) + "^3");
+  Tensor<float> x(1, n, 1), u;
+  std::copy(field.values.begin(), field.values.end(), x.field(0));
+  preprocessing.apply(x.field(0), field.size());
+  std::vector<float> logdet;
+  flow.forward(x, logdet);
+  flow.latents_to_grid(flow.latents(), u);
+  GridF g(n, flow.spec().base_box_size_mpch);
+  std::copy(u.field(0), u.field(0) + g.values.size(), g.values.begin());
+  PowerSpectrumOptions options;
+  options.k_max_over_nyquist = std::sqrt(3.0);
+  return measure_power_spectrum(g, options);
+}
+
+std::vector<double> set_base_to_latent_power(MultiScaleFlow<float>& flow,
+                                             const PowerSpectrum& latent) {
+  const FlowSpec& spec = flow.spec();
+  std::vector<double> pk(latent.k.size()), ratio(latent.k.size());
+  for (size_t b = 0; b < latent.k.size(); ++b) {
+    const double model = tabulated_power(spec.base_k_hmpc, spec.base_pk, latent.k[b]);
+    ratio[b] = latent.pk[b] / model;
+    pk[b] = latent.pk[b] > 0 && std::isfinite(latent.pk[b]) ? latent.pk[b] : model;
+  }
+  flow.set_base_power(latent.k, pk);
+  return ratio;
+}
 
 CalibrationMethod parse_calibration_method(const std::string& text) {
   if (text == "likelihood") return CalibrationMethod::likelihood;

@@ -77,7 +77,10 @@ const SettingsTable<TrainSettings>& train_settings_table() {
           .flag("report", &T::report, true,
                 "at the end, the training report (docs/report.md) in run_dir/report: samples "
                 "against the validation fields",
-                may_change);
+                may_change)
+          .integer("refit_base_every", &T::refit_base_every, 0, Range::non_negative(),
+                   "steps between refits of the correlated base's P(k) to the training fields' "
+                   "latents, as `calibrate` method base (0: never)");
   return table;
 }
 

@@ -23,6 +23,7 @@
 #include "fieldflow/io/grid_file.hpp"
 #include "fieldflow/nn/simd.hpp"
 #include "fieldflow/stats/power_spectrum.hpp"
+#include "fieldflow/train/calibrate.hpp"
 #include "fieldflow/train/communicator.hpp"
 
 namespace ff {
@@ -541,6 +542,42 @@ TrainSummary Trainer::run() {
         x, [&](ActNormStats& stats) { comm.sum(stats.values.data(), stats.values.size()); });
   }
 
+  // train.refit_base_every: the correlated base's P(k) refitted to the latents of every training
+  // field (as `calibrate` method base), the fields shared over the ranks and their spectra
+  // combined in field order: the same table for any number of ranks.
+  comm.guarded([&] {
+    if (ts.refit_base_every > 0 && s.flow->spec().base != BaseKind::correlated_gaussian)
+      throw Error(cfg.source, "train.refit_base_every needs flow.base.kind: correlated_gaussian");
+  });
+  auto refit_base = [&]() {
+    const size_t M = s.train_index.size();
+    PowerSpectrumOptions every_mode;
+    every_mode.k_max_over_nyquist = std::sqrt(3.0);
+    PowerSpectrum mean = measure_power_spectrum(GridF(s.n, s.train_set.box_size_mpch), every_mode);
+    const size_t bins = mean.k.size();
+    std::vector<double> spectra(M * bins, 0.0);
+    comm.guarded([&] {
+      GridF field(s.n, s.train_set.box_size_mpch);
+      for (size_t i = size_t(rank); i < M; i += size_t(ranks)) {
+        const FieldRef& ref = s.train_set.fields[size_t(s.train_index[i])];
+        read_field(ref, s.n, field.values.data());
+        const PowerSpectrum p = latent_power_spectrum(*s.flow, s.preprocessing, field);
+        std::copy(p.pk.begin(), p.pk.end(), spectra.begin() + ptrdiff_t(i * bins));
+      }
+    });
+    comm.sum(spectra.data(), spectra.size());
+    std::fill(mean.pk.begin(), mean.pk.end(), 0.0);
+    for (size_t i = 0; i < M; ++i)
+      for (size_t b = 0; b < bins; ++b) mean.pk[b] += spectra[i * bins + b] / double(M);
+    const std::vector<double> ratio = set_base_to_latent_power(*s.flow, mean);
+    if (rank == 0)
+      std::fprintf(stdout,
+                   "fieldflow train: step %ld: base refitted to the training fields' latents "
+                   "(their P(k) over the base's, first bins: %.3f %.3f %.3f)\n",
+                   s.step, ratio.size() > 0 ? ratio[0] : NAN, ratio.size() > 1 ? ratio[1] : NAN,
+                   ratio.size() > 2 ? ratio[2] : NAN);
+  };
+
   // Validation loss in bits per voxel over delta: fields shared over the ranks, summed in order.
   auto validate = [&]() {
     const size_t M = s.validation_index.size();
@@ -709,6 +746,9 @@ TrainSummary Trainer::run() {
                  "the parameters differ across ranks after step " + std::to_string(s.step) +
                      " (checksums disagree)");
     }
+    // Before this step's validation and checkpoint, so a resume from it continues identically.
+    if (!rolled_back && finite && ts.refit_base_every > 0 && s.step % ts.refit_base_every == 0)
+      refit_base();
     std::string val_text;
     if (!rolled_back && finite && (s.step % ts.validate_every == 0 || last)) {
       last_val = validate();

@@ -14,6 +14,7 @@
 #include "fieldflow/core/settings.hpp"
 #include "fieldflow/flow/checkpoint.hpp"
 #include "fieldflow/flow/flow.hpp"
+#include "fieldflow/stats/power_spectrum.hpp"
 
 namespace ff {
 
@@ -77,6 +78,16 @@ std::vector<CalibrationPass> fit_spectral_calibration(
     MultiScaleFlow<float>& flow, const Preprocessing& preprocessing,
     const std::vector<GridF>& fields, const CalibrationOptions& options,
     const std::function<void(int iteration, const CalibrationPass&)>& progress = nullptr);
+
+// P(k) of the flow's latents of one field (delta on the flow's grid, in the box of the base's
+// table): u = f(y) put back on the grid, every mode to sqrt(3) k_N in the estimator's bins (those
+// of the table `base.power: measured` writes).
+PowerSpectrum latent_power_spectrum(MultiScaleFlow<float>& flow, const Preprocessing& preprocessing,
+                                    const GridF& field);
+// Replaces the flow's correlated base P(k) table by `latent` (a mean of the above); a bin without
+// a positive finite value keeps the current table's. Returns latent / current per bin.
+std::vector<double> set_base_to_latent_power(MultiScaleFlow<float>& flow,
+                                             const PowerSpectrum& latent);
 
 // The flow of `trained` with a spectral calibration of `bins` bins per k_N in front (its own
 // state copied; the calibration the identity, or trained's own when it has one of that size).

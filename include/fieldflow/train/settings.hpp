@@ -44,6 +44,7 @@ struct TrainSettings {
   double print_every_s = 5.0;       // progress lines on standard output
   double time_limit_minutes = 0.0;  // stop with a checkpoint after this wall time; 0 = none
   bool report = true;               // the training report in run_dir/report at the end
+  long refit_base_every = 0;        // steps between refits of the correlated base; 0 = never
 };
 const SettingsTable<TrainSettings>& train_settings_table();
 
