@@ -137,7 +137,8 @@ class MultiScaleFlow {
   void perturb(uint64_t seed, double scale);
   CorrelatedGaussian* correlated_base() { return correlated_.get(); }
   // Replaces the correlated base's P(k) table (the box stays): `fieldflow calibrate` with
-  // method base refits it to the latents of the training fields. Throws without that base.
+  // method base and `train.refit_base_every` refit it to the latents of the training fields.
+  // Throws without that base.
   void set_base_power(std::vector<double> k_hmpc, std::vector<double> pk);
 
  private:
