@@ -55,6 +55,8 @@ grep -q "validation fields from" "$tmp/quiet/report/index.html" && ok || bad "re
 before=$(losses "$tmp/ref")
 out=$(train --set train.run_dir="$tmp/ref" --set train.steps=12 --set train.checkpoint_every=3 2>&1)
 printf '%s' "$out" | grep -q "continuing .* from step 12" && ok || bad "no resume: $out"
+printf '%s' "$out" | grep -q "(0 this run); best validation" && ! printf '%s' "$out" | grep -qi nan \
+  && ok || bad "summary of a run that took no step: $out"
 [ "$(losses "$tmp/ref")" = "$before" ] && ok || bad "log changed by a rerun"
 
 # A must_match change is refused with one line naming the key; --restart starts over.

@@ -35,14 +35,19 @@ int run_train(const TrainArgs& args) {
   });
   Trainer trainer(config, comm, args.restart);
   const TrainSummary s = trainer.run();
-  if (comm.rank() == 0)
+  if (comm.rank() == 0) {
+    // A run that only found a finished checkpoint took no step: no last loss to print.
+    char last_loss[64] = "";
+    if (s.step > s.first_step)
+      std::snprintf(last_loss, sizeof last_loss, "last loss %.4f bits/voxel, ", s.last_loss_bpv);
     std::printf(
-        "fieldflow train: %s at step %ld of %ld in %.1f s (%ld this run); last loss %.4f "
-        "bits/voxel, best validation %.4f bits/voxel; %ld skipped step(s), %ld "
-        "rollback(s); median step %.3f s, allreduce %.2f ms/step\n",
+        "fieldflow train: %s at step %ld of %ld in %.1f s (%ld this run); %sbest validation "
+        "%.4f bits/voxel; %ld skipped step(s), %ld rollback(s); median step %.3f s, allreduce "
+        "%.2f ms/step\n",
         s.stop_signal ? "stopped" : (s.time_limit ? "time limit" : "done"), s.step,
-        config.train.steps, s.seconds, s.step - s.first_step, s.last_loss_bpv, s.best_val_bpv,
-        s.skipped, s.rollbacks, s.step_seconds, 1e3 * s.allreduce_seconds_per_step);
+        config.train.steps, s.seconds, s.step - s.first_step, last_loss, s.best_val_bpv, s.skipped,
+        s.rollbacks, s.step_seconds, 1e3 * s.allreduce_seconds_per_step);
+  }
   // The training report (the same code as `fieldflow report`), once per finished run, by rank 0.
   if (comm.rank() == 0) report::write_report_after_training(config, s);
   // Stopped by a signal: the conventional status 128 + signal (a Slurm requeue reruns the command).
