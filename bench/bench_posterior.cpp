@@ -124,7 +124,7 @@ int main(int argc, char** argv) {
     flow.perturb(5, 0.02);
     const Preprocessing pre{PreprocessTransform::log1p, -0.3, 0.8};
     Grid truth(cost_n, 4.0 * cost_n);
-    CorrelatedGaussian::from_power(cost_n, truth.box_size_mpch, kK, kP)
+    CorrelatedGaussian::from_power(cost_n, truth.box_size_mpch, kK, kP, 0.0)
         .sample(truth.values.data(), 7, 0, 1.0);
     const double var = truth.variance();
     for (double& v : truth.values) v = std::exp(v - var / 2) - 1;

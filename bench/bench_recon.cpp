@@ -41,7 +41,7 @@ const std::vector<double> kP = {8000, 12000, 6000, 2000, 500, 90, 12};
 // A lognormal field: a Gaussian with the table's spectrum, exponentiated (delta > -1, skewed).
 Grid lognormal(int n, double box, uint64_t seed) {
   Grid g(n, box);
-  CorrelatedGaussian::from_power(n, box, kK, kP).sample(g.values.data(), seed, 0, 1.0);
+  CorrelatedGaussian::from_power(n, box, kK, kP, 0.0).sample(g.values.data(), seed, 0, 1.0);
   const double var = g.variance();
   for (double& v : g.values) v = std::exp(v - var / 2) - 1;
   return g;
@@ -49,7 +49,7 @@ Grid lognormal(int n, double box, uint64_t seed) {
 
 std::vector<double> delta_eigenvalues(const Grid& g) {
   // The prior S from the field's own table (a Gaussian approximation, as a WF would use).
-  return CorrelatedGaussian::from_power(g.n, g.box_size_mpch, kK, kP).eigenvalues();
+  return CorrelatedGaussian::from_power(g.n, g.box_size_mpch, kK, kP, 0.0).eigenvalues();
 }
 
 }  // namespace

@@ -39,6 +39,8 @@ for f in checkpoint.h5 best.h5; do
     printf '%s' "$attrs" | grep -q "ATTRIBUTE \"$a\"" && ok || bad "$f lacks the $a attribute"
   done
   printf '%s' "$attrs" | grep -q "validation_fraction" && ok || bad "$f: settings lack data:"
+  # The measured base carries its P at k = 0 (the variance of a field's mean), not 0.
+  printf '%s' "$attrs" | grep -Eq "pk0: [0-9]*\.?[0-9]*[1-9]" && ok || bad "$f: no measured pk0"
 done
 # print_every_s: 0 prints every step, a large value only the last line.
 n_lines=$(printf '%s\n' "$out" | grep -c "fieldflow train: step")

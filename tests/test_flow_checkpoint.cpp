@@ -465,6 +465,7 @@ TEST(FlowCheckpoint, ArchitectureYamlRoundTrips) {
   s.base_box_size_mpch = 100;
   s.base_k_hmpc = {0.1, 0.2, 0.30000000000000004};
   s.base_pk = {1e3, 500.5, 1.0 / 3};
+  s.base_pk0 = 12.25;
   s.negative_slope = 0.05;
   Config c = Config::parse(flow_spec_yaml(s), "yaml");
   const FlowSpec back = read_flow_spec(c.root().section("flow"));
@@ -472,6 +473,7 @@ TEST(FlowCheckpoint, ArchitectureYamlRoundTrips) {
   EXPECT_EQ(flow_spec_yaml(back), flow_spec_yaml(s));
   EXPECT_EQ(back.base_k_hmpc, s.base_k_hmpc);
   EXPECT_EQ(back.base_pk, s.base_pk);
+  EXPECT_EQ(back.base_pk0, s.base_pk0);
 }
 
 TEST(FlowConfig, BadValuesAreNamed) {
@@ -490,6 +492,8 @@ TEST(FlowConfig, BadValuesAreNamed) {
   fails("flow:\n  levels:\n    checkerboard_couplings: [2, 2]\n    hidden_checkerboard: [4]\n",
         "flow.levels.hidden_checkerboard");
   fails("flow:\n  base:\n    kind: correlated_gaussian\n", "flow.base.box_size_mpch");
+  fails("flow:\n  base:\n    kind: correlated_gaussian\n    power: measured\n    pk0: 5\n",
+        "flow.base.power");
 }
 
 // The correlated base takes its P(k) from the CSV `fieldflow pk` writes.

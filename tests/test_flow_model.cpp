@@ -436,7 +436,8 @@ double dense_log_normal(const Eigen::MatrixXd& S, const Eigen::VectorXd& u) {
 }
 
 TEST(CorrelatedGaussian, MatchesDenseMultivariateNormal) {
-  CorrelatedGaussian g = CorrelatedGaussian::from_power(4, 50.0, power_law_k(), power_law_pk());
+  CorrelatedGaussian g =
+      CorrelatedGaussian::from_power(4, 50.0, power_law_k(), power_law_pk(), 0.0);
   const Eigen::MatrixXd S = dense_covariance(g);
   Eigen::VectorXd u(64);
   const CounterRng rng(1, 2);
@@ -449,11 +450,27 @@ TEST(CorrelatedGaussian, MatchesDenseMultivariateNormal) {
   for (int i = 0; i < 64; ++i) EXPECT_NEAR(grad[i], expected[i], 1e-9 * expected.norm());
 }
 
+// P at k = 0 sets the k = 0 eigenvalue alone (the field's mean); 0 keeps P at the smallest k.
+TEST(CorrelatedGaussian, PowerAtZeroSetsTheMeanModeOnly) {
+  const int n = 8;
+  const double box = 100.0, volume_factor = double(n * n * n) / (box * box * box);
+  const CorrelatedGaussian old_rule =
+      CorrelatedGaussian::from_power(n, box, power_law_k(), power_law_pk(), 0.0);
+  const CorrelatedGaussian with_p0 =
+      CorrelatedGaussian::from_power(n, box, power_law_k(), power_law_pk(), 7.5);
+  EXPECT_DOUBLE_EQ(old_rule.eigenvalues()[0], power_law_pk().front() * volume_factor);
+  EXPECT_DOUBLE_EQ(with_p0.eigenvalues()[0], 7.5 * volume_factor);
+  for (size_t m = 1; m < old_rule.eigenvalues().size(); ++m)
+    ASSERT_EQ(old_rule.eigenvalues()[m], with_p0.eigenvalues()[m]) << m;
+  EXPECT_THROW(CorrelatedGaussian::from_power(n, box, power_law_k(), power_law_pk(), -1.0), Error);
+}
+
 // Samples have the requested mode variances: the mean of |u_k|^2 / (N lambda_k) over many
 // samples, per |k| shell, is 1 within its statistical error.
 TEST(CorrelatedGaussian, SamplesHaveRequestedSpectrum) {
   const int n = 8, N = n * n * n, nh = n / 2 + 1, samples = 300;
-  CorrelatedGaussian g = CorrelatedGaussian::from_power(n, 100.0, power_law_k(), power_law_pk());
+  CorrelatedGaussian g =
+      CorrelatedGaussian::from_power(n, 100.0, power_law_k(), power_law_pk(), 0.0);
   RealFft3d<double> fft(n, 1);
   std::vector<double> ratio_sum(n, 0.0), count(n, 0.0);
   std::vector<double> u(N);
@@ -487,7 +504,16 @@ TEST(MultiScaleFlow, CorrelatedBaseWithIdentityFlowIsTheGaussianPrior) {
   s.base_k_hmpc = power_law_k();
   s.base_pk = power_law_pk();
   s.base_box_size_mpch = 50.0;
+  s.base_pk0 = 40.0;  // the k = 0 mode's own P, kept when the table is replaced
   MultiScaleFlow<double> flow(s);
+  const double volume_factor = 64 / (50.0 * 50.0 * 50.0);
+  EXPECT_DOUBLE_EQ(flow.correlated_base()->eigenvalues()[0], 40.0 * volume_factor);
+  {
+    MultiScaleFlow<double> refit(s);
+    refit.set_base_power({0.1, 1.0}, {10.0, 1.0});
+    EXPECT_DOUBLE_EQ(refit.correlated_base()->eigenvalues()[0], 40.0 * volume_factor);
+    EXPECT_EQ(refit.spec().base_pk0, 40.0);
+  }
   Tensor<double> x(1, 4, 1), dx;
   fill_normal(x, 8, 2.0);
   const Eigen::MatrixXd S = dense_covariance(*flow.correlated_base());

@@ -38,14 +38,14 @@ const std::vector<double> kP = {3000, 2500, 900, 200, 30, 4};
 
 // A Gaussian random field with the table's spectrum (the truth of the tests).
 Grid gaussian_field(int n, double box, uint64_t seed) {
-  CorrelatedGaussian g = CorrelatedGaussian::from_power(n, box, kK, kP);
+  CorrelatedGaussian g = CorrelatedGaussian::from_power(n, box, kK, kP, 0.0);
   Grid out(n, box);
   g.sample(out.values.data(), seed, 0, 1.0);
   return out;
 }
 
 std::vector<double> eigenvalues(int n, double box) {
-  return CorrelatedGaussian::from_power(n, box, kK, kP).eigenvalues();
+  return CorrelatedGaussian::from_power(n, box, kK, kP, 0.0).eigenvalues();
 }
 
 // Dense circulant matrix of the eigenvalues raised to `power`, by transforming basis vectors.

@@ -61,7 +61,7 @@ std::string truth_file(int n, int count) {
   std::vector<Grid> grids;
   for (int i = 0; i < count; ++i) {
     Grid g(n, 4.0 * n, 0.5);
-    CorrelatedGaussian::from_power(n, g.box_size_mpch, kK, kP)
+    CorrelatedGaussian::from_power(n, g.box_size_mpch, kK, kP, 0.0)
         .sample(g.values.data(), 40 + i, 0, 1.0);
     const double var = g.variance();
     for (double& v : g.values) v = std::exp(v - var / 2) - 1;

@@ -183,8 +183,14 @@ TEST(TrainData, MeasuredStatisticsMatchDirectSums) {
   PowerSpectrumOptions o;
   o.k_max_over_nyquist = std::sqrt(3.0);
   std::vector<double> pk;
+  double mean_var = 0;  // of a field's mean of y, over the fields
   for (GridF& g : fields) {
-    for (float& v : g.values) v = float((std::log(1.0 + v + 1e-3) - mean) / sd);
+    double field_mean = 0;
+    for (float& v : g.values) {
+      v = float((std::log(1.0 + v + 1e-3) - mean) / sd);
+      field_mean += v / double(g.values.size());
+    }
+    mean_var += field_mean * field_mean / 3.0;
     const PowerSpectrum p = measure_power_spectrum(g, o);
     if (pk.empty()) pk.assign(p.pk.size(), 0.0);
     for (size_t b = 0; b < pk.size(); ++b) pk[b] += p.pk[b] / 3.0;
@@ -192,6 +198,10 @@ TEST(TrainData, MeasuredStatisticsMatchDirectSums) {
   ASSERT_EQ(st.pk.size(), pk.size());
   for (size_t b = 0; b < pk.size(); ++b) EXPECT_NEAR(st.pk[b], pk[b], 1e-4 * pk[b]) << b;
   EXPECT_GT(st.k_hmpc.back(), pi * 8 / 20.0);  // beyond k_N
+  // P at k = 0: the box volume times that variance, at least 1% of P at the smallest k.
+  const double pk0 = std::max(20.0 * 20.0 * 20.0 * mean_var, 0.01 * pk[0]);
+  EXPECT_NEAR(st.pk0, pk0, 1e-3 * pk0);
+  EXPECT_GT(st.pk0, 0.01 * st.pk[0]);  // measured here, not the floor
 }
 
 // ---- Training runs on one rank ----

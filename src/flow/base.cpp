@@ -38,10 +38,12 @@ double tabulated_power(const std::vector<double>& k_hmpc, const std::vector<doub
 
 CorrelatedGaussian CorrelatedGaussian::from_power(int n, double box_size_mpch,
                                                   const std::vector<double>& k_hmpc,
-                                                  const std::vector<double>& pk) {
+                                                  const std::vector<double>& pk,
+                                                  double pk_at_zero) {
   if (k_hmpc.size() != pk.size() || k_hmpc.size() < 2)
     throw Error("power spectrum", "need at least two (k, P) rows of equal length");
   if (!(box_size_mpch > 0)) throw Error("power spectrum", "box size must be positive");
+  if (!(pk_at_zero >= 0)) throw Error("power spectrum", "P at k = 0 must be 0 or positive");
   for (size_t i = 0; i < k_hmpc.size(); ++i) {
     if (!(k_hmpc[i] > 0) || !(pk[i] > 0))
       throw Error("power spectrum", "k and P must be positive (row " + std::to_string(i) + ")");
@@ -59,6 +61,7 @@ CorrelatedGaussian CorrelatedGaussian::from_power(int n, double box_size_mpch,
         const double k = kf * std::sqrt(ka * ka + kb * kb + double(c) * c);
         lambda[(size_t(a) * n + b) * (n / 2 + 1) + c] = power(k) * volume_factor;
       }
+  if (pk_at_zero > 0) lambda[0] = pk_at_zero * volume_factor;
   return CorrelatedGaussian(n, std::move(lambda));
 }
 

@@ -65,16 +65,19 @@ SettingsTable<F::Base> base_table() {
                "correlated_gaussian: k in h/Mpc of an inline P(k), instead of power_csv")
       .numbers("pk", &B::pk, {}, Range::positive(),
                "correlated_gaussian: P(k) in (Mpc/h)^3 of the preprocessed field at k_hmpc")
+      .number("pk0", &B::pk0, 0.0, Range::non_negative(),
+              "correlated_gaussian: P at k = 0 in (Mpc/h)^3, the box volume times the variance "
+              "of a field's mean; 0: P at the smallest k of the table (measured: from the data)")
       .check([](const B& b, const Reject& reject) {
         if (b.kind != BaseKind::correlated_gaussian) return;
         if (b.power_measured) {
           // `fieldflow train` measures P(k) and takes the box from its preprocessed fields.
           if (b.box_size_mpch > 0)
             reject("box_size_mpch", "power: measured takes P(k) and the box from the data");
-          if (!b.power_csv.empty() || !b.k_hmpc.empty() || !b.pk.empty())
+          if (!b.power_csv.empty() || !b.k_hmpc.empty() || !b.pk.empty() || b.pk0 > 0)
             reject("power",
                    "power: measured takes P(k) and the box from the data (drop "
-                   "power_csv, k_hmpc and pk)");
+                   "power_csv, k_hmpc, pk and pk0)");
           return;
         }
         if (!(b.box_size_mpch > 0))
@@ -149,6 +152,7 @@ FlowSpec read_flow_spec(ConfigNode node) {
   if (spec.base == BaseKind::correlated_gaussian) {
     spec.base_box_size_mpch = f.base.box_size_mpch;
     spec.base_power_measured = f.base.power_measured;
+    spec.base_pk0 = f.base.pk0;
     if (f.base.power_measured) {
       // `fieldflow train` fills the P(k) and the box from its preprocessed training fields.
     } else if (!f.base.power_csv.empty()) {
@@ -205,6 +209,7 @@ std::string flow_spec_yaml(const FlowSpec& spec) {
     f.base.box_size_mpch = spec.base_box_size_mpch;
     f.base.k_hmpc = spec.base_k_hmpc;
     f.base.pk = spec.base_pk;
+    f.base.pk0 = spec.base_pk0;
   }
   return flow_settings_table().dump_text(f, "flow");
 }

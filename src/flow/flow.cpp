@@ -115,7 +115,7 @@ MultiScaleFlow<T>::MultiScaleFlow(const FlowSpec& spec) : spec_(spec) {
   dlat_.resize(L);
   if (spec_.base == BaseKind::correlated_gaussian)
     correlated_ = std::make_unique<CorrelatedGaussian>(CorrelatedGaussian::from_power(
-        spec_.grid, spec_.base_box_size_mpch, spec_.base_k_hmpc, spec_.base_pk));
+        spec_.grid, spec_.base_box_size_mpch, spec_.base_k_hmpc, spec_.base_pk, spec_.base_pk0));
   if (spec_.base == BaseKind::correlated_gaussian && spec_.channels != 1)
     throw Error("flow.base", "correlated_gaussian needs a single-channel field");
 }
@@ -463,8 +463,8 @@ void MultiScaleFlow<T>::copy_state_from(MultiScaleFlow& other) {
 template <typename T>
 void MultiScaleFlow<T>::set_base_power(std::vector<double> k_hmpc, std::vector<double> pk) {
   if (!correlated_) throw Error("flow.base", "only a correlated_gaussian base has a P(k)");
-  auto base = std::make_unique<CorrelatedGaussian>(
-      CorrelatedGaussian::from_power(spec_.grid, spec_.base_box_size_mpch, k_hmpc, pk));
+  auto base = std::make_unique<CorrelatedGaussian>(CorrelatedGaussian::from_power(
+      spec_.grid, spec_.base_box_size_mpch, k_hmpc, pk, spec_.base_pk0));
   spec_.base_k_hmpc = std::move(k_hmpc);
   spec_.base_pk = std::move(pk);
   correlated_ = std::move(base);

@@ -393,8 +393,8 @@ MapResult map_of(const Observation& o, const std::vector<double>& wf, MultiScale
   std::unique_ptr<GaussianFieldPrior> gaussian;
   std::vector<double> base_eigenvalues;
   if (correlated) {
-    CorrelatedGaussian base = CorrelatedGaussian::from_power(o.n, spec.base_box_size_mpch,
-                                                             spec.base_k_hmpc, spec.base_pk);
+    CorrelatedGaussian base = CorrelatedGaussian::from_power(
+        o.n, spec.base_box_size_mpch, spec.base_k_hmpc, spec.base_pk, spec.base_pk0);
     base_eigenvalues = base.eigenvalues();
     if (s.map.prior == "gaussian" || s.map.init == "gaussian")
       gaussian = std::make_unique<GaussianFieldPrior>(std::move(base));
@@ -631,7 +631,7 @@ Prepared prepare(const DenoiseSettings& s, const DenoiseSummary& summary, std::F
 
   p.prior = prior_power(s, ckpt, obs.box_size_mpch, obs.redshift, train_box, log);
   const std::vector<double> lambda =
-      CorrelatedGaussian::from_power(obs.n, obs.box_size_mpch, p.prior.k_hmpc, p.prior.pk)
+      CorrelatedGaussian::from_power(obs.n, obs.box_size_mpch, p.prior.k_hmpc, p.prior.pk, 0.0)
           .eigenvalues();
 
   // The split, chosen on validation fields when not given.

@@ -387,7 +387,7 @@ void write_training_report(const TrainingReport& r) {
     const PowerSpectrum p = measure_power_spectrum(y);
     pk_pre.add(p.k, p.pk, "Gaussian field " + std::to_string(i));
   }
-  CorrelatedGaussian gauss = CorrelatedGaussian::from_power(n, box, pk_pre.x(), pk_pre.mean());
+  CorrelatedGaussian gauss = CorrelatedGaussian::from_power(n, box, pk_pre.x(), pk_pre.mean(), 0.0);
   const size_t voxels = size_t(n) * n * n;
   std::vector<double> index, nll_flow, nll_gauss, nll_normal;
   for (size_t i = 0; i < fields.size(); ++i) {

@@ -24,11 +24,12 @@ class CorrelatedGaussian {
   CorrelatedGaussian(int n, std::vector<double> eigenvalues);
   // From a tabulated P(k) (k in h/Mpc, P in (Mpc/h)^3) for a box of side box_size_mpch:
   // lambda_k = P(|k|) n^3 / L^3 (the convention P = L^3 |u_k|^2 / n^6); P is interpolated linearly
-  // in log k - log P, held constant beyond the table, and the k = 0 mode takes P at the smallest
+  // in log k - log P, held constant beyond the table. The k = 0 mode (the field's mean, whose
+  // variance is pk_at_zero / L^3) takes pk_at_zero, or, when that is 0, P at the smallest
   // tabulated k.
   static CorrelatedGaussian from_power(int n, double box_size_mpch,
                                        const std::vector<double>& k_hmpc,
-                                       const std::vector<double>& pk);
+                                       const std::vector<double>& pk, double pk_at_zero);
 
   int n() const { return n_; }
   const std::vector<double>& eigenvalues() const { return eigenvalues_; }

@@ -41,6 +41,7 @@ struct FlowSettings {
     double box_size_mpch = 0.0;
     std::string power_csv;
     std::vector<double> k_hmpc, pk;
+    double pk0 = 0.0;
   } base;
 };
 const SettingsTable<FlowSettings>& flow_settings_table();

@@ -40,9 +40,11 @@ struct FlowSpec {
   BaseKind base = BaseKind::standard_normal;
   // Correlated Gaussian: the spectrum of the (preprocessed) field in its box.
   std::vector<double> base_k_hmpc, base_pk;
+  // P at k = 0, (Mpc/h)^3: L^3 times the variance of a field's mean; 0: P at the smallest k.
+  double base_pk0 = 0.0;
   double base_box_size_mpch = 0.0;
-  // base.power: measured: the trainer fills base_k_hmpc, base_pk and base_box_size_mpch from the
-  // preprocessed training fields before it builds the flow.
+  // base.power: measured: the trainer fills base_k_hmpc, base_pk, base_pk0 and
+  // base_box_size_mpch from the preprocessed training fields before it builds the flow.
   bool base_power_measured = false;
   uint64_t seed = 0;  // initial weights and fixed mixings
   // > 0: a SpectralCalibration with this many bins per k_N is the first step (identity at start).
@@ -136,8 +138,9 @@ class MultiScaleFlow {
   // flow is the identity).
   void perturb(uint64_t seed, double scale);
   CorrelatedGaussian* correlated_base() { return correlated_.get(); }
-  // Replaces the correlated base's P(k) table (the box stays): `fieldflow calibrate` with
-  // method base and `train.refit_base_every` refit it to the latents of the training fields.
+  // Replaces the correlated base's P(k) table (the box and P at k = 0 stay): `fieldflow
+  // calibrate` with method base and `train.refit_base_every` refit it to the latents of the
+  // training fields.
   // Throws without that base.
   void set_base_power(std::vector<double> k_hmpc, std::vector<double> pk);
 

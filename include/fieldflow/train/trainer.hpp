@@ -56,8 +56,9 @@ std::vector<double> log_prob_over_delta(MultiScaleFlow<float>& flow,
 struct DataStatistics {
   Preprocessing preprocessing;
   std::vector<double> k_hmpc, pk;  // P(k) of y = (t(delta) - mean) / std, every mode to sqrt3 k_N
-  std::vector<double> delta_pk;    // P(k) of delta itself in the same bins (the Wiener filter's)
-  double y_min = 0, y_max = 0;     // the range of y over every voxel of the training fields
+  double pk0 = 0;  // L^3 x the variance of a field's mean of y, at least 1% of pk[0]; 0: one field
+  std::vector<double> delta_pk;  // P(k) of delta itself in the same bins (the Wiener filter's)
+  double y_min = 0, y_max = 0;   // the range of y over every voxel of the training fields
 };
 // Every training field is read once, by one rank; the sums are combined in field order, so the
 // result does not depend on the number of ranks.
