@@ -182,9 +182,12 @@ TEST(TrainData, MeasuredStatisticsMatchDirectSums) {
   // P(k) of the standardised fields, averaged; every mode (to sqrt 3 k_N) is binned.
   PowerSpectrumOptions o;
   o.k_max_over_nyquist = std::sqrt(3.0);
-  std::vector<double> pk;
+  std::vector<double> pk, delta_pk;
   double mean_var = 0;  // of a field's mean of y, over the fields
   for (GridF& g : fields) {
+    const PowerSpectrum pd = measure_power_spectrum(g, o);
+    if (delta_pk.empty()) delta_pk.assign(pd.pk.size(), 0.0);
+    for (size_t b = 0; b < delta_pk.size(); ++b) delta_pk[b] += pd.pk[b] / 3.0;
     double field_mean = 0;
     for (float& v : g.values) {
       v = float((std::log(1.0 + v + 1e-3) - mean) / sd);
@@ -197,6 +200,10 @@ TEST(TrainData, MeasuredStatisticsMatchDirectSums) {
   }
   ASSERT_EQ(st.pk.size(), pk.size());
   for (size_t b = 0; b < pk.size(); ++b) EXPECT_NEAR(st.pk[b], pk[b], 1e-4 * pk[b]) << b;
+  // P(k) of delta itself (the Wiener filter's), averaged the same way.
+  ASSERT_EQ(st.delta_pk.size(), delta_pk.size());
+  for (size_t b = 0; b < delta_pk.size(); ++b)
+    EXPECT_NEAR(st.delta_pk[b], delta_pk[b], 1e-4 * delta_pk[b]) << b;
   EXPECT_GT(st.k_hmpc.back(), pi * 8 / 20.0);  // beyond k_N
   // P at k = 0: the box volume times that variance, at least 1% of P at the smallest k.
   const double pk0 = std::max(20.0 * 20.0 * 20.0 * mean_var, 0.01 * pk[0]);

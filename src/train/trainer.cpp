@@ -203,6 +203,7 @@ DataStatistics measure_statistics(const FieldSet& set, const std::vector<int>& t
       out.delta_pk[b] += delta_spectra[i * bins + b];
     }
   for (double& p : out.pk) p *= inv_var / double(M);
+  for (double& p : out.delta_pk) p /= double(M);
   // P at k = 0: a field's mean is nearly fixed (the mean of 1 + delta is 1), so its variance is
   // far below P at the smallest k, which the base would otherwise give it. Floored at 1% of that
   // P: with identity preprocessing every mean is 0 and the k = 0 mode would be degenerate.
