@@ -222,11 +222,26 @@ TEST(SpectralCalibrationFit, CommandKeysChangeTheResult) {
   EXPECT_EQ(base.size(), 7u);
   EXPECT_NE(run("seed", "  samples: 3\n  seed: 4\n"), base);
   EXPECT_NE(run("samples", "  samples: 2\n"), base);
-  EXPECT_NE(run("likelihood", "  samples: 3\n  method: likelihood\n"), base);
-  EXPECT_NE(run("iterations", "  samples: 3\n  method: likelihood\n  iterations: 1\n"),
-            run("likelihood2", "  samples: 3\n  method: likelihood\n"));
+  EXPECT_NE(run("likelihood", "  method: likelihood\n"), base);
+  EXPECT_NE(run("iterations", "  method: likelihood\n  iterations: 1\n"),
+            run("likelihood2", "  method: likelihood\n"));
   EXPECT_EQ(run("zero", "  iterations: 0\n"), std::vector<float>(7, 0.f));
   EXPECT_EQ(run("bins", "  samples: 3\n  bins: 2\n").size(), 4u);
+  // A key the method does not use is refused in one line, naming it.
+  for (const auto& [extra, key] : std::vector<std::pair<std::string, std::string>>{
+           {"  method: likelihood\n  samples: 3\n", "calibrate.samples"},
+           {"  method: likelihood\n  seed: 2\n", "calibrate.seed"},
+           {"  method: base\n  bins: 2\n", "calibrate.bins"}}) {
+    std::ofstream(dir / "unused.yaml")
+        << "calibrate:\n  checkpoint: " << (dir / "plain.h5").string() << "\n  fields: ["
+        << (dir / "train.h5").string() << "]\n  out: " << (dir / "unused.h5").string() << "\n"
+        << extra;
+    const CommandResult r =
+        run_command(std::string(FIELDFLOW_BINARY) + " calibrate " + (dir / "unused.yaml").string());
+    EXPECT_EQ(r.status, 1) << extra;
+    EXPECT_NE(r.output.find(key), std::string::npos) << r.output;
+    EXPECT_FALSE(fs::exists(dir / "unused.h5"));
+  }
   // A grid of another size is refused in one line.
   write_grid_stack((dir / "other.h5").string(), std::vector<GridF>{GridF(16, kBox)},
                    GridPrecision::float32);

@@ -31,7 +31,17 @@ const SettingsTable<CalibrateSettings>& calibrate_settings_table() {
           .integer("samples", &S::samples, 256, Range::between(1, 100000),
                    "power: flow samples drawn (once) to measure their P(k)")
           .integer("seed", &S::seed, 0, Range::non_negative(),
-                   "power: sample i is the one `fieldflow sample` draws with this seed");
+                   "power: sample i is the one `fieldflow sample` draws with this seed")
+          .check([](const S& c, const Reject& reject) {
+            // A key the method does not use is refused, not silently ignored.
+            const S d;
+            if (c.method == "base" && c.bins != d.bins)
+              reject("bins", "method base has no calibration bins (it refits the base's table)");
+            if (c.method != "power" && c.samples != d.samples)
+              reject("samples", "only method power draws samples");
+            if (c.method != "power" && c.seed != d.seed)
+              reject("seed", "only method power draws samples");
+          });
   return table;
 }
 
