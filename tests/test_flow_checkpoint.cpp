@@ -534,5 +534,20 @@ TEST(FlowConfig, ShippedConfigs) {
   }
 }
 
+// The shipped models were written before `base.pk0`: they load, and their base gives the k = 0
+// mode P at the smallest tabulated k, as it did when they were trained and measured.
+TEST(FlowCheckpoint, ShippedModelsWithoutPk0KeepTheOldRule) {
+  for (const char* name : {"flow32_science.h5", "flow32_wide.h5"}) {
+    FlowCheckpoint c = load_flow_checkpoint(std::string(FIELDFLOW_SOURCE_DIR) + "/models/" + name);
+    const FlowSpec& s = c.flow->spec();
+    EXPECT_EQ(s.base_pk0, 0.0) << name;
+    ASSERT_NE(c.flow->correlated_base(), nullptr) << name;
+    const double L = s.base_box_size_mpch,
+                 volume_factor = std::pow(double(s.grid), 3) / (L * L * L);
+    EXPECT_DOUBLE_EQ(c.flow->correlated_base()->eigenvalues()[0], s.base_pk.front() * volume_factor)
+        << name;
+  }
+}
+
 }  // namespace
 }  // namespace ff
