@@ -116,11 +116,13 @@ def main():
     k_half_nyquist = 0.5 * np.pi * n / box
     pk_table(binary, samples, test, k_half_nyquist, "delta")
     with h5py.File(samples, "r") as f:
-        field_means_s = f["delta"][...].reshape(len(f["delta"]), -1).mean(axis=1)
-        s = np.log10(1.0 + np.maximum(f["delta"][...].ravel(), -1 + 1e-3))
+        ds = f["delta"][...]
     with h5py.File(test, "r") as f:
-        field_means_t = f["delta"][...].reshape(len(f["delta"]), -1).mean(axis=1)
-        t = np.log10(1.0 + np.maximum(f["delta"][...].ravel(), -1 + 1e-3))
+        dt = f["delta"][...]
+    field_means_s = ds.reshape(len(ds), -1).mean(axis=1)
+    field_means_t = dt.reshape(len(dt), -1).mean(axis=1)
+    s = np.log10(1.0 + np.maximum(ds.ravel(), -1 + 1e-3))
+    t = np.log10(1.0 + np.maximum(dt.ravel(), -1 + 1e-3))
     edges = np.linspace(-1.5, 1.5, 13)
     hs, _ = np.histogram(s, edges, density=True)
     ht, _ = np.histogram(t, edges, density=True)
