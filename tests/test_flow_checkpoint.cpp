@@ -66,7 +66,11 @@ struct Saved {
   fs::path path;
   MultiScaleFlow<float> flow{spec()};
   std::unique_ptr<Adam<float>> adam;
-  Preprocessing prep{PreprocessTransform::log1p, 0.25, 1.75, 1e-3};
+  Preprocessing prep = [] {
+    Preprocessing p{PreprocessTransform::log1p, 0.25, 1.75, 1e-3};
+    p.marginal = MarginalMap({-3, -1, 0.5, 2}, {-2.5, -1.1, 0.6, 2.4});
+    return p;
+  }();
   TrainingData data = [] {
     TrainingData d{128.0, 0.5, {0.05, 0.1, 0.2}, {2e4, 1e4, 4e3}};
     d.y_min = -4.25;
@@ -117,6 +121,8 @@ TEST(FlowCheckpoint, RoundTripIsBitExact) {
   EXPECT_EQ(loaded.preprocessing.mean, 0.25);
   EXPECT_EQ(loaded.preprocessing.std, 1.75);
   EXPECT_EQ(loaded.preprocessing.eps, 1e-3);
+  EXPECT_EQ(loaded.preprocessing.marginal.t_knots(), saved->prep.marginal.t_knots());
+  EXPECT_EQ(loaded.preprocessing.marginal.y_knots(), saved->prep.marginal.y_knots());
   EXPECT_EQ(loaded.data.box_size_mpch, 128.0);
   EXPECT_EQ(loaded.data.redshift, 0.5);
   EXPECT_EQ(loaded.data.delta_pk_k_hmpc, saved->data.delta_pk_k_hmpc);
@@ -269,6 +275,12 @@ TEST(FlowCheckpoint, InvalidContentsAreRefused) {
        "preprocessing.std is not finite"},
       {[](ArrayFile& f) { f.numbers["preprocessing.mean"] = INFINITY; }, "mean is not finite"},
       {[](ArrayFile& f) { f.numbers["preprocessing.eps"] = -1; }, "eps must be >= 0"},
+      {[](ArrayFile& f) { f.doubles["preprocessing.marginal.y"][2] = -3; },
+       "marginal map: knots must be strictly increasing (knot 2)"},
+      {[](ArrayFile& f) { f.doubles["preprocessing.marginal.y"].pop_back(); },
+       "preprocessing.marginal.y has 3 values, expected 4"},
+      {[](ArrayFile& f) { f.doubles.erase("preprocessing.marginal.t"); },
+       "checkpoint has no preprocessing.marginal.t"},
       {[](ArrayFile& f) { f.texts["preprocessing.transform"] = "sqrt"; },
        "expected identity or log1p, got \"sqrt\""},
       {[&](ArrayFile& f) { f.floats[first][3] = nan; }, "holds a non-finite value at index 3"},
@@ -405,12 +417,21 @@ TEST(FlowCheckpoint, SaveNeedsTheTrainingBox) {
 // y(delta), delta(y), log|dy/ddelta| and its derivative, and the chain rule of chain_gradient,
 // against finite differences; for both transforms.
 TEST(Preprocessing, ForwardInverseJacobianAndGradient) {
-  const Preprocessing cases[] = {{PreprocessTransform::identity, 0.3, 1.7, 0.0},
-                                 {PreprocessTransform::log1p, -0.2, 0.8, 1e-3},
-                                 {PreprocessTransform::log1p, 0.1, 2.5, 0.0}};
+  std::vector<Preprocessing> cases = {{PreprocessTransform::identity, 0.3, 1.7, 0.0},
+                                      {PreprocessTransform::log1p, -0.2, 0.8, 1e-3},
+                                      {PreprocessTransform::log1p, 0.1, 2.5, 0.0}};
+  // With a marginal map: the test values reach both linear continuations and no knot.
+  for (PreprocessTransform t : {PreprocessTransform::log1p, PreprocessTransform::identity}) {
+    Preprocessing p{t, -0.2, 0.8, t == PreprocessTransform::log1p ? 1e-3 : 0.0};
+    p.marginal =
+        MarginalMap({-2, -1, -0.3, 0, 0.5, 1.5, 3}, {-2.5, -1.2, -0.2, 0.1, 0.4, 1.2, 2.2});
+    cases.push_back(p);
+  }
   const double h = 1e-6;
   for (const Preprocessing& p : cases) {
     for (double delta : {-0.95, -0.5, 0.0, 0.7, 4.0, 30.0}) {
+      if (p.transform == PreprocessTransform::identity && !p.marginal.empty() && delta > 4)
+        continue;  // keep to the map's span of u there: 30 is u = 37
       const double y = p.forward(delta);
       EXPECT_NEAR(p.inverse(y), delta, 1e-12 * std::max(1.0, std::abs(delta)));
       const double inverse_slope = (p.inverse(y + h) - p.inverse(y - h)) / (2 * h);
@@ -445,17 +466,82 @@ TEST(Preprocessing, ForwardInverseJacobianAndGradient) {
   EXPECT_THROW((Preprocessing{PreprocessTransform::identity, 0, 0, 0}.validate("x")), Error);
 }
 
+// The marginal map: through its knots, increasing with h' > 0 everywhere (also where PCHIP's
+// slopes reach 3 times a secant), h', h''/h' and the inverse against finite differences and
+// round trips, linear beyond the end knots, and refusals of knots it cannot take.
+TEST(MarginalMap, MonotoneCubicThroughItsKnots) {
+  const CounterRng rng(41, 0);
+  for (int trial = 0; trial < 20; ++trial) {
+    std::vector<double> t{-3}, y{-1};
+    for (int i = 1; i < 12; ++i) {
+      // Secants spanning four decades, and a steep segment between two flat ones.
+      const uint64_t c = uint64_t(trial) * 100 + uint64_t(i);
+      t.push_back(t.back() + 0.05 + rng.uniform(2 * c));
+      y.push_back(y.back() + std::pow(10.0, 4 * rng.uniform(2 * c + 1) - 2));
+    }
+    const MarginalMap h(t, y);
+    for (size_t i = 0; i < t.size(); ++i) {
+      EXPECT_NEAR(h.value(t[i]), y[i], 1e-12 * std::max(1.0, std::abs(y[i])));
+      EXPECT_NEAR(h.inverse(y[i]), t[i], 1e-10 * std::max(1.0, std::abs(t[i])));
+    }
+    const double lo = t.front() - 2, hi = t.back() + 2, step = (hi - lo) / 4000;
+    double previous = -INFINITY;
+    for (double u = lo; u <= hi; u += step) {
+      const double v = h.value(u);
+      EXPECT_GT(v, previous) << "trial " << trial << " u " << u;
+      EXPECT_GT(h.derivative(u), 0) << "trial " << trial << " u " << u;
+      previous = v;
+      EXPECT_NEAR(h.inverse(v), u, 1e-9 * std::max(1.0, std::abs(u))) << trial;
+      // Finite differences away from the knots (h'' jumps there).
+      const double d = 1e-6 * std::max(1.0, std::abs(u));
+      bool near_knot = false;
+      for (double k : t) near_knot = near_knot || std::abs(u - k) < 10 * d;
+      if (near_knot) continue;
+      const double slope = (h.value(u + d) - h.value(u - d)) / (2 * d);
+      EXPECT_NEAR(h.derivative(u), slope, 1e-6 * std::max(1.0, slope)) << trial << " " << u;
+      const double curvature =
+          (std::log(h.derivative(u + d)) - std::log(h.derivative(u - d))) / (2 * d);
+      EXPECT_NEAR(h.log_derivative_slope(u), curvature, 1e-4 * std::max(1.0, std::abs(curvature)))
+          << trial << " " << u;
+    }
+    // Linear continuations with the end secants.
+    EXPECT_NEAR(h.value(t.front() - 1), y.front() - (y[1] - y[0]) / (t[1] - t[0]), 1e-12);
+    EXPECT_EQ(h.log_derivative_slope(t.back() + 1), 0.0);
+  }
+  // The extreme PCHIP case: two equal neighbouring secants give slope 3 times the flatter one
+  // without the cap; h' stays positive.
+  const MarginalMap steep({0, 1, 2, 3}, {0, 0.001, 10, 10.001});
+  for (double u = 0; u <= 3; u += 1e-3) EXPECT_GT(steep.derivative(u), 0) << u;
+  // Empty: the identity.
+  const MarginalMap identity;
+  EXPECT_TRUE(identity.empty());
+  EXPECT_EQ(identity.value(0.3), 0.3);
+  EXPECT_EQ(identity.inverse(0.3), 0.3);
+  EXPECT_EQ(identity.derivative(0.3), 1.0);
+  for (const auto& [t, y] :
+       std::vector<std::pair<std::vector<double>, std::vector<double>>>{{{0}, {0}},
+                                                                        {{0, 1}, {0, 1, 2}},
+                                                                        {{0, 1, 1}, {0, 1, 2}},
+                                                                        {{0, 1, 2}, {0, 2, 1}},
+                                                                        {{0, NAN}, {0, 1}}})
+    EXPECT_THROW(MarginalMap(t, y), Error);
+}
+
 // With a standard normal density over y, exp(log p(delta)) is the derivative of the CDF
 // Phi(y(delta)) over delta: the log-Jacobian makes log p a density over delta itself.
 TEST(Preprocessing, DensityOverDeltaIsTheDerivativeOfItsCdf) {
-  const Preprocessing p{PreprocessTransform::log1p, 0.4, 0.9, 1e-3};
-  const double h = 1e-5;
-  for (double delta : {-0.9, -0.3, 0.5, 3.0}) {
-    auto cdf = [&](double d) { return 0.5 * std::erfc(-p.forward(d) / std::sqrt(2.0)); };
-    const double y = p.forward(delta);
-    const double density =
-        std::exp(-0.5 * y * y - 0.5 * std::log(2 * std::numbers::pi) + p.log_jacobian(delta));
-    EXPECT_NEAR(density, (cdf(delta + h) - cdf(delta - h)) / (2 * h), 1e-7 * density + 1e-12);
+  Preprocessing mapped{PreprocessTransform::log1p, 0.4, 0.9, 1e-3};
+  mapped.marginal = MarginalMap({-2, -0.5, 0, 1, 2.5}, {-1.5, -0.8, 0.2, 0.6, 3});
+  for (const Preprocessing& p :
+       {Preprocessing{PreprocessTransform::log1p, 0.4, 0.9, 1e-3}, mapped}) {
+    const double h = 1e-5;
+    for (double delta : {-0.9, -0.3, 0.5, 3.0}) {
+      auto cdf = [&](double d) { return 0.5 * std::erfc(-p.forward(d) / std::sqrt(2.0)); };
+      const double y = p.forward(delta);
+      const double density =
+          std::exp(-0.5 * y * y - 0.5 * std::log(2 * std::numbers::pi) + p.log_jacobian(delta));
+      EXPECT_NEAR(density, (cdf(delta + h) - cdf(delta - h)) / (2 * h), 1e-7 * density + 1e-12);
+    }
   }
 }
 

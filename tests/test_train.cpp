@@ -55,12 +55,17 @@ TEST(TrainDensity, OneDimensionalDensityIsTheDerivativeOfTheCdf) {
   const int n = 2;
   const size_t N = 8;
   MultiScaleFlow<float> flow(identity_spec(n));
-  for (PreprocessTransform t : {PreprocessTransform::identity, PreprocessTransform::log1p}) {
+  // The third case adds a marginal map (`calibrate` method marginal) to log1p.
+  for (int variant = 0; variant < 3; ++variant) {
+    const PreprocessTransform t =
+        variant == 0 ? PreprocessTransform::identity : PreprocessTransform::log1p;
     Preprocessing p;
     p.transform = t;
     p.mean = t == PreprocessTransform::log1p ? -0.2 : 0.1;
     p.std = t == PreprocessTransform::log1p ? 0.7 : 1.3;
     p.eps = t == PreprocessTransform::log1p ? 1e-3 : 0.0;
+    if (variant == 2)
+      p.marginal = MarginalMap({-2, -0.5, 0.4, 1.5, 3}, {-2.2, -0.4, 0.1, 1.9, 3.1});
     for (double d : {-0.9, -0.3, 0.0, 0.5, 2.0, 6.0}) {
       const double h = 1e-5;
       const double cdf_derivative =
@@ -73,7 +78,7 @@ TEST(TrainDensity, OneDimensionalDensityIsTheDerivativeOfTheCdf) {
           double(N) *
           std::log((normal_cdf(p.forward(df + h)) - normal_cdf(p.forward(df - h))) / (2 * h));
       EXPECT_NEAR(logp, expect, 1e-4 * std::max(1.0, std::abs(expect)))
-          << to_string(t) << " delta " << d << " F' " << cdf_derivative;
+          << variant << " delta " << d << " F' " << cdf_derivative;
     }
   }
 }

@@ -1,7 +1,8 @@
 // The post-training spectral calibration (train/calibrate.hpp): the fit against the closed-form
 // maximum-likelihood scales of a Gaussian density, the calibrated checkpoint through sample, logp
 // and a reload, and `fieldflow calibrate` end to end with each of its keys changing the result;
-// the base refit (method base) against the fields' own P(k) and the likelihood.
+// the base refit (method base) against the fields' own P(k) and the likelihood; the marginal map
+// (method marginal) against the fields' one-point quantiles, and its command and keys.
 #include <gtest/gtest.h>
 #include <unistd.h>
 
@@ -227,11 +228,31 @@ TEST(SpectralCalibrationFit, CommandKeysChangeTheResult) {
             run("likelihood2", "  method: likelihood\n"));
   EXPECT_EQ(run("zero", "  iterations: 0\n"), std::vector<float>(7, 0.f));
   EXPECT_EQ(run("bins", "  samples: 3\n  bins: 2\n").size(), 4u);
+  // k_max_hmpc: only the bins that start below it are fitted (k_N = 0.39 h/Mpc, bins of
+  // 0.098: bins 1 and 2 start below 0.25), under power and under likelihood.
+  for (const std::string method : {"power", "likelihood"}) {
+    const std::string keys = method == "power" ? "  samples: 3\n" : "  method: likelihood\n";
+    const std::vector<float> all = run(method + "_all", keys);
+    const std::vector<float> low = run(method + "_low", keys + "  k_max_hmpc: 0.25\n");
+    ASSERT_EQ(low.size(), all.size());
+    EXPECT_EQ(low[0], 0.f);
+    for (size_t b = 1; b < low.size(); ++b) {
+      if (b <= 2)
+        EXPECT_NE(low[b], 0.f) << method << " bin " << b;
+      else
+        EXPECT_EQ(low[b], 0.f) << method << " bin " << b;
+    }
+  }
   // A key the method does not use is refused in one line, naming it.
   for (const auto& [extra, key] : std::vector<std::pair<std::string, std::string>>{
            {"  method: likelihood\n  samples: 3\n", "calibrate.samples"},
            {"  method: likelihood\n  seed: 2\n", "calibrate.seed"},
-           {"  method: base\n  bins: 2\n", "calibrate.bins"}}) {
+           {"  method: base\n  bins: 2\n", "calibrate.bins"},
+           {"  method: marginal\n  bins: 2\n", "calibrate.bins"},
+           {"  knots: 8\n", "calibrate.knots"},
+           {"  method: base\n  k_max_hmpc: 0.1\n", "calibrate.k_max_hmpc"},
+           {"  method: marginal\n  k_max_hmpc: 0.1\n", "calibrate.k_max_hmpc"},
+           {"  method: likelihood\n  knots: 8\n", "calibrate.knots"}}) {
     std::ofstream(dir / "unused.yaml")
         << "calibrate:\n  checkpoint: " << (dir / "plain.h5").string() << "\n  fields: ["
         << (dir / "train.h5").string() << "]\n  out: " << (dir / "unused.h5").string() << "\n"
@@ -352,6 +373,139 @@ TEST(BaseRefit, CommandKeepsTheOptimizerState) {
     EXPECT_EQ(refit.flow->params()[i]->value, flow.params()[i]->value);
   // iterations 0 measures only: the base stays.
   EXPECT_EQ(run("measure", "  iterations: 0\n").flow->spec().base_pk, flow.spec().base_pk);
+  fs::remove_all(dir);
+}
+
+// Fields with a heavy-tailed one-point distribution: sinh of the Gaussian fields.
+std::vector<GridF> heavy_tailed_fields(int count) {
+  std::vector<GridF> fields = test_fields(count);
+  for (GridF& g : fields)
+    for (float& v : g.values) v = float(std::sinh(1.5 * double(v) / 30.0));
+  return fields;
+}
+
+std::vector<double> sorted_values(const std::vector<GridF>& grids) {
+  std::vector<double> out;
+  for (const GridF& g : grids) out.insert(out.end(), g.values.begin(), g.values.end());
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+// method marginal: samples mapped back through the fitted map have the fields' one-point
+// quantiles (the very samples of the fit at the knots' probabilities, others to sampling noise),
+// the fit does not depend on the map it starts from, and the training range is carried.
+TEST(MarginalFit, SamplesTakeTheFieldsOnePointDistribution) {
+  const std::vector<GridF> fields = heavy_tailed_fields(8);
+  MultiScaleFlow<float> flow(gaussian_spec());
+  flow.perturb(3, 0.02);
+  const Preprocessing identity;
+  const int samples = 8;
+  const MarginalFit fit = fit_marginal_map(flow, identity, fields, 16, samples, 3);
+  ASSERT_FALSE(fit.preprocessing.marginal.empty());
+  EXPECT_EQ(fit.score.size(), fit.preprocessing.marginal.t_knots().size());
+  EXPECT_NEAR(fit.score.front(), -fit.score.back(), 1e-12);
+  EXPECT_TRUE(std::isfinite(fit.nll_before) && std::isfinite(fit.nll_after));
+  EXPECT_NE(fit.nll_before, fit.nll_after);
+  const std::vector<double> want = sorted_values(fields);
+  auto quantile = [](const std::vector<double>& sorted, double p) {
+    return sorted[size_t(p * double(sorted.size() - 1) + 0.5)];
+  };
+  auto mapped_samples = [&](const Preprocessing& p, uint64_t seed, int count) {
+    std::vector<GridF> out;
+    for (int i = 0; i < count; ++i) {
+      Tensor<float> y;
+      flow.sample(1, seed + uint64_t(i) * 0x9E3779B97F4A7C15ull, 1.0, y);
+      GridF g(kGrid, kBox);
+      for (size_t v = 0; v < g.size(); ++v) g.values[v] = float(p.inverse(y.data[v]));
+      out.push_back(g);
+    }
+    return sorted_values(out);
+  };
+  const double spread = quantile(want, 0.9) - quantile(want, 0.1);
+  const std::vector<double> same = mapped_samples(fit.preprocessing, 3, samples);
+  const std::vector<double> before = mapped_samples(identity, 3, samples);
+  const std::vector<double> other = mapped_samples(fit.preprocessing, 1000, 16);
+  double before_error = 0;
+  for (double z : fit.score) {
+    const double p = 0.5 * std::erfc(-z / std::sqrt(2.0));
+    EXPECT_NEAR(quantile(same, p), quantile(want, p), 0.01 * spread) << "z " << z;
+    EXPECT_NEAR(quantile(other, p), quantile(want, p), 0.1 * spread) << "z " << z;
+    before_error = std::max(before_error, std::abs(quantile(before, p) - quantile(want, p)));
+  }
+  EXPECT_GT(before_error, 0.3 * spread);  // without the map the samples are far off
+  // From a map already in place: the same map.
+  const MarginalFit again = fit_marginal_map(flow, fit.preprocessing, fields, 16, samples, 3);
+  EXPECT_EQ(again.preprocessing.marginal.t_knots(), fit.preprocessing.marginal.t_knots());
+  EXPECT_EQ(again.preprocessing.marginal.y_knots(), fit.preprocessing.marginal.y_knots());
+  // The recorded range of y moves with the map: the same fields' values of u.
+  TrainingData data{kBox, 0.0};
+  data.y_min = -0.4;
+  data.y_max = 0.5;
+  carry_training_range(identity, fit.preprocessing, data);
+  EXPECT_NEAR(data.y_min, fit.preprocessing.marginal.value(-0.4), 1e-12);
+  EXPECT_NEAR(data.y_max, fit.preprocessing.marginal.value(0.5), 1e-12);
+  carry_training_range(fit.preprocessing, identity, data);
+  EXPECT_NEAR(data.y_min, -0.4, 1e-9);
+  EXPECT_NEAR(data.y_max, 0.5, 1e-9);
+  EXPECT_THROW(fit_marginal_map(flow, identity, fields, 1, samples, 3), Error);
+}
+
+// `fieldflow calibrate` with method marginal: the flow's parameters, calibration and optimizer
+// state are kept, the preprocessing gets the map (sample and logp go through it), and knots,
+// samples and seed each change it.
+TEST(MarginalFit, CommandKeysChangeTheResult) {
+  const fs::path dir =
+      fs::temp_directory_path() / ("ff_marginal_cli_" + std::to_string(::getpid()));
+  fs::create_directories(dir);
+  MultiScaleFlow<float> flow(gaussian_spec());
+  flow.perturb(3, 0.02);
+  Adam<float> adam(flow.params(), AdamOptions{});
+  for (Param<float>* p : flow.params()) std::fill(p->grad.begin(), p->grad.end(), 0.5f);
+  adam.step();
+  TrainingData data{kBox, 0.0};
+  data.y_min = -1;
+  data.y_max = 1;
+  save_flow_checkpoint((dir / "trained.h5").string(), flow, Preprocessing{}, data, &adam);
+  write_grid_stack((dir / "train.h5").string(), heavy_tailed_fields(4), GridPrecision::float32);
+  auto run = [&](const std::string& name, const std::string& extra) {
+    const fs::path config = dir / (name + ".yaml");
+    std::ofstream(config) << "calibrate:\n  checkpoint: " << (dir / "trained.h5").string()
+                          << "\n  fields: [" << (dir / "train.h5").string()
+                          << "]\n  out: " << (dir / (name + ".h5")).string()
+                          << "\n  method: marginal\n"
+                          << (extra.find("samples") == std::string::npos ? "  samples: 4\n" : "")
+                          << extra;
+    const CommandResult r =
+        run_command(std::string(FIELDFLOW_BINARY) + " calibrate " + config.string());
+    EXPECT_EQ(r.status, 0) << r.output;
+    EXPECT_NE(r.output.find("knots kept"), std::string::npos) << r.output;
+    return load_flow_checkpoint((dir / (name + ".h5")).string());
+  };
+  FlowCheckpoint mapped = run("mapped", "");
+  const MarginalMap& map = mapped.preprocessing.marginal;
+  ASSERT_FALSE(map.empty());
+  EXPECT_EQ(map.t_knots().size(), 64u);  // the default; no ties in these fields
+  EXPECT_EQ(mapped.flow->calibration(), nullptr);
+  for (size_t i = 0; i < flow.params().size(); ++i)
+    EXPECT_EQ(mapped.flow->params()[i]->value, flow.params()[i]->value);
+  ASSERT_TRUE(mapped.has_optimizer);
+  EXPECT_EQ(mapped.adam_step, 1);
+  EXPECT_NEAR(mapped.data.y_min, map.value(-1), 1e-12);
+  EXPECT_NEAR(mapped.data.y_max, map.value(1), 1e-12);
+  // sample and logp go through the map.
+  FlowCheckpoint plain = load_flow_checkpoint((dir / "trained.h5").string());
+  const GridF a = sample_field(plain, 7, 0, 1.0), b = sample_field(mapped, 7, 0, 1.0);
+  for (size_t i = 0; i < a.size(); i += 37)
+    EXPECT_NEAR(b.values[i], map.inverse(a.values[i]), 1e-4 * (1 + std::abs(b.values[i])));
+  const GridF field = heavy_tailed_fields(1)[0];
+  Tensor<float> x(1, kGrid, 1);
+  std::copy(field.values.begin(), field.values.end(), x.data.begin());
+  const double log_jacobian = mapped.preprocessing.apply(x.data.data(), x.data.size());
+  EXPECT_NEAR(field_log_density(mapped, field), flow.log_prob(x)[0] + log_jacobian, 1e-3);
+  // Each key changes the map.
+  EXPECT_EQ(run("knots", "  knots: 9\n").preprocessing.marginal.t_knots().size(), 9u);
+  EXPECT_NE(run("seed", "  seed: 5\n").preprocessing.marginal.y_knots(), map.y_knots());
+  EXPECT_NE(run("samples", "  samples: 2\n").preprocessing.marginal.y_knots(), map.y_knots());
   fs::remove_all(dir);
 }
 

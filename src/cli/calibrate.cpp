@@ -1,7 +1,9 @@
 // fieldflow calibrate CONFIG.yaml [--set key=value ...]: a trained flow with a spectral
-// calibration in front fitted on the training fields, or (method base) with its correlated base
-// refitted to their latents (train module, docs/train.md "Spectral calibration").
-//   calibrate: {checkpoint, fields, out, bins, method, iterations, samples, seed}
+// calibration in front fitted on the training fields, with its correlated base refitted to their
+// latents (method base), or with the marginal map of its preprocessing fitted (method marginal)
+// (train module, docs/train.md "Calibration after training").
+//   calibrate: {checkpoint, fields, out, bins, method, iterations, samples, seed, k_max_hmpc,
+//               knots}
 #include "fieldflow/train/calibrate.hpp"
 
 #include <cmath>
@@ -17,6 +19,15 @@
 namespace ff::cli {
 
 namespace {
+
+// The checkpoint's optimizer state on `flow`'s parameters, or null when it has none.
+std::unique_ptr<Adam<float>> restored_optimizer(FlowCheckpoint& loaded,
+                                                MultiScaleFlow<float>& flow) {
+  if (!loaded.has_optimizer) return nullptr;
+  auto adam = std::make_unique<Adam<float>>(flow.params(), loaded.adam_options);
+  loaded.restore(*adam);
+  return adam;
+}
 
 void run_calibrate(const ConfigArgs& args) {
   Config config = args.load();
@@ -36,6 +47,35 @@ void run_calibrate(const ConfigArgs& args) {
   const int bins = s.bins > 0 ? s.bins : n / 2;
   CalibrationOptions options;
   options.method = parse_calibration_method(s.method);
+  if (options.method == CalibrationMethod::marginal) {
+    std::printf("calibrate (marginal): %zu field(s), %d sample(s), %d knots\n", fields.size(),
+                s.samples, s.knots);
+    std::fflush(stdout);
+    MarginalFit fit;
+    about_input(s.checkpoint, {"calibrate", "preprocessing", "flow"}, [&] {
+      fit =
+          fit_marginal_map(*loaded.flow, loaded.preprocessing, fields, s.knots, s.samples, s.seed);
+    });
+    const MarginalMap& map = fit.preprocessing.marginal;
+    std::printf("  %zu knots kept, normal scores %.3f to %.3f; NLL %.6f -> %.6f bits/voxel\n",
+                map.t_knots().size(), fit.score.front(), fit.score.back(), fit.nll_before,
+                fit.nll_after);
+    std::printf("  the map y = h(u) at the fields' quantiles (normal score: u, y):");
+    for (size_t j = 0; j < fit.score.size(); j += std::max<size_t>(1, fit.score.size() / 8))
+      std::printf(" %.2f: %.3f, %.3f;", fit.score[j], map.t_knots()[j], map.y_knots()[j]);
+    std::printf("\n");
+    carry_training_range(loaded.preprocessing, fit.preprocessing, loaded.data);
+    // The parameters are unchanged: a trainer's checkpoint keeps its optimizer state, as base.
+    const std::unique_ptr<Adam<float>> adam = restored_optimizer(loaded, *loaded.flow);
+    save_flow_checkpoint(s.out, *loaded.flow, fit.preprocessing, loaded.data, adam.get(),
+                         &loaded.extras, calibrate_settings_yaml(s));
+    std::printf("wrote %s\n", printable(s.out).c_str());
+    return;
+  }
+  if (s.k_max_hmpc > 0) {
+    const double nyquist_hmpc = M_PI * n / loaded.data.box_size_mpch;
+    options.k_max_over_nyquist = s.k_max_hmpc / nyquist_hmpc;
+  }
   std::unique_ptr<MultiScaleFlow<float>> flow;
   if (options.method == CalibrationMethod::base)
     flow = std::move(loaded.flow);  // the base is refitted; a calibration it has stays
@@ -77,10 +117,7 @@ void run_calibrate(const ConfigArgs& args) {
   // base leaves the parameters as they are, so a trainer's checkpoint keeps its optimizer state
   // (and its extras): training can continue from the refitted base (docs/train.md).
   std::unique_ptr<Adam<float>> adam;
-  if (options.method == CalibrationMethod::base && loaded.has_optimizer) {
-    adam = std::make_unique<Adam<float>>(flow->params(), loaded.adam_options);
-    loaded.restore(*adam);
-  }
+  if (options.method == CalibrationMethod::base) adam = restored_optimizer(loaded, *flow);
   save_flow_checkpoint(s.out, *flow, loaded.preprocessing, loaded.data, adam.get(), &loaded.extras,
                        calibrate_settings_yaml(s));
   std::printf("wrote %s\n", printable(s.out).c_str());
@@ -92,8 +129,9 @@ void add_calibrate_command(CLI::App& app) {
   auto args = std::make_shared<ConfigArgs>();
   CLI::App* sub = app.add_subcommand(
       "calibrate",
-      "Fit a spectral calibration (one scale per |k| bin), or refit the correlated base's P(k), "
-      "to a trained flow on its training fields; writes a new checkpoint");
+      "Fit a spectral calibration (one scale per |k| bin), the correlated base's P(k) or a "
+      "marginal map of the preprocessing to a trained flow on its training fields; writes a new "
+      "checkpoint");
   add_config_args(sub, *args);
   sub->callback([args] { run_about(args->path, [&] { run_calibrate(*args); }); });
 }

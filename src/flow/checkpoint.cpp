@@ -34,26 +34,41 @@ double Preprocessing::forward(double delta) const {
                                        "), got " + format_number(delta));
     t = std::log1p(delta + eps);
   }
-  return (t - mean) / std;
+  return marginal.value((t - mean) / std);
 }
 
 double Preprocessing::inverse(double y) const {
-  const double t = y * std + mean;
+  const double t = marginal.inverse(y) * std + mean;
   return transform == PreprocessTransform::log1p ? std::expm1(t) - eps : t;
 }
 
 double Preprocessing::inverse_derivative(double y) const {
-  return transform == PreprocessTransform::log1p ? std * std::exp(y * std + mean) : std;
+  const double u = marginal.inverse(y);  // the standardised value
+  const double dt_du =
+      transform == PreprocessTransform::log1p ? std * std::exp(u * std + mean) : std;
+  return dt_du / marginal.derivative(u);
 }
 
-// dy/ddelta = 1 / (std (1 + delta + eps)) under log1p, 1 / std otherwise.
+// dy/ddelta = h'(u) / (std (1 + delta + eps)) under log1p, h'(u) / std otherwise, with u the
+// standardised value.
 double Preprocessing::log_jacobian(double delta) const {
   const double log_std = std::log(std);
-  return transform == PreprocessTransform::log1p ? -log_std - std::log1p(delta + eps) : -log_std;
+  const double standard =
+      transform == PreprocessTransform::log1p ? -log_std - std::log1p(delta + eps) : -log_std;
+  if (marginal.empty()) return standard;
+  const double t = transform == PreprocessTransform::log1p ? std::log1p(delta + eps) : delta;
+  return standard + std::log(marginal.derivative((t - mean) / std));
 }
 
 double Preprocessing::log_jacobian_derivative(double delta) const {
-  return transform == PreprocessTransform::log1p ? -1.0 / (1.0 + delta + eps) : 0.0;
+  const double standard =
+      transform == PreprocessTransform::log1p ? -1.0 / (1.0 + delta + eps) : 0.0;
+  if (marginal.empty()) return standard;
+  // d/ddelta log h'(u(delta)) = (h''/h')(u) du/ddelta.
+  const bool log1p = transform == PreprocessTransform::log1p;
+  const double t = log1p ? std::log1p(delta + eps) : delta;
+  const double du_ddelta = log1p ? 1.0 / (std * (1.0 + delta + eps)) : 1.0 / std;
+  return standard + marginal.log_derivative_slope((t - mean) / std) * du_ddelta;
 }
 
 // The sum of log_jacobian over the values with one log1p per value (forward and log_jacobian
@@ -61,19 +76,24 @@ double Preprocessing::log_jacobian_derivative(double delta) const {
 template <typename T>
 double Preprocessing::apply(T* values, size_t count) const {
   const double log_std = std::log(std);
-  if (transform != PreprocessTransform::log1p) {
-    for (size_t i = 0; i < count; ++i) values[i] = T((double(values[i]) - mean) / std);
-    return -double(count) * log_std;
-  }
-  double log_sum = 0.0;
+  double log_sum = 0.0;  // of t'(delta) (log1p) and h'(u)
   for (size_t i = 0; i < count; ++i) {
     const double delta = values[i];
-    if (!(delta + eps > -1)) forward(delta);  // throws, with forward's message
-    const double t = std::log1p(delta + eps);
-    values[i] = T((t - mean) / std);
-    log_sum += t;
+    double t = delta;
+    if (transform == PreprocessTransform::log1p) {
+      if (!(delta + eps > -1)) forward(delta);  // throws, with forward's message
+      t = std::log1p(delta + eps);
+      log_sum -= t;
+    }
+    const double u = (t - mean) / std;
+    if (marginal.empty()) {
+      values[i] = T(u);
+    } else {
+      values[i] = T(marginal.value(u));
+      log_sum += std::log(marginal.derivative(u));
+    }
   }
-  return -double(count) * log_std - log_sum;
+  return -double(count) * log_std + log_sum;
 }
 
 template <typename T>
@@ -195,6 +215,10 @@ void save_flow_checkpoint(const std::string& path, MultiScaleFlow<float>& flow,
   f.numbers["preprocessing.mean"] = preprocessing.mean;
   f.numbers["preprocessing.std"] = preprocessing.std;
   f.numbers["preprocessing.eps"] = preprocessing.eps;
+  if (!preprocessing.marginal.empty()) {
+    f.doubles["preprocessing.marginal.t"] = preprocessing.marginal.t_knots();
+    f.doubles["preprocessing.marginal.y"] = preprocessing.marginal.y_knots();
+  }
   f.numbers["data.box_size_mpch"] = data.box_size_mpch;
   f.numbers["data.redshift"] = data.redshift;
   if (!data.delta_pk.empty()) {
@@ -282,6 +306,18 @@ FlowCheckpoint load_flow_checkpoint(const std::string& path) {
   out.preprocessing.mean = number("preprocessing.mean");
   out.preprocessing.std = number("preprocessing.std");
   out.preprocessing.eps = number("preprocessing.eps");
+  if (f.doubles.count("preprocessing.marginal.t") || f.doubles.count("preprocessing.marginal.y")) {
+    const size_t knots = f.doubles.count("preprocessing.marginal.t")
+                             ? f.doubles.at("preprocessing.marginal.t").size()
+                             : 0;
+    std::vector<double> t = doubles("preprocessing.marginal.t", knots);
+    std::vector<double> y = doubles("preprocessing.marginal.y", knots);
+    try {
+      out.preprocessing.marginal = MarginalMap(std::move(t), std::move(y));
+    } catch (const Error& e) {
+      throw Error(path, e.what());
+    }
+  }
   out.preprocessing.validate(path);
   out.data.box_size_mpch = number("data.box_size_mpch");
   out.data.redshift = number("data.redshift");

@@ -258,7 +258,7 @@ PriorTable prior_power(const DenoiseSettings& s, FlowCheckpoint& ckpt, double bo
   MultiScaleFlow<float>& flow = *ckpt.flow;
   const FlowSpec& spec = flow.spec();
   const Preprocessing& pre = ckpt.preprocessing;
-  if (pre.transform == PreprocessTransform::identity &&
+  if (pre.transform == PreprocessTransform::identity && pre.marginal.empty() &&
       spec.base == BaseKind::correlated_gaussian) {
     t.k_hmpc = spec.base_k_hmpc;
     t.pk = spec.base_pk;

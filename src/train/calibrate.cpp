@@ -14,33 +14,50 @@ const SettingsTable<CalibrateSettings>& calibrate_settings_table() {
   using S = CalibrateSettings;
   static const auto table =
       SettingsTable<S>("calibrate",
-                       "`fieldflow calibrate`: a spectral calibration fitted to a trained flow.")
+                       "`fieldflow calibrate`: a spectral calibration, the base's P(k) or the "
+                       "marginal map fitted to a trained flow.")
           .text("checkpoint", &S::checkpoint, required, "the trained flow (checkpoint file)")
           .texts("fields", &S::fields, required,
                  "grid files or stacks of the training fields (never the test set)")
           .text("out", &S::out, required, "the calibrated checkpoint written")
           .integer("bins", &S::bins, 0, Range::between(0, 4096),
                    "bins per k_N; 0: grid / 2 (each one fundamental wide, as P(k)'s)")
-          .choice("method", &S::method, "power", {"power", "likelihood", "base"},
+          .choice("method", &S::method, "power", {"power", "likelihood", "base", "marginal"},
                   "power: scales that give samples at temperature 1 the fields' P(k) of y; "
                   "likelihood: maximum likelihood of the fields, the rest of the flow frozen; "
-                  "base: no scales, the correlated base's P(k) refitted to the fields' latents")
+                  "base: no scales, the correlated base's P(k) refitted to the fields' latents; "
+                  "marginal: no scales, the preprocessing's monotone map that gives samples at "
+                  "temperature 1 the fields' one-point distribution")
           .integer("iterations", &S::iterations, 5, Range::between(0, 1000),
                    "updates of the scales (0: the identity calibration; base: 0 measures "
                    "only, one update is exact)")
           .integer("samples", &S::samples, 256, Range::between(1, 100000),
-                   "power: flow samples drawn (once) to measure their P(k)")
+                   "power, marginal: flow samples drawn (once) to measure their P(k) or their "
+                   "one-point distribution")
           .integer("seed", &S::seed, 0, Range::non_negative(),
-                   "power: sample i is the one `fieldflow sample` draws with this seed")
+                   "power, marginal: sample i is the one `fieldflow sample` draws with this seed")
+          .number("k_max_hmpc", &S::k_max_hmpc, 0, Range::non_negative(),
+                  "power, likelihood: only the bins that start below this k [h/Mpc] are fitted, "
+                  "the others keep their scale (0: every bin)")
+          .integer("knots", &S::knots, 64, Range::between(2, 10000),
+                   "marginal: knots of the map (quantiles at normal scores evenly spaced)")
           .check([](const S& c, const Reject& reject) {
             // A key the method does not use is refused, not silently ignored.
             const S d;
             if (c.method == "base" && c.bins != d.bins)
               reject("bins", "method base has no calibration bins (it refits the base's table)");
-            if (c.method != "power" && c.samples != d.samples)
-              reject("samples", "only method power draws samples");
-            if (c.method != "power" && c.seed != d.seed)
-              reject("seed", "only method power draws samples");
+            if (c.method == "marginal" && c.bins != d.bins)
+              reject("bins", "method marginal has no calibration bins (it fits a map of values)");
+            const bool draws = c.method == "power" || c.method == "marginal";
+            if (!draws && c.samples != d.samples)
+              reject("samples", "only methods power and marginal draw samples");
+            if (!draws && c.seed != d.seed)
+              reject("seed", "only methods power and marginal draw samples");
+            const bool scales = c.method == "power" || c.method == "likelihood";
+            if (!scales && c.k_max_hmpc != d.k_max_hmpc)
+              reject("k_max_hmpc", "only methods power and likelihood fit scales per k bin");
+            if (c.method != "marginal" && c.knots != d.knots)
+              reject("knots", "only method marginal fits a map with knots");
           });
   return table;
 }
@@ -71,6 +88,23 @@ std::unique_ptr<MultiScaleFlow<float>> with_spectral_calibration(MultiScaleFlow<
 namespace {
 
 constexpr int kBatch = 4;  // fields per pass of the flow: memory only
+
+// Whether bin b (of width k_N / bins_per_nyquist, starting at b / bins_per_nyquist k_N) is fitted:
+// never k = 0 (the field's mean is a one-point property the couplings model).
+bool bin_fitted(size_t b, int bins_per_nyquist, double k_max_over_nyquist) {
+  return b > 0 && (k_max_over_nyquist <= 0 || double(b) / bins_per_nyquist < k_max_over_nyquist);
+}
+
+// `count` samples at temperature 1: sample i is the one `fieldflow sample` draws with `seed`.
+Tensor<float> draw_samples(MultiScaleFlow<float>& flow, int count, uint64_t seed) {
+  const int n = flow.spec().grid;
+  Tensor<float> y(count, n, 1), one;
+  for (int i = 0; i < count; ++i) {
+    flow.sample(1, seed + uint64_t(i) * 0x9E3779B97F4A7C15ull, 1.0, one);
+    std::copy(one.data.begin(), one.data.end(), y.field(i));
+  }
+  return y;
+}
 
 // The fields (delta) preprocessed into the batch x; returns the preprocessing's log-Jacobian.
 double load_batch(const std::vector<GridF>& fields, size_t first, int count,
@@ -114,7 +148,7 @@ double mean_nll(MultiScaleFlow<float>& flow, const Preprocessing& preprocessing,
 
 std::vector<CalibrationPass> fit_likelihood(
     MultiScaleFlow<float>& flow, const Preprocessing& preprocessing,
-    const std::vector<GridF>& fields, int iterations,
+    const std::vector<GridF>& fields, int iterations, double k_max_over_nyquist,
     const std::function<void(int, const CalibrationPass&)>& progress) {
   SpectralCalibration<float>& calibration = *flow.calibration();
   const int n = flow.spec().grid;
@@ -133,9 +167,12 @@ std::vector<CalibrationPass> fit_likelihood(
     if (pass.nll_bits_per_voxel <= best_nll) {
       best = calibration.log_scale.value;
       best_nll = pass.nll_bits_per_voxel;
-      // The Gaussian step of every bin but k = 0 (the field's mean: a one-point property).
-      for (size_t b = 1; b < B; ++b)
-        step[b] = pass.bin_ratio[b] > 0 ? -0.5 * std::log(pass.bin_ratio[b]) : 0.0;
+      // The Gaussian step of every fitted bin.
+      for (size_t b = 0; b < B; ++b)
+        step[b] = bin_fitted(b, calibration.bins_per_nyquist(), k_max_over_nyquist) &&
+                          pass.bin_ratio[b] > 0
+                      ? -0.5 * std::log(pass.bin_ratio[b])
+                      : 0.0;
     } else {
       pass.rejected = true;  // back to the best point, half the step
       multiplier *= 0.5;
@@ -176,11 +213,7 @@ std::vector<CalibrationPass> fit_power(
   // F^-1(exp(t0 - t) F y0) (the rest of the flow is fixed), so each update costs FFTs only.
   // Sample i uses the seed `fieldflow sample` gives it.
   const std::vector<float> t0 = calibration.log_scale.value;
-  Tensor<float> y0(options.samples, n, 1), one;
-  for (int i = 0; i < options.samples; ++i) {
-    flow.sample(1, options.seed + uint64_t(i) * 0x9E3779B97F4A7C15ull, 1.0, one);
-    std::copy(one.data.begin(), one.data.end(), y0.field(i));
-  }
+  const Tensor<float> y0 = draw_samples(flow, options.samples, options.seed);
   SpectralCalibration<float> change("change", calibration.bins_per_nyquist());
   std::vector<CalibrationPass> passes;
   Tensor<float> y;
@@ -198,7 +231,8 @@ std::vector<CalibrationPass> fit_power(
     for (size_t b = 0; b < B; ++b)
       pass.bin_ratio.push_back(target[b] > 0 ? p[b] / double(options.samples) / target[b] : 1.0);
     if (it < options.iterations)
-      for (size_t b = 1; b < B; ++b) {  // not k = 0
+      for (size_t b = 0; b < B; ++b) {
+        if (!bin_fitted(b, calibration.bins_per_nyquist(), options.k_max_over_nyquist)) continue;
         if (!(target[b] > 0) || !(pass.bin_ratio[b] > 0) || !std::isfinite(pass.bin_ratio[b])) {
           ++pass.bins_kept;
           continue;
@@ -284,11 +318,92 @@ std::vector<double> set_base_to_latent_power(MultiScaleFlow<float>& flow,
   return ratio;
 }
 
+namespace {
+
+// The standard normal's quantile function, by bisection of its distribution function.
+double normal_score(double p) {
+  double lo = -40, hi = 40;
+  for (int it = 0; it < 200 && hi - lo > 1e-13; ++it) {
+    const double mid = 0.5 * (lo + hi);
+    (0.5 * std::erfc(-mid / std::sqrt(2.0)) < p ? lo : hi) = mid;
+  }
+  return 0.5 * (lo + hi);
+}
+
+// The quantile at probability p of sorted values, interpolated between order statistics.
+double quantile_of_sorted(const std::vector<double>& sorted, double p) {
+  const double h = p * double(sorted.size() - 1);
+  const size_t i = std::min(size_t(h), sorted.size() - 1);
+  if (i + 1 >= sorted.size()) return sorted.back();
+  return sorted[i] + (h - double(i)) * (sorted[i + 1] - sorted[i]);
+}
+
+}  // namespace
+
+MarginalFit fit_marginal_map(MultiScaleFlow<float>& flow, const Preprocessing& preprocessing,
+                             const std::vector<GridF>& fields, int knots, int samples,
+                             uint64_t seed) {
+  if (fields.empty()) throw Error("calibrate", "no fields");
+  if (flow.spec().channels != 1) throw Error("calibrate", "the flow must be single-channel");
+  if (knots < 2) throw Error("calibrate", "the marginal map needs at least 2 knots");
+  if (samples < 1) throw Error("calibrate", "marginal needs at least one sample");
+  const int n = flow.spec().grid;
+  Preprocessing standard = preprocessing;
+  standard.marginal = MarginalMap();
+  std::vector<double> u;  // the fields' standardised values
+  u.reserve(fields.size() * size_t(n) * n * n);
+  for (const GridF& field : fields) {
+    if (field.n != n)
+      throw Error("calibrate", "fields must be grids of " + std::to_string(n) + "^3");
+    std::vector<double> values(field.values.begin(), field.values.end());
+    standard.apply(values.data(), values.size());
+    u.insert(u.end(), values.begin(), values.end());
+  }
+  const Tensor<float> drawn = draw_samples(flow, samples, seed);
+  std::vector<double> y(drawn.data.begin(), drawn.data.end());
+  for (double v : y)
+    if (!std::isfinite(v)) throw Error("calibrate", "a flow sample is not finite");
+  std::sort(u.begin(), u.end());
+  std::sort(y.begin(), y.end());
+  const double fewer = double(std::min(u.size(), y.size()));
+  const double z_max = std::min(5.0, -normal_score(10.0 / fewer));
+  if (!(z_max > 0))
+    throw Error("calibrate", "too few values for a marginal map (" + std::to_string(u.size()) +
+                                 " field voxels, " + std::to_string(y.size()) + " sample voxels)");
+  const double u_tol = 1e-9 * (u.back() - u.front()), y_tol = 1e-9 * (y.back() - y.front());
+  std::vector<double> t_knots, y_knots;
+  MarginalFit fit;
+  for (int j = 0; j < knots; ++j) {
+    const double z = -z_max + 2 * z_max * j / double(knots - 1);
+    const double p = 0.5 * std::erfc(-z / std::sqrt(2.0));
+    const double tu = quantile_of_sorted(u, p), ty = quantile_of_sorted(y, p);
+    if (!t_knots.empty() && !(tu > t_knots.back() + u_tol && ty > y_knots.back() + y_tol))
+      continue;  // ties (e.g. the empty cells' floor): one knot
+    t_knots.push_back(tu);
+    y_knots.push_back(ty);
+    fit.score.push_back(z);
+  }
+  if (t_knots.size() < 2)
+    throw Error("calibrate", "the fields' or the samples' values are all equal: no marginal map");
+  fit.preprocessing = preprocessing;
+  fit.preprocessing.marginal = MarginalMap(std::move(t_knots), std::move(y_knots));
+  fit.nll_before = mean_nll(flow, preprocessing, fields, nullptr);
+  fit.nll_after = mean_nll(flow, fit.preprocessing, fields, nullptr);
+  return fit;
+}
+
+void carry_training_range(const Preprocessing& from, const Preprocessing& to, TrainingData& data) {
+  if (!std::isfinite(data.y_min) || !std::isfinite(data.y_max)) return;
+  data.y_min = to.marginal.value(from.marginal.inverse(data.y_min));
+  data.y_max = to.marginal.value(from.marginal.inverse(data.y_max));
+}
+
 CalibrationMethod parse_calibration_method(const std::string& text) {
   if (text == "likelihood") return CalibrationMethod::likelihood;
   if (text == "power") return CalibrationMethod::power;
   if (text == "base") return CalibrationMethod::base;
-  throw Error("calibrate.method", "expected likelihood, power or base, got " + text);
+  if (text == "marginal") return CalibrationMethod::marginal;
+  throw Error("calibrate.method", "expected likelihood, power, base or marginal, got " + text);
 }
 
 std::vector<CalibrationPass> fit_spectral_calibration(
@@ -297,6 +412,8 @@ std::vector<CalibrationPass> fit_spectral_calibration(
     const std::function<void(int iteration, const CalibrationPass&)>& progress) {
   if (fields.empty()) throw Error("calibrate", "no fields");
   if (flow.spec().channels != 1) throw Error("calibrate", "the flow must be single-channel");
+  if (options.method == CalibrationMethod::marginal)
+    throw Error("calibrate", "method marginal fits the preprocessing (fit_marginal_map)");
   if (options.method == CalibrationMethod::base) {
     if (flow.spec().base != BaseKind::correlated_gaussian)
       throw Error("calibrate", "method base needs a flow with a correlated_gaussian base");
@@ -304,7 +421,8 @@ std::vector<CalibrationPass> fit_spectral_calibration(
   }
   if (!flow.calibration()) throw Error("calibrate", "the flow has no spectral calibration");
   if (options.method == CalibrationMethod::likelihood)
-    return fit_likelihood(flow, preprocessing, fields, options.iterations, progress);
+    return fit_likelihood(flow, preprocessing, fields, options.iterations,
+                          options.k_max_over_nyquist, progress);
   if (options.samples < 1) throw Error("calibrate", "power needs at least one sample");
   return fit_power(flow, preprocessing, fields, options, progress);
 }

@@ -8,6 +8,7 @@
 //   mixing.<step>.matrix              float64 C x C, row-major (permutation, orthogonal)
 //   mixing.<step>.perm, .sign         float64 [C] (lu: P as a row permutation, signs of U's
 //   diagonal) adam.m.<name>, adam.v.<name>      float32 Adam moments (when an optimizer was saved)
+//   preprocessing.marginal.t, .y     float64 knots of the marginal map (only when it has any)
 //   texts: architecture, preprocessing.transform
 //   numbers: actnorm.<step name>.initialized, preprocessing.eps, preprocessing.mean,
 //            preprocessing.std, data.box_size_mpch, data.redshift,
@@ -22,6 +23,7 @@
 #include <vector>
 
 #include "fieldflow/flow/flow.hpp"
+#include "fieldflow/flow/marginal_map.hpp"
 #include "fieldflow/io/checkpoint.hpp"
 #include "fieldflow/nn/adam.hpp"
 
@@ -31,10 +33,11 @@ enum class PreprocessTransform { identity, log1p };
 PreprocessTransform parse_preprocess_transform(const std::string& text);
 const char* to_string(PreprocessTransform transform);
 
-// How fields delta are mapped to what the flow sees: y = (t(delta) - mean) / std with
+// How fields delta are mapped to what the flow sees: y = h((t(delta) - mean) / std) with
 // t = delta (identity) or t = log(1 + delta + eps) (log1p: overdensities delta > -1; the floor
-// eps > 0 keeps empty cells, delta = -1, finite). log p(delta) = log p_flow(y) + sum of
-// log|dy/ddelta| over the values.
+// eps > 0 keeps empty cells, delta = -1, finite) and h the marginal map (the identity unless
+// `fieldflow calibrate` fitted one). log p(delta) = log p_flow(y) + sum of log|dy/ddelta| over
+// the values.
 struct Preprocessing {
   Preprocessing() = default;
   Preprocessing(PreprocessTransform transform_, double mean_, double std_, double eps_ = 0.0)
@@ -44,6 +47,7 @@ struct Preprocessing {
   double mean = 0.0;
   double std = 1.0;
   double eps = 0.0;  // log1p floor
+  MarginalMap marginal;
 
   // Per value: y(delta), delta(y), log|dy/ddelta| and its derivative d/ddelta log|dy/ddelta|.
   // forward throws (naming "preprocessing") for delta <= -1 - eps under log1p.

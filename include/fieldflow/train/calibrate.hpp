@@ -1,10 +1,11 @@
 #pragma once
-// `fieldflow calibrate`: after training, a spectral calibration (SpectralCalibration, the flow's
-// first step) fitted by maximum likelihood on the training fields with the rest of the flow
-// frozen. Maximum likelihood gives the few largest modes of a field almost no weight, so the
-// trained couplings leave their power off (docs/train.md); one scale per |k| bin restores it while
-// log p stays a density over delta. `calibrate:` is declared once here; docs/train.md has its
-// table.
+// `fieldflow calibrate`: after training, with the rest of the flow frozen, fitted on the training
+// fields: a spectral calibration (SpectralCalibration, the flow's first step: one scale per |k|
+// bin), the correlated base's P(k), or the preprocessing's marginal map (one monotone map per
+// voxel value). Maximum likelihood gives the few largest modes of a field almost no weight, so
+// the trained couplings leave their power off, and the samples' one-point tail comes out too
+// heavy (docs/train.md); each fit keeps log p a density over delta. `calibrate:` is declared once
+// here; docs/train.md has its table.
 #include <cstdint>
 #include <functional>
 #include <string>
@@ -25,10 +26,12 @@ struct CalibrateSettings {
   std::vector<std::string> fields;  // grid files or stacks: the training fields
   std::string out;                  // the calibrated checkpoint written
   int bins = 0;                     // bins per k_N; 0: grid / 2 (one fundamental wide)
-  std::string method = "power";     // power (of y) | likelihood | base
+  std::string method = "power";     // power (of y) | likelihood | base | marginal
   int iterations = 5;               // updates of the scales
-  int samples = 256;                // power: flow samples drawn to measure their P(k)
-  uint64_t seed = 0;                // power: the samples' seed
+  int samples = 256;                // power, marginal: flow samples drawn
+  uint64_t seed = 0;                // power, marginal: the samples' seed
+  double k_max_hmpc = 0;            // power, likelihood: fit only bins starting below (0: all)
+  int knots = 64;                   // marginal: knots of the map
 };
 const SettingsTable<CalibrateSettings>& calibrate_settings_table();
 // The `calibrate:` section of config (unknown keys refused).
@@ -48,7 +51,7 @@ struct CalibrationPass {
   std::vector<double> bin_ratio;
 };
 
-enum class CalibrationMethod { likelihood, power, base };
+enum class CalibrationMethod { likelihood, power, base, marginal };
 CalibrationMethod parse_calibration_method(const std::string& text);
 
 struct CalibrationOptions {
@@ -56,15 +59,17 @@ struct CalibrationOptions {
   int iterations = 5;
   int samples = 256;
   uint64_t seed = 0;
+  double k_max_over_nyquist = 0;  // power, likelihood: bins starting at or above keep their scale
 };
 
 // base: no calibration is needed or touched; the correlated base's P(k) table is replaced by the
 // fields' latent P(k) (per estimator bin, every mode), the maximum-likelihood base given the rest
 // of the flow, in one update (iterations 0: measure only). Returns 2 passes (1 at iterations 0).
 // Otherwise: fits flow.calibration()'s log-scales to fields (delta grids of the flow's grid), every
-// other parameter frozen; the k = 0 scale stays as it is (the field's mean is a one-point property
-// the couplings model). Returns iterations + 1 passes (the
-// last one only measures). Throws when the flow has no calibration.
+// other parameter frozen; the k = 0 scale stays as it is, and so do the scales of the bins that
+// start at or above k_max_over_nyquist when it is positive (the field's mean is a one-point
+// property the couplings model). Returns iterations + 1 passes (the last one only measures). Throws
+// when the flow has no calibration.
 //  - likelihood: maximum likelihood. With g = d log p / dy at the preprocessed field y, the
 //    derivative of the mean log p with respect to log a_b is n_b + <g, y_b> (n_b: modes of bin b;
 //    y_b: y restricted to the bin), so only input gradients are needed. The step
@@ -78,6 +83,26 @@ std::vector<CalibrationPass> fit_spectral_calibration(
     MultiScaleFlow<float>& flow, const Preprocessing& preprocessing,
     const std::vector<GridF>& fields, const CalibrationOptions& options,
     const std::function<void(int iteration, const CalibrationPass&)>& progress = nullptr);
+
+// The marginal map (method marginal): the flow is left as it is; what changes is the
+// preprocessing's map h of the standardised value u = (t(delta) - mean) / std, replaced by
+// h = Q_samples o F_fields (F_fields: the fields' distribution function of u over every voxel;
+// Q_samples: the quantile function of y over every voxel of `samples` samples at temperature 1,
+// those `fieldflow sample` draws with `seed`). Samples y then map to values of u with the
+// fields' one-point distribution (exactly at the knots), whatever the map was before, in one
+// update. Knots at the quantiles of `knots` normal scores evenly spaced in [-z, z], z = min(5,
+// the score with 10 of the fewer values beyond); knots closer than 1e-9 of the range are dropped.
+struct MarginalFit {
+  Preprocessing preprocessing;           // the given one with the new map
+  double nll_before = 0, nll_after = 0;  // mean over the fields, bits per voxel over delta
+  std::vector<double> score;             // the normal score of each knot kept
+};
+MarginalFit fit_marginal_map(MultiScaleFlow<float>& flow, const Preprocessing& preprocessing,
+                             const std::vector<GridF>& fields, int knots, int samples,
+                             uint64_t seed);
+// The range of y the training data recorded (data.y_min, y_max), carried from the map of `from`
+// to that of `to` (the same values of u). Unrecorded ranges stay unrecorded.
+void carry_training_range(const Preprocessing& from, const Preprocessing& to, TrainingData& data);
 
 // P(k) of the flow's latents of one field (delta on the flow's grid, in the box of the base's
 // table): u = f(y) put back on the grid, every mode to sqrt(3) k_N in the estimator's bins (those
