@@ -12,7 +12,9 @@
 #
 # TRAIN_SOURCES is data.train (a file, stack or quoted glob). FIELDFLOW_BIN (default
 # build/fieldflow) and RANKS (default: the number of cores) choose the binary and mpirun's ranks;
-# SAMPLES (default 64) the number of samples. Example, the lead's science run (docs/train.md):
+# SAMPLES (default 64) the number of samples. CALIBRATE=1 also calibrates the trained flow on the
+# training sources with run/calibrate.sh (K_MAX and CALIBRATE_SAMPLES pass on as its K_MAX and
+# SAMPLES) into RUN_DIR/calibrated.h5 and checks that on the test set the same way. Example, the lead's science run (docs/train.md):
 #   run/train_science.sh configs/train.yaml /work/data/sims/train.h5 /work/data/sims/test.h5 \
 #       runs/science
 set -euo pipefail
@@ -48,15 +50,18 @@ nll() {  # mean nll_bits_per_voxel of the test fields under checkpoint $1
 }
 best=$run/best.h5
 [ -f "$best" ] || best=$run/checkpoint.h5
-cat > "$run/sample.yaml" << EOF2
+draw() {  # $1 checkpoint, $2 name: $samples samples at T = 1, seed 7, into $run/$2.h5
+  cat > "$run/$2.yaml" << EOF2
 sample:
-  checkpoint: $best
+  checkpoint: $1
   count: $samples
   seed: 7
   temperature: 1.0
-  out: $run/samples_t1.h5
+  out: $run/$2.h5
 EOF2
-"$bin" sample "$run/sample.yaml" > /dev/null
+  "$bin" sample "$run/$2.yaml" > /dev/null
+}
+draw "$best" samples_t1
 {
   echo "fieldflow science check: $(date -u +%FT%TZ), $("$bin" --version)"
   echo "trained: $best (step $(tail -1 "$run/log.csv" | cut -d, -f1), $(sed -n 's/^# config //p' "$run/settings.yaml"))"
@@ -66,3 +71,17 @@ EOF2
   echo "  standard-normal base alone:   $(nll "$run/baseline_normal/checkpoint.h5")"
   /usr/bin/python3 "$here/run/compare_fields.py" "$bin" "$run/samples_t1.h5" "$test_h5" "$best"
 } | tee "$run/science.txt"
+if [ "${CALIBRATE:-0}" = 1 ]; then
+  echo "== calibration (run/calibrate.sh on the training sources)"
+  # The sources unquoted: a glob expands to the files.
+  # shellcheck disable=SC2086
+  FIELDFLOW_BIN=$bin SAMPLES=${CALIBRATE_SAMPLES:-1024} "$here/run/calibrate.sh" "$best" \
+    "$run/calibrated.h5" $train_sources
+  draw "$run/calibrated.h5" samples_t1_calibrated
+  {
+    echo "calibrated: $run/calibrated.h5 (run/calibrate.sh, K_MAX ${K_MAX:-default}, samples ${CALIBRATE_SAMPLES:-1024})"
+    echo "  test NLL over delta, bits per voxel: $(nll "$run/calibrated.h5")"
+    /usr/bin/python3 "$here/run/compare_fields.py" "$bin" "$run/samples_t1_calibrated.h5" "$test_h5" \
+      "$run/calibrated.h5"
+  } | tee -a "$run/science.txt"
+fi

@@ -2,7 +2,8 @@
 # fieldflow train end to end on tiny data (8^3 fields from a tiny `fieldflow simulate`): the run
 # folder, resume after SIGKILL and after SIGTERM with the same losses as an uninterrupted run,
 # settings that refuse a resume, --restart, the time limit, progress lines, snapshots painted once
-# and cached by mass assignment, and under mpirun: a bad file on one rank stops both with one line.
+# and cached by mass assignment, run/calibrate.sh on the trained flow, and under mpirun: a bad file
+# on one rank stops both with one line.
 source "$(dirname "$0")/lib.sh" "$@"
 export OMP_NUM_THREADS=1
 
@@ -42,6 +43,17 @@ for f in checkpoint.h5 best.h5; do
   # The measured base carries its P at k = 0 (the variance of a field's mean), not 0.
   printf '%s' "$attrs" | grep -Eq "pk0: [0-9]*\.?[0-9]*[1-9]" && ok || bad "$f: no measured pk0"
 done
+# run/calibrate.sh on the trained flow: power on the lowest bin (k_F = 0.098 h/Mpc here), then the
+# marginal map; the result samples and gives log p.
+cal=$(FIELDFLOW_BIN="$bin" K_MAX=0.15 SAMPLES=4 "$src/run/calibrate.sh" "$tmp/ref/best.h5" \
+  "$tmp/cal/calibrated.h5" "$tmp/sims/train.h5" 2>&1 < /dev/null) && ok || bad "run/calibrate.sh: $cal"
+arrays=$(h5ls -r "$tmp/cal/calibrated.h5" 2>&1)
+for a in param.calibration.log_scale preprocessing.marginal.t preprocessing.marginal.y; do
+  printf '%s' "$arrays" | grep -q "/arrays/$a " && ok || bad "calibrated.h5 lacks $a"
+done
+printf '%s' "$cal" | grep -q "knots kept" && [ -s "$tmp/cal/calibrated_power.h5" ] && ok || bad "calibrate.sh output: $cal"
+"$bin" logp --checkpoint "$tmp/cal/calibrated.h5" "$tmp/sims/test.h5" > "$tmp/cal/logp.csv" 2>&1 \
+  && [ "$(wc -l < "$tmp/cal/logp.csv")" -eq 2 ] && ok || bad "logp of the calibrated flow: $(cat "$tmp/cal/logp.csv")"
 # print_every_s: 0 prints every step, a large value only the last line.
 n_lines=$(printf '%s\n' "$out" | grep -c "fieldflow train: step")
 quiet=$(train --set train.run_dir="$tmp/quiet" --set train.steps=12 --set train.print_every_s=1000 \

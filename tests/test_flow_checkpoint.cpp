@@ -19,6 +19,7 @@
 #include "fieldflow/core/provenance.hpp"
 #include "fieldflow/core/rng.hpp"
 #include "fieldflow/flow/checkpoint.hpp"
+#include "fieldflow/flow/fields.hpp"
 #include "fieldflow/io/checkpoint.hpp"
 #include "fieldflow/io/csv.hpp"
 #include "fieldflow/nn/simd.hpp"
@@ -633,6 +634,30 @@ TEST(FlowCheckpoint, ShippedModelsWithoutPk0KeepTheOldRule) {
     EXPECT_DOUBLE_EQ(c.flow->correlated_base()->eigenvalues()[0], s.base_pk.front() * volume_factor)
         << name;
   }
+}
+
+// The calibrated model: its base measures the k = 0 mode, and it carries the spectral scale of the
+// lowest bin and the marginal map that run/calibrate.sh fitted (models/README.md); a sample of it
+// has a finite log p that its own inverse reproduces.
+TEST(FlowCheckpoint, ShippedCalibratedModelLoads) {
+  FlowCheckpoint c =
+      load_flow_checkpoint(std::string(FIELDFLOW_SOURCE_DIR) + "/models/flow32_calibrated.h5");
+  const FlowSpec& s = c.flow->spec();
+  EXPECT_GT(s.base_pk0, 0.0);
+  const double L = s.base_box_size_mpch, volume_factor = std::pow(double(s.grid), 3) / (L * L * L);
+  EXPECT_DOUBLE_EQ(c.flow->correlated_base()->eigenvalues()[0], s.base_pk0 * volume_factor);
+  ASSERT_NE(c.flow->calibration(), nullptr);
+  const std::vector<float>& log_scale = c.flow->calibration()->log_scale.value;
+  for (size_t b = 0; b < log_scale.size(); ++b)
+    if (b == 1)
+      EXPECT_NEAR(std::exp(log_scale[b]), 0.8635, 1e-4);
+    else
+      EXPECT_EQ(log_scale[b], 0.f) << b;
+  EXPECT_EQ(c.preprocessing.marginal.t_knots().size(), 64u);
+  EXPECT_TRUE(std::isfinite(c.data.y_min) && std::isfinite(c.data.y_max));
+  const GridF sample = sample_field(c, 3, 0, 1.0);
+  for (float v : sample.values) ASSERT_GT(v, -1.0f - 1e-3f);
+  EXPECT_TRUE(std::isfinite(field_log_density(c, sample)));
 }
 
 }  // namespace
