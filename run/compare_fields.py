@@ -7,7 +7,8 @@ log10(1 + delta) of two stacked grid files, printed as tables: samples against t
 Also P(k) of the samples mapped voxel by voxel (by rank) onto the test fields' one-point
 distribution, which leaves the two-point error alone. With the flow's checkpoint (log1p
 preprocessing), also the same comparison in the flow's own
-variable y = (log(1 + delta + eps) - mean) / std, the upper tail of y, and P(k) of delta with the
+variable y = (log(1 + delta + eps) - mean) / std (before the marginal map of a calibrated
+checkpoint), the upper tail of y, and P(k) of delta with the
 samples' delta capped at the test fields' largest delta: P(k) of delta is dominated by the few
 densest voxels, so these separate an error in the bulk of the field from one in its tail.
 """
@@ -65,6 +66,7 @@ def tail_diagnosis(binary, samples, test, checkpoint, k_half_nyquist):
     with h5py.File(checkpoint, "r") as f:
         numbers = f["numbers"].attrs
         eps, mean, std = (float(numbers[f"preprocessing.{x}"]) for x in ("eps", "mean", "std"))
+        mapped = "arrays/preprocessing.marginal.t" in f
     with h5py.File(samples, "r") as f:
         ds = f["delta"][...].astype(np.float64)
     with h5py.File(test, "r") as f:
@@ -77,7 +79,9 @@ def tail_diagnosis(binary, samples, test, checkpoint, k_half_nyquist):
         write_stack(paths["yt"], yt, test)
         write_stack(paths["capped"], np.minimum(ds, dt.max()), test)
         pk_table(binary, paths["ys"], paths["yt"], k_half_nyquist,
-                 f"y = (log(1 + delta + {eps:g}) - {mean:.4g}) / {std:.4g}, the flow's variable")
+                 f"y = (log(1 + delta + {eps:g}) - {mean:.4g}) / {std:.4g}, "
+                 + ("the standardised value (the flow's variable is its marginal map of it)"
+                    if mapped else "the flow's variable"))
         print(f"upper tail of y: quantile 0.999, 0.9999, max; samples "
               f"{np.quantile(ys, 0.999):.3f} {np.quantile(ys, 0.9999):.3f} {ys.max():.3f}, test "
               f"{np.quantile(yt, 0.999):.3f} {np.quantile(yt, 0.9999):.3f} {yt.max():.3f}; "

@@ -252,7 +252,8 @@ TEST(SpectralCalibrationFit, CommandKeysChangeTheResult) {
            {"  knots: 8\n", "calibrate.knots"},
            {"  method: base\n  k_max_hmpc: 0.1\n", "calibrate.k_max_hmpc"},
            {"  method: marginal\n  k_max_hmpc: 0.1\n", "calibrate.k_max_hmpc"},
-           {"  method: likelihood\n  knots: 8\n", "calibrate.knots"}}) {
+           {"  method: likelihood\n  knots: 8\n", "calibrate.knots"},
+           {"  method: marginal\n  iterations: 2\n", "calibrate.iterations"}}) {
     std::ofstream(dir / "unused.yaml")
         << "calibrate:\n  checkpoint: " << (dir / "plain.h5").string() << "\n  fields: ["
         << (dir / "train.h5").string() << "]\n  out: " << (dir / "unused.h5").string() << "\n"

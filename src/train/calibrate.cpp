@@ -30,7 +30,7 @@ const SettingsTable<CalibrateSettings>& calibrate_settings_table() {
                   "temperature 1 the fields' one-point distribution")
           .integer("iterations", &S::iterations, 5, Range::between(0, 1000),
                    "updates of the scales (0: the identity calibration; base: 0 measures "
-                   "only, one update is exact)")
+                   "only, one update is exact; not marginal, exact in one update)")
           .integer("samples", &S::samples, 256, Range::between(1, 100000),
                    "power, marginal: flow samples drawn (once) to measure their P(k) or their "
                    "one-point distribution")
@@ -58,6 +58,8 @@ const SettingsTable<CalibrateSettings>& calibrate_settings_table() {
               reject("k_max_hmpc", "only methods power and likelihood fit scales per k bin");
             if (c.method != "marginal" && c.knots != d.knots)
               reject("knots", "only method marginal fits a map with knots");
+            if (c.method == "marginal" && c.iterations != d.iterations)
+              reject("iterations", "method marginal fits its map in one update");
           });
   return table;
 }
