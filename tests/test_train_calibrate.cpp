@@ -195,6 +195,55 @@ TEST(SpectralCalibrationFit, CheckpointSampleAndLogpUseTheCalibration) {
   fs::remove_all(dir);
 }
 
+// power with match delta: the samples, their values put onto the fields' by rank, reach the
+// fields' P(k) of delta in the fitted bins (those below k_max); the others keep scale 1.
+TEST(SpectralCalibrationFit, PowerOfDeltaMatchesAfterRanking) {
+  std::vector<GridF> fields = test_fields(6);
+  for (GridF& g : fields)  // a skewed one-point distribution, unlike the flow's samples
+    for (float& v : g.values) v = float(std::exp(double(v) / 30.0) - 1.0);
+  MultiScaleFlow<float> gaussian(gaussian_spec());
+  gaussian.perturb(3, 0.02);
+  auto flow = with_spectral_calibration(gaussian, 4);
+  CalibrationOptions power;
+  power.samples = 6;
+  power.seed = 9;
+  power.iterations = 12;
+  power.match_delta = true;
+  power.k_max_over_nyquist = 0.6;  // bins 1 and 2 (of width k_N / 4) start below
+  const std::vector<CalibrationPass> passes =
+      fit_spectral_calibration(*flow, Preprocessing{}, fields, power);
+  EXPECT_GT(passes.front().largest_step, 0.02);
+  std::vector<double> field_values;
+  for (const GridF& g : fields)
+    field_values.insert(field_values.end(), g.values.begin(), g.values.end());
+  std::sort(field_values.begin(), field_values.end());
+  std::vector<GridF> samples;
+  std::vector<std::pair<float, size_t>> ranked;
+  for (int i = 0; i < power.samples; ++i) {
+    Tensor<float> x;
+    flow->sample(1, power.seed + uint64_t(i) * 0x9E3779B97F4A7C15ull, 1.0, x);
+    GridF g(kGrid, kBox);
+    std::copy(x.data.begin(), x.data.end(), g.values.begin());
+    for (size_t v = 0; v < g.size(); ++v) ranked.push_back({g.values[v], size_t(i) * g.size() + v});
+    samples.push_back(g);
+  }
+  std::sort(ranked.begin(), ranked.end());
+  for (size_t r = 0; r < ranked.size(); ++r)  // equal counts: rank r takes the r-th field value
+    samples[ranked[r].second / samples[0].size()].values[ranked[r].second % samples[0].size()] =
+        float(field_values[r]);
+  const std::vector<double> want = bin_sums(fields, {}), got = bin_sums(samples, {});
+  const std::vector<float>& log_scale = flow->calibration()->log_scale.value;
+  for (size_t b = 1; b < want.size(); ++b) {
+    if (b <= 2) {
+      EXPECT_NEAR(got[b] / want[b], 1.0, 0.02) << "bin " << b;
+      EXPECT_NE(log_scale[b], 0.f) << "bin " << b;
+    } else {
+      EXPECT_EQ(log_scale[b], 0.f) << "bin " << b;
+    }
+  }
+  EXPECT_LT(std::abs(passes.back().bin_ratio[1] - 1.0), 0.02);
+}
+
 // `fieldflow calibrate` end to end: every key changes the written scales.
 TEST(SpectralCalibrationFit, CommandKeysChangeTheResult) {
   const fs::path dir =
@@ -224,6 +273,7 @@ TEST(SpectralCalibrationFit, CommandKeysChangeTheResult) {
   EXPECT_NE(run("seed", "  samples: 3\n  seed: 4\n"), base);
   EXPECT_NE(run("samples", "  samples: 2\n"), base);
   EXPECT_NE(run("likelihood", "  method: likelihood\n"), base);
+  EXPECT_NE(run("match", "  samples: 3\n  match: delta\n"), base);
   EXPECT_NE(run("iterations", "  method: likelihood\n  iterations: 1\n"),
             run("likelihood2", "  method: likelihood\n"));
   EXPECT_EQ(run("zero", "  iterations: 0\n"), std::vector<float>(7, 0.f));
@@ -253,7 +303,8 @@ TEST(SpectralCalibrationFit, CommandKeysChangeTheResult) {
            {"  method: base\n  k_max_hmpc: 0.1\n", "calibrate.k_max_hmpc"},
            {"  method: marginal\n  k_max_hmpc: 0.1\n", "calibrate.k_max_hmpc"},
            {"  method: likelihood\n  knots: 8\n", "calibrate.knots"},
-           {"  method: marginal\n  iterations: 2\n", "calibrate.iterations"}}) {
+           {"  method: marginal\n  iterations: 2\n", "calibrate.iterations"},
+           {"  method: likelihood\n  match: delta\n", "calibrate.match"}}) {
     std::ofstream(dir / "unused.yaml")
         << "calibrate:\n  checkpoint: " << (dir / "plain.h5").string() << "\n  fields: ["
         << (dir / "train.h5").string() << "]\n  out: " << (dir / "unused.h5").string() << "\n"

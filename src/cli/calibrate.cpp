@@ -2,8 +2,8 @@
 // calibration in front fitted on the training fields, with its correlated base refitted to their
 // latents (method base), or with the marginal map of its preprocessing fitted (method marginal)
 // (train module, docs/train.md "Calibration after training").
-//   calibrate: {checkpoint, fields, out, bins, method, iterations, samples, seed, k_max_hmpc,
-//               knots}
+//   calibrate: {checkpoint, fields, out, bins, method, iterations, samples, seed, match,
+//               k_max_hmpc, knots}
 #include "fieldflow/train/calibrate.hpp"
 
 #include <cmath>
@@ -83,6 +83,7 @@ void run_calibrate(const ConfigArgs& args) {
     about_input(s.checkpoint, {"calibrate", "flow"},
                 [&] { flow = with_spectral_calibration(*loaded.flow, bins); });
   options.iterations = s.iterations;
+  options.match_delta = s.match == "delta";
   options.samples = s.samples;
   options.seed = s.seed;
   if (options.method == CalibrationMethod::base)
@@ -93,7 +94,9 @@ void run_calibrate(const ConfigArgs& args) {
                 s.method.c_str(), fields.size(), bins, flow->calibration()->log_scale.size(),
                 s.iterations);
   std::fflush(stdout);
-  const char* ratio = options.method == CalibrationMethod::power  ? "samples' P(k) of y / fields'"
+  const char* ratio = options.method == CalibrationMethod::power
+                          ? (options.match_delta ? "samples' P(k) of delta (ranked) / fields'"
+                                                 : "samples' P(k) of y / fields'")
                       : options.method == CalibrationMethod::base ? "latents' P(k) / the base's"
                                                                   : "-<g, y_b> / n_b";
   about_input(s.checkpoint, {"calibrate", "preprocessing", "flow"}, [&] {

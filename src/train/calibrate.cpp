@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <cmath>
 #include <limits>
+#include <numeric>
 
 #include "fieldflow/core/config.hpp"
 #include "fieldflow/core/error.hpp"
@@ -36,6 +37,9 @@ const SettingsTable<CalibrateSettings>& calibrate_settings_table() {
                    "one-point distribution")
           .integer("seed", &S::seed, 0, Range::non_negative(),
                    "power, marginal: sample i is the one `fieldflow sample` draws with this seed")
+          .choice("match", &S::match, "y", {"y", "delta"},
+                  "power: the P(k) matched, of y or of delta (the samples' values put onto the "
+                  "fields' one-point distribution by rank first, as method marginal does after)")
           .number("k_max_hmpc", &S::k_max_hmpc, 0, Range::non_negative(),
                   "power, likelihood: only the bins that start below this k [h/Mpc] are fitted, "
                   "the others keep their scale (0: every bin)")
@@ -58,6 +62,8 @@ const SettingsTable<CalibrateSettings>& calibrate_settings_table() {
               reject("k_max_hmpc", "only methods power and likelihood fit scales per k bin");
             if (c.method != "marginal" && c.knots != d.knots)
               reject("knots", "only method marginal fits a map with knots");
+            if (c.method != "power" && c.match != d.match)
+              reject("match", "only method power matches a P(k)");
             if (c.method == "marginal" && c.iterations != d.iterations)
               reject("iterations", "method marginal fits its map in one update");
           });
@@ -199,18 +205,37 @@ std::vector<CalibrationPass> fit_power(
   SpectralCalibration<float>& calibration = *flow.calibration();
   const int n = flow.spec().grid;
   const size_t B = calibration.log_scale.size();
-  // P(k) of y per bin, summed: of the preprocessed fields, and of the samples. (Of y, not of
-  // delta: y is linear in the scales, so one update is exact; delta's P(k) is set by the few
-  // densest voxels, and matching it by scaling y diverged on the built-in data: docs/train.md.)
+  // P(k) per bin, summed: of the fields and of the samples; of y (one update is exact: y is
+  // linear in the scales) or of delta. delta's P(k) is set by the few densest voxels: scaling y
+  // alone to match it diverged on the built-in data (docs/train.md), so the samples' values are
+  // first put onto the fields' one-point distribution by rank, as method marginal then does for
+  // every sample; what is left converges in a few updates.
   auto bin_power = [&](const Tensor<float>& y) { return calibration.bin_inner_products(y, y); };
-  std::vector<double> target(B, 0.0);
+  std::vector<double> target(B, 0.0), field_values;
   Tensor<float> x;
   for (size_t first = 0; first < fields.size(); first += kBatch) {
     const int count = int(std::min(fields.size() - first, size_t(kBatch)));
-    load_batch(fields, first, count, preprocessing, n, x);
+    if (options.match_delta) {
+      load_batch(fields, first, count, Preprocessing{}, n, x);  // delta itself
+      field_values.insert(field_values.end(), x.data.begin(), x.data.end());
+    } else {
+      load_batch(fields, first, count, preprocessing, n, x);
+    }
     const std::vector<double> p = bin_power(x);
     for (size_t b = 0; b < B; ++b) target[b] += p[b] / double(fields.size());
   }
+  std::sort(field_values.begin(), field_values.end());
+  // Each sample value takes the field value of its rank.
+  std::vector<size_t> order;
+  auto rank_mapped = [&](Tensor<float>& y) {
+    order.resize(y.data.size());
+    std::iota(order.begin(), order.end(), size_t(0));
+    std::sort(order.begin(), order.end(),
+              [&](size_t a, size_t b) { return y.data[a] < y.data[b]; });
+    const double last = double(field_values.size() - 1), scale = last / double(order.size() - 1);
+    for (size_t r = 0; r < order.size(); ++r)
+      y.data[order[r]] = float(field_values[size_t(std::llround(double(r) * scale))]);
+  };
   // Samples at temperature 1 drawn once, at the scales t0 of now; at scales t they are
   // F^-1(exp(t0 - t) F y0) (the rest of the flow is fixed), so each update costs FFTs only.
   // Sample i uses the seed `fieldflow sample` gives it.
@@ -224,6 +249,7 @@ std::vector<CalibrationPass> fit_power(
     for (size_t b = 0; b < B; ++b)
       change.log_scale.value[b] = t0[b] - calibration.log_scale.value[b];
     change.forward(y0, y, logdet.data());
+    if (options.match_delta) rank_mapped(y);
     const std::vector<double> p = bin_power(y);
     CalibrationPass pass;
     // The NLL costs a pass of the flow over the fields: first and last pass only.

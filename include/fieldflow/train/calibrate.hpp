@@ -30,6 +30,7 @@ struct CalibrateSettings {
   int iterations = 5;               // updates of the scales
   int samples = 256;                // power, marginal: flow samples drawn
   uint64_t seed = 0;                // power, marginal: the samples' seed
+  std::string match = "y";          // power: the P(k) matched, of y | delta
   double k_max_hmpc = 0;            // power, likelihood: fit only bins starting below (0: all)
   int knots = 64;                   // marginal: knots of the map
 };
@@ -60,6 +61,7 @@ struct CalibrationOptions {
   int samples = 256;
   uint64_t seed = 0;
   double k_max_over_nyquist = 0;  // power, likelihood: bins starting at or above keep their scale
+  bool match_delta = false;       // power: match P(k) of delta, not of y
 };
 
 // base: no calibration is needed or touched; the correlated base's P(k) table is replaced by the
@@ -76,9 +78,10 @@ struct CalibrationOptions {
 //    1/2 log(n_b / -<g, y_b>) is exact when the density is Gaussian in y (then -<g, y_b> grows as
 //    a_b^2); a pass whose NLL rose goes back to the best point with half the step.
 //  - power: moment matching. `samples` samples at temperature 1, drawn once; each update
-//    multiplies a_b by sqrt(P_samples / P_fields) of delta in bin b (samples are F^-1(F y / a)
-//    of the rest of the flow's draws, so a larger a_b lowers their power). Exact in one update
-//    for identity preprocessing.
+//    multiplies a_b by sqrt(P_samples / P_fields) in bin b (samples are F^-1(F y / a) of the rest
+//    of the flow's draws, so a larger a_b lowers their power), of y (exact in one update) or,
+//    with match_delta, of delta after the samples' values are put by rank onto the fields'
+//    one-point distribution of delta (the limit of the marginal map; a few updates).
 std::vector<CalibrationPass> fit_spectral_calibration(
     MultiScaleFlow<float>& flow, const Preprocessing& preprocessing,
     const std::vector<GridF>& fields, const CalibrationOptions& options,
