@@ -1,21 +1,23 @@
 #!/usr/bin/env bash
 # The recommended calibration of a trained flow (docs/train.md "Calibration after training"),
 # two runs of `fieldflow calibrate` on the training fields (never the test set):
-#   1. method power on the bins that start below K_MAX (default 0.09 h/Mpc: the lowest
-#      fundamental of a 128 Mpc/h box), one update: the samples get the fields' P(k) of y on
-#      the largest scales, where maximum likelihood leaves the power off;
+#   1. method power with match: delta on the bins that start below K_MAX (default 0.38 h/Mpc,
+#      just under k_N/2 of a 32^3 grid in 128 Mpc/h), 8 updates, 256 samples: the samples,
+#      their values put onto the fields' one-point distribution by rank, get the fields' P(k)
+#      of delta; maximum likelihood gives these few modes almost no weight;
 #   2. method marginal with SAMPLES (default 1024) samples: the samples get the fields'
-#      one-point distribution, whose tail sets P(k) of delta.
+#      one-point distribution (what the ranking of step 1 assumed), whose tail sets P(k) of
+#      delta.
 #
 #   run/calibrate.sh CHECKPOINT OUT TRAIN_FIELDS [TRAIN_FIELDS ...]
 #
 # FIELDFLOW_BIN (default build/fieldflow) chooses the binary. Writes OUT, the intermediate
 # checkpoint OUT-stem_power.h5 and the two configs (OUT-stem_power.yaml, _marginal.yaml).
 set -euo pipefail
-[ $# -ge 3 ] || { sed -n 2,14p "$0"; exit 2; }
+[ $# -ge 3 ] || { sed -n 2,15p "$0"; exit 2; }
 here=$(cd "$(dirname "$0")/.." && pwd)
 bin=${FIELDFLOW_BIN:-$here/build/fieldflow}
-k_max=${K_MAX:-0.09}
+k_max=${K_MAX:-0.38}
 samples=${SAMPLES:-1024}
 checkpoint=$1 out=$2
 shift 2
@@ -29,7 +31,8 @@ calibrate:
   fields: $fields
   out: "${stem}_power.h5"
   method: power
-  iterations: 1
+  match: delta
+  iterations: 8
   k_max_hmpc: $k_max
 EOF2
 cat > "${stem}_marginal.yaml" << EOF2

@@ -224,6 +224,7 @@ std::vector<CalibrationPass> fit_power(
     const std::vector<double> p = bin_power(x);
     for (size_t b = 0; b < B; ++b) target[b] += p[b] / double(fields.size());
   }
+  const double total = std::accumulate(target.begin(), target.end(), 0.0);
   std::sort(field_values.begin(), field_values.end());
   // Each sample value takes the field value of its rank.
   std::vector<size_t> order;
@@ -257,7 +258,9 @@ std::vector<CalibrationPass> fit_power(
                                   ? mean_nll(flow, preprocessing, fields, nullptr)
                                   : std::numeric_limits<double>::quiet_NaN();
     for (size_t b = 0; b < B; ++b)
-      pass.bin_ratio.push_back(target[b] > 0 ? p[b] / double(options.samples) / target[b] : 1.0);
+      // NaN where the fields have no power to speak of: k = 0 of delta, whose mean is 0.
+      pass.bin_ratio.push_back(target[b] > 1e-9 * total ? p[b] / double(options.samples) / target[b]
+                                                        : std::numeric_limits<double>::quiet_NaN());
     if (it < options.iterations)
       for (size_t b = 0; b < B; ++b) {
         if (!bin_fitted(b, calibration.bins_per_nyquist(), options.k_max_over_nyquist)) continue;

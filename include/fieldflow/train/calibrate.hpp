@@ -47,8 +47,9 @@ struct CalibrationPass {
   int bins_kept = 0;              // bins left unchanged (nothing usable measured)
   bool rejected = false;          // likelihood: the NLL rose, so back to the best point
   // Per bin, 1 at the solution. likelihood: -<g, y_b> / n_b over the fields (> 1: the flow's
-  // density is narrower than the fields in that bin). power: the samples' P(k) of y over the
-  // fields'. base: the fields' latent P(k) over the base's, per P(k) bin (before the update).
+  // density is narrower than the fields in that bin). power: the samples' P(k) of y (or delta) over
+  // the fields' (NaN where the fields have no power: k = 0 of delta). base: the fields' latent P(k)
+  // over the base's, per P(k) bin (before the update).
   std::vector<double> bin_ratio;
 };
 
