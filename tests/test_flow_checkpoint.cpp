@@ -638,7 +638,7 @@ TEST(FlowCheckpoint, ShippedModelsWithoutPk0KeepTheOldRule) {
 
 // The calibrated model: its base measures the k = 0 mode, and it carries the spectral scales of the
 // bins below k_N/2 and the marginal map that run/calibrate.sh fitted (models/README.md); a sample
-// of it has a finite log p that its own inverse reproduces.
+// of it lies above delta = -1 - eps and has a finite log p.
 TEST(FlowCheckpoint, ShippedCalibratedModelLoads) {
   FlowCheckpoint c =
       load_flow_checkpoint(std::string(FIELDFLOW_SOURCE_DIR) + "/models/flow32_calibrated.h5");
@@ -652,7 +652,9 @@ TEST(FlowCheckpoint, ShippedCalibratedModelLoads) {
   EXPECT_NEAR(std::exp(log_scale[1]), 0.8346, 1e-4);
   EXPECT_NEAR(std::exp(log_scale[7]), 1.0371, 1e-4);
   for (size_t b = 0; b < log_scale.size(); ++b)
-    if (b == 0 || b > 7) EXPECT_EQ(log_scale[b], 0.f) << b;
+    if (b == 0 || b > 7) {
+      EXPECT_EQ(log_scale[b], 0.f) << b;
+    }
   EXPECT_EQ(c.preprocessing.marginal.t_knots().size(), 64u);
   EXPECT_TRUE(std::isfinite(c.data.y_min) && std::isfinite(c.data.y_max));
   const GridF sample = sample_field(c, 3, 0, 1.0);
