@@ -295,6 +295,19 @@ TEST(Settings, MarkdownTableHasOneRowPerKey) {
   EXPECT_EQ(rows, 2u + 14u);
 }
 
+// A one-shot command's table (sample, calibrate, denoise, report) has no "on resume" column.
+TEST(Settings, OneShotTableHasNoResumeColumn) {
+  struct Once {
+    int count = 1;
+  };
+  const auto table = SettingsTable<Once>("once", "a one-shot command")
+                         .one_shot()
+                         .integer("count", &Once::count, 1, Range::at_least(1), "how many");
+  EXPECT_EQ(table.markdown_table(),
+            "| key | default | allowed | meaning |\n|---|---|---|---|\n"
+            "| `count` | `1` | an integer >= 1 | how many |\n");
+}
+
 TEST(Settings, DeclaredDefaultsMustBeAllowed) {
   struct One {
     int n = 0;

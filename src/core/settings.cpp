@@ -94,8 +94,10 @@ std::string escaped(const std::string& text) {
 }
 }  // namespace
 
-std::string markdown(const std::vector<SettingsRow>& rows) {
-  std::string out = "| key | default | allowed | on resume | meaning |\n|---|---|---|---|---|\n";
+std::string markdown(const std::vector<SettingsRow>& rows, bool resumable) {
+  std::string out =
+      resumable ? "| key | default | allowed | on resume | meaning |\n|---|---|---|---|---|\n"
+                : "| key | default | allowed | meaning |\n|---|---|---|---|\n";
   for (const auto& r : rows) {
     out += "| `";
     out += r.key;
@@ -110,8 +112,10 @@ std::string markdown(const std::vector<SettingsRow>& rows) {
     out += " | ";
     out += escaped(r.allowed);
     out += " | ";
-    out += r.resume;
-    out += " | ";
+    if (resumable) {
+      out += r.resume;
+      out += " | ";
+    }
     out += escaped(r.doc);
     out += " |\n";
   }

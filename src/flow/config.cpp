@@ -218,6 +218,7 @@ const SettingsTable<SampleSettings>& sample_settings_table() {
   using S = SampleSettings;
   static const auto table =
       SettingsTable<S>("sample", "`fieldflow sample`: fields drawn from a trained flow.")
+          .one_shot()
           .text("checkpoint", &S::checkpoint, required, "the trained flow (checkpoint file)")
           .integer("count", &S::count, 1, Range::between(1, 1000000), "fields to draw")
           .integer("seed", &S::seed, 0, Range::non_negative(),

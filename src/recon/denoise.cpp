@@ -91,6 +91,7 @@ const SettingsTable<DenoiseSettings>& denoise_settings_table() {
   using S = DenoiseSettings;
   static const auto table =
       SettingsTable<S>("denoise", "`fieldflow denoise`: WF, flow-prior MAP, combined, posterior.")
+          .one_shot()
           .text("checkpoint", &S::checkpoint, required, "flow checkpoint (from fieldflow train)")
           .section("truth",
                    SettingsTable<S>("truth", "A known field: the data are drawn from it.")

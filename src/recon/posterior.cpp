@@ -20,6 +20,7 @@ const SettingsTable<PosteriorSettings>& posterior_settings_table() {
   using S = PosteriorSettings;
   static const auto table =
       SettingsTable<S>("posterior", "Posterior samples by HMC (docs/posterior.md).")
+          .one_shot()
           .integer("samples", &S::samples, 0, Range::non_negative(),
                    "draws per chain after warm-up; 0: no posterior sampling")
           .integer("chains", &S::chains, 2, Range::at_least(1),

@@ -71,6 +71,7 @@ const SettingsTable<ReportSettings>& report_settings_table() {
   using S = ReportSettings;
   static const auto table =
       SettingsTable<S>("report", "`fieldflow report`: a validation report folder.")
+          .one_shot()
           .choice("kind", &S::kind, "training", {"training", "reconstruction"},
                   "which report: of a training run or of reconstructions")
           .text("out", &S::out, required, "report folder (created)")

@@ -17,6 +17,7 @@ const SettingsTable<CalibrateSettings>& calibrate_settings_table() {
       SettingsTable<S>("calibrate",
                        "`fieldflow calibrate`: a spectral calibration, the base's P(k) or the "
                        "marginal map fitted to a trained flow.")
+          .one_shot()
           .text("checkpoint", &S::checkpoint, required, "the trained flow (checkpoint file)")
           .texts("fields", &S::fields, required,
                  "grid files or stacks of the training fields (never the test set)")

@@ -136,7 +136,8 @@ double read_number(ConfigNode& node, const std::string& key, const YAML::Node& v
 // "a number > 0", "an even integer >= 4 and <= 2147483647"; plural: "numbers > 0".
 std::string a_number(const Range& range, bool plural = false);
 std::string an_integer(const Range& range, bool plural = false);
-std::string markdown(const std::vector<SettingsRow>& rows);
+// resumable: with the "on resume" column (must match / may change).
+std::string markdown(const std::vector<SettingsRow>& rows, bool resumable);
 std::string yaml_text(const YAML::Node& node);  // one-line YAML of a scalar or flow list
 YAML::Node flow_list(YAML::Node list);
 
@@ -182,6 +183,12 @@ class SettingsTable {
   SettingsTable(std::string name, std::string doc) : name_(std::move(name)), doc_(std::move(doc)) {}
   const std::string& name() const { return name_; }
   const std::string& doc() const { return doc_; }
+  // A command that runs once and has no resume (sample, calibrate, denoise, report): its
+  // markdown_table() has no "on resume" column.
+  SettingsTable& one_shot() {
+    resumable_ = false;
+    return *this;
+  }
 
   // A finite floating-point number in range.
   template <class M>
@@ -280,7 +287,8 @@ class SettingsTable {
     return difference_at(a, b, "", false);
   }
 
-  // | key | default | allowed | on resume | meaning |: one row per key, dotted paths.
+  // | key | default | allowed | on resume | meaning |: one row per key, dotted paths (without the
+  // "on resume" column for a one_shot() table).
   std::string markdown_table() const;
 
  private:
@@ -353,6 +361,7 @@ class SettingsTable {
   }
 
   std::string name_, doc_;
+  bool resumable_ = true;
   std::vector<Field> fields_;
   std::vector<std::function<void(const S&, const Reject&)>> checks_;
 };
@@ -715,7 +724,7 @@ template <class S>
 std::string SettingsTable<S>::markdown_table() const {
   std::vector<SettingsRow> rows;
   rows_at("", rows);
-  return settings_detail::markdown(rows);
+  return settings_detail::markdown(rows, resumable_);
 }
 
 }  // namespace ff
