@@ -113,9 +113,7 @@ MultiScaleFlow<T>::MultiScaleFlow(const FlowSpec& spec) : spec_(spec) {
   for (int l = 0; l < L; ++l) acts_[l].resize(steps_[l].size() + 1);
   latents_.resize(L);
   dlat_.resize(L);
-  if (spec_.base == BaseKind::correlated_gaussian)
-    correlated_ = std::make_unique<CorrelatedGaussian>(CorrelatedGaussian::from_power(
-        spec_.grid, spec_.base_box_size_mpch, spec_.base_k_hmpc, spec_.base_pk, spec_.base_pk0));
+  if (spec_.base == BaseKind::correlated_gaussian) correlated_ = correlated_base_of(spec_);
   if (spec_.base == BaseKind::correlated_gaussian && spec_.channels != 1)
     throw Error("flow.base", "correlated_gaussian needs a single-channel field");
 }
@@ -463,11 +461,17 @@ void MultiScaleFlow<T>::copy_state_from(MultiScaleFlow& other) {
 template <typename T>
 void MultiScaleFlow<T>::set_base_power(std::vector<double> k_hmpc, std::vector<double> pk) {
   if (!correlated_) throw Error("flow.base", "only a correlated_gaussian base has a P(k)");
-  auto base = std::make_unique<CorrelatedGaussian>(CorrelatedGaussian::from_power(
-      spec_.grid, spec_.base_box_size_mpch, k_hmpc, pk, spec_.base_pk0));
-  spec_.base_k_hmpc = std::move(k_hmpc);
-  spec_.base_pk = std::move(pk);
-  correlated_ = std::move(base);
+  FlowSpec spec = spec_;
+  spec.base_k_hmpc = std::move(k_hmpc);
+  spec.base_pk = std::move(pk);
+  correlated_ = correlated_base_of(spec);  // first: a table it refuses leaves the flow as it was
+  spec_ = std::move(spec);
+}
+
+template <typename T>
+std::unique_ptr<CorrelatedGaussian> MultiScaleFlow<T>::correlated_base_of(const FlowSpec& spec) {
+  return std::make_unique<CorrelatedGaussian>(CorrelatedGaussian::from_power(
+      spec.grid, spec.base_box_size_mpch, spec.base_k_hmpc, spec.base_pk, spec.base_pk0));
 }
 
 template <typename T>

@@ -145,6 +145,8 @@ class MultiScaleFlow {
   void set_base_power(std::vector<double> k_hmpc, std::vector<double> pk);
 
  private:
+  // The correlated base of spec's table, box and k = 0 power.
+  static std::unique_ptr<CorrelatedGaussian> correlated_base_of(const FlowSpec& spec);
   // Base log-density per field and, when grads, dL/dz = weight_b * d log p_base / dz in dlat_.
   const std::vector<double>& base_log_prob(const std::vector<double>* weights);
   void backward(const std::vector<double>& weights, Tensor<T>* dx, bool input_only);
