@@ -14,11 +14,12 @@
 # build/fieldflow) and RANKS (default: the number of cores) choose the binary and mpirun's ranks;
 # SAMPLES (default 64) the number of samples. CALIBRATE=1 also calibrates the trained flow on the
 # training sources with run/calibrate.sh (K_MAX and CALIBRATE_SAMPLES pass on as its K_MAX and
-# SAMPLES) into RUN_DIR/calibrated.h5 and checks that on the test set the same way. Example, the lead's science run (docs/train.md):
+# SAMPLES) into RUN_DIR/calibrated.h5 and checks that on the test set the same way. Example, the
+# lead's science run (docs/train.md):
 #   run/train_science.sh configs/train.yaml /work/data/sims/train.h5 /work/data/sims/test.h5 \
 #       runs/science
 set -euo pipefail
-[ $# -ge 4 ] || { sed -n 2,17p "$0"; exit 2; }
+[ $# -ge 4 ] || { sed -n 2,20p "$0"; exit 2; }
 here=$(cd "$(dirname "$0")/.." && pwd)
 bin=${FIELDFLOW_BIN:-$here/build/fieldflow}
 ranks=${RANKS:-$(nproc)}
