@@ -12,10 +12,10 @@
 #
 # TRAIN_SOURCES is data.train (a file, stack or quoted glob). FIELDFLOW_BIN (default
 # build/fieldflow) and RANKS (default: the number of cores) choose the binary and mpirun's ranks;
-# SAMPLES (default 64) the number of samples. CALIBRATE=1 also calibrates the trained flow on the
-# training sources with run/calibrate.sh (K_MAX and CALIBRATE_SAMPLES pass on as its K_MAX and
-# SAMPLES) into RUN_DIR/calibrated.h5 and checks that on the test set the same way. Example, the
-# lead's science run (docs/train.md):
+# SAMPLES (default 64) the number of samples. Then (unless CALIBRATE=0) it calibrates the trained
+# flow on the training sources with run/calibrate.sh (K_MAX and CALIBRATE_SAMPLES pass on as its
+# K_MAX and SAMPLES) into RUN_DIR/calibrated.h5 and checks that on the test set the same way.
+# Example, the lead's science run (docs/train.md):
 #   run/train_science.sh configs/train.yaml /work/data/sims/train.h5 /work/data/sims/test.h5 \
 #       runs/science
 set -euo pipefail
@@ -72,7 +72,7 @@ draw "$best" samples_t1
   echo "  standard-normal base alone:   $(nll "$run/baseline_normal/checkpoint.h5")"
   /usr/bin/python3 "$here/run/compare_fields.py" "$bin" "$run/samples_t1.h5" "$test_h5" "$best"
 } | tee "$run/science.txt"
-if [ "${CALIBRATE:-0}" = 1 ]; then
+if [ "${CALIBRATE:-1}" != 0 ]; then
   echo "== calibration (run/calibrate.sh on the training sources)"
   # The sources unquoted: a glob expands to the files.
   # shellcheck disable=SC2086
