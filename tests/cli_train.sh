@@ -52,6 +52,18 @@ for a in param.calibration.log_scale preprocessing.marginal.t preprocessing.marg
   printf '%s' "$arrays" | grep -q "/arrays/$a " && ok || bad "calibrated.h5 lacks $a"
 done
 printf '%s' "$cal" | grep -q "knots kept" && [ -s "$tmp/cal/calibrated_power.h5" ] && ok || bad "calibrate.sh output: $cal"
+# K_MAX and SAMPLES change what it writes: more bins fitted, another marginal map.
+array() { h5dump -d "/arrays/$2" "$1" 2>/dev/null | sed -n '/DATA {/,/}/p'; }
+FIELDFLOW_BIN="$bin" K_MAX=0.3 SAMPLES=4 "$src/run/calibrate.sh" "$tmp/ref/best.h5" \
+  "$tmp/cal/kmax.h5" "$tmp/sims/train.h5" > /dev/null 2>&1 < /dev/null
+FIELDFLOW_BIN="$bin" K_MAX=0.15 SAMPLES=2 "$src/run/calibrate.sh" "$tmp/ref/best.h5" \
+  "$tmp/cal/samples.h5" "$tmp/sims/train.h5" > /dev/null 2>&1 < /dev/null
+[ -n "$(array "$tmp/cal/kmax.h5" param.calibration.log_scale)" ] \
+  && [ "$(array "$tmp/cal/kmax.h5" param.calibration.log_scale)" != "$(array "$tmp/cal/calibrated.h5" param.calibration.log_scale)" ] \
+  && ok || bad "K_MAX did not change the scales"
+[ -n "$(array "$tmp/cal/samples.h5" preprocessing.marginal.y)" ] \
+  && [ "$(array "$tmp/cal/samples.h5" preprocessing.marginal.y)" != "$(array "$tmp/cal/calibrated.h5" preprocessing.marginal.y)" ] \
+  && ok || bad "SAMPLES did not change the marginal map"
 "$bin" logp --checkpoint "$tmp/cal/calibrated.h5" "$tmp/sims/test.h5" > "$tmp/cal/logp.csv" 2>&1 \
   && [ "$(wc -l < "$tmp/cal/logp.csv")" -eq 2 ] && ok || bad "logp of the calibrated flow: $(cat "$tmp/cal/logp.csv")"
 # print_every_s: 0 prints every step, a large value only the last line.

@@ -1,8 +1,9 @@
 // The post-training spectral calibration (train/calibrate.hpp): the fit against the closed-form
 // maximum-likelihood scales of a Gaussian density, the calibrated checkpoint through sample, logp
 // and a reload, and `fieldflow calibrate` end to end with each of its keys changing the result;
-// the base refit (method base) against the fields' own P(k) and the likelihood; the marginal map
-// (method marginal) against the fields' one-point quantiles, and its command and keys.
+// power with match delta against the fields' P(k) of delta after ranking; the base refit (method
+// base) against the fields' own P(k) and the likelihood; the marginal map (method marginal)
+// against the fields' one-point quantiles, and its command and keys.
 #include <gtest/gtest.h>
 #include <unistd.h>
 
