@@ -5,7 +5,9 @@
 #   - the test NLL in bits per voxel over delta of the trained flow (best.h5, chosen on the
 #     validation loss), of the Gaussian with the measured P(k) (the identity flow over the
 #     correlated base: zero training steps) and of the standard-normal base alone;
-#   - P(k) and the one-point PDF of 64 samples at temperature 1 against the test fields.
+#   - P(k) and the one-point PDF of 64 samples at temperature 1 against the test fields, and the
+#     same for the training fields in their place when TRAIN_SOURCES is one file (the score of
+#     the training ensemble itself: the test set's own noise).
 # Everything is printed and kept in RUN_DIR/science.txt.
 #
 #   run/train_science.sh CONFIG TRAIN_SOURCES TEST_H5 RUN_DIR [--set key=value ...]
@@ -19,7 +21,7 @@
 #   run/train_science.sh configs/train.yaml /work/data/sims/train.h5 /work/data/sims/test.h5 \
 #       runs/science
 set -euo pipefail
-[ $# -ge 4 ] || { sed -n 2,20p "$0"; exit 2; }
+[ $# -ge 4 ] || { sed -n 2,22p "$0"; exit 2; }
 here=$(cd "$(dirname "$0")/.." && pwd)
 bin=${FIELDFLOW_BIN:-$here/build/fieldflow}
 ranks=${RANKS:-$(nproc)}
@@ -72,6 +74,14 @@ draw "$best" samples_t1
   echo "  standard-normal base alone:   $(nll "$run/baseline_normal/checkpoint.h5")"
   /usr/bin/python3 "$here/run/compare_fields.py" "$bin" "$run/samples_t1.h5" "$test_h5" "$best"
 } | tee "$run/science.txt"
+# The test set's own noise: the training fields scored as if they were samples, what a flow with
+# the training ensemble's statistics would get (docs/train.md "The test set against its own noise").
+if [ -f "$train_sources" ]; then
+  {
+    echo "reference: the training fields in place of samples (the score of the training ensemble)"
+    /usr/bin/python3 "$here/run/compare_fields.py" "$bin" "$train_sources" "$test_h5"
+  } | tee -a "$run/science.txt"
+fi
 if [ "${CALIBRATE:-1}" != 0 ]; then
   echo "== calibration (run/calibrate.sh on the training sources)"
   # The sources unquoted: a glob expands to the files.
