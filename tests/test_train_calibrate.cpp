@@ -97,6 +97,19 @@ std::vector<double> closed_form_log_scales(const std::vector<GridF>& fields,
   return out;
 }
 
+// `fieldflow calibrate` on DIR/NAME.yaml: checkpoint, fields, out DIR/NAME.h5, then `extra`
+// (further keys, one per line).
+CommandResult calibrate_command(const fs::path& dir, const std::string& name,
+                                const fs::path& checkpoint, const fs::path& fields,
+                                const std::string& extra) {
+  const fs::path config = dir / (name + ".yaml");
+  std::ofstream(config) << "calibrate:\n  checkpoint: " << checkpoint.string() << "\n  fields: ["
+                        << fields.string() << "]\n  out: " << (dir / (name + ".h5")).string()
+                        << "\n"
+                        << extra;
+  return run_command(std::string(FIELDFLOW_BINARY) + " calibrate " + config.string());
+}
+
 TEST(SpectralCalibrationFit, GaussianDensityMatchesClosedForm) {
   const std::vector<GridF> fields = test_fields(6);
   MultiScaleFlow<float> gaussian(gaussian_spec());
@@ -256,13 +269,7 @@ TEST(SpectralCalibrationFit, CommandKeysChangeTheResult) {
                        TrainingData{kBox, 0.0});
   write_grid_stack((dir / "train.h5").string(), test_fields(4), GridPrecision::float32);
   auto run = [&](const std::string& name, const std::string& extra) {
-    const fs::path config = dir / (name + ".yaml");
-    std::ofstream(config) << "calibrate:\n  checkpoint: " << (dir / "plain.h5").string()
-                          << "\n  fields: [" << (dir / "train.h5").string()
-                          << "]\n  out: " << (dir / (name + ".h5")).string() << "\n"
-                          << extra;
-    const CommandResult r =
-        run_command(std::string(FIELDFLOW_BINARY) + " calibrate " + config.string());
+    const CommandResult r = calibrate_command(dir, name, dir / "plain.h5", dir / "train.h5", extra);
     EXPECT_EQ(r.status, 0) << r.output;
     return load_flow_checkpoint((dir / (name + ".h5")).string())
         .flow->calibration()
@@ -306,12 +313,8 @@ TEST(SpectralCalibrationFit, CommandKeysChangeTheResult) {
            {"  method: likelihood\n  knots: 8\n", "calibrate.knots"},
            {"  method: marginal\n  iterations: 2\n", "calibrate.iterations"},
            {"  method: likelihood\n  match: delta\n", "calibrate.match"}}) {
-    std::ofstream(dir / "unused.yaml")
-        << "calibrate:\n  checkpoint: " << (dir / "plain.h5").string() << "\n  fields: ["
-        << (dir / "train.h5").string() << "]\n  out: " << (dir / "unused.h5").string() << "\n"
-        << extra;
     const CommandResult r =
-        run_command(std::string(FIELDFLOW_BINARY) + " calibrate " + (dir / "unused.yaml").string());
+        calibrate_command(dir, "unused", dir / "plain.h5", dir / "train.h5", extra);
     EXPECT_EQ(r.status, 1) << extra;
     EXPECT_NE(r.output.find(key), std::string::npos) << r.output;
     EXPECT_FALSE(fs::exists(dir / "unused.h5"));
@@ -319,11 +322,7 @@ TEST(SpectralCalibrationFit, CommandKeysChangeTheResult) {
   // A grid of another size is refused in one line.
   write_grid_stack((dir / "other.h5").string(), std::vector<GridF>{GridF(16, kBox)},
                    GridPrecision::float32);
-  std::ofstream(dir / "bad.yaml") << "calibrate:\n  checkpoint: " << (dir / "plain.h5").string()
-                                  << "\n  fields: [" << (dir / "other.h5").string()
-                                  << "]\n  out: " << (dir / "bad.h5").string() << "\n";
-  const CommandResult bad =
-      run_command(std::string(FIELDFLOW_BINARY) + " calibrate " + (dir / "bad.yaml").string());
+  const CommandResult bad = calibrate_command(dir, "bad", dir / "plain.h5", dir / "other.h5", "");
   EXPECT_EQ(bad.status, 1);
   EXPECT_NE(bad.output.find("other.h5: grid of 16^3"), std::string::npos) << bad.output;
   fs::remove_all(dir);
@@ -405,13 +404,8 @@ TEST(BaseRefit, CommandKeepsTheOptimizerState) {
                        TrainingData{kBox, 0.0}, &adam, &extras);
   write_grid_stack((dir / "train.h5").string(), test_fields(4), GridPrecision::float32);
   auto run = [&](const std::string& name, const std::string& extra) {
-    const fs::path config = dir / (name + ".yaml");
-    std::ofstream(config) << "calibrate:\n  checkpoint: " << (dir / "trained.h5").string()
-                          << "\n  fields: [" << (dir / "train.h5").string()
-                          << "]\n  out: " << (dir / (name + ".h5")).string() << "\n  method: base\n"
-                          << extra;
-    const CommandResult r =
-        run_command(std::string(FIELDFLOW_BINARY) + " calibrate " + config.string());
+    const CommandResult r = calibrate_command(dir, name, dir / "trained.h5", dir / "train.h5",
+                                              "  method: base\n" + extra);
     EXPECT_EQ(r.status, 0) << r.output;
     return load_flow_checkpoint((dir / (name + ".h5")).string());
   };
@@ -521,15 +515,9 @@ TEST(MarginalFit, CommandKeysChangeTheResult) {
   save_flow_checkpoint((dir / "trained.h5").string(), flow, Preprocessing{}, data, &adam);
   write_grid_stack((dir / "train.h5").string(), heavy_tailed_fields(4), GridPrecision::float32);
   auto run = [&](const std::string& name, const std::string& extra) {
-    const fs::path config = dir / (name + ".yaml");
-    std::ofstream(config) << "calibrate:\n  checkpoint: " << (dir / "trained.h5").string()
-                          << "\n  fields: [" << (dir / "train.h5").string()
-                          << "]\n  out: " << (dir / (name + ".h5")).string()
-                          << "\n  method: marginal\n"
-                          << (extra.find("samples") == std::string::npos ? "  samples: 4\n" : "")
-                          << extra;
-    const CommandResult r =
-        run_command(std::string(FIELDFLOW_BINARY) + " calibrate " + config.string());
+    const std::string samples = extra.find("samples") == std::string::npos ? "  samples: 4\n" : "";
+    const CommandResult r = calibrate_command(dir, name, dir / "trained.h5", dir / "train.h5",
+                                              "  method: marginal\n" + samples + extra);
     EXPECT_EQ(r.status, 0) << r.output;
     EXPECT_NE(r.output.find("knots kept"), std::string::npos) << r.output;
     return load_flow_checkpoint((dir / (name + ".h5")).string());

@@ -52,20 +52,18 @@ double Preprocessing::inverse_derivative(double y) const {
 // dy/ddelta = h'(u) / (std (1 + delta + eps)) under log1p, h'(u) / std otherwise, with u the
 // standardised value.
 double Preprocessing::log_jacobian(double delta) const {
-  const double log_std = std::log(std);
-  const double standard =
-      transform == PreprocessTransform::log1p ? -log_std - std::log1p(delta + eps) : -log_std;
+  const bool log1p = transform == PreprocessTransform::log1p;
+  const double t = log1p ? std::log1p(delta + eps) : delta;
+  const double standard = log1p ? -std::log(std) - t : -std::log(std);
   if (marginal.empty()) return standard;
-  const double t = transform == PreprocessTransform::log1p ? std::log1p(delta + eps) : delta;
   return standard + std::log(marginal.derivative((t - mean) / std));
 }
 
 double Preprocessing::log_jacobian_derivative(double delta) const {
-  const double standard =
-      transform == PreprocessTransform::log1p ? -1.0 / (1.0 + delta + eps) : 0.0;
+  const bool log1p = transform == PreprocessTransform::log1p;
+  const double standard = log1p ? -1.0 / (1.0 + delta + eps) : 0.0;
   if (marginal.empty()) return standard;
   // d/ddelta log h'(u(delta)) = (h''/h')(u) du/ddelta.
-  const bool log1p = transform == PreprocessTransform::log1p;
   const double t = log1p ? std::log1p(delta + eps) : delta;
   const double du_ddelta = log1p ? 1.0 / (std * (1.0 + delta + eps)) : 1.0 / std;
   return standard + marginal.log_derivative_slope((t - mean) / std) * du_ddelta;

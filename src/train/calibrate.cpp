@@ -116,14 +116,32 @@ Tensor<float> draw_samples(MultiScaleFlow<float>& flow, int count, uint64_t seed
 }
 
 // The fields (delta) preprocessed into the batch x; returns the preprocessing's log-Jacobian.
+void require_grid(const GridF& field, int n) {
+  if (field.n != n) throw Error("calibrate", "fields must be grids of " + std::to_string(n) + "^3");
+}
+
+// Every voxel value of the fields under `preprocessing`, in double precision, sorted.
+std::vector<double> sorted_values(const std::vector<GridF>& fields,
+                                  const Preprocessing& preprocessing, int n) {
+  std::vector<double> out;
+  out.reserve(fields.size() * size_t(n) * n * n);
+  for (const GridF& field : fields) {
+    require_grid(field, n);
+    std::vector<double> values(field.values.begin(), field.values.end());
+    preprocessing.apply(values.data(), values.size());
+    out.insert(out.end(), values.begin(), values.end());
+  }
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
 double load_batch(const std::vector<GridF>& fields, size_t first, int count,
                   const Preprocessing& preprocessing, int n, Tensor<float>& x) {
   x.resize(count, n, 1);
   double log_jacobian = 0.0;
   for (int f = 0; f < count; ++f) {
     const GridF& field = fields[first + size_t(f)];
-    if (field.n != n)
-      throw Error("calibrate", "fields must be grids of " + std::to_string(n) + "^3");
+    require_grid(field, n);
     std::copy(field.values.begin(), field.values.end(), x.field(f));
     log_jacobian += preprocessing.apply(x.field(f), field.size());
   }
@@ -212,21 +230,18 @@ std::vector<CalibrationPass> fit_power(
   // first put onto the fields' one-point distribution by rank, as method marginal then does for
   // every sample; what is left converges in a few updates.
   auto bin_power = [&](const Tensor<float>& y) { return calibration.bin_inner_products(y, y); };
-  std::vector<double> target(B, 0.0), field_values;
+  const Preprocessing matched = options.match_delta ? Preprocessing{} : preprocessing;  // delta
+  std::vector<double> target(B, 0.0);
   Tensor<float> x;
   for (size_t first = 0; first < fields.size(); first += kBatch) {
     const int count = int(std::min(fields.size() - first, size_t(kBatch)));
-    if (options.match_delta) {
-      load_batch(fields, first, count, Preprocessing{}, n, x);  // delta itself
-      field_values.insert(field_values.end(), x.data.begin(), x.data.end());
-    } else {
-      load_batch(fields, first, count, preprocessing, n, x);
-    }
+    load_batch(fields, first, count, matched, n, x);
     const std::vector<double> p = bin_power(x);
     for (size_t b = 0; b < B; ++b) target[b] += p[b] / double(fields.size());
   }
   const double total = std::accumulate(target.begin(), target.end(), 0.0);
-  std::sort(field_values.begin(), field_values.end());
+  const std::vector<double> field_values =
+      options.match_delta ? sorted_values(fields, matched, n) : std::vector<double>();
   // Each sample value takes the field value of its rank.
   std::vector<size_t> order;
   auto rank_mapped = [&](Tensor<float>& y) {
@@ -382,20 +397,11 @@ MarginalFit fit_marginal_map(MultiScaleFlow<float>& flow, const Preprocessing& p
   const int n = flow.spec().grid;
   Preprocessing standard = preprocessing;
   standard.marginal = MarginalMap();
-  std::vector<double> u;  // the fields' standardised values
-  u.reserve(fields.size() * size_t(n) * n * n);
-  for (const GridF& field : fields) {
-    if (field.n != n)
-      throw Error("calibrate", "fields must be grids of " + std::to_string(n) + "^3");
-    std::vector<double> values(field.values.begin(), field.values.end());
-    standard.apply(values.data(), values.size());
-    u.insert(u.end(), values.begin(), values.end());
-  }
+  const std::vector<double> u = sorted_values(fields, standard, n);  // standardised values
   const Tensor<float> drawn = draw_samples(flow, samples, seed);
   std::vector<double> y(drawn.data.begin(), drawn.data.end());
   for (double v : y)
     if (!std::isfinite(v)) throw Error("calibrate", "a flow sample is not finite");
-  std::sort(u.begin(), u.end());
   std::sort(y.begin(), y.end());
   const double fewer = double(std::min(u.size(), y.size()));
   const double z_max = std::min(5.0, -normal_score(10.0 / fewer));
