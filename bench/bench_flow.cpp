@@ -7,6 +7,7 @@
 // throughput of each 3^3 convolution shape of the network against this CPU's float32 peak.
 //
 //   build-flow/bench/bench_flow --threads 1 [--batch 8 --grid 32 --steps 20 --warmup 3]
+//   build-flow/bench/bench_flow --convs-only --shape 32:16:2:3   # one conv shape (repeatable)
 #include <omp.h>
 #include <sys/resource.h>
 
@@ -60,6 +61,10 @@ double cpu_ghz() {
 int main(int argc, char** argv) {
   int threads = 1, batch = 8, grid = 32, steps = 20, warmup = 3;
   bool convs = true, flow_timings = true;
+  struct Shape {
+    int n, in, out, k, count;  // count: how many such convs bench-32 has
+  };
+  std::vector<Shape> only_shapes;  // --shape: these instead of bench-32's
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
     auto next = [&]() { return i + 1 < argc ? std::atoi(argv[++i]) : 0; };
@@ -79,10 +84,15 @@ int main(int argc, char** argv) {
       flow_timings = false;
     else if (a == "--cpu-time")
       bench_clock = BenchClock::cpu;
-    else {
+    else if (Shape s{}; a == "--shape" && i + 1 < argc &&
+                        std::sscanf(argv[++i], "%d:%d:%d:%d", &s.n, &s.in, &s.out, &s.k) == 4 &&
+                        s.n > 0 && s.in > 0 && s.out > 0 && (s.k == 1 || s.k == 3)) {
+      s.count = 1;
+      only_shapes.push_back(s);
+    } else {
       std::fprintf(stderr,
                    "usage: bench_flow [--threads T] [--batch B] [--grid N] [--steps S] [--warmup "
-                   "W] [--no-convs | --convs-only] [--cpu-time]\n");
+                   "W] [--no-convs | --convs-only] [--cpu-time] [--shape N:IN:OUT:K ...]\n");
       return 2;
     }
   }
@@ -159,13 +169,11 @@ int main(int argc, char** argv) {
     std::printf("peak_gflops_measured %.1f (FMA chains, %d thread(s))\n", peak, threads);
     std::printf("peak_gflops_nominal %.1f (%d x %.3f GHz x 32 FLOP/cycle)\n", nominal, threads,
                 cpu_ghz());
-    struct Shape {
-      int n, in, out, k, count;  // count: how many such convs bench-32 has
-    };
-    const Shape shapes[] = {
+    const std::vector<Shape> bench32_shapes = {
         {grid, 1, 16, 3, 2},      {grid, 16, 16, 1, 2},     {grid, 16, 2, 3, 2},
         {grid / 2, 4, 32, 3, 4},  {grid / 2, 32, 32, 1, 4}, {grid / 2, 32, 8, 3, 4},
         {grid / 4, 16, 64, 3, 6}, {grid / 4, 64, 64, 1, 6}, {grid / 4, 64, 32, 3, 6}};
+    const std::vector<Shape>& shapes = only_shapes.empty() ? bench32_shapes : only_shapes;
     double total_flop = 0, total_s = 0, step_s_sum = 0, all_flop = 0, all_s = 0;
     for (const Shape& s : shapes) {
       Conv3d<float> conv(s.in, s.out, s.k, "c");

@@ -72,7 +72,11 @@ INSTANTIATE_TEST_SUITE_P(
                       // one input vector per voxel (AVX-512, AVX2, SSE4)
                       // and rows long enough for tiles that do not wrap;
                       // one input channel with whole 16-voxel tiles
-                      Shape{16, 2, 3, 32}, Shape{4, 3, 3, 16}, Shape{1, 16, 3, 32}));
+                      Shape{16, 2, 3, 32}, Shape{4, 3, 3, 16}, Shape{1, 16, 3, 32},
+                      // one input channel against one, two and three output vectors on
+                      // SSE4 / AVX2 / AVX-512 widths, and rows shorter than a tile
+                      Shape{1, 4, 3, 16}, Shape{1, 8, 3, 16}, Shape{1, 24, 3, 16},
+                      Shape{1, 8, 3, 5}));
 
 // Gradients of L = sum(y * r) against central differences (double, reference path and fast
 // path with a SIMD-width channel count).
