@@ -168,7 +168,8 @@ inline void row_out_vectorised(const T* xb, int n, int ci_runtime, int k, ConvWe
 
 // Input channels vectorised: dot products for OB output channels at ZB voxels, summed across
 // lanes at the end. For convolutions with few outputs. Reads the input as it is (channels-last,
-// not padded): the z voxels a tile reads, wrapped, are listed once per tile. kOneVector: the
+// not padded): the z voxels a tile reads, wrapped, are listed once per tile, and so are the
+// voxels it writes (z0 + j may pass n - 1). kOneVector: the
 // input is one vector per voxel (ci = lanes) and the tile does not wrap, so the voxels a tap reads
 // are constant offsets from one pointer (no table: fewer registers, no spills).
 template <typename T, int ZB, int OB, bool kOneVector>
@@ -209,7 +210,7 @@ inline void row_in_vectorised(const T* xb, int n, int ci, int k, ConvWeights<T> 
     for (int q = 0; q < OB; ++q) {
       T s = hn::GetLane(hn::SumOfLanes(d, acc[j][q])) + (bias ? bias[o0 + q] : T(0));
       if (relu.on) s = std::max(s, relu.slope * s);
-      yrow[size_t(z0 + j) * co + o0 + q] = s;
+      yrow[size_t(kOneVector ? z0 + j : wrap_index_near(z0 + j, n)) * co + o0 + q] = s;
     }
 }
 
@@ -263,14 +264,17 @@ void rows_in(const T* xb, int n, int ci, int k, ConvWeights<T> w, const T* bias,
              int px, int py, int o0, T* yrow, int co) {
   const int r = k / 2;
   const bool one_vector = ci == int(hn::Lanes(Tag<T>()));
-  int z0 = 0;
-  for (; z0 + ZB <= n; z0 += ZB) {
-    if (one_vector && z0 >= r && z0 + ZB + r <= n)
+  // With one vector per voxel, the tiles that need no wrap come first, from voxel r on; the
+  // voxels left, up to n - 1 and on round to r - 1, make one wrapped stretch (one table tile
+  // rather than one at each end of the row).
+  const int z_begin = one_vector ? r : 0, z_end = z_begin + n;
+  int z0 = z_begin;
+  if (one_vector)
+    for (; z0 + ZB + r <= n; z0 += ZB)
       row_in_vectorised<T, ZB, OB, true>(xb, n, ci, k, w, bias, relu, px, py, z0, o0, yrow, co);
-    else
-      row_in_vectorised<T, ZB, OB, false>(xb, n, ci, k, w, bias, relu, px, py, z0, o0, yrow, co);
-  }
-  for (; z0 < n; ++z0)
+  for (; z0 + ZB <= z_end; z0 += ZB)
+    row_in_vectorised<T, ZB, OB, false>(xb, n, ci, k, w, bias, relu, px, py, z0, o0, yrow, co);
+  for (; z0 < z_end; ++z0)
     row_in_vectorised<T, 1, OB, false>(xb, n, ci, k, w, bias, relu, px, py, z0, o0, yrow, co);
 }
 
