@@ -25,7 +25,7 @@
 #include "fieldflow/core/rng.hpp"
 #include "fieldflow/flow/flow.hpp"
 #include "fieldflow/nn/adam.hpp"
-#include "fieldflow/nn/simd.hpp"
+#include "fieldflow/core/simd.hpp"
 #include "timing.hpp"
 
 using namespace ff;

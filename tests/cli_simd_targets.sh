@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# Issue 7: the tests of everything the SIMD kernels feed (nn, flow, recon's Wiener filter) pass with
-# each Highway target this CPU has, forced one at a time through FIELDFLOW_SIMD_TARGET (nn/simd.hpp).
-# test_nn_simd compares the kernels themselves across targets; this runs the whole nn, flow and
-# recon suites per target.
+# Issue 7: the tests of everything the SIMD kernels feed (nn, flow, recon's Wiener filter, the
+# particle mesh's read-out) pass with each Highway target this CPU has, forced one at a time
+# through FIELDFLOW_SIMD_TARGET (core/simd.hpp).
+# test_nn_simd compares the kernels themselves across targets; this runs the whole nn, flow, recon
+# and particle-mesh suites per target.
 source "$(dirname "$0")/lib.sh" "$@"
 tests_dir="$(dirname "$bin")/tests"
 # The best target is what every other test already runs with.
@@ -16,7 +17,7 @@ for target in SCALAR SSE4 AVX2 AVX3 NEON; do
     continue
   fi
   targets=$((targets + 1))
-  for t in "$tests_dir"/test_nn_conv "$tests_dir"/test_flow_* "$tests_dir"/test_recon; do
+  for t in "$tests_dir"/test_nn_conv "$tests_dir"/test_flow_* "$tests_dir"/test_recon "$tests_dir"/test_sim_pm; do
     [ -x "$t" ] || continue
     start=$(date +%s.%N)
     if FIELDFLOW_SIMD_TARGET=$target "$t" --gtest_brief=1 > "$tmp/log" 2>&1; then

@@ -22,7 +22,7 @@
 #include "fieldflow/flow/fields.hpp"
 #include "fieldflow/io/checkpoint.hpp"
 #include "fieldflow/io/csv.hpp"
-#include "fieldflow/nn/simd.hpp"
+#include "fieldflow/core/simd.hpp"
 
 namespace ff {
 namespace {

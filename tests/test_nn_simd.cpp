@@ -11,7 +11,7 @@
 #include "error_of.hpp"
 #include "fieldflow/core/rng.hpp"
 #include "fieldflow/nn/conv3d.hpp"
-#include "fieldflow/nn/simd.hpp"
+#include "fieldflow/core/simd.hpp"
 #include "nn_test_data.hpp"
 
 namespace ff {

@@ -13,7 +13,7 @@
 #include "fieldflow/core/rng.hpp"
 #include "fieldflow/flow/base.hpp"
 #include "fieldflow/flow/flow.hpp"
-#include "fieldflow/nn/simd.hpp"
+#include "fieldflow/core/simd.hpp"
 #include "fieldflow/recon/map.hpp"
 #include "fieldflow/recon/observation.hpp"
 #include "fieldflow/recon/wiener.hpp"

@@ -15,7 +15,7 @@
 #include "fieldflow/core/error.hpp"
 #include "fieldflow/core/text.hpp"
 #include "fieldflow/io/atomic_file.hpp"
-#include "fieldflow/nn/simd.hpp"
+#include "fieldflow/core/simd.hpp"
 #include "fieldflow/train/communicator.hpp"
 
 namespace ff::cli {
@@ -125,7 +125,7 @@ int main(int argc, char** argv) {
       "Simulate, paint snapshots, measure power spectra, sample and score fields with trained "
       "flows, and denoise observations."};
   app.require_subcommand(1);
-  // The SIMD target is chosen at run time (nn/simd.hpp): say which one this CPU gets.
+  // The SIMD target is chosen at run time (core/simd.hpp): say which one this CPU gets.
   app.set_version_flag(
       "--version", [] { return "fieldflow 0.1.0 (SIMD target " + ff::simd_target_name() + ")"; });
   ff::cli::add_paint_command(app);

@@ -7,7 +7,7 @@
 #include "fieldflow/core/error.hpp"
 #include "fieldflow/core/provenance.hpp"
 #include "fieldflow/core/text.hpp"
-#include "fieldflow/nn/simd.hpp"
+#include "fieldflow/core/simd.hpp"
 
 namespace ff {
 

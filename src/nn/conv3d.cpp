@@ -1,6 +1,6 @@
 // Periodic 3D convolution kernels. See include/fieldflow/nn/conv3d.hpp.
 // Compiled once per Highway target (foreach_target.h); conv3d_forward and conv3d_weight_grad
-// dispatch at run time to the best target the CPU supports (nn/simd.hpp).
+// dispatch at run time to the best target the CPU supports (core/simd.hpp).
 #include "fieldflow/nn/conv3d.hpp"
 
 #undef HWY_TARGET_INCLUDE
@@ -18,7 +18,7 @@
 #include "fieldflow/core/error.hpp"
 #include "fieldflow/core/periodic.hpp"
 #include "fieldflow/core/rng.hpp"
-#include "fieldflow/nn/simd.hpp"
+#include "fieldflow/core/simd.hpp"
 
 HWY_BEFORE_NAMESPACE();
 namespace ff {

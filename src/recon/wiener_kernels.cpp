@@ -1,5 +1,5 @@
 // The Wiener filter's PCG pass over the modes (include/fieldflow/recon/wiener.hpp, detail).
-// Compiled once per Highway target (foreach_target.h) and dispatched at run time (nn/simd.hpp):
+// Compiled once per Highway target (foreach_target.h) and dispatched at run time (core/simd.hpp):
 // the baseline build's plain loop ran at two doubles per instruction, with shuffles to split the
 // interleaved complex values from their per-mode coefficients, and cost about half an FFT round
 // trip at 64^3.
@@ -10,7 +10,7 @@
 #include <hwy/foreach_target.h>  // IWYU pragma: keep
 #include <hwy/highway.h>
 
-#include "fieldflow/nn/simd.hpp"
+#include "fieldflow/core/simd.hpp"
 
 HWY_BEFORE_NAMESPACE();
 namespace ff {

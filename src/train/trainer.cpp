@@ -21,7 +21,7 @@
 #include "fieldflow/io/atomic_file.hpp"
 #include "fieldflow/io/checkpoint.hpp"
 #include "fieldflow/io/grid_file.hpp"
-#include "fieldflow/nn/simd.hpp"
+#include "fieldflow/core/simd.hpp"
 #include "fieldflow/stats/power_spectrum.hpp"
 #include "fieldflow/train/calibrate.hpp"
 #include "fieldflow/train/communicator.hpp"

@@ -4,7 +4,7 @@
 // transposed convolution: the same kernel with the taps flipped and in/out exchanged) and
 // backward to weights and bias.
 //
-// The fast kernels (Highway SIMD, dispatched at run time to the CPU's best target: nn/simd.hpp;
+// The fast kernels (Highway SIMD, dispatched at run time to the CPU's best target: core/simd.hpp;
 // OpenMP over batch x x-planes) vectorise either over output
 // channels (when their count is a multiple of the SIMD width) or over input channels (dot
 // products, for few outputs such as the last conv of a coupling net); other shapes take a plain
@@ -14,7 +14,7 @@
 #include <vector>
 
 #include "fieldflow/nn/param.hpp"
-#include "fieldflow/nn/simd.hpp"
+#include "fieldflow/core/simd.hpp"
 #include "fieldflow/nn/tensor.hpp"
 
 namespace ff {

@@ -39,7 +39,7 @@ struct CgSums {
 // One pass of WienerFilter's single-reduction PCG over `modes` interleaved complex values (p, s, u,
 // r, c) with per-mode M^-1 (precond) and S^{1/2} (sqrt_lambda): z = M^-1 r, p = z + beta p,
 // s = z + S^{1/2} c + beta s, u += alpha p, r -= alpha s, c = S^{1/2} M^-1 r. SIMD, dispatched to
-// the best Highway target (FIELDFLOW_SIMD_TARGET forces one, nn/simd.hpp).
+// the best Highway target (FIELDFLOW_SIMD_TARGET forces one, core/simd.hpp).
 CgSums wiener_cg_pass(size_t modes, const double* precond, const double* sqrt_lambda, double alpha,
                       double beta, double* p, double* s, double* u, double* r, double* c);
 }  // namespace detail

@@ -94,6 +94,14 @@ class ParticleMesh {
   ForceTiming timing_;
 };
 
+namespace detail {
+// accel = -grad psi at each particle's CIC cell: FastPM's 4-point central difference of the
+// potential psi (n^3 floats, node j at (j + 1/2) H, H = cell) at the eight CIC nodes. The fd4
+// read-out of ParticleMesh::accelerations, compiled per SIMD target (sim/pm_kernels.cpp).
+void fd4_readout(const float* psi, int n, double cell, std::span<const ParticleMesh::CicCell> cells,
+                 std::span<std::array<double, 3>> accel);
+}  // namespace detail
+
 // The scale factors of the integration: `steps` steps spaced linearly in a from a_start to the
 // last (smallest-z) output, with every output scale factor inserted as a step boundary.
 std::vector<double> time_steps(double a_start, const std::vector<double>& output_a, int steps);

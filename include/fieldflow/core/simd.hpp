@@ -1,8 +1,9 @@
 #pragma once
 // Which SIMD target the kernels run on. The library is built for a portable baseline; the SIMD
-// kernels (nn/conv3d, this file) are compiled once per Highway target (SSE4, AVX2, AVX-512 =
-// "AVX3" on x86; NEON/SVE on aarch64; a scalar fallback everywhere) and the best one the CPU
-// supports is chosen at run time (Highway's dynamic dispatch).
+// kernels (nn/conv3d, recon/wiener_kernels, sim/pm_kernels, this file) are compiled once per
+// Highway target (SSE4, AVX2, AVX-512 = "AVX3" on x86; NEON on aarch64; a scalar fallback
+// everywhere) and the best one the CPU supports is chosen at run time (Highway's dynamic
+// dispatch).
 //
 // The environment variable FIELDFLOW_SIMD_TARGET=<name> (one of simd_available_targets())
 // restricts the choice to that target, e.g. to run the test suite once per target.

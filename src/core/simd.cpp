@@ -1,9 +1,9 @@
 // Highway dynamic dispatch: which target runs, its width, target forcing, the FMA peak.
-// See include/fieldflow/nn/simd.hpp. This file is compiled once per target (foreach_target.h).
-#include "fieldflow/nn/simd.hpp"
+// See include/fieldflow/core/simd.hpp. This file is compiled once per target (foreach_target.h).
+#include "fieldflow/core/simd.hpp"
 
 #undef HWY_TARGET_INCLUDE
-#define HWY_TARGET_INCLUDE "nn/simd.cpp"
+#define HWY_TARGET_INCLUDE "core/simd.cpp"
 #include <hwy/foreach_target.h>  // IWYU pragma: keep
 #include <hwy/highway.h>
 #include <omp.h>
