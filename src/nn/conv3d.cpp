@@ -168,10 +168,10 @@ inline void row_out_vectorised(const T* xb, int n, int ci_runtime, int k, ConvWe
 
 // Input channels vectorised: dot products for OB output channels at ZB voxels, summed across
 // lanes at the end. For convolutions with few outputs. Reads the input as it is (channels-last,
-// not padded): the z voxels a tile reads, wrapped, are listed once per tile, and so are the
-// voxels it writes (z0 + j may pass n - 1). kOneVector: the
-// input is one vector per voxel (ci = lanes) and the tile does not wrap, so the voxels a tap reads
-// are constant offsets from one pointer (no table: fewer registers, no spills).
+// not padded): the z voxels a tile reads, wrapped, are listed once per tile, and the voxels it
+// writes wrap too (z0 + j may pass n - 1). kOneVector: the input is one vector per voxel
+// (ci = lanes) and the tile does not wrap, so the voxels a tap reads are constant offsets from one
+// pointer (no table: fewer registers, no spills).
 template <typename T, int ZB, int OB, bool kOneVector>
 inline void row_in_vectorised(const T* xb, int n, int ci, int k, ConvWeights<T> w, const T* bias,
                               Activation<T> relu, int px, int py, int z0, int o0, T* yrow, int co) {

@@ -29,7 +29,7 @@ std::vector<std::string> simd_available_targets();
 void force_simd_target(const std::string& name);
 
 // float32 fused multiply-add throughput (GFLOP/s, all threads together) on the dispatched
-// target: every thread runs 16 independent FMA chains in registers; best of `repeats`.
+// target: every thread runs 12 independent FMA chains in registers; best of `repeats`.
 // The "measured peak" that kernel efficiencies are quoted against.
 double simd_fma_peak_gflops(int threads, long fmas_per_thread = 20'000'000, int repeats = 5);
 
