@@ -76,7 +76,9 @@ INSTANTIATE_TEST_SUITE_P(
                       // one input channel against one, two and three output vectors on
                       // SSE4 / AVX2 / AVX-512 widths, and rows shorter than a tile
                       Shape{1, 4, 3, 16}, Shape{1, 8, 3, 16}, Shape{1, 24, 3, 16},
-                      Shape{1, 8, 3, 5}));
+                      Shape{1, 8, 3, 5},
+                      // several input channels against one output vector (SSE4, AVX2)
+                      Shape{5, 4, 3, 16}, Shape{7, 8, 3, 16}));
 
 // Gradients of L = sum(y * r) against central differences (double, reference path and fast
 // path with a SIMD-width channel count).

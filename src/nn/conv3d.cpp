@@ -126,21 +126,24 @@ inline void row_out_vectorised(const T* xb, int n, int ci_runtime, int k, ConvWe
       const T* row = xb + (size_t(xx) * n + wrap_index_near(py + bb - r, n)) * (n + 2 * r) * ci;
       const T* xin = row + size_t(z0) * ci;  // padded row: no wrap
       const T* wab = w.w + size_t(a * k + bb) * k * w.tap_stride + o0;
-      if constexpr (kInputs == 1) {
+      if constexpr (kInputs == 1 || VB == 1) {
         if (k == 3) {
-          // One input channel: input voxel t meets z-tap c at output voxel t - c, so each of
-          // the ZB + 2 voxels is broadcast once against the three z-taps' weights (rather than
-          // once per tap: a broadcast per multiply-add).
-          Vec<T> wc[3][VB];
-          for (int c = 0; c < 3; ++c)
-            for (int v = 0; v < VB; ++v) wc[c][v] = hn::LoadU(d, wab + c * w.in_stride + v * L);
-          HWY_UNROLL(32)  // whole (ZB + 2 > 16 is past GCC's own limit): acc stays in registers
-          for (int t = 0; t < ZB + 2; ++t) {
-            const Vec<T> xv = hn::Set(d, xin[t]);
+          // Input voxel t meets z-tap c at output voxel t - c, so for each input channel the
+          // ZB + 2 voxels are broadcast once each against the three z-taps' weights (rather than
+          // once per tap: with one output vector, a broadcast per multiply-add).
+          for (int i = 0; i < ci; ++i) {
+            Vec<T> wc[3][VB];
             for (int c = 0; c < 3; ++c)
-              if (t - c >= 0 && t - c < ZB)
-                for (int v = 0; v < VB; ++v)
-                  acc[t - c][v] = hn::MulAdd(xv, wc[c][v], acc[t - c][v]);
+              for (int v = 0; v < VB; ++v)
+                wc[c][v] = hn::LoadU(d, wab + size_t(c * ci + i) * w.in_stride + v * L);
+            HWY_UNROLL(32)  // whole (ZB + 2 > 16 is past GCC's own limit): acc stays in registers
+            for (int t = 0; t < ZB + 2; ++t) {
+              const Vec<T> xv = hn::Set(d, xin[t * ci + i]);
+              for (int c = 0; c < 3; ++c)
+                if (t - c >= 0 && t - c < ZB)
+                  for (int v = 0; v < VB; ++v)
+                    acc[t - c][v] = hn::MulAdd(xv, wc[c][v], acc[t - c][v]);
+            }
           }
           continue;
         }
