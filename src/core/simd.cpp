@@ -33,7 +33,7 @@ const char* DispatchedTargetName() {
 // GFLOP/s of independent FMA chains per thread, best of `repeats`. Twelve chains: more than the
 // eight that two FMA pipes of latency 4 need, and with the two operands few enough for the
 // 16 registers of AVX2 and SSE4 (sixteen chains spilled three of them to the stack there, and the
-// "peak" came out a quarter below what the convolutions reached).
+// "peak" came out about 40% low, below what the convolutions themselves reached).
 double FmaPeakGflops(int threads, long fmas_per_thread, int repeats) {
   constexpr int kChains = 12;
   const hn::ScalableTag<float> d;
