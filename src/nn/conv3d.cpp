@@ -174,15 +174,16 @@ inline void row_out_vectorised(const T* xb, int n, int ci_runtime, int k, ConvWe
 // not padded): the z voxels a tile reads, wrapped, are listed once per tile, and the voxels it
 // writes wrap too (z0 + j may pass n - 1). kOneVector: the input is one vector per voxel
 // (ci = lanes) and the tile does not wrap, so the voxels a tap reads are constant offsets from one
-// pointer (no table: fewer registers, no spills).
-template <typename T, int ZB, int OB, bool kOneVector>
+// pointer (no table: fewer registers, no spills). kInRow: the tile does not wrap either, for any
+// whole number of input vectors per voxel (offsets j * ci, no table).
+template <typename T, int ZB, int OB, bool kOneVector, bool kInRow = kOneVector>
 inline void row_in_vectorised(const T* xb, int n, int ci, int k, ConvWeights<T> w, const T* bias,
                               Activation<T> relu, int px, int py, int z0, int o0, T* yrow, int co) {
   const Tag<T> d;
   const size_t L = hn::Lanes(d);
   const int r = k / 2;
   size_t z_offset[ZB + 2];  // voxel z0 - r + j of the row, wrapped, in elements (k <= 3)
-  if constexpr (!kOneVector)
+  if constexpr (!kInRow)
     for (int j = 0; j < ZB + k - 1; ++j) z_offset[j] = size_t(wrap_index(z0 - r + j, n)) * ci;
   Vec<T> acc[ZB][OB];
   for (int j = 0; j < ZB; ++j)
@@ -196,11 +197,14 @@ inline void row_in_vectorised(const T* xb, int n, int ci, int k, ConvWeights<T> 
         const T* wt = w.w + size_t(tap) * w.tap_stride;
         const T* wo[OB];
         for (int q = 0; q < OB; ++q) wo[q] = wt + size_t(o0 + q) * w.out_stride;
-        const T* xc = row + size_t(z0 - r + c) * L;  // kOneVector: voxel z0 - r + c
+        // kInRow: the tile's first voxel for this z-tap, z0 - r + c
+        const T* xc = row + size_t(z0 - r + c) * (kOneVector ? L : size_t(ci));
         for (int i = 0; i < (kOneVector ? int(L) : ci); i += int(L)) {
           Vec<T> xv[ZB];
           for (int j = 0; j < ZB; ++j)
-            xv[j] = hn::LoadU(d, kOneVector ? xc + j * L : row + z_offset[j + c] + i);
+            xv[j] = hn::LoadU(d, kOneVector ? xc + j * L
+                                 : kInRow   ? xc + size_t(j) * ci + i
+                                            : row + z_offset[j + c] + i);
           for (int q = 0; q < OB; ++q) {
             const Vec<T> wv = hn::LoadU(d, wo[q] + i);
             for (int j = 0; j < ZB; ++j) acc[j][q] = hn::MulAdd(xv[j], wv, acc[j][q]);
@@ -213,7 +217,7 @@ inline void row_in_vectorised(const T* xb, int n, int ci, int k, ConvWeights<T> 
     for (int q = 0; q < OB; ++q) {
       T s = hn::GetLane(hn::SumOfLanes(d, acc[j][q])) + (bias ? bias[o0 + q] : T(0));
       if (relu.on) s = std::max(s, relu.slope * s);
-      yrow[size_t(kOneVector ? z0 + j : wrap_index_near(z0 + j, n)) * co + o0 + q] = s;
+      yrow[size_t(kInRow ? z0 + j : wrap_index_near(z0 + j, n)) * co + o0 + q] = s;
     }
 }
 
@@ -267,14 +271,17 @@ void rows_in(const T* xb, int n, int ci, int k, ConvWeights<T> w, const T* bias,
              int px, int py, int o0, T* yrow, int co) {
   const int r = k / 2;
   const bool one_vector = ci == int(hn::Lanes(Tag<T>()));
-  // With one vector per voxel, the tiles that need no wrap come first, from voxel r on; the
-  // voxels left, up to n - 1 and on round to r - 1, make one wrapped stretch (one table tile
-  // rather than one at each end of the row).
-  const int z_begin = one_vector ? r : 0, z_end = z_begin + n;
+  // The tiles that need no wrap come first, from voxel r on; the voxels left, up to n - 1 and on
+  // round to r - 1, make one wrapped stretch (one table tile rather than one at each end of the
+  // row).
+  const int z_begin = r, z_end = z_begin + n;
   int z0 = z_begin;
-  if (one_vector)
-    for (; z0 + ZB + r <= n; z0 += ZB)
+  for (; z0 + ZB + r <= n; z0 += ZB)
+    if (one_vector)
       row_in_vectorised<T, ZB, OB, true>(xb, n, ci, k, w, bias, relu, px, py, z0, o0, yrow, co);
+    else
+      row_in_vectorised<T, ZB, OB, false, true>(xb, n, ci, k, w, bias, relu, px, py, z0, o0, yrow,
+                                                co);
   for (; z0 + ZB <= z_end; z0 += ZB)
     row_in_vectorised<T, ZB, OB, false>(xb, n, ci, k, w, bias, relu, px, py, z0, o0, yrow, co);
   for (; z0 < z_end; ++z0)
