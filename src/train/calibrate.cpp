@@ -115,7 +115,7 @@ Tensor<float> draw_samples(MultiScaleFlow<float>& flow, int count, uint64_t seed
   return y;
 }
 
-// The fields (delta) preprocessed into the batch x; returns the preprocessing's log-Jacobian.
+// Refuses a field that is not a grid of n^3.
 void require_grid(const GridF& field, int n) {
   if (field.n != n) throw Error("calibrate", "fields must be grids of " + std::to_string(n) + "^3");
 }
@@ -135,6 +135,7 @@ std::vector<double> sorted_values(const std::vector<GridF>& fields,
   return out;
 }
 
+// The fields (delta) preprocessed into the batch x; returns the preprocessing's log-Jacobian.
 double load_batch(const std::vector<GridF>& fields, size_t first, int count,
                   const Preprocessing& preprocessing, int n, Tensor<float>& x) {
   x.resize(count, n, 1);
