@@ -23,9 +23,9 @@
 #include <vector>
 
 #include "fieldflow/core/rng.hpp"
+#include "fieldflow/core/simd.hpp"
 #include "fieldflow/flow/flow.hpp"
 #include "fieldflow/nn/adam.hpp"
-#include "fieldflow/core/simd.hpp"
 #include "timing.hpp"
 
 using namespace ff;

@@ -18,11 +18,11 @@
 #include "fieldflow/core/error.hpp"
 #include "fieldflow/core/provenance.hpp"
 #include "fieldflow/core/rng.hpp"
+#include "fieldflow/core/simd.hpp"
 #include "fieldflow/flow/checkpoint.hpp"
 #include "fieldflow/flow/fields.hpp"
 #include "fieldflow/io/checkpoint.hpp"
 #include "fieldflow/io/csv.hpp"
-#include "fieldflow/core/simd.hpp"
 
 namespace ff {
 namespace {

@@ -10,8 +10,8 @@
 
 #include "error_of.hpp"
 #include "fieldflow/core/rng.hpp"
-#include "fieldflow/nn/conv3d.hpp"
 #include "fieldflow/core/simd.hpp"
+#include "fieldflow/nn/conv3d.hpp"
 #include "nn_test_data.hpp"
 
 namespace ff {

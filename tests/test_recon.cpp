@@ -11,9 +11,9 @@
 
 #include "error_of.hpp"
 #include "fieldflow/core/rng.hpp"
+#include "fieldflow/core/simd.hpp"
 #include "fieldflow/flow/base.hpp"
 #include "fieldflow/flow/flow.hpp"
-#include "fieldflow/core/simd.hpp"
 #include "fieldflow/recon/map.hpp"
 #include "fieldflow/recon/observation.hpp"
 #include "fieldflow/recon/wiener.hpp"

@@ -13,9 +13,9 @@
 
 #include "commands.hpp"
 #include "fieldflow/core/error.hpp"
+#include "fieldflow/core/simd.hpp"
 #include "fieldflow/core/text.hpp"
 #include "fieldflow/io/atomic_file.hpp"
-#include "fieldflow/core/simd.hpp"
 #include "fieldflow/train/communicator.hpp"
 
 namespace ff::cli {

@@ -6,8 +6,8 @@
 #include "fieldflow/core/config.hpp"
 #include "fieldflow/core/error.hpp"
 #include "fieldflow/core/provenance.hpp"
-#include "fieldflow/core/text.hpp"
 #include "fieldflow/core/simd.hpp"
+#include "fieldflow/core/text.hpp"
 
 namespace ff {
 

@@ -13,8 +13,8 @@
 #include <string>
 #include <vector>
 
-#include "fieldflow/nn/param.hpp"
 #include "fieldflow/core/simd.hpp"
+#include "fieldflow/nn/param.hpp"
 #include "fieldflow/nn/tensor.hpp"
 
 namespace ff {
