@@ -657,9 +657,34 @@ TEST(FlowCheckpoint, ShippedCalibratedModelLoads) {
     }
   EXPECT_EQ(c.preprocessing.marginal.t_knots().size(), 64u);
   EXPECT_TRUE(std::isfinite(c.data.y_min) && std::isfinite(c.data.y_max));
-  const GridF sample = sample_field(c, 3, 0, 1.0);
+  const GridF sample = sample_field(c, 3, 0, 1.0, true);
   for (float v : sample.values) ASSERT_GT(v, -1.0f - 1e-3f);
   EXPECT_TRUE(std::isfinite(field_log_density(c, sample)));
+}
+
+// delta against the field's own mean density: mean 0, 1 + delta + eps scaled by one factor (so
+// values stay where log1p is defined), and a field whose mean density is not positive refused.
+TEST(SampleZeroMean, ScalesOnePlusDeltaPlusEps) {
+  const double eps = 0.1;
+  const std::vector<float> before = {-1.05f, 1.0f, 3.0f, -0.5f};
+  std::vector<float> after = before;
+  set_mean_delta_zero(after, eps);
+  // mean of 1 + delta + eps: (0.05 + 2.1 + 4.1 + 0.6) / 4 = 1.7125
+  const double c = 1.1 / 1.7125;
+  double mean = 0;
+  for (size_t i = 0; i < before.size(); ++i) {
+    EXPECT_NEAR(after[i], (1 + eps + before[i]) * c - 1 - eps, 1e-6) << i;
+    EXPECT_GT(1 + eps + after[i], 0.0);
+    mean += after[i] / 4.0;
+  }
+  EXPECT_NEAR(mean, 0.0, 1e-7);
+  std::vector<float> no_mass = {-3.0f, 1.0f};  // identity: 1 + delta averages to 0
+  try {
+    set_mean_delta_zero(no_mass, 0.0);
+    FAIL() << "a field of zero mean density was accepted";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.context(), "mean density");
+  }
 }
 
 }  // namespace

@@ -57,6 +57,28 @@ TEST(FlowCli, SampleThenLogp) {
     for (float v : g.values) ASSERT_TRUE(std::isfinite(v));
   }
   EXPECT_NE(grids[0].values, grids[1].values);
+  EXPECT_NE(made.settings.find("  zero_mean: true\n"), std::string::npos) << made.settings;
+
+  // sample.zero_mean: by default each sample's delta is against its own mean density (mean 0,
+  // as painted fields); false writes the flow's values as drawn, whose mean scatters.
+  const CommandResult as_drawn = run("sample " + config.string() + " --set sample.zero_mean=false" +
+                                     " --set sample.out=" + (dir / "as_drawn.h5").string());
+  ASSERT_EQ(as_drawn.status, 0) << as_drawn.output;
+  const auto drawn = read_grid_stack_as<float>((dir / "as_drawn.h5").string());
+  ASSERT_EQ(drawn.size(), 3u);
+  for (size_t i = 0; i < 3; ++i) {
+    double mean = 0, drawn_mean = 0;
+    for (size_t v = 0; v < grids[i].size(); ++v) {
+      mean += grids[i].values[v] / double(grids[i].size());
+      drawn_mean += drawn[i].values[v] / double(grids[i].size());
+    }
+    EXPECT_NEAR(mean, 0.0, 1e-6);
+    EXPECT_GT(std::abs(drawn_mean), 1e-3) << i;
+    const double scale = (1 + prep.eps) / (1 + prep.eps + drawn_mean);
+    for (size_t v = 0; v < grids[i].size(); v += 7)
+      EXPECT_NEAR(grids[i].values[v], (1 + prep.eps + drawn[i].values[v]) * scale - 1 - prep.eps,
+                  1e-5 * (1 + std::abs(grids[i].values[v])));
+  }
 
   const CommandResult logp =
       run("logp --checkpoint " + ckpt.string() + " " + (dir / "samples.h5").string() + " --out " +

@@ -201,7 +201,8 @@ TEST(SpectralCalibrationFit, CheckpointSampleAndLogpUseTheCalibration) {
   EXPECT_GT(
       std::abs(field_log_density(calibrated, fields[0]) - field_log_density(plain, fields[0])),
       0.1);
-  const GridF a = sample_field(plain, 7, 0, 1.0), b = sample_field(calibrated, 7, 0, 1.0);
+  const GridF a = sample_field(plain, 7, 0, 1.0, false),
+              b = sample_field(calibrated, 7, 0, 1.0, false);
   double moved = 0;
   for (size_t i = 0; i < a.size(); ++i)
     moved = std::max(moved, double(std::abs(a.values[i] - b.values[i])));
@@ -535,7 +536,7 @@ TEST(MarginalFit, CommandKeysChangeTheResult) {
   EXPECT_NEAR(mapped.data.y_max, map.value(1), 1e-12);
   // sample and logp go through the map.
   FlowCheckpoint plain = load_flow_checkpoint((dir / "trained.h5").string());
-  const GridF a = sample_field(plain, 7, 0, 1.0), b = sample_field(mapped, 7, 0, 1.0);
+  const GridF a = sample_field(plain, 7, 0, 1.0, false), b = sample_field(mapped, 7, 0, 1.0, false);
   for (size_t i = 0; i < a.size(); i += 37)
     EXPECT_NEAR(b.values[i], map.inverse(a.values[i]), 1e-4 * (1 + std::abs(b.values[i])));
   const GridF field = heavy_tailed_fields(1)[0];

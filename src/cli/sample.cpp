@@ -1,5 +1,5 @@
 // fieldflow sample CONFIG.yaml [--set key=value ...]: draws fields from a trained flow.
-//   sample: {checkpoint, count, seed, temperature, out, precision}
+//   sample: {checkpoint, count, seed, temperature, zero_mean, out, precision}
 // (docs/flow.md). The grids carry the box and redshift of the flow's training data.
 #include <cmath>
 #include <cstdio>
@@ -33,8 +33,9 @@ void run_sample(const ConfigArgs& args) {
   std::vector<GridF> grids;
   // Drawn one at a time, so memory stays one field.
   for (int i = 0; i < count; ++i)
-    about_input(checkpoint, {"preprocessing", "flow"},
-                [&] { grids.push_back(sample_field(loaded, seed, i, temperature)); });
+    about_input(checkpoint, {"preprocessing", "flow"}, [&] {
+      grids.push_back(sample_field(loaded, seed, i, temperature, settings.zero_mean));
+    });
   write_grid_stack(out, grids, settings.precision, provenance(sample_settings_yaml(settings)));
   std::printf("wrote %d sample(s) of %d^3 at temperature %g to %s\n", count, n, temperature,
               printable(out).c_str());

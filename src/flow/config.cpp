@@ -225,6 +225,9 @@ const SettingsTable<SampleSettings>& sample_settings_table() {
                    "field i is a pure function of (seed, i)")
           .number("temperature", &S::temperature, 1.0, Range::positive(),
                   "scales the base draw (< 1 keeps samples where the flow saw data)")
+          .flag("zero_mean", &S::zero_mean, true,
+                "each sample's delta taken against its own mean density, so its mean is 0 as "
+                "in painted fields (false: as drawn; for sub-volumes, whose mean varies)")
           .text("out", &S::out, required, "the stacked grid file written")
           .choice("precision", &S::precision, GridPrecision::float32,
                   {{"float32", GridPrecision::float32}, {"float64", GridPrecision::float64}},

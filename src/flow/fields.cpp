@@ -8,7 +8,19 @@
 
 namespace ff {
 
-GridF sample_field(FlowCheckpoint& loaded, uint64_t seed, int index, double temperature) {
+void set_mean_delta_zero(std::vector<float>& delta, double eps) {
+  double sum = 0.0;
+  for (float v : delta) sum += 1.0 + eps + double(v);
+  const double mean = sum / double(delta.size());
+  if (!(mean > eps) || !std::isfinite(mean))
+    throw Error("mean density", "1 + mean delta is " + format_number(mean - eps) +
+                                    ": delta cannot be taken against it");
+  const double c = (1.0 + eps) / mean;
+  for (float& v : delta) v = float((1.0 + eps + double(v)) * c - 1.0 - eps);
+}
+
+GridF sample_field(FlowCheckpoint& loaded, uint64_t seed, int index, double temperature,
+                   bool zero_mean) {
   const std::string& checkpoint_path = loaded.path;
   MultiScaleFlow<float>& flow = *loaded.flow;
   if (flow.spec().channels != 1)
@@ -24,6 +36,12 @@ GridF sample_field(FlowCheckpoint& loaded, uint64_t seed, int index, double temp
     if (!std::isfinite(v))
       throw Error(checkpoint_path, "sample " + std::to_string(index) +
                                        " has non-finite values (lower the temperature)");
+  if (!zero_mean) return g;
+  try {
+    set_mean_delta_zero(g.values, loaded.preprocessing.eps);
+  } catch (const Error& e) {
+    throw Error(checkpoint_path, "sample " + std::to_string(index), e.problem());
+  }
   return g;
 }
 

@@ -110,12 +110,14 @@ void write_training_report(const TrainingReport& r) {
       (field_refs.size() > 1 && field_refs.back().path != field_refs[0].path ? " and others" : "") +
       " in a " + format_number(box) + " Mpc/h box; " + std::to_string(r.samples.count) +
       " flow samples at temperature " + format_number(r.samples.temperature) + " (seed " +
-      std::to_string(r.samples.seed) + "). Bands are ±1σ over fields.");
+      std::to_string(r.samples.seed) +
+      "; δ against each sample's own mean density, as `fieldflow sample` by default). Bands "
+      "are ±1σ over fields.");
 
   progress("drawing " + std::to_string(r.samples.count) + " samples");
   std::vector<GridF> samples;
   for (int i = 0; i < r.samples.count; ++i)
-    samples.push_back(sample_field(loaded, r.samples.seed, i, r.samples.temperature));
+    samples.push_back(sample_field(loaded, r.samples.seed, i, r.samples.temperature, true));
 
   // ---- P(k) ----
   progress("power spectra");

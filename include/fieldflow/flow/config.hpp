@@ -52,6 +52,7 @@ struct SampleSettings {
   int count = 1;
   uint64_t seed = 0;
   double temperature = 1.0;
+  bool zero_mean = true;  // each sample's delta taken against its own mean density
   std::string out;
   GridPrecision precision = GridPrecision::float32;
 };

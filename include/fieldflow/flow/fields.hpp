@@ -10,9 +10,19 @@
 namespace ff {
 
 // Field `index` drawn at `temperature` and mapped back through the preprocessing, in the box and
-// at the redshift of the flow's training data: a pure function of (seed, index). Non-finite
-// values are an Error naming the checkpoint (loaded.path).
-GridF sample_field(FlowCheckpoint& loaded, uint64_t seed, int index, double temperature);
+// at the redshift of the flow's training data: a pure function of (seed, index). zero_mean: delta
+// taken against the sample's own mean density (set_mean_delta_zero). Non-finite values are an
+// Error naming the checkpoint (loaded.path).
+GridF sample_field(FlowCheckpoint& loaded, uint64_t seed, int index, double temperature,
+                   bool zero_mean);
+
+// delta -> (1 + delta + eps) c - 1 - eps with c such that the mean of delta is 0: the density
+// contrast against the field's own mean density, as painting defines it. Painted fields have
+// mean 0 exactly; a flow's samples scatter about it, and that scatter raises the scatter of
+// their P(k). Scaling 1 + delta + eps (eps: the log1p floor, 0 for identity) rather than
+// 1 + delta keeps every value where the preprocessing is defined. Throws Error("mean density",
+// ...) when the mean of 1 + delta is not positive.
+void set_mean_delta_zero(std::vector<float>& delta, double eps);
 
 // log p(delta) in nats: the flow's log density of the preprocessed field plus the
 // preprocessing's log-Jacobian, i.e. a density over delta itself. The field must be of the flow's
