@@ -40,6 +40,18 @@ using Vec = decltype(hn::Zero(Tag<T>()));
 constexpr bool kFewRegisters = HWY_ARCH_X86 && HWY_TARGET >= HWY_AVX2;
 constexpr int kAccumulators = kFewRegisters ? 8 : 16;
 
+// Keeps v in a register: an empty asm that the compiler must assume reads and changes it, so it
+// cannot fold the load that made v into each instruction that uses it (GCC 12 does, on AVX2,
+// even when the registers suffice). Nothing is emitted; other targets need no help.
+template <typename V>
+inline void in_register(V& v) {
+#if HWY_ARCH_X86 && (HWY_TARGET == HWY_AVX2 || HWY_TARGET == HWY_SSE4)
+  asm("" : "+x"(v.raw));
+#else
+  (void)v;
+#endif
+}
+
 // The largest power of two (at most `cap`) whose product with `per` fits in `budget`.
 constexpr int fit_power_of_two(int budget, int per, int cap) {
   int b = 1;
@@ -200,14 +212,34 @@ inline void row_in_vectorised(const T* xb, int n, int ci, int k, ConvWeights<T> 
         // kInRow: the tile's first voxel for this z-tap, z0 - r + c
         const T* xc = row + size_t(z0 - r + c) * (kOneVector ? L : size_t(ci));
         for (int i = 0; i < (kOneVector ? int(L) : ci); i += int(L)) {
-          Vec<T> xv[ZB];
-          for (int j = 0; j < ZB; ++j)
-            xv[j] = hn::LoadU(d, kOneVector ? xc + j * L
-                                 : kInRow   ? xc + size_t(j) * ci + i
-                                            : row + z_offset[j + c] + i);
-          for (int q = 0; q < OB; ++q) {
-            const Vec<T> wv = hn::LoadU(d, wo[q] + i);
-            for (int j = 0; j < ZB; ++j) acc[j][q] = hn::MulAdd(xv[j], wv, acc[j][q]);
+          auto x_at = [&](int j) {
+            return kOneVector ? xc + j * L
+                   : kInRow   ? xc + size_t(j) * ci + i
+                              : row + z_offset[j + c] + i;
+          };
+          if constexpr (kFewRegisters && OB > 1) {
+            // Weights held, each input loaded once for all OB outputs: written input-major, GCC
+            // folded the input loads into every output's multiply-add, 2 x 4 + 2 loads per 8
+            // FMAs where the two load ports run out before the two FMA pipes. (One output: the
+            // folded load is one instruction, a separate one costs more.)
+            Vec<T> wv[OB];
+            for (int q = 0; q < OB; ++q) {
+              Vec<T> w_q = hn::LoadU(d, wo[q] + i);
+              in_register(w_q);  // on a local: on the array element GCC kept the arrays in memory
+              wv[q] = w_q;
+            }
+            for (int j = 0; j < ZB; ++j) {
+              Vec<T> xv = hn::LoadU(d, x_at(j));
+              in_register(xv);
+              for (int q = 0; q < OB; ++q) acc[j][q] = hn::MulAdd(xv, wv[q], acc[j][q]);
+            }
+          } else {
+            Vec<T> xv[ZB];
+            for (int j = 0; j < ZB; ++j) xv[j] = hn::LoadU(d, x_at(j));
+            for (int q = 0; q < OB; ++q) {
+              const Vec<T> wv = hn::LoadU(d, wo[q] + i);
+              for (int j = 0; j < ZB; ++j) acc[j][q] = hn::MulAdd(xv[j], wv, acc[j][q]);
+            }
           }
         }
       }
