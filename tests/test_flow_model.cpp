@@ -504,15 +504,16 @@ TEST(MultiScaleFlow, CorrelatedBaseWithIdentityFlowIsTheGaussianPrior) {
   s.base_k_hmpc = power_law_k();
   s.base_pk = power_law_pk();
   s.base_box_size_mpch = 50.0;
-  s.base_pk0 = 40.0;  // the k = 0 mode's own P, kept when the table is replaced
+  s.base_pk0 = 40.0;  // the k = 0 mode's own P
   MultiScaleFlow<double> flow(s);
   const double volume_factor = 64 / (50.0 * 50.0 * 50.0);
   EXPECT_DOUBLE_EQ(flow.correlated_base()->eigenvalues()[0], 40.0 * volume_factor);
   {
     MultiScaleFlow<double> refit(s);
-    refit.set_base_power({0.1, 1.0}, {10.0, 1.0});
-    EXPECT_DOUBLE_EQ(refit.correlated_base()->eigenvalues()[0], 40.0 * volume_factor);
-    EXPECT_EQ(refit.spec().base_pk0, 40.0);
+    refit.set_base_power({0.1, 1.0}, {10.0, 1.0}, 25.0);
+    EXPECT_DOUBLE_EQ(refit.correlated_base()->eigenvalues()[0], 25.0 * volume_factor);
+    EXPECT_EQ(refit.spec().base_pk0, 25.0);
+    EXPECT_EQ(refit.spec().base_pk, (std::vector<double>{10.0, 1.0}));
   }
   Tensor<double> x(1, 4, 1), dx;
   fill_normal(x, 8, 2.0);

@@ -374,16 +374,23 @@ TEST_F(TrainRun, RefitBaseEveryRefitsAndResumesBitForBit) {
   // The checkpoint of step 6 holds the base of the refit at step 6.
   const FlowCheckpoint ck = load_flow_checkpoint(whole + "/checkpoint.h5");
   std::vector<double> mean;
+  double pk0 = 0;
   const int fields = 20;
   for (int i = 0; i < fields; ++i) {
-    const PowerSpectrum p =
+    const LatentPower p =
         latent_power_spectrum(*ck.flow, ck.preprocessing, read_grid_as<float>(data_, i));
-    if (mean.empty()) mean.assign(p.pk.size(), 0.0);
-    for (size_t b = 0; b < p.pk.size(); ++b) mean[b] += p.pk[b] / fields;
+    if (mean.empty()) mean.assign(p.pk.pk.size(), 0.0);
+    for (size_t b = 0; b < p.pk.pk.size(); ++b) mean[b] += p.pk.pk[b] / fields;
+    pk0 += p.pk0 / fields;
   }
   const std::vector<double>& table = ck.flow->spec().base_pk;
   ASSERT_EQ(table.size(), mean.size());
   for (size_t b = 0; b < mean.size(); ++b) EXPECT_NEAR(table[b] / mean[b], 1.0, 1e-6) << b;
+  // P at k = 0 refitted too (the latents' mean), above the 1% floor here.
+  EXPECT_GT(pk0, 0.01 * mean[0]);
+  EXPECT_NEAR(ck.flow->spec().base_pk0 / pk0, 1.0, 1e-6);
+  EXPECT_NE(load_flow_checkpoint(plain + "/checkpoint.h5").flow->spec().base_pk0,
+            ck.flow->spec().base_pk0);
   EXPECT_NE(load_flow_checkpoint(plain + "/checkpoint.h5").flow->spec().base_pk, table);
   // Stopped at step 3 (a refit, then its checkpoint), continued to 6: the same losses.
   train_once(tiny_config(data_, parts, with({"train.steps=3", "train.refit_base_every=3"})));

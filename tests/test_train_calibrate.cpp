@@ -346,12 +346,19 @@ TEST(BaseRefit, IsTheLatentsPowerAndRaisesTheLikelihood) {
     every_mode.k_max_over_nyquist = std::sqrt(3.0);
     std::vector<double> mean;
     std::vector<double> k;
+    double pk0 = 0;  // P at k = 0: L^3 (field mean)^2, averaged
     for (const GridF& g : fields) {
       const PowerSpectrum p = measure_power_spectrum(g, every_mode);
       if (mean.empty()) mean.assign(p.pk.size(), 0.0), k = p.k;
       for (size_t b = 0; b < p.pk.size(); ++b) mean[b] += p.pk[b] / double(fields.size());
+      double field_mean = 0;
+      for (float v : g.values) field_mean += v / double(g.size());
+      pk0 += kBox * kBox * kBox * field_mean * field_mean / double(fields.size());
     }
     const FlowSpec& spec = identity_flow.spec();
+    EXPECT_GT(pk0, 0.01 * mean[0]);  // above the floor
+    EXPECT_NEAR(spec.base_pk0, pk0, 1e-5 * pk0);
+    EXPECT_NE(spec.base_pk0, gaussian_spec().base_pk0);
     ASSERT_EQ(spec.base_pk.size(), mean.size());
     for (size_t b = 0; b < mean.size(); ++b) {
       EXPECT_NEAR(spec.base_k_hmpc[b], k[b], 1e-12);
@@ -374,12 +381,31 @@ TEST(BaseRefit, IsTheLatentsPowerAndRaisesTheLikelihood) {
   for (double factor : {0.95, 1.05}) {
     std::vector<double> scaled = pk;
     for (double& p : scaled) p *= factor;
-    flow.set_base_power(k, scaled);
+    flow.set_base_power(k, scaled, flow.spec().base_pk0);
     const std::vector<CalibrationPass> moved =
         fit_spectral_calibration(flow, Preprocessing{}, fields, measure);
     ASSERT_EQ(moved.size(), 1u);
     EXPECT_GT(moved[0].nll_bits_per_voxel, passes[1].nll_bits_per_voxel) << factor;
     EXPECT_EQ(flow.spec().base_pk, scaled) << "iterations 0 only measures";
+  }
+  // P at k = 0: floored at 1% of the first bin's when the fields' means are 0; kept for one field.
+  {
+    std::vector<GridF> zero_mean = fields;
+    for (GridF& g : zero_mean) {
+      double m = 0;
+      for (float v : g.values) m += v / double(g.size());
+      for (float& v : g.values) v = float(v - m);
+    }
+    MultiScaleFlow<float> identity_flow(gaussian_spec());
+    fit_spectral_calibration(identity_flow, Preprocessing{}, zero_mean, base);
+    EXPECT_NEAR(identity_flow.spec().base_pk0, 0.01 * identity_flow.spec().base_pk[0],
+                1e-6 * identity_flow.spec().base_pk[0]);
+    FlowSpec with_pk0 = gaussian_spec();
+    with_pk0.base_pk0 = 7.0;
+    MultiScaleFlow<float> one(with_pk0);
+    fit_spectral_calibration(one, Preprocessing{}, {fields[0]}, base);
+    EXPECT_EQ(one.spec().base_pk0, 7.0);
+    EXPECT_NE(one.spec().base_pk, with_pk0.base_pk);
   }
   // Only a correlated base has a P(k).
   FlowSpec normal = gaussian_spec();

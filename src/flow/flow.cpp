@@ -459,11 +459,13 @@ void MultiScaleFlow<T>::copy_state_from(MultiScaleFlow& other) {
 }
 
 template <typename T>
-void MultiScaleFlow<T>::set_base_power(std::vector<double> k_hmpc, std::vector<double> pk) {
+void MultiScaleFlow<T>::set_base_power(std::vector<double> k_hmpc, std::vector<double> pk,
+                                       double pk0) {
   if (!correlated_) throw Error("flow.base", "only a correlated_gaussian base has a P(k)");
   FlowSpec spec = spec_;
   spec.base_k_hmpc = std::move(k_hmpc);
   spec.base_pk = std::move(pk);
+  spec.base_pk0 = pk0;
   correlated_ = correlated_base_of(spec);  // first: a table it refuses leaves the flow as it was
   spec_ = std::move(spec);
 }

@@ -302,11 +302,14 @@ std::vector<CalibrationPass> fit_base(
     MultiScaleFlow<float>& flow, const Preprocessing& preprocessing,
     const std::vector<GridF>& fields, int iterations,
     const std::function<void(int, const CalibrationPass&)>& progress) {
-  PowerSpectrum latent;
+  LatentPower latent;
   for (const GridF& field : fields) {
-    const PowerSpectrum p = latent_power_spectrum(flow, preprocessing, field);
-    if (latent.k.empty()) latent = PowerSpectrum{p.k, std::vector<double>(p.k.size()), p.nmodes};
-    for (size_t b = 0; b < p.pk.size(); ++b) latent.pk[b] += p.pk[b] / double(fields.size());
+    const LatentPower p = latent_power_spectrum(flow, preprocessing, field);
+    if (latent.pk.k.empty())
+      latent.pk = PowerSpectrum{p.pk.k, std::vector<double>(p.pk.k.size()), p.pk.nmodes};
+    for (size_t b = 0; b < p.pk.pk.size(); ++b)
+      latent.pk.pk[b] += p.pk.pk[b] / double(fields.size());
+    latent.pk0 += p.pk0 / double(fields.size());
   }
   std::vector<CalibrationPass> passes;
   const int updates = std::min(iterations, 1);
@@ -314,7 +317,7 @@ std::vector<CalibrationPass> fit_base(
     CalibrationPass pass;
     pass.nll_bits_per_voxel = mean_nll(flow, preprocessing, fields, nullptr);
     if (it < updates) {
-      pass.bin_ratio = set_base_to_latent_power(flow, latent);
+      pass.bin_ratio = set_base_to_latent_power(flow, latent, fields.size());
       for (double r : pass.bin_ratio) {
         if (r > 0 && std::isfinite(r))
           pass.largest_step = std::max(pass.largest_step, std::abs(std::log(r)));
@@ -323,9 +326,9 @@ std::vector<CalibrationPass> fit_base(
       }
     } else {
       const FlowSpec& spec = flow.spec();
-      for (size_t b = 0; b < latent.k.size(); ++b)
-        pass.bin_ratio.push_back(latent.pk[b] /
-                                 tabulated_power(spec.base_k_hmpc, spec.base_pk, latent.k[b]));
+      for (size_t b = 0; b < latent.pk.k.size(); ++b)
+        pass.bin_ratio.push_back(latent.pk.pk[b] /
+                                 tabulated_power(spec.base_k_hmpc, spec.base_pk, latent.pk.k[b]));
     }
     passes.push_back(pass);
     if (progress) progress(it, pass);
@@ -335,8 +338,8 @@ std::vector<CalibrationPass> fit_base(
 
 }  // namespace
 
-PowerSpectrum latent_power_spectrum(MultiScaleFlow<float>& flow, const Preprocessing& preprocessing,
-                                    const GridF& field) {
+LatentPower latent_power_spectrum(MultiScaleFlow<float>& flow, const Preprocessing& preprocessing,
+                                  const GridF& field) {
   const int n = flow.spec().grid;
   if (field.n != n)
     throw Error("latent P(k)", "fields must be grids of " + std::to_string(n) + "^3");
@@ -350,19 +353,26 @@ PowerSpectrum latent_power_spectrum(MultiScaleFlow<float>& flow, const Preproces
   std::copy(u.field(0), u.field(0) + g.values.size(), g.values.begin());
   PowerSpectrumOptions options;
   options.k_max_over_nyquist = std::sqrt(3.0);
-  return measure_power_spectrum(g, options);
+  double mean = 0.0;
+  for (float v : g.values) mean += double(v);
+  mean /= double(g.size());
+  return {measure_power_spectrum(g, options), std::pow(g.box_size_mpch, 3) * mean * mean};
 }
 
-std::vector<double> set_base_to_latent_power(MultiScaleFlow<float>& flow,
-                                             const PowerSpectrum& latent) {
+std::vector<double> set_base_to_latent_power(MultiScaleFlow<float>& flow, const LatentPower& latent,
+                                             size_t fields) {
   const FlowSpec& spec = flow.spec();
-  std::vector<double> pk(latent.k.size()), ratio(latent.k.size());
-  for (size_t b = 0; b < latent.k.size(); ++b) {
-    const double model = tabulated_power(spec.base_k_hmpc, spec.base_pk, latent.k[b]);
-    ratio[b] = latent.pk[b] / model;
-    pk[b] = latent.pk[b] > 0 && std::isfinite(latent.pk[b]) ? latent.pk[b] : model;
+  const PowerSpectrum& p = latent.pk;
+  std::vector<double> pk(p.k.size()), ratio(p.k.size());
+  for (size_t b = 0; b < p.k.size(); ++b) {
+    const double model = tabulated_power(spec.base_k_hmpc, spec.base_pk, p.k[b]);
+    ratio[b] = p.pk[b] / model;
+    pk[b] = p.pk[b] > 0 && std::isfinite(p.pk[b]) ? p.pk[b] : model;
   }
-  flow.set_base_power(latent.k, pk);
+  const double pk0 = fields > 1 && std::isfinite(latent.pk0) && !pk.empty()
+                         ? std::max(latent.pk0, 0.01 * pk.front())
+                         : spec.base_pk0;
+  flow.set_base_power(p.k, pk, pk0);
   return ratio;
 }
 

@@ -562,23 +562,26 @@ TrainSummary Trainer::run() {
     const size_t M = s.train_index.size();
     PowerSpectrumOptions every_mode;
     every_mode.k_max_over_nyquist = std::sqrt(3.0);
-    PowerSpectrum mean = measure_power_spectrum(GridF(s.n, s.train_set.box_size_mpch), every_mode);
-    const size_t bins = mean.k.size();
-    std::vector<double> spectra(M * bins, 0.0);
+    LatentPower mean{measure_power_spectrum(GridF(s.n, s.train_set.box_size_mpch), every_mode)};
+    const size_t bins = mean.pk.k.size(), row = bins + 1;  // per field: P(k > 0), then P(0)
+    std::vector<double> spectra(M * row, 0.0);
     comm.guarded([&] {
       GridF field(s.n, s.train_set.box_size_mpch);
       for (size_t i = size_t(rank); i < M; i += size_t(ranks)) {
         const FieldRef& ref = s.train_set.fields[size_t(s.train_index[i])];
         read_field(ref, s.n, field.values.data());
-        const PowerSpectrum p = latent_power_spectrum(*s.flow, s.preprocessing, field);
-        std::copy(p.pk.begin(), p.pk.end(), spectra.begin() + ptrdiff_t(i * bins));
+        const LatentPower p = latent_power_spectrum(*s.flow, s.preprocessing, field);
+        std::copy(p.pk.pk.begin(), p.pk.pk.end(), spectra.begin() + ptrdiff_t(i * row));
+        spectra[i * row + bins] = p.pk0;
       }
     });
     comm.sum(spectra.data(), spectra.size());
-    std::fill(mean.pk.begin(), mean.pk.end(), 0.0);
-    for (size_t i = 0; i < M; ++i)
-      for (size_t b = 0; b < bins; ++b) mean.pk[b] += spectra[i * bins + b] / double(M);
-    const std::vector<double> ratio = set_base_to_latent_power(*s.flow, mean);
+    std::fill(mean.pk.pk.begin(), mean.pk.pk.end(), 0.0);
+    for (size_t i = 0; i < M; ++i) {
+      for (size_t b = 0; b < bins; ++b) mean.pk.pk[b] += spectra[i * row + b] / double(M);
+      mean.pk0 += spectra[i * row + bins] / double(M);
+    }
+    const std::vector<double> ratio = set_base_to_latent_power(*s.flow, mean, M);
     if (rank == 0)
       std::fprintf(stdout,
                    "fieldflow train: step %ld: base refitted to the training fields' latents "

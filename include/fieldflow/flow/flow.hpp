@@ -138,11 +138,11 @@ class MultiScaleFlow {
   // flow is the identity).
   void perturb(uint64_t seed, double scale);
   CorrelatedGaussian* correlated_base() { return correlated_.get(); }
-  // Replaces the correlated base's P(k) table (the box and P at k = 0 stay): `fieldflow
-  // calibrate` with method base and `train.refit_base_every` refit it to the latents of the
+  // Replaces the correlated base's P(k) table and its P at k = 0 (the box stays): `fieldflow
+  // calibrate` with method base and `train.refit_base_every` refit them to the latents of the
   // training fields.
   // Throws without that base.
-  void set_base_power(std::vector<double> k_hmpc, std::vector<double> pk);
+  void set_base_power(std::vector<double> k_hmpc, std::vector<double> pk, double pk0);
 
  private:
   // The correlated base of spec's table, box and k = 0 power.

@@ -110,13 +110,20 @@ void carry_training_range(const Preprocessing& from, const Preprocessing& to, Tr
 
 // P(k) of the flow's latents of one field (delta on the flow's grid, in the box of the base's
 // table): u = f(y) put back on the grid, every mode to sqrt(3) k_N in the estimator's bins (those
-// of the table `base.power: measured` writes).
-PowerSpectrum latent_power_spectrum(MultiScaleFlow<float>& flow, const Preprocessing& preprocessing,
-                                    const GridF& field);
-// Replaces the flow's correlated base P(k) table by `latent` (a mean of the above); a bin without
-// a positive finite value keeps the current table's. Returns latent / current per bin.
-std::vector<double> set_base_to_latent_power(MultiScaleFlow<float>& flow,
-                                             const PowerSpectrum& latent);
+// of the table `base.power: measured` writes), and P at k = 0, L^3 (mean of u)^2.
+struct LatentPower {
+  PowerSpectrum pk;
+  double pk0 = 0.0;
+};
+LatentPower latent_power_spectrum(MultiScaleFlow<float>& flow, const Preprocessing& preprocessing,
+                                  const GridF& field);
+// Replaces the flow's correlated base P(k) table by `latent` (a mean of the above over `fields`
+// fields: the maximum-likelihood base given the rest of the flow); a bin without a positive finite
+// value keeps the current table's. P at k = 0 takes the fields' mean too, floored at 1% of the
+// first bin's P (the trainer's rule for base.pk0), and stays as it is for one field, whose mean
+// alone says nothing of its variance. Returns latent / current per bin (k > 0).
+std::vector<double> set_base_to_latent_power(MultiScaleFlow<float>& flow, const LatentPower& latent,
+                                             size_t fields);
 
 // The flow of `trained` with a spectral calibration of `bins` bins per k_N in front (its own
 // state copied; the calibration the identity, or trained's own when it has one of that size).
