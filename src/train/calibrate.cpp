@@ -370,7 +370,7 @@ std::vector<double> set_base_to_latent_power(MultiScaleFlow<float>& flow, const 
     pk[b] = p.pk[b] > 0 && std::isfinite(p.pk[b]) ? p.pk[b] : model;
   }
   const double pk0 = fields > 1 && std::isfinite(latent.pk0) && !pk.empty()
-                         ? std::max(latent.pk0, 0.01 * pk.front())
+                         ? floored_pk0(latent.pk0, pk.front())
                          : spec.base_pk0;
   flow.set_base_power(p.k, pk, pk0);
   return ratio;

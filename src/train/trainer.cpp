@@ -205,13 +205,12 @@ DataStatistics measure_statistics(const FieldSet& set, const std::vector<int>& t
   for (double& p : out.pk) p *= inv_var / double(M);
   for (double& p : out.delta_pk) p /= double(M);
   // P at k = 0: a field's mean is nearly fixed (the mean of 1 + delta is 1), so its variance is
-  // far below P at the smallest k, which the base would otherwise give it. Floored at 1% of that
-  // P: with identity preprocessing every mean is 0 and the k = 0 mode would be degenerate.
+  // far below P at the smallest k, which the base would otherwise give it (floored_pk0).
   double mean_var = 0;
   for (size_t i = 0; i < M; ++i)
     mean_var += std::pow(sums[4 * i] / double(N) - out.preprocessing.mean, 2);
   const double volume = std::pow(set.box_size_mpch, 3);
-  if (M > 1) out.pk0 = std::max(volume * inv_var * mean_var / double(M), 0.01 * out.pk.front());
+  if (M > 1) out.pk0 = floored_pk0(volume * inv_var * mean_var / double(M), out.pk.front());
   return out;
 }
 

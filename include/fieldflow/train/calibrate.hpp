@@ -6,6 +6,7 @@
 // the trained couplings leave their power off, and the samples' one-point tail comes out too
 // heavy (docs/train.md); each fit keeps log p a density over delta. `calibrate:` is declared once
 // here; docs/train.md has its table.
+#include <algorithm>
 #include <cstdint>
 #include <functional>
 #include <string>
@@ -111,6 +112,11 @@ void carry_training_range(const Preprocessing& from, const Preprocessing& to, Tr
 // P(k) of the flow's latents of one field (delta on the flow's grid, in the box of the base's
 // table): u = f(y) put back on the grid, every mode to sqrt(3) k_N in the estimator's bins (those
 // of the table `base.power: measured` writes), and P at k = 0, L^3 (mean of u)^2.
+// P at k = 0 as the trainer and the refits give it to the base: at least 1% of the first bin's P
+// (a field's mean of y is nearly fixed, with identity preprocessing exactly: a degenerate mode).
+inline double floored_pk0(double pk0, double first_bin_pk) {
+  return std::max(pk0, 0.01 * first_bin_pk);
+}
 struct LatentPower {
   PowerSpectrum pk;
   double pk0 = 0.0;
