@@ -77,6 +77,8 @@ INSTANTIATE_TEST_SUITE_P(
                       // SSE4 / AVX2 / AVX-512 widths, and rows shorter than a tile
                       Shape{1, 4, 3, 16}, Shape{1, 8, 3, 16}, Shape{1, 24, 3, 16},
                       Shape{1, 8, 3, 5},
+                      // two output vectors on AVX2 (4-voxel tiles) with a 2-voxel tail
+                      Shape{1, 16, 3, 6},
                       // several input channels against one output vector (SSE4, AVX2)
                       Shape{5, 4, 3, 16}, Shape{7, 8, 3, 16}));
 
