@@ -353,9 +353,7 @@ LatentPower latent_power_spectrum(MultiScaleFlow<float>& flow, const Preprocessi
   std::copy(u.field(0), u.field(0) + g.values.size(), g.values.begin());
   PowerSpectrumOptions options;
   options.k_max_over_nyquist = std::sqrt(3.0);
-  double mean = 0.0;
-  for (float v : g.values) mean += double(v);
-  mean /= double(g.size());
+  const double mean = g.mean();
   return {measure_power_spectrum(g, options), std::pow(g.box_size_mpch, 3) * mean * mean};
 }
 
