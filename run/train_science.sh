@@ -18,7 +18,7 @@
 # flow on the training sources with run/calibrate.sh (K_MAX and CALIBRATE_SAMPLES pass on as its
 # K_MAX and SAMPLES) into RUN_DIR/calibrated.h5 and checks that on the test set the same way.
 # Example, the lead's science run (docs/train.md):
-#   run/train_science.sh configs/train.yaml /work/data/sims/train.h5 /work/data/sims/test.h5 \
+#   run/train_science.sh configs/train.yaml /work/data/sims_train/train.h5 /work/data/sims256/test.h5 \
 #       runs/science
 set -euo pipefail
 [ $# -ge 4 ] || { sed -n 2,22p "$0"; exit 2; }

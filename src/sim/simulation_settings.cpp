@@ -30,7 +30,7 @@ const SettingsTable<SimulationSets>& sets_table() {
   static const auto table =
       SettingsTable<SimulationSets>("sets", "The training and test sets.")
           .section("train", &SimulationSets::train, set_table("train", 256, 1))
-          .section("test", &SimulationSets::test, set_table("test", 16, 1000001))
+          .section("test", &SimulationSets::test, set_table("test", 256, 1000001))
           .check([](const SimulationSets& s, const Reject& reject) {
             // A test simulation must never repeat a training one.
             const auto& tr = s.train;

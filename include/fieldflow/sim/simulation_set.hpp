@@ -40,7 +40,7 @@ struct SimulationSetSpec {
 // The sets `simulate` makes; their seed ranges must not overlap.
 struct SimulationSets {
   SimulationSetSpec train{"train", 256, 1};
-  SimulationSetSpec test{"test", 16, 1000001};
+  SimulationSetSpec test{"test", 256, 1000001};
   std::vector<SimulationSetSpec> all() const { return {train, test}; }
 };
 
