@@ -21,7 +21,8 @@ import h5py
 import numpy as np
 
 
-def mean_pk(binary, path):
+def field_pks(binary, path):
+    """k and each field's P(k) [fields, bins] of a stack, by `fieldflow pk`."""
     count = h5py.File(path, "r")["delta"].shape[0]
     rows = []
     for i in range(count):
@@ -29,8 +30,12 @@ def mean_pk(binary, path):
                              check=True, capture_output=True, text=True).stdout
         lines = [l for l in out.splitlines() if l and l[0].isdigit()]
         rows.append(np.array([[float(x) for x in l.split(",")] for l in lines]))
-    k = rows[0][:, 0]
-    pk = np.array([r[:, 1] for r in rows])
+    return rows[0][:, 0], np.array([r[:, 1] for r in rows])
+
+
+def mean_pk(binary, path):
+    k, pk = field_pks(binary, path)
+    count = len(pk)
     return k, pk.mean(axis=0), pk.std(axis=0) / np.sqrt(count), count
 
 

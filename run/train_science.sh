@@ -7,7 +7,8 @@
 #     correlated base: zero training steps) and of the standard-normal base alone;
 #   - P(k) and the one-point PDF of 64 samples at temperature 1 against the test fields, and the
 #     same for the training fields in their place when TRAIN_SOURCES is one file (the score of
-#     the training ensemble itself: the test set's own noise).
+#     the training ensemble itself: the test set's own noise), with how often a perfect model
+#     would pass the 5% check on this many test fields (run/pk_check_noise.py).
 # Everything is printed and kept in RUN_DIR/science.txt.
 #
 #   run/train_science.sh CONFIG TRAIN_SOURCES TEST_H5 RUN_DIR [--set key=value ...]
@@ -18,10 +19,10 @@
 # flow on the training sources with run/calibrate.sh (K_MAX and CALIBRATE_SAMPLES pass on as its
 # K_MAX and SAMPLES) into RUN_DIR/calibrated.h5 and checks that on the test set the same way.
 # Example, the lead's science run (docs/train.md):
-#   run/train_science.sh configs/train.yaml /work/data/sims_train/train.h5 /work/data/sims256/test.h5 \
-#       runs/science
+#   run/train_science.sh configs/train.yaml /work/data/sims_train/train.h5 \
+#       /work/data/sims256/test.h5 runs/science
 set -euo pipefail
-[ $# -ge 4 ] || { sed -n 2,22p "$0"; exit 2; }
+[ $# -ge 4 ] || { sed -n 2,23p "$0"; exit 2; }
 here=$(cd "$(dirname "$0")/.." && pwd)
 bin=${FIELDFLOW_BIN:-$here/build/fieldflow}
 ranks=${RANKS:-$(nproc)}
@@ -80,6 +81,8 @@ if [ -f "$train_sources" ]; then
   {
     echo "reference: the training fields in place of samples (the score of the training ensemble)"
     /usr/bin/python3 "$here/run/compare_fields.py" "$bin" "$train_sources" "$test_h5"
+    tests=$(/usr/bin/python3 -c 'import h5py, sys; print(h5py.File(sys.argv[1], "r")["delta"].shape[0])' "$test_h5")
+    /usr/bin/python3 "$here/run/pk_check_noise.py" "$bin" "$train_sources" "$samples" "$tests"
   } | tee -a "$run/science.txt"
 fi
 if [ "${CALIBRATE:-1}" != 0 ]; then

@@ -2,8 +2,8 @@
 # fieldflow train end to end on tiny data (8^3 fields from a tiny `fieldflow simulate`): the run
 # folder, resume after SIGKILL and after SIGTERM with the same losses as an uninterrupted run,
 # settings that refuse a resume, --restart, the time limit, progress lines, snapshots painted once
-# and cached by mass assignment, run/calibrate.sh on the trained flow, and under mpirun: a bad file
-# on one rank stops both with one line.
+# and cached by mass assignment, run/calibrate.sh and run/train_science.sh on the trained flow, and
+# under mpirun: a bad file on one rank stops both with one line.
 source "$(dirname "$0")/lib.sh" "$@"
 export OMP_NUM_THREADS=1
 
@@ -66,6 +66,16 @@ FIELDFLOW_BIN="$bin" K_MAX=0.15 SAMPLES=2 "$src/run/calibrate.sh" "$tmp/ref/best
   && ok || bad "SAMPLES did not change the marginal map"
 "$bin" logp --checkpoint "$tmp/cal/calibrated.h5" "$tmp/sims/test.h5" > "$tmp/cal/logp.csv" 2>&1 \
   && [ "$(wc -l < "$tmp/cal/logp.csv")" -eq 2 ] && ok || bad "logp of the calibrated flow: $(cat "$tmp/cal/logp.csv")"
+# run/train_science.sh end to end (the check of docs/train.md, without calibration): the three
+# test NLLs, the samples' P(k) table, the training fields' score and the check's noise floor.
+sci=$(FIELDFLOW_BIN="$bin" RANKS=1 SAMPLES=4 CALIBRATE=0 "$src/run/train_science.sh" \
+  "$src/configs/train.yaml" "$tmp/sims/train.h5" "$tmp/sims/test.h5" "$tmp/sci" "${tiny[@]}" \
+  --set train.steps=4 2>&1 < /dev/null) && ok || bad "run/train_science.sh: $sci"
+for line in "trained flow: .*(1 fields)" "Gaussian with measured P(k): .*(1 fields)" \
+  "standard-normal base alone: .*(1 fields)" "mean of 4 samples vs mean of 1 test fields" \
+  "mean of 12 samples vs mean of 1 test fields" "a perfect model (4 samples .* against 1 test fields"; do
+  grep -q "$line" "$tmp/sci/science.txt" && ok || bad "science.txt lacks '$line'"
+done
 # print_every_s: 0 prints every step, a large value only the last line.
 n_lines=$(printf '%s\n' "$out" | grep -c "fieldflow train: step")
 quiet=$(train --set train.run_dir="$tmp/quiet" --set train.steps=12 --set train.print_every_s=1000 \

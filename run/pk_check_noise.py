@@ -1,0 +1,54 @@
+#!/usr/bin/env python3
+"""How often a perfect model passes the P(k) check of issue 9: the mean P(k) of SAMPLES samples
+within TOL of the mean of TEST test fields in every bin below k_N/2, when the samples scatter like
+the fields of FIELDS.h5 (a perfect model's do). The noise floor of the check (docs/train.md "The
+size of the test set").
+
+    run/pk_check_noise.py BIN FIELDS.h5 [SAMPLES [TEST [TOL]]]     (defaults 64, 256, 0.05)
+
+The two means are drawn as Gaussians with the fields' covariance of P(k) between bins over
+SAMPLES and over TEST (200000 draws, seed 0), so TEST may exceed the number of fields.
+"""
+import os
+import sys
+
+import h5py
+import numpy as np
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from compare_fields import field_pks  # noqa: E402
+
+
+def pass_rate(pk, samples, test, tol, draws=200000, seed=0):
+    """Share of draws with |mean_s / mean_t - 1| < tol in every bin; pk [fields, bins]."""
+    mean = pk.mean(axis=0)
+    cov = np.atleast_2d(np.cov(pk / mean, rowvar=False))
+    rng = np.random.default_rng(seed)
+    s = rng.multivariate_normal(np.ones(len(mean)), cov / samples, size=draws)
+    t = rng.multivariate_normal(np.ones(len(mean)), cov / test, size=draws)
+    worst = np.abs(s / t - 1).max(axis=1)
+    return float(np.mean(worst < tol)), float(np.median(worst))
+
+
+def main():
+    if not 3 <= len(sys.argv) <= 6:
+        sys.exit(__doc__)
+    binary, fields = sys.argv[1:3]
+    samples = int(sys.argv[3]) if len(sys.argv) > 3 else 64
+    test = int(sys.argv[4]) if len(sys.argv) > 4 else 256
+    tol = float(sys.argv[5]) if len(sys.argv) > 5 else 0.05
+    with h5py.File(fields, "r") as f:
+        box = float(f.attrs["box_size"])
+        n = f["delta"].shape[-1]
+    k, pk = field_pks(binary, fields)
+    if len(pk) < 3:
+        sys.exit(f"pk_check_noise: {fields}: {len(pk)} fields, need at least 3 for a covariance")
+    below = k < 0.5 * np.pi * n / box
+    rate, median = pass_rate(pk[:, below], samples, test, tol)
+    print(f"a perfect model ({samples} samples scattering like the {len(pk)} fields of {fields}) "
+          f"passes the check against {test} test fields (each of the {int(below.sum())} bins below k_N/2 "
+          f"within {tol:g}) {100 * rate:.0f}% of the time; median largest |ratio - 1| {median:.3f}")
+
+
+if __name__ == "__main__":
+    main()
