@@ -34,20 +34,36 @@ def main():
     if not 3 <= len(sys.argv) <= 6:
         sys.exit(__doc__)
     binary, fields = sys.argv[1:3]
-    samples = int(sys.argv[3]) if len(sys.argv) > 3 else 64
-    test = int(sys.argv[4]) if len(sys.argv) > 4 else 256
-    tol = float(sys.argv[5]) if len(sys.argv) > 5 else 0.05
-    with h5py.File(fields, "r") as f:
-        box = float(f.attrs["box_size"])
-        n = f["delta"].shape[-1]
+    def argument(i, name, kind, default, valid):
+        if len(sys.argv) <= i:
+            return default
+        try:
+            value = kind(sys.argv[i])
+        except ValueError:
+            value = None
+        if value is None or not valid(value):
+            wanted = "an integer >= 1" if kind is int else "a number > 0"
+            sys.exit(f"pk_check_noise: {name}: expected {wanted}, got {sys.argv[i]}")
+        return value
+
+    samples = argument(3, "SAMPLES", int, 64, lambda v: v >= 1)
+    test = argument(4, "TEST", int, 256, lambda v: v >= 1)
+    tol = argument(5, "TOL", float, 0.05, lambda v: v > 0)
+    try:
+        with h5py.File(fields, "r") as f:
+            box = float(f.attrs["box_size"])
+            n = f["delta"].shape[-1]
+    except (OSError, KeyError) as e:
+        sys.exit(f"pk_check_noise: {fields}: not a grid stack ({e})")
     k, pk = field_pks(binary, fields)
     if len(pk) < 3:
         sys.exit(f"pk_check_noise: {fields}: {len(pk)} fields, need at least 3 for a covariance")
     below = k < 0.5 * np.pi * n / box
     rate, median = pass_rate(pk[:, below], samples, test, tol)
     print(f"a perfect model ({samples} samples scattering like the {len(pk)} fields of {fields}) "
-          f"passes the check against {test} test fields (each of the {int(below.sum())} bins below k_N/2 "
-          f"within {tol:g}) {100 * rate:.0f}% of the time; median largest |ratio - 1| {median:.3f}")
+          f"passes the check against {test} test fields (each of the {int(below.sum())} bins "
+          f"below k_N/2 within {tol:g}) {100 * rate:.0f}% of the time; median largest "
+          f"|ratio - 1| {median:.3f}")
 
 
 if __name__ == "__main__":

@@ -81,7 +81,8 @@ if [ -f "$train_sources" ]; then
   {
     echo "reference: the training fields in place of samples (the score of the training ensemble)"
     /usr/bin/python3 "$here/run/compare_fields.py" "$bin" "$train_sources" "$test_h5"
-    tests=$(/usr/bin/python3 -c 'import h5py, sys; print(h5py.File(sys.argv[1], "r")["delta"].shape[0])' "$test_h5")
+    count='import h5py, sys; print(len(h5py.File(sys.argv[1], "r")["delta"]))'
+    tests=$(/usr/bin/python3 -c "$count" "$test_h5")
     /usr/bin/python3 "$here/run/pk_check_noise.py" "$bin" "$train_sources" "$samples" "$tests"
   } | tee -a "$run/science.txt"
 fi

@@ -30,7 +30,7 @@ def check(name, ok, detail=""):
         failures.append(name)
 
 
-# One bin, relative sd 0.02 per field: the ratio's sd is 0.02 sqrt(1/S + 1/T) to first order.
+# One bin, relative sd 0.2 per field: the ratio's sd is 0.2 sqrt(1/S + 1/T) to first order.
 rng = np.random.default_rng(1)
 pk = 1.0 + 0.2 * rng.standard_normal((4000, 1))
 sigma = pk[:, 0].std(ddof=1) / pk[:, 0].mean()
@@ -57,8 +57,8 @@ with tempfile.TemporaryDirectory() as tmp:
         out = subprocess.run([sys.executable, script, binary, stack, "16", test],
                              capture_output=True, text=True)
         found = re.search(r"passes .* (\d+)% of the time", out.stdout)
-        check(f"end to end, {test} test fields: {out.stdout.strip()}", out.returncode == 0 and found,
-              out.stderr)
+        check(f"end to end, {test} test fields: {out.stdout.strip()}",
+              out.returncode == 0 and found, out.stderr)
         rates.append(int(found.group(1)) if found else -1)
     check(f"more test fields pass more often: {rates}", rates[1] > rates[0])
     with h5py.File(stack, "a") as f:
@@ -67,5 +67,13 @@ with tempfile.TemporaryDirectory() as tmp:
     out = subprocess.run([sys.executable, script, binary, stack], capture_output=True, text=True)
     check("two fields refused with one line", out.returncode != 0 and
           len(out.stderr.strip().splitlines()) == 1 and "need at least 3" in out.stderr, out.stderr)
+    for args, what in (([stack, "0"], "SAMPLES: expected an integer >= 1, got 0"),
+                       ([stack, "64", "x"], "TEST: expected an integer >= 1, got x"),
+                       ([stack, "64", "64", "-1"], "TOL: expected a number > 0, got -1"),
+                       ([os.path.join(tmp, "none.h5")], "not a grid stack")):
+        out = subprocess.run([sys.executable, script, binary, *args], capture_output=True,
+                             text=True)
+        check(f"{args[1:] or args} refused with one line", out.returncode != 0 and
+              len(out.stderr.strip().splitlines()) == 1 and what in out.stderr, out.stderr)
 
 sys.exit(1 if failures else 0)
