@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
-"""P(k) (by `fieldflow pk`, mean over the fields of each stack) and the one-point PDF of
-log10(1 + delta) of two stacked grid files, printed as tables: samples against test fields.
+"""P(k) (by `fieldflow pk`, mean over the fields of each stack, and its scatter from field to
+field) and the one-point PDF of log10(1 + delta) of two stacked grid files, printed as tables:
+samples against test fields.
 
     run/compare_fields.py BIN SAMPLES.h5 TEST.h5 [CHECKPOINT.h5]
 
@@ -46,7 +47,9 @@ def pk_table(binary, samples, test, k_half_nyquist, what):
     _, pt, et, nt = mean_pk(binary, test)
     print(f"P(k) of {what}: mean of {ns} samples vs mean of {nt} test fields "
           f"(k_N/2 = {k_half_nyquist:.3f} h/Mpc)")
-    print("  k [h/Mpc]   P_samples    P_test    ratio  (+- 1 sigma of the ratio)")
+    # The scatter: the sd of one field's P(k) over the mean, of the samples and of the test
+    # fields (a model whose samples scatter more fails the check more often; docs/train.md).
+    print("  k [h/Mpc]   P_samples    P_test    ratio  (+- 1 sigma)   scatter: samples    test")
     worst = 0.0
     for i in range(len(k)):
         r = ps[i] / pt[i]
@@ -54,7 +57,9 @@ def pk_table(binary, samples, test, k_half_nyquist, what):
         mark = "*" if k[i] < k_half_nyquist else " "
         if k[i] < k_half_nyquist:
             worst = max(worst, abs(r - 1))
-        print(f"  {k[i]:8.4f}{mark} {ps[i]:10.4g} {pt[i]:10.4g}  {r:6.3f}  +- {err:.3f}")
+        scatter_s, scatter_t = es[i] * np.sqrt(ns) / ps[i], et[i] * np.sqrt(nt) / pt[i]
+        print(f"  {k[i]:8.4f}{mark} {ps[i]:10.4g} {pt[i]:10.4g}  {r:6.3f}  +- {err:.3f}"
+              f"     {scatter_s:16.3f} {scatter_t:7.3f}")
     print(f"  largest |ratio - 1| for k < k_N/2 (*): {worst:.3f}")
     return worst
 

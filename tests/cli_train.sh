@@ -73,7 +73,8 @@ sci=$(FIELDFLOW_BIN="$bin" RANKS=1 SAMPLES=4 CALIBRATE=0 "$src/run/train_science
   --set train.steps=4 2>&1 < /dev/null) && ok || bad "run/train_science.sh: $sci"
 for line in "trained flow: .*(1 fields)" "Gaussian with measured P(k): .*(1 fields)" \
   "standard-normal base alone: .*(1 fields)" "mean of 4 samples vs mean of 1 test fields" \
-  "mean of 12 samples vs mean of 1 test fields" "a perfect model (4 samples .* against 1 test fields"; do
+  "mean of 12 samples vs mean of 1 test fields" "a perfect model (4 samples .* against 1 test fields" \
+  "scatter: samples    test"; do
   grep -q "$line" "$tmp/sci/science.txt" && ok || bad "science.txt lacks '$line'"
 done
 # print_every_s: 0 prints every step, a large value only the last line.
