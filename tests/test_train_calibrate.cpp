@@ -351,8 +351,7 @@ TEST(BaseRefit, IsTheLatentsPowerAndRaisesTheLikelihood) {
       const PowerSpectrum p = measure_power_spectrum(g, every_mode);
       if (mean.empty()) mean.assign(p.pk.size(), 0.0), k = p.k;
       for (size_t b = 0; b < p.pk.size(); ++b) mean[b] += p.pk[b] / double(fields.size());
-      double field_mean = 0;
-      for (float v : g.values) field_mean += v / double(g.size());
+      const double field_mean = g.mean();
       pk0 += kBox * kBox * kBox * field_mean * field_mean / double(fields.size());
     }
     const FlowSpec& spec = identity_flow.spec();
@@ -392,8 +391,7 @@ TEST(BaseRefit, IsTheLatentsPowerAndRaisesTheLikelihood) {
   {
     std::vector<GridF> zero_mean = fields;
     for (GridF& g : zero_mean) {
-      double m = 0;
-      for (float v : g.values) m += v / double(g.size());
+      const double m = g.mean();
       for (float& v : g.values) v = float(v - m);
     }
     MultiScaleFlow<float> identity_flow(gaussian_spec());
