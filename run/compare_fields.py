@@ -34,6 +34,12 @@ def field_pks(binary, path):
     return rows[0][:, 0], np.array([r[:, 1] for r in rows])
 
 
+def half_nyquist(path):
+    """k_N/2 in h/Mpc of a stack: pi N / (2 L)."""
+    with h5py.File(path, "r") as f:
+        return 0.5 * np.pi * f["delta"].shape[-1] / float(f.attrs["box_size"])
+
+
 def mean_pk(binary, path):
     k, pk = field_pks(binary, path)
     count = len(pk)
@@ -124,10 +130,7 @@ def main():
     if len(sys.argv) not in (4, 5):
         sys.exit(__doc__)
     binary, samples, test = sys.argv[1:4]
-    with h5py.File(test, "r") as f:
-        box = float(f.attrs["box_size"])
-        n = f["delta"].shape[-1]
-    k_half_nyquist = 0.5 * np.pi * n / box
+    k_half_nyquist = half_nyquist(test)
     pk_table(binary, samples, test, k_half_nyquist, "delta")
     with h5py.File(samples, "r") as f:
         ds = f["delta"][...]

@@ -12,11 +12,10 @@ SAMPLES and over TEST (200000 draws, seed 0), so TEST may exceed the number of f
 import os
 import sys
 
-import h5py
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from compare_fields import field_pks  # noqa: E402
+from compare_fields import field_pks, half_nyquist  # noqa: E402
 
 
 def pass_rate(pk, samples, test, tol, draws=200000, seed=0):
@@ -50,15 +49,13 @@ def main():
     test = argument(4, "TEST", int, 256, lambda v: v >= 1)
     tol = argument(5, "TOL", float, 0.05, lambda v: v > 0)
     try:
-        with h5py.File(fields, "r") as f:
-            box = float(f.attrs["box_size"])
-            n = f["delta"].shape[-1]
+        k_half_nyquist = half_nyquist(fields)
     except (OSError, KeyError) as e:
         sys.exit(f"pk_check_noise: {fields}: not a grid stack ({e})")
     k, pk = field_pks(binary, fields)
     if len(pk) < 3:
         sys.exit(f"pk_check_noise: {fields}: {len(pk)} fields, need at least 3 for a covariance")
-    below = k < 0.5 * np.pi * n / box
+    below = k < k_half_nyquist
     rate, median = pass_rate(pk[:, below], samples, test, tol)
     print(f"a perfect model ({samples} samples scattering like the {len(pk)} fields of {fields}) "
           f"passes the check against {test} test fields (each of the {int(below.sum())} bins "
