@@ -2,8 +2,9 @@
 # The recommended calibration of a trained flow (docs/train.md "Calibration after training"),
 # two runs of `fieldflow calibrate` on the training fields (never the test set):
 #   1. method power with match: delta on the bins that start below K_MAX (default 0.38 h/Mpc,
-#      just under k_N/2 of a 32^3 grid in 128 Mpc/h), 8 updates, 256 samples: the samples,
-#      their values put onto the fields' one-point distribution by rank, get the fields' P(k)
+#      just under k_N/2 of a 32^3 grid in 128 Mpc/h), 8 updates, SAMPLES samples: the samples,
+#      their values put onto the fields' one-point distribution by rank and each then taken
+#      against its own mean density (as `fieldflow sample` gives them), get the fields' P(k)
 #      of delta; maximum likelihood gives these few modes almost no weight;
 #   2. method marginal with SAMPLES (default 1024) samples: the samples get the fields'
 #      one-point distribution (what the ranking of step 1 assumed), whose tail sets P(k) of
@@ -32,6 +33,7 @@ calibrate:
   out: "${stem}_power.h5"
   method: power
   match: delta
+  samples: $samples
   iterations: 8
   k_max_hmpc: $k_max
 EOF2

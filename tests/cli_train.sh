@@ -64,6 +64,8 @@ FIELDFLOW_BIN="$bin" K_MAX=0.15 SAMPLES=2 "$src/run/calibrate.sh" "$tmp/ref/best
 [ -n "$(array "$tmp/cal/samples.h5" preprocessing.marginal.y)" ] \
   && [ "$(array "$tmp/cal/samples.h5" preprocessing.marginal.y)" != "$(array "$tmp/cal/calibrated.h5" preprocessing.marginal.y)" ] \
   && ok || bad "SAMPLES did not change the marginal map"
+[ "$(array "$tmp/cal/samples_power.h5" param.calibration.log_scale)" != "$(array "$tmp/cal/calibrated_power.h5" param.calibration.log_scale)" ] \
+  && ok || bad "SAMPLES did not change the power fit"
 "$bin" logp --checkpoint "$tmp/cal/calibrated.h5" "$tmp/sims/test.h5" > "$tmp/cal/logp.csv" 2>&1 \
   && [ "$(wc -l < "$tmp/cal/logp.csv")" -eq 2 ] && ok || bad "logp of the calibrated flow: $(cat "$tmp/cal/logp.csv")"
 # run/train_science.sh end to end (the check of docs/train.md, without calibration): the three

@@ -210,9 +210,13 @@ TEST(SpectralCalibrationFit, CheckpointSampleAndLogpUseTheCalibration) {
   fs::remove_all(dir);
 }
 
-// power with match delta: the samples, their values put onto the fields' by rank, reach the
-// fields' P(k) of delta in the fitted bins (those below k_max); the others keep scale 1.
-TEST(SpectralCalibrationFit, PowerOfDeltaMatchesAfterRanking) {
+// power with match delta: the samples, their values put onto the fields' by rank and (zero_mean)
+// each then against its own mean density, reach the fields' P(k) of delta in the fitted bins
+// (those below k_max); the others keep scale 1.
+class PowerOfDelta : public ::testing::TestWithParam<bool> {};
+
+TEST_P(PowerOfDelta, MatchesAfterRanking) {
+  const bool zero_mean = GetParam();
   std::vector<GridF> fields = test_fields(6);
   for (GridF& g : fields)  // a skewed one-point distribution, unlike the flow's samples
     for (float& v : g.values) v = float(std::exp(double(v) / 30.0) - 1.0);
@@ -224,9 +228,11 @@ TEST(SpectralCalibrationFit, PowerOfDeltaMatchesAfterRanking) {
   power.seed = 9;
   power.iterations = 12;
   power.match_delta = true;
+  power.zero_mean = zero_mean;
   power.k_max_over_nyquist = 0.6;  // bins 1 and 2 (of width k_N / 4) start below
+  const Preprocessing identity;
   const std::vector<CalibrationPass> passes =
-      fit_spectral_calibration(*flow, Preprocessing{}, fields, power);
+      fit_spectral_calibration(*flow, identity, fields, power);
   EXPECT_GT(passes.front().largest_step, 0.02);
   std::vector<double> field_values;
   for (const GridF& g : fields)
@@ -246,11 +252,20 @@ TEST(SpectralCalibrationFit, PowerOfDeltaMatchesAfterRanking) {
   for (size_t r = 0; r < ranked.size(); ++r)  // equal counts: rank r takes the r-th field value
     samples[ranked[r].second / samples[0].size()].values[ranked[r].second % samples[0].size()] =
         float(field_values[r]);
+  double largest_mean = 0;
+  for (GridF& g : samples) {
+    const double mean = g.mean();
+    largest_mean = std::max(largest_mean, std::abs(mean));
+    const double eps = identity.eps, c = (1 + eps) / (1 + eps + mean);
+    if (zero_mean)  // 1 + delta + eps scaled to mean 1 + eps
+      for (float& v : g.values) v = float((1 + eps + v) * c - 1 - eps);
+  }
+  EXPECT_GT(largest_mean, 1e-3);  // so that zero_mean matters
   const std::vector<double> want = bin_sums(fields, {}), got = bin_sums(samples, {});
   const std::vector<float>& log_scale = flow->calibration()->log_scale.value;
   for (size_t b = 1; b < want.size(); ++b) {
     if (b <= 2) {
-      EXPECT_NEAR(got[b] / want[b], 1.0, 0.02) << "bin " << b;
+      EXPECT_NEAR(got[b] / want[b], 1.0, 1e-3) << "bin " << b;
       EXPECT_NE(log_scale[b], 0.f) << "bin " << b;
     } else {
       EXPECT_EQ(log_scale[b], 0.f) << "bin " << b;
@@ -258,6 +273,8 @@ TEST(SpectralCalibrationFit, PowerOfDeltaMatchesAfterRanking) {
   }
   EXPECT_LT(std::abs(passes.back().bin_ratio[1] - 1.0), 0.02);
 }
+
+INSTANTIATE_TEST_SUITE_P(SpectralCalibrationFit, PowerOfDelta, ::testing::Bool());
 
 // `fieldflow calibrate` end to end: every key changes the written scales.
 TEST(SpectralCalibrationFit, CommandKeysChangeTheResult) {
@@ -282,7 +299,9 @@ TEST(SpectralCalibrationFit, CommandKeysChangeTheResult) {
   EXPECT_NE(run("seed", "  samples: 3\n  seed: 4\n"), base);
   EXPECT_NE(run("samples", "  samples: 2\n"), base);
   EXPECT_NE(run("likelihood", "  method: likelihood\n"), base);
-  EXPECT_NE(run("match", "  samples: 3\n  match: delta\n"), base);
+  const std::vector<float> delta = run("match", "  samples: 3\n  match: delta\n");
+  EXPECT_NE(delta, base);
+  EXPECT_NE(run("zero_mean", "  samples: 3\n  match: delta\n  zero_mean: false\n"), delta);
   EXPECT_NE(run("iterations", "  method: likelihood\n  iterations: 1\n"),
             run("likelihood2", "  method: likelihood\n"));
   EXPECT_EQ(run("zero", "  iterations: 0\n"), std::vector<float>(7, 0.f));
@@ -313,7 +332,9 @@ TEST(SpectralCalibrationFit, CommandKeysChangeTheResult) {
            {"  method: marginal\n  k_max_hmpc: 0.1\n", "calibrate.k_max_hmpc"},
            {"  method: likelihood\n  knots: 8\n", "calibrate.knots"},
            {"  method: marginal\n  iterations: 2\n", "calibrate.iterations"},
-           {"  method: likelihood\n  match: delta\n", "calibrate.match"}}) {
+           {"  method: likelihood\n  match: delta\n", "calibrate.match"},
+           {"  zero_mean: false\n", "calibrate.zero_mean"},
+           {"  method: marginal\n  zero_mean: false\n", "calibrate.zero_mean"}}) {
     const CommandResult r =
         calibrate_command(dir, "unused", dir / "plain.h5", dir / "train.h5", extra);
     EXPECT_EQ(r.status, 1) << extra;

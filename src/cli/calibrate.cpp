@@ -84,6 +84,7 @@ void run_calibrate(const ConfigArgs& args) {
                 [&] { flow = with_spectral_calibration(*loaded.flow, bins); });
   options.iterations = s.iterations;
   options.match_delta = s.match == "delta";
+  options.zero_mean = s.zero_mean;
   options.samples = s.samples;
   options.seed = s.seed;
   if (options.method == CalibrationMethod::base)

@@ -8,7 +8,7 @@
 
 namespace ff {
 
-void set_mean_delta_zero(std::vector<float>& delta, double eps) {
+void set_mean_delta_zero(std::span<float> delta, double eps) {
   double sum = 0.0;
   for (float v : delta) sum += 1.0 + eps + double(v);
   const double mean = sum / double(delta.size());

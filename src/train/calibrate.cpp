@@ -8,6 +8,7 @@
 
 #include "fieldflow/core/config.hpp"
 #include "fieldflow/core/error.hpp"
+#include "fieldflow/flow/fields.hpp"
 
 namespace ff {
 
@@ -41,6 +42,9 @@ const SettingsTable<CalibrateSettings>& calibrate_settings_table() {
           .choice("match", &S::match, "y", {"y", "delta"},
                   "power: the P(k) matched, of y or of delta (the samples' values put onto the "
                   "fields' one-point distribution by rank first, as method marginal does after)")
+          .flag("zero_mean", &S::zero_mean, true,
+                "power with match delta: each ranked sample's delta taken against its own mean "
+                "density, as `fieldflow sample` gives it by default (false: as drawn)")
           .number("k_max_hmpc", &S::k_max_hmpc, 0, Range::non_negative(),
                   "power, likelihood: only the bins that start below this k [h/Mpc] are fitted, "
                   "the others keep their scale (0: every bin)")
@@ -65,6 +69,8 @@ const SettingsTable<CalibrateSettings>& calibrate_settings_table() {
               reject("knots", "only method marginal fits a map with knots");
             if (c.method != "power" && c.match != d.match)
               reject("match", "only method power matches a P(k)");
+            if (!(c.method == "power" && c.match == "delta") && c.zero_mean != d.zero_mean)
+              reject("zero_mean", "only method power with match delta takes the samples' delta");
             if (c.method == "marginal" && c.iterations != d.iterations)
               reject("iterations", "method marginal fits its map in one update");
           });
@@ -268,6 +274,9 @@ std::vector<CalibrationPass> fit_power(
       change.log_scale.value[b] = t0[b] - calibration.log_scale.value[b];
     change.forward(y0, y, logdet.data());
     if (options.match_delta) rank_mapped(y);
+    if (options.match_delta && options.zero_mean)
+      for (int i = 0; i < options.samples; ++i)
+        set_mean_delta_zero(std::span<float>(y.field(i), size_t(n) * n * n), preprocessing.eps);
     const std::vector<double> p = bin_power(y);
     CalibrationPass pass;
     // The NLL costs a pass of the flow over the fields: first and last pass only.

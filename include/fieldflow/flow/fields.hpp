@@ -2,6 +2,7 @@
 // Fields (grids of delta) in and out of a trained flow, the preprocessing included: what
 // `fieldflow sample`, `fieldflow logp` and the training report share.
 #include <cstdint>
+#include <span>
 
 #include "fieldflow/core/grid.hpp"
 #include "fieldflow/flow/checkpoint.hpp"
@@ -22,7 +23,7 @@ GridF sample_field(FlowCheckpoint& loaded, uint64_t seed, int index, double temp
 // their P(k). Scaling 1 + delta + eps (eps: the log1p floor, 0 for identity) rather than
 // 1 + delta keeps every value where the preprocessing is defined. Throws Error("mean density",
 // ...) when the mean of 1 + delta is not positive.
-void set_mean_delta_zero(std::vector<float>& delta, double eps);
+void set_mean_delta_zero(std::span<float> delta, double eps);
 
 // log p(delta) in nats: the flow's log density of the preprocessed field plus the
 // preprocessing's log-Jacobian, i.e. a density over delta itself. The field must be of the flow's

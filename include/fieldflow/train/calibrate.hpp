@@ -32,6 +32,7 @@ struct CalibrateSettings {
   int samples = 256;                // power, marginal: flow samples drawn
   uint64_t seed = 0;                // power, marginal: the samples' seed
   std::string match = "y";          // power: the P(k) matched, of y | delta
+  bool zero_mean = true;            // power, match delta: samples against their own mean density
   double k_max_hmpc = 0;            // power, likelihood: fit only bins starting below (0: all)
   int knots = 64;                   // marginal: knots of the map
 };
@@ -64,6 +65,7 @@ struct CalibrationOptions {
   uint64_t seed = 0;
   double k_max_over_nyquist = 0;  // power, likelihood: bins starting at or above keep their scale
   bool match_delta = false;       // power: match P(k) of delta, not of y
+  bool zero_mean = true;          // match_delta: each ranked sample's delta against its own mean
 };
 
 // base: no calibration is needed or touched; the correlated base's P(k) table is replaced by the
@@ -83,7 +85,9 @@ struct CalibrationOptions {
 //    multiplies a_b by sqrt(P_samples / P_fields) in bin b (samples are F^-1(F y / a) of the rest
 //    of the flow's draws, so a larger a_b lowers their power), of y (exact in one update) or,
 //    with match_delta, of delta after the samples' values are put by rank onto the fields'
-//    one-point distribution of delta (the limit of the marginal map; a few updates).
+//    one-point distribution of delta (the limit of the marginal map; a few updates) and, with
+//    zero_mean, each sample's delta then taken against its own mean density (set_mean_delta_zero
+//    with the preprocessing's eps), as `fieldflow sample` gives it.
 std::vector<CalibrationPass> fit_spectral_calibration(
     MultiScaleFlow<float>& flow, const Preprocessing& preprocessing,
     const std::vector<GridF>& fields, const CalibrationOptions& options,
