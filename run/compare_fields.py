@@ -23,15 +23,14 @@ import numpy as np
 
 
 def field_pks(binary, path):
-    """k and each field's P(k) [fields, bins] of a stack, by `fieldflow pk`."""
-    count = h5py.File(path, "r")["delta"].shape[0]
-    rows = []
-    for i in range(count):
-        out = subprocess.run([binary, "pk", path, "--index", str(i), "--mas", "none"],
-                             check=True, capture_output=True, text=True).stdout
-        lines = [l for l in out.splitlines() if l and l[0].isdigit()]
-        rows.append(np.array([[float(x) for x in l.split(",")] for l in lines]))
-    return rows[0][:, 0], np.array([r[:, 1] for r in rows])
+    """k and each field's P(k) [fields, bins] of a stack, by `fieldflow pk --all`."""
+    out = subprocess.run([binary, "pk", path, "--all", "--mas", "none"],
+                         check=True, capture_output=True, text=True).stdout
+    table = np.array([[float(x) for x in l.split(",")] for l in out.splitlines()[1:] if l])
+    index = table[:, 0].astype(int)
+    count = index.max() + 1
+    pk = table[:, 2].reshape(count, -1)
+    return table[index == 0, 1], pk
 
 
 def half_nyquist(path):

@@ -102,6 +102,17 @@ if [ $? -eq 0 ] && [ "$(head -1 f64.csv)" = "k,pk,nmodes" ]; then ok; else bad "
 
 "$bin" pk stack.h5 --index 1 --out stack1.csv 2> err.txt && "$bin" pk member1.h5 --out member1.csv 2>> err.txt
 if [ $? -eq 0 ] && cmp -s stack1.csv member1.csv; then ok; else bad "pk --index of a stack: $(cat err.txt)"; fi
+# --all: every member in one table, index first; each member's rows are its --index table.
+"$bin" pk stack.h5 --all --out all.csv 2> err.txt && "$bin" pk stack.h5 --index 0 --out stack0.csv 2>> err.txt
+if [ $? -eq 0 ] && [ "$(head -1 all.csv)" = "index,k,pk,nmodes" ] \
+  && diff <(awk -F, 'NR > 1 && $1 == 0 {print substr($0, index($0, ",") + 1)}' all.csv) <(tail -n +2 stack0.csv) > /dev/null \
+  && diff <(awk -F, 'NR > 1 && $1 == 1 {print substr($0, index($0, ",") + 1)}' all.csv) <(tail -n +2 stack1.csv) > /dev/null \
+  && [ "$(awk -F, 'NR > 1 && $1 > 1' all.csv | wc -l)" -eq 0 ]; then ok; else bad "pk --all: $(cat err.txt)"; fi
+"$bin" pk stack.h5 --cross stack.h5 --all --out cross_all.csv 2> err.txt \
+  && "$bin" pk stack.h5 --cross stack.h5 --index 1 --out cross1.csv 2>> err.txt
+if [ $? -eq 0 ] && [ "$(head -1 cross_all.csv)" = "index,k,pk1,pk2,pk12,r,nmodes" ] \
+  && diff <(awk -F, 'NR > 1 && $1 == 1 {print substr($0, index($0, ",") + 1)}' cross_all.csv) <(tail -n +2 cross1.csv) > /dev/null
+then ok; else bad "pk --cross --all: $(cat err.txt)"; fi
 
 # P(k) of the painted grid against an independent numpy estimate (full complex FFT, same
 # conventions: L^3/N^6 |delta_k|^2 / prod sinc^4, bins floor(|k|/k_F) closed at |k| = k_N,
@@ -189,6 +200,8 @@ expect_error pk-particles-negative "--particles" out.csv -- "$bin" pk g.h5 --par
 expect_error pk-index "g.h5.*index" out.csv -- "$bin" pk g.h5 --index 3 --out out.csv
 expect_error pk-index-stack "stack.h5.*index" out.csv -- "$bin" pk stack.h5 --index 2 --out out.csv
 expect_error pk-index-negative "--index" out.csv -- "$bin" pk g.h5 --index -1 --out out.csv
+expect_error pk-all-and-index "--all" out.csv -- "$bin" pk stack.h5 --all --index 1 --out out.csv
+expect_error pk-all-cross-count "member1.h5.*--all.*1 field" out.csv -- "$bin" pk stack.h5 --cross member1.h5 --all --out out.csv
 expect_error pk-field-missing "field" out.csv -- "$bin" pk --out out.csv
 cp g.h5 keep.h5
 expect_error pk-out-is-input "keep.h5: is also an input" "" -- "$bin" pk keep.h5 --out keep.h5

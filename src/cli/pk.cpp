@@ -1,6 +1,8 @@
-// fieldflow pk FIELD.h5 [--cross OTHER.h5] [--mas none|ngp|cic|tsc] [--kbin W] [--out pk.csv]
+// fieldflow pk FIELD.h5 [--cross OTHER.h5] [--mas none|ngp|cic|tsc] [--kbin W]
+//              [--index I | --all] [--out pk.csv]
 #include <cmath>
 #include <cstdio>
+#include <memory>
 
 #include "commands.hpp"
 #include "field_stats.hpp"
@@ -23,33 +25,45 @@ struct PkArgs {
   double shot_noise = 0.0;
   double particles = 0.0;
   int index = 0;
+  bool all = false;  // every member of a stack, one table with an index column
   std::string out;
 };
 
-// Float32 files go through the single-precision FFT (bins still accumulate in double).
+// Float32 files go through the single-precision FFT (bins still accumulate in double). With --all
+// every member in turn, in one table whose first column is the member's index; else a.index alone.
 template <typename T>
-void measure(const PkArgs& a, const PowerSpectrumOptions& opts, int n) {
+void measure(const PkArgs& a, const PowerSpectrumOptions& opts, int n, int members) {
   // The transform buffer (n^3 values plus padding), two fields and two transforms for --cross.
   const double fields = a.cross.empty() ? 1.0 : 4.0;
   require_memory(fields * double(n) * n * (n + 2) * sizeof(T), a.field,
                  "the power spectrum of this " + std::to_string(n) + "^3 grid");
-  if (a.cross.empty()) {
-    // The field is read straight into the transform's buffer: no copy, no second allocation.
-    RealFft3d<T> fft(n);
-    const GridFileInfo info = read_grid_into(a.field, a.index, n, fft.real());
-    const PowerSpectrum p = measure_power_spectrum_in_place(fft, info.box_size_mpch, opts);
-    emit_csv(a.out, {{"k", &p.k}, {"pk", &p.pk}, {"nmodes", &p.nmodes}});
-    return;
+  const std::vector<std::string> names =
+      a.cross.empty() ? std::vector<std::string>{"index", "k", "pk", "nmodes"}
+                      : std::vector<std::string>{"index", "k", "pk1", "pk2", "pk12", "r", "nmodes"};
+  std::vector<std::vector<double>> table(names.size());
+  auto append = [&](int index, const std::vector<const std::vector<double>*>& columns) {
+    table[0].insert(table[0].end(), columns[0]->size(), double(index));
+    for (size_t c = 0; c < columns.size(); ++c)
+      table[c + 1].insert(table[c + 1].end(), columns[c]->begin(), columns[c]->end());
+  };
+  std::unique_ptr<RealFft3d<T>> fft;
+  for (int index = a.all ? 0 : a.index; index <= (a.all ? members - 1 : a.index); ++index) {
+    if (a.cross.empty()) {
+      // The field is read straight into the transform's buffer: no copy, no second allocation.
+      if (!fft) fft = std::make_unique<RealFft3d<T>>(n);
+      const GridFileInfo info = read_grid_into(a.field, index, n, fft->real());
+      const PowerSpectrum p = measure_power_spectrum_in_place(*fft, info.box_size_mpch, opts);
+      append(index, {&p.k, &p.pk, &p.nmodes});
+    } else {
+      const BasicGrid<T> field = read_grid_as<T>(a.field, index);
+      const BasicGrid<T> other = read_grid_as<T>(a.cross, index);
+      const CrossSpectrum c = measure_cross_spectrum(field, other, opts);
+      append(index, {&c.k, &c.pk1, &c.pk2, &c.pk12, &c.r, &c.nmodes});
+    }
   }
-  const BasicGrid<T> field = read_grid_as<T>(a.field, a.index);
-  const BasicGrid<T> other = read_grid_as<T>(a.cross, a.index);
-  const CrossSpectrum c = measure_cross_spectrum(field, other, opts);
-  emit_csv(a.out, {{"k", &c.k},
-                   {"pk1", &c.pk1},
-                   {"pk2", &c.pk2},
-                   {"pk12", &c.pk12},
-                   {"r", &c.r},
-                   {"nmodes", &c.nmodes}});
+  std::vector<CsvColumn> csv;
+  for (size_t c = a.all ? 0 : 1; c < names.size(); ++c) csv.push_back({names[c], &table[c]});
+  emit_csv(a.out, csv);
 }
 
 void run_pk(const PkArgs& a) {
@@ -68,15 +82,18 @@ void run_pk(const PkArgs& a) {
       throw Error(a.cross, "box size " + std::to_string(other.box_size_mpch) +
                                " Mpc/h differs from " + std::to_string(info.box_size_mpch) +
                                " Mpc/h in " + a.field);
+    if (a.all && other.count != info.count)
+      throw Error(a.cross, "--all: " + std::to_string(other.count) + " field(s), " + a.field +
+                               " has " + std::to_string(info.count));
     all_float32 = all_float32 && other.precision == GridPrecision::float32;
   }
   const double volume = info.box_size_mpch * info.box_size_mpch * info.box_size_mpch;
   opts.shot_noise = a.particles > 0 ? volume / a.particles : a.shot_noise;
   about_input(a.field, {"power spectrum", "cross spectrum"}, [&] {
     if (all_float32)
-      measure<float>(a, opts, info.n);
+      measure<float>(a, opts, info.n, info.count);
     else
-      measure<double>(a, opts, info.n);
+      measure<double>(a, opts, info.n, info.count);
   });
 }
 }  // namespace
@@ -86,7 +103,8 @@ void add_pk_command(CLI::App& app) {
   CLI::App* sub = app.add_subcommand(
       "pk", "Measure the power spectrum of a grid file (or the cross spectrum of two)");
   sub->footer(
-      "Output CSV: k,pk,nmodes (or k,pk1,pk2,pk12,r,nmodes with --cross); k in h/Mpc, P in\n"
+      "Output CSV: k,pk,nmodes (or k,pk1,pk2,pk12,r,nmodes with --cross; index first with\n"
+      "--all); k in h/Mpc, P in\n"
       "(Mpc/h)^3, P(k) = (L^3/N^6) |delta_k|^2 averaged over i <= |k|/(W k_F) < i+1, k <= k_N.\n"
       "See docs/statistics.md.");
   sub->add_option("field", args->field, "Grid file (HDF5, /delta)")->required();
@@ -106,9 +124,14 @@ void add_pk_command(CLI::App& app) {
                   "Subtract the Poisson shot noise L^3 / NP of NP particles from the auto spectra")
       ->check(positive_number())
       ->excludes(shot);
-  sub->add_option("--index", args->index, "Member of a stacked [M,N,N,N] file to use")
-      ->default_val(0)
-      ->check(whole_number(0, 2147483647));
+  CLI::Option* index =
+      sub->add_option("--index", args->index, "Member of a stacked [M,N,N,N] file to use")
+          ->default_val(0)
+          ->check(whole_number(0, 2147483647));
+  sub->add_flag("--all", args->all,
+                "Every member of a stacked file (with --cross, member i of each): one table "
+                "with the member's index as the first column")
+      ->excludes(index);
   sub->add_option("--out", args->out, "Output CSV (default: standard output)");
   sub->callback([args] { run_about(args->field, [&] { run_pk(*args); }); });
 }
