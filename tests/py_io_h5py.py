@@ -14,15 +14,9 @@ try:
 except ImportError as e:  # optional dependency: skip
     print(f"skipped: {e}")
     sys.exit(77)
+from checklib import check, failures, finish  # noqa: E402
 
 binary = sys.argv[1]
-failures = []
-
-
-def check(name, ok, detail=""):
-    print(("ok   " if ok else "FAIL ") + name + (f": {detail}" if detail and not ok else ""))
-    if not ok:
-        failures.append(name)
 
 
 def run(*args):
@@ -128,4 +122,4 @@ with tempfile.TemporaryDirectory(prefix="fieldflow_py_io_") as tmp:
           and r.stderr.count("\n") == 1, r.stderr)
 
 print(f"{0 if failures else 1} passed, {1 if failures else 0} failed")
-sys.exit(1 if failures else 0)
+finish()

@@ -16,18 +16,11 @@ try:
 except ImportError as e:  # optional dependency: skip
     print(f"skipped: {e}")
     sys.exit(77)
+from checklib import check, finish  # noqa: E402
 
 binary, source = sys.argv[1], sys.argv[2]
 sys.path.insert(0, os.path.join(source, "run"))
 from pk_check_noise import pass_rate  # noqa: E402
-
-failures = []
-
-
-def check(name, ok, detail=""):
-    print(("ok   " if ok else "FAIL ") + name + (f": {detail}" if not ok else ""))
-    if not ok:
-        failures.append(name)
 
 
 # One bin, relative sd 0.2 per field: the ratio's sd is 0.2 sqrt(1/S + 1/T) to first order.
@@ -76,4 +69,4 @@ with tempfile.TemporaryDirectory() as tmp:
         check(f"{args[1:] or args} refused with one line", out.returncode != 0 and
               len(out.stderr.strip().splitlines()) == 1 and what in out.stderr, out.stderr)
 
-sys.exit(1 if failures else 0)
+finish()

@@ -16,16 +16,10 @@ try:
 except ImportError as e:  # optional dependency: skip
     print(f"skipped: {e}")
     sys.exit(77)
+from checklib import check, finish  # noqa: E402
 
 binary, source = sys.argv[1], sys.argv[2]
 script = os.path.join(source, "run", "pk_groups.py")
-failures = []
-
-
-def check(name, ok, detail=""):
-    print(("ok   " if ok else "FAIL ") + name + (f": {detail}" if not ok else ""))
-    if not ok:
-        failures.append(name)
 
 
 def write(path, delta, box=64.0):
@@ -93,4 +87,4 @@ with tempfile.TemporaryDirectory() as tmp:
               out.returncode != 0 and len(out.stderr.strip().splitlines()) == 1 and
               what in out.stderr, out.stderr)
 
-sys.exit(1 if failures else 0)
+finish()
