@@ -103,9 +103,9 @@ void add_pk_command(CLI::App& app) {
   CLI::App* sub = app.add_subcommand(
       "pk", "Measure the power spectrum of a grid file (or the cross spectrum of two)");
   sub->footer(
-      "Output CSV: k,pk,nmodes (or k,pk1,pk2,pk12,r,nmodes with --cross; index first with\n"
-      "--all); k in h/Mpc, P in\n"
-      "(Mpc/h)^3, P(k) = (L^3/N^6) |delta_k|^2 averaged over i <= |k|/(W k_F) < i+1, k <= k_N.\n"
+      "Output CSV: k,pk,nmodes (or k,pk1,pk2,pk12,r,nmodes with --cross; --all puts index\n"
+      "first); k in h/Mpc, P in (Mpc/h)^3, P(k) = (L^3/N^6) |delta_k|^2 averaged over\n"
+      "i <= |k|/(W k_F) < i+1, k <= k_N.\n"
       "See docs/statistics.md.");
   sub->add_option("field", args->field, "Grid file (HDF5, /delta)")->required();
   sub->add_option("--cross", args->cross,

@@ -276,7 +276,7 @@ std::vector<CalibrationPass> fit_power(
     if (options.match_delta) rank_mapped(y);
     if (options.match_delta && options.zero_mean)
       for (int i = 0; i < options.samples; ++i)
-        set_mean_delta_zero(std::span<float>(y.field(i), size_t(n) * n * n), preprocessing.eps);
+        set_mean_delta_zero(std::span<float>(y.field(i), y.field_size()), preprocessing.eps);
     const std::vector<double> p = bin_power(y);
     CalibrationPass pass;
     // The NLL costs a pass of the flow over the fields: first and last pass only.
