@@ -8,13 +8,9 @@ import subprocess
 import sys
 import tempfile
 
-try:
-    import h5py
-    import numpy as np
-except ImportError as e:  # optional dependency: skip
-    print(f"skipped: {e}")
-    sys.exit(77)
-from checklib import check, failures, finish  # noqa: E402
+from checklib import check, failures, finish, optional
+
+h5py, np = optional("h5py", "numpy")
 
 binary = sys.argv[1]
 

@@ -10,13 +10,9 @@ import subprocess
 import sys
 import tempfile
 
-try:
-    import h5py
-    import numpy as np
-except ImportError as e:  # optional dependency: skip
-    print(f"skipped: {e}")
-    sys.exit(77)
-from checklib import check, finish  # noqa: E402
+from checklib import check, finish, optional
+
+h5py, np = optional("h5py", "numpy")
 
 binary, source = sys.argv[1], sys.argv[2]
 sys.path.insert(0, os.path.join(source, "run"))

@@ -5,18 +5,13 @@ every whole group passes (the remainder is no group); the ratio and scatter equa
 estimate of the same bins. Bad arguments and mismatched grids are refused with one line.
 Usage: py_run_pk_groups.py FIELDFLOW_BINARY SOURCE_DIR (exit 77 = skipped)."""
 import os
-import re
 import subprocess
 import sys
 import tempfile
 
-try:
-    import h5py
-    import numpy as np
-except ImportError as e:  # optional dependency: skip
-    print(f"skipped: {e}")
-    sys.exit(77)
-from checklib import check, finish  # noqa: E402
+from checklib import check, finish, optional
+
+h5py, np = optional("h5py", "numpy")
 
 binary, source = sys.argv[1], sys.argv[2]
 script = os.path.join(source, "run", "pk_groups.py")

@@ -273,10 +273,12 @@ std::vector<CalibrationPass> fit_power(
     for (size_t b = 0; b < B; ++b)
       change.log_scale.value[b] = t0[b] - calibration.log_scale.value[b];
     change.forward(y0, y, logdet.data());
-    if (options.match_delta) rank_mapped(y);
-    if (options.match_delta && options.zero_mean)
-      for (int i = 0; i < options.samples; ++i)
-        set_mean_delta_zero(std::span<float>(y.field(i), y.field_size()), preprocessing.eps);
+    if (options.match_delta) {
+      rank_mapped(y);
+      if (options.zero_mean)
+        for (int i = 0; i < options.samples; ++i)
+          set_mean_delta_zero(std::span<float>(y.field(i), y.field_size()), preprocessing.eps);
+    }
     const std::vector<double> p = bin_power(y);
     CalibrationPass pass;
     // The NLL costs a pass of the flow over the fields: first and last pass only.
