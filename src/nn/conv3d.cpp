@@ -181,6 +181,20 @@ inline void row_out_vectorised(const T* xb, int n, int ci_runtime, int k, ConvWe
   }
 }
 
+// The dot-product kernels' end: each accumulator summed across lanes, plus bias and activation,
+// into output voxel z0 + j (wrapped unless kInRow), channel o0 + q.
+template <typename T, int ZB, int OB, bool kInRow>
+inline void store_lane_sums(const Vec<T> (&acc)[ZB][OB], const T* bias, Activation<T> relu, int n,
+                            int z0, int o0, T* yrow, int co) {
+  const Tag<T> d;
+  for (int j = 0; j < ZB; ++j)
+    for (int q = 0; q < OB; ++q) {
+      T s = hn::GetLane(hn::SumOfLanes(d, acc[j][q])) + (bias ? bias[o0 + q] : T(0));
+      if (relu.on) s = std::max(s, relu.slope * s);
+      yrow[size_t(kInRow ? z0 + j : wrap_index_near(z0 + j, n)) * co + o0 + q] = s;
+    }
+}
+
 // Input channels vectorised: dot products for OB output channels at ZB voxels, summed across
 // lanes at the end. For convolutions with few outputs. Reads the input as it is (channels-last,
 // not padded): the z voxels a tile reads, wrapped, are listed once per tile, and the voxels it
@@ -245,12 +259,49 @@ inline void row_in_vectorised(const T* xb, int n, int ci, int k, ConvWeights<T> 
       }
     }
   }
+  store_lane_sums<T, ZB, OB, kInRow>(acc, bias, relu, n, z0, o0, yrow, co);
+}
+
+// The dot-product kernel for a 3^3 kernel and one input vector per voxel (ci = lanes), on the
+// 32-register targets: input voxel t of the tile's ZB + 2 meets z-tap c at output voxel t - c, so
+// each is loaded once for the three z-taps against 3 x OB weight vectors held in registers
+// (ZB x OB accumulators + 3 x OB weights + 1 input: at most 29 of 32). row_in_vectorised loads
+// each input once per tap, and GCC folded it into every output's multiply-add: 54 loads per 48
+// multiply-adds at 32^3 16->2 (AVX-512) where this takes 16. kInRow: the tile does not wrap, so its
+// voxels are constant offsets from one pointer; otherwise they are listed once per tile, wrapped.
+template <typename T, int ZB, int OB, bool kInRow>
+inline void row_in_one_vector_k3(const T* xb, int n, ConvWeights<T> w, const T* bias,
+                                 Activation<T> relu, int px, int py, int z0, int o0, T* yrow,
+                                 int co) {
+  const Tag<T> d;
+  const size_t L = hn::Lanes(d);
+  size_t z_offset[ZB + 2];  // voxel z0 - 1 + t of the row, wrapped, in elements
+  for (int t = 0; t < ZB + 2; ++t)
+    z_offset[t] = size_t(kInRow ? z0 - 1 + t : wrap_index(z0 - 1 + t, n)) * L;
+  Vec<T> acc[ZB][OB];
   for (int j = 0; j < ZB; ++j)
-    for (int q = 0; q < OB; ++q) {
-      T s = hn::GetLane(hn::SumOfLanes(d, acc[j][q])) + (bias ? bias[o0 + q] : T(0));
-      if (relu.on) s = std::max(s, relu.slope * s);
-      yrow[size_t(kInRow ? z0 + j : wrap_index_near(z0 + j, n)) * co + o0 + q] = s;
+    for (int q = 0; q < OB; ++q) acc[j][q] = hn::Zero(d);
+  const T* w_out = w.w + size_t(o0) * w.out_stride;
+  for (int a = 0; a < 3; ++a) {
+    const int xx = wrap_index_near(px + a - 1, n);
+    for (int bb = 0; bb < 3; ++bb) {
+      const T* row = xb + (size_t(xx) * n + wrap_index_near(py + bb - 1, n)) * n * L;
+      const T* w_ab = w_out + size_t(a * 3 + bb) * 3 * w.tap_stride;
+      Vec<T> wv[3][OB];
+      for (int c = 0; c < 3; ++c)
+        for (int q = 0; q < OB; ++q)
+          wv[c][q] = hn::LoadU(d, w_ab + size_t(c) * w.tap_stride + size_t(q) * w.out_stride);
+      const T* x0 = row + (kInRow ? z_offset[0] : 0);
+      HWY_UNROLL(16)
+      for (int t = 0; t < ZB + 2; ++t) {
+        const Vec<T> xv = hn::LoadU(d, kInRow ? x0 + size_t(t) * L : row + z_offset[t]);
+        for (int c = 0; c < 3; ++c)
+          if (t - c >= 0 && t - c < ZB)
+            for (int q = 0; q < OB; ++q) acc[t - c][q] = hn::MulAdd(xv, wv[c][q], acc[t - c][q]);
+      }
     }
+  }
+  store_lane_sums<T, ZB, OB, kInRow>(acc, bias, relu, n, z0, o0, yrow, co);
 }
 
 // z voxels per tile: ZB x VB accumulators plus VB weight vectors and a broadcast input (32
@@ -316,6 +367,12 @@ void rows_in(const T* xb, int n, int ci, int k, ConvWeights<T> w, const T* bias,
   // row).
   const int z_begin = r, z_end = z_begin + n;
   int z0 = z_begin;
+  if (one_vector && k == 3 && !kFewRegisters) {  // (AVX2's 8->2 keeps the kernel below: unmeasured)
+    for (; z0 + ZB + r <= n; z0 += ZB)
+      row_in_one_vector_k3<T, ZB, OB, true>(xb, n, w, bias, relu, px, py, z0, o0, yrow, co);
+    for (; z0 + ZB <= z_end; z0 += ZB)
+      row_in_one_vector_k3<T, ZB, OB, false>(xb, n, w, bias, relu, px, py, z0, o0, yrow, co);
+  }
   for (; z0 + ZB + r <= n; z0 += ZB)
     if (one_vector)
       row_in_vectorised<T, ZB, OB, true>(xb, n, ci, k, w, bias, relu, px, py, z0, o0, yrow, co);
