@@ -88,6 +88,7 @@ class ParticleMesh {
   std::vector<int> slab_of_;                // painting: slab of two x-planes per particle
   std::vector<size_t> slab_start_;          // first entry of each slab in sorted_cells_
   std::vector<CicCell> sorted_cells_;       // cells_ sorted (stably) by slab
+  std::vector<size_t> slab_next_;           // painting's sort: per thread and slab
   std::vector<std::complex<float>> psi_k_;  // spectral: psi_k kept across the three inverses
   std::vector<float> green_;                // psi_k / delta_k per mode, for green_count_ particles
   long green_count_ = -1;
