@@ -275,9 +275,9 @@ inline void row_in_one_vector_k3(const T* xb, int n, ConvWeights<T> w, const T* 
                                  int co) {
   const Tag<T> d;
   const size_t L = hn::Lanes(d);
-  size_t z_offset[ZB + 2];  // voxel z0 - 1 + t of the row, wrapped, in elements
-  for (int t = 0; t < ZB + 2; ++t)
-    z_offset[t] = size_t(kInRow ? z0 - 1 + t : wrap_index(z0 - 1 + t, n)) * L;
+  size_t z_offset[ZB + 2];  // !kInRow: voxel z0 - 1 + t of the row, wrapped, in elements
+  if constexpr (!kInRow)
+    for (int t = 0; t < ZB + 2; ++t) z_offset[t] = size_t(wrap_index(z0 - 1 + t, n)) * L;
   Vec<T> acc[ZB][OB];
   for (int j = 0; j < ZB; ++j)
     for (int q = 0; q < OB; ++q) acc[j][q] = hn::Zero(d);
@@ -291,7 +291,7 @@ inline void row_in_one_vector_k3(const T* xb, int n, ConvWeights<T> w, const T* 
       for (int c = 0; c < 3; ++c)
         for (int q = 0; q < OB; ++q)
           wv[c][q] = hn::LoadU(d, w_ab + size_t(c) * w.tap_stride + size_t(q) * w.out_stride);
-      const T* x0 = row + (kInRow ? z_offset[0] : 0);
+      const T* x0 = row + size_t(z0 - 1) * L;  // kInRow: the tile's first voxel
       HWY_UNROLL(16)
       for (int t = 0; t < ZB + 2; ++t) {
         const Vec<T> xv = hn::LoadU(d, kInRow ? x0 + size_t(t) * L : row + z_offset[t]);
@@ -366,21 +366,23 @@ void rows_in(const T* xb, int n, int ci, int k, ConvWeights<T> w, const T* bias,
   // round to r - 1, make one wrapped stretch (one table tile rather than one at each end of the
   // row).
   const int z_begin = r, z_end = z_begin + n;
+  // One input vector per voxel and a 3^3 kernel on 32 registers: the sliding kernel (AVX2's 8->2
+  // keeps row_in_vectorised: unmeasured).
+  const bool sliding = one_vector && k == 3 && !kFewRegisters;
   int z0 = z_begin;
-  if (one_vector && k == 3 && !kFewRegisters) {  // (AVX2's 8->2 keeps the kernel below: unmeasured)
-    for (; z0 + ZB + r <= n; z0 += ZB)
-      row_in_one_vector_k3<T, ZB, OB, true>(xb, n, w, bias, relu, px, py, z0, o0, yrow, co);
-    for (; z0 + ZB <= z_end; z0 += ZB)
-      row_in_one_vector_k3<T, ZB, OB, false>(xb, n, w, bias, relu, px, py, z0, o0, yrow, co);
-  }
   for (; z0 + ZB + r <= n; z0 += ZB)
-    if (one_vector)
+    if (sliding)
+      row_in_one_vector_k3<T, ZB, OB, true>(xb, n, w, bias, relu, px, py, z0, o0, yrow, co);
+    else if (one_vector)
       row_in_vectorised<T, ZB, OB, true>(xb, n, ci, k, w, bias, relu, px, py, z0, o0, yrow, co);
     else
       row_in_vectorised<T, ZB, OB, false, true>(xb, n, ci, k, w, bias, relu, px, py, z0, o0, yrow,
                                                 co);
   for (; z0 + ZB <= z_end; z0 += ZB)
-    row_in_vectorised<T, ZB, OB, false>(xb, n, ci, k, w, bias, relu, px, py, z0, o0, yrow, co);
+    if (sliding)
+      row_in_one_vector_k3<T, ZB, OB, false>(xb, n, w, bias, relu, px, py, z0, o0, yrow, co);
+    else
+      row_in_vectorised<T, ZB, OB, false>(xb, n, ci, k, w, bias, relu, px, py, z0, o0, yrow, co);
   for (; z0 < z_end; ++z0)
     row_in_vectorised<T, 1, OB, false>(xb, n, ci, k, w, bias, relu, px, py, z0, o0, yrow, co);
 }
