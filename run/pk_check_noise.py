@@ -20,11 +20,17 @@ from compare_fields import field_pks, half_nyquist  # noqa: E402
 
 def pass_rate(pk, samples, test, tol, draws=200000, seed=0):
     """Share of draws with |mean_s / mean_t - 1| < tol in every bin; pk [fields, bins]."""
-    mean = pk.mean(axis=0)
-    cov = np.atleast_2d(np.cov(pk / mean, rowvar=False))
+    cov = np.atleast_2d(np.cov(pk / pk.mean(axis=0), rowvar=False))
+    return model_pass_rate(np.ones(len(cov)), cov, cov, samples, test, tol, draws, seed)
+
+
+def model_pass_rate(ratio, cov_samples, cov_test, samples, test, tol, draws=200000, seed=0):
+    """The same for a model whose mean P(k) is `ratio` times the truth's and whose samples' P(k)
+    has the relative covariance cov_samples (the test fields': cov_test); also the median
+    largest |ratio - 1|."""
     rng = np.random.default_rng(seed)
-    s = rng.multivariate_normal(np.ones(len(mean)), cov / samples, size=draws)
-    t = rng.multivariate_normal(np.ones(len(mean)), cov / test, size=draws)
+    s = rng.multivariate_normal(ratio, cov_samples / samples, size=draws)
+    t = rng.multivariate_normal(np.ones(len(ratio)), cov_test / test, size=draws)
     worst = np.abs(s / t - 1).max(axis=1)
     return float(np.mean(worst < tol)), float(np.median(worst))
 

@@ -5,10 +5,12 @@ many disjoint groups of GROUP samples have every bin within TOL of the ensemble'
 issue 9's check of 64 samples would pass against a test set without noise of its own).
 
     run/pk_groups.py BIN SAMPLES.h5 [SAMPLES.h5 ...] --ref REF.h5 [--ref REF.h5 ...]
-                     [--group 64] [--tol 0.05]
+                     [--group 64] [--tol 0.05] [--test 256]
 
 BIN is the fieldflow binary (P(k) by `fieldflow pk --all`, as run/compare_fields.py measures
-it). Stacks on each side are pooled in the order given; groups are consecutive samples. Use
+it). `--test N` adds the pass rate of the check against N test fields, with each side's means
+drawn as Gaussians (the samples': their mean and covariance; the test fields': the reference's
+covariance about its mean), smoother than the group count. Stacks on each side are pooled in the order given; groups are consecutive samples. Use
 training-side simulations as the reference, never the test set.
 """
 import argparse
@@ -18,6 +20,7 @@ import sys
 import numpy as np
 
 from compare_fields import field_pks, half_nyquist
+from pk_check_noise import model_pass_rate
 
 
 def pooled_pks(binary, paths):
@@ -51,9 +54,10 @@ def main():
     parser.add_argument("--ref", action="append", required=True)
     parser.add_argument("--group", type=int, default=64)
     parser.add_argument("--tol", type=float, default=0.05)
+    parser.add_argument("--test", type=int, default=0)
     a = parser.parse_args()
-    if a.group < 1 or not a.tol > 0:
-        sys.exit("pk_groups.py: --group must be >= 1 and --tol > 0")
+    if a.group < 1 or not a.tol > 0 or a.test < 0:
+        sys.exit("pk_groups.py: --group must be >= 1, --tol > 0 and --test >= 0")
     try:
         k, ref = pooled_pks(a.binary, a.ref)
         k_s, samples = pooled_pks(a.binary, a.samples)
@@ -73,6 +77,14 @@ def main():
     largest = group_pass(samples, ref_mean, a.group, a.tol)
     print(f"  groups of {a.group} within {a.tol:g} in every bin: {(largest < a.tol).sum()} of "
           f"{len(largest)} (median largest |ratio - 1| {np.median(largest):.3f})")
+    if a.test:
+        relative_cov = lambda pk: np.atleast_2d(np.cov(pk / pk.mean(axis=0), rowvar=False))  # noqa: E731
+        ratio = samples_mean / ref_mean
+        model, _ = model_pass_rate(ratio, relative_cov(samples), relative_cov(ref), a.group, a.test, a.tol)
+        perfect, _ = model_pass_rate(np.ones(len(k)), relative_cov(ref), relative_cov(ref), a.group, a.test,
+                                     a.tol)
+        print(f"  against {a.test} test fields, {a.group} samples pass {100 * model:.0f}% of the time "
+              f"(a perfect model: {100 * perfect:.0f}%)")
 
 
 if __name__ == "__main__":

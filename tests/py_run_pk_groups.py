@@ -1,7 +1,9 @@
 """run/pk_groups.py, samples against a reference ensemble: on stacks written by h5py, samples that
 are the reference fields scaled by 1.1 have 1.21 of its mean P(k) in every bin, the same scatter,
 and no group within 5%; the reference against itself has ratio 1, and with a loose tolerance
-every whole group passes (the remainder is no group); the ratio and scatter equal a numpy
+every whole group passes (the remainder is no group); `--test N` gives the scaled samples a pass
+rate of 0 and the reference against itself that of a perfect model, higher for a larger test
+set; the ratio and scatter equal a numpy
 estimate of the same bins. Bad arguments and mismatched grids are refused with one line.
 Usage: py_run_pk_groups.py FIELDFLOW_BINARY SOURCE_DIR (exit 77 = skipped)."""
 import os
@@ -49,6 +51,10 @@ with tempfile.TemporaryDirectory() as tmp:
         check("the same scatter", np.allclose(values(out.stdout, "scatter, samples"),
                                               values(out.stdout, "scatter, reference"), atol=1e-3))
         check("no group of 8 within 5%", "in every bin: 0 of 2" in out.stdout, out.stdout)
+        check("no pass rate without --test", "test fields" not in out.stdout, out.stdout)
+        out_test = run(scaled, "--ref", ref_a, "--ref", ref_b, "--group", "8", "--test", "64")
+        check("scaled samples never pass against 64 test fields",
+              "pass 0% of the time" in out_test.stdout, out_test.stdout + out_test.stderr)
         # The same bins by numpy: |k| in [i, i + 1) fundamentals, below k_N/2 (8 cells of 16).
         n = 16
         k1 = np.fft.fftfreq(n) * n
@@ -69,11 +75,22 @@ with tempfile.TemporaryDirectory() as tmp:
     ratio = values(out.stdout, "ratio of mean P(k)") if out.returncode == 0 else None
     check("the reference against itself: ratio 1",
           ratio is not None and np.allclose(ratio, 1, atol=1e-6), out.stderr)
+    rates = []
+    for test in ("16", "256"):
+        out = run(ref_a, ref_b, "--ref", ref_a, "--ref", ref_b, "--group", "20", "--test", test)
+        line = next((l for l in out.stdout.splitlines() if "test fields" in l), "")
+        numbers = [int(x.rstrip("%)")) for x in line.split() if x.rstrip("%)").isdigit() and "%" in x]
+        rates.append(numbers)
+        check(f"the reference against itself passes as a perfect model ({test} test fields): {line}",
+              len(numbers) == 2 and numbers[0] == numbers[1], out.stderr)
+    check(f"a larger test set passes more often: {rates}",
+          all(len(r) == 2 for r in rates) and rates[1][0] > rates[0][0])
     other = os.path.join(tmp, "other_box.h5")
     write(other, fields[:4], box=50.0)
     for args, what in (((scaled, "--ref", ref_a, "--group", "64"), "fewer than one group"),
                        ((scaled, "--ref", ref_a, "--group", "0"), "--group must be"),
                        ((scaled, "--ref", ref_a, "--tol", "-1"), "--tol > 0"),
+                       ((scaled, "--ref", ref_a, "--test", "-1"), "--test >= 0"),
                        ((other, "--ref", ref_a, "--group", "2"), "k bins differ"),
                        ((scaled, "--ref", ref_a, "--ref", other), "other_box.h5: its k bins"),
                        ((os.path.join(tmp, "none.h5"), "--ref", ref_a), "none.h5")):
