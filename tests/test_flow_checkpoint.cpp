@@ -636,21 +636,24 @@ TEST(FlowCheckpoint, ShippedModelsWithoutPk0KeepTheOldRule) {
   }
 }
 
-// The calibrated model: its base measures the k = 0 mode, and it carries the spectral scales of the
-// bins below k_N/2 and the marginal map that run/calibrate.sh fitted (models/README.md); a sample
-// of it lies above delta = -1 - eps and has a finite log p.
-TEST(FlowCheckpoint, ShippedCalibratedModelLoads) {
-  FlowCheckpoint c =
-      load_flow_checkpoint(std::string(FIELDFLOW_SOURCE_DIR) + "/models/flow32_calibrated.h5");
+// The calibrated models: the base measures the k = 0 mode, and each carries the spectral scales of
+// the bins below k_N/2 and the marginal map that run/calibrate.sh fitted (models/README.md); a
+// sample of it lies above delta = -1 - eps and has a finite log p. flow32_deep has eight channel
+// couplings of 64 hidden channels at 16^3.
+void expect_shipped_calibrated_model(const std::string& name, double scale_bin1, double scale_bin7,
+                                     int channel_couplings_16) {
+  SCOPED_TRACE(name);
+  FlowCheckpoint c = load_flow_checkpoint(std::string(FIELDFLOW_SOURCE_DIR) + "/models/" + name);
   const FlowSpec& s = c.flow->spec();
+  EXPECT_EQ(s.levels.at(0).channel_couplings, channel_couplings_16);  // after the first squeeze
   EXPECT_GT(s.base_pk0, 0.0);
   const double L = s.base_box_size_mpch, volume_factor = std::pow(double(s.grid), 3) / (L * L * L);
   EXPECT_DOUBLE_EQ(c.flow->correlated_base()->eigenvalues()[0], s.base_pk0 * volume_factor);
   ASSERT_NE(c.flow->calibration(), nullptr);
   const std::vector<float>& log_scale = c.flow->calibration()->log_scale.value;
   // The bins below 0.38 h/Mpc (1-7) fitted, the others (and k = 0) at scale 1.
-  EXPECT_NEAR(std::exp(log_scale[1]), 0.8233, 1e-4);
-  EXPECT_NEAR(std::exp(log_scale[7]), 1.0329, 1e-4);
+  EXPECT_NEAR(std::exp(log_scale[1]), scale_bin1, 1e-4);
+  EXPECT_NEAR(std::exp(log_scale[7]), scale_bin7, 1e-4);
   for (size_t b = 0; b < log_scale.size(); ++b)
     if (b == 0 || b > 7) {
       EXPECT_EQ(log_scale[b], 0.f) << b;
@@ -660,6 +663,11 @@ TEST(FlowCheckpoint, ShippedCalibratedModelLoads) {
   const GridF sample = sample_field(c, 3, 0, 1.0, true);
   for (float v : sample.values) ASSERT_GT(v, -1.0f - 1e-3f);
   EXPECT_TRUE(std::isfinite(field_log_density(c, sample)));
+}
+
+TEST(FlowCheckpoint, ShippedCalibratedModelsLoad) {
+  expect_shipped_calibrated_model("flow32_calibrated.h5", 0.8233, 1.0329, 2);
+  expect_shipped_calibrated_model("flow32_deep.h5", 0.8976, 1.0179, 8);
 }
 
 // delta against the field's own mean density: mean 0, 1 + delta + eps scaled by one factor (so
