@@ -10,8 +10,9 @@ issue 9's check of 64 samples would pass against a test set without noise of its
 BIN is the fieldflow binary (P(k) by `fieldflow pk --all`, as run/compare_fields.py measures
 it). `--test N` adds the pass rate of the check against N test fields, with each side's means
 drawn as Gaussians (the samples': their mean and covariance; the test fields': the reference's
-covariance about its mean), smoother than the group count. Stacks on each side are pooled in the order given; groups are consecutive samples. Use
-training-side simulations as the reference, never the test set.
+covariance about its mean), smoother than the group count. Stacks on each side are pooled in
+the order given; groups are consecutive samples. Use training-side simulations as the
+reference, never the test set.
 """
 import argparse
 import subprocess
@@ -78,13 +79,12 @@ def main():
     print(f"  groups of {a.group} within {a.tol:g} in every bin: {(largest < a.tol).sum()} of "
           f"{len(largest)} (median largest |ratio - 1| {np.median(largest):.3f})")
     if a.test:
-        relative_cov = lambda pk: np.atleast_2d(np.cov(pk / pk.mean(axis=0), rowvar=False))  # noqa: E731
-        ratio = samples_mean / ref_mean
-        model, _ = model_pass_rate(ratio, relative_cov(samples), relative_cov(ref), a.group, a.test, a.tol)
-        perfect, _ = model_pass_rate(np.ones(len(k)), relative_cov(ref), relative_cov(ref), a.group, a.test,
-                                     a.tol)
-        print(f"  against {a.test} test fields, {a.group} samples pass {100 * model:.0f}% of the time "
-              f"(a perfect model: {100 * perfect:.0f}%)")
+        cov_s, cov_r = (np.atleast_2d(np.cov(pk / pk.mean(axis=0), rowvar=False))
+                        for pk in (samples, ref))
+        model, _ = model_pass_rate(samples_mean / ref_mean, cov_s, cov_r, a.group, a.test, a.tol)
+        perfect, _ = model_pass_rate(np.ones(len(k)), cov_r, cov_r, a.group, a.test, a.tol)
+        print(f"  against {a.test} test fields, {a.group} samples pass {100 * model:.0f}% of the "
+              f"time (a perfect model: {100 * perfect:.0f}%)")
 
 
 if __name__ == "__main__":

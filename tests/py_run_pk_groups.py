@@ -3,8 +3,8 @@ are the reference fields scaled by 1.1 have 1.21 of its mean P(k) in every bin, 
 and no group within 5%; the reference against itself has ratio 1, and with a loose tolerance
 every whole group passes (the remainder is no group); `--test N` gives the scaled samples a pass
 rate of 0 and the reference against itself that of a perfect model, higher for a larger test
-set; the ratio and scatter equal a numpy
-estimate of the same bins. Bad arguments and mismatched grids are refused with one line.
+set; the ratio and scatter equal a numpy estimate of the same bins. Bad arguments and
+mismatched grids are refused with one line.
 Usage: py_run_pk_groups.py FIELDFLOW_BINARY SOURCE_DIR (exit 77 = skipped)."""
 import os
 import subprocess
@@ -79,9 +79,10 @@ with tempfile.TemporaryDirectory() as tmp:
     for test in ("16", "256"):
         out = run(ref_a, ref_b, "--ref", ref_a, "--ref", ref_b, "--group", "20", "--test", test)
         line = next((l for l in out.stdout.splitlines() if "test fields" in l), "")
-        numbers = [int(x.rstrip("%)")) for x in line.split() if x.rstrip("%)").isdigit() and "%" in x]
+        numbers = [int(x.rstrip("%)")) for x in line.split()
+                   if "%" in x and x.rstrip("%)").isdigit()]
         rates.append(numbers)
-        check(f"the reference against itself passes as a perfect model ({test} test fields): {line}",
+        check(f"the reference against itself passes as a perfect model ({test} test): {line}",
               len(numbers) == 2 and numbers[0] == numbers[1], out.stderr)
     check(f"a larger test set passes more often: {rates}",
           all(len(r) == 2 for r in rates) and rates[1][0] > rates[0][0])
