@@ -18,9 +18,14 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from compare_fields import field_pks, half_nyquist  # noqa: E402
 
 
+def relative_covariance(pk):
+    """Covariance between bins of P(k) over its mean; pk [fields, bins]."""
+    return np.atleast_2d(np.cov(pk / pk.mean(axis=0), rowvar=False))
+
+
 def pass_rate(pk, samples, test, tol, draws=200000, seed=0):
     """Share of draws with |mean_s / mean_t - 1| < tol in every bin; pk [fields, bins]."""
-    cov = np.atleast_2d(np.cov(pk / pk.mean(axis=0), rowvar=False))
+    cov = relative_covariance(pk)
     return model_pass_rate(np.ones(len(cov)), cov, cov, samples, test, tol, draws, seed)
 
 

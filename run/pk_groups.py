@@ -21,7 +21,7 @@ import sys
 import numpy as np
 
 from compare_fields import field_pks, half_nyquist
-from pk_check_noise import model_pass_rate
+from pk_check_noise import model_pass_rate, pass_rate, relative_covariance
 
 
 def pooled_pks(binary, paths):
@@ -79,10 +79,9 @@ def main():
     print(f"  groups of {a.group} within {a.tol:g} in every bin: {(largest < a.tol).sum()} of "
           f"{len(largest)} (median largest |ratio - 1| {np.median(largest):.3f})")
     if a.test:
-        cov_s, cov_r = (np.atleast_2d(np.cov(pk / pk.mean(axis=0), rowvar=False))
-                        for pk in (samples, ref))
-        model, _ = model_pass_rate(samples_mean / ref_mean, cov_s, cov_r, a.group, a.test, a.tol)
-        perfect, _ = model_pass_rate(np.ones(len(k)), cov_r, cov_r, a.group, a.test, a.tol)
+        model, _ = model_pass_rate(samples_mean / ref_mean, relative_covariance(samples),
+                                   relative_covariance(ref), a.group, a.test, a.tol)
+        perfect, _ = pass_rate(ref, a.group, a.test, a.tol)
         print(f"  against {a.test} test fields, {a.group} samples pass {100 * model:.0f}% of the "
               f"time (a perfect model: {100 * perfect:.0f}%)")
 
