@@ -19,10 +19,10 @@
 # flow on the training sources with run/calibrate.sh (K_MAX and CALIBRATE_SAMPLES pass on as its
 # K_MAX and SAMPLES) into RUN_DIR/calibrated.h5 and checks that on the test set the same way.
 # Example, the lead's science run (docs/train.md):
-#   run/train_science.sh configs/train.yaml /work/data/sims_train/train.h5 \
-#       /work/data/sims256/test.h5 runs/science
+#   run/train_science.sh configs/train.yaml sims/train.h5 sims/test.h5 runs/science
+# (sims/: `mpirun -np 2 build/fieldflow simulate configs/simulate.yaml --set output_dir=sims`)
 set -euo pipefail
-[ $# -ge 4 ] || { sed -n 2,23p "$0"; exit 2; }
+[ $# -ge 4 ] || { sed -n 2,24p "$0"; exit 2; }
 here=$(cd "$(dirname "$0")/.." && pwd)
 bin=${FIELDFLOW_BIN:-$here/build/fieldflow}
 ranks=${RANKS:-$(nproc)}
