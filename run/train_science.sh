@@ -22,7 +22,7 @@
 #   run/train_science.sh configs/train.yaml sims/train.h5 sims/test.h5 runs/science
 # (sims/: `mpirun -np 2 build/fieldflow simulate configs/simulate.yaml --set output_dir=sims`)
 set -euo pipefail
-[ $# -ge 4 ] || { sed -n 2,24p "$0"; exit 2; }
+[ $# -ge 4 ] || { sed -n 2,23p "$0"; exit 2; }
 here=$(cd "$(dirname "$0")/.." && pwd)
 bin=${FIELDFLOW_BIN:-$here/build/fieldflow}
 ranks=${RANKS:-$(nproc)}
