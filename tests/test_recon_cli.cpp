@@ -11,6 +11,7 @@
 #include <sstream>
 
 #include "fieldflow/core/config.hpp"
+#include "fieldflow/core/error.hpp"
 #include "fieldflow/flow/base.hpp"
 #include "fieldflow/flow/checkpoint.hpp"
 #include "fieldflow/io/grid_file.hpp"
@@ -233,6 +234,63 @@ TEST(DenoiseSettings, PriorRangeComesFromTheCheckpoint) {
   EXPECT_NE(fixed, trained);
   const auto [older, older_json] = run(log1p_checkpoint(), {});
   EXPECT_NE(older_json.find("the checkpoint records no training range"), std::string::npos);
+}
+
+// map.runaway: masked voxels of the MAP beyond the recorded training range (no margin) are
+// counted in the summary, the JSON and the HDF5 file, with a warning line; `refuse` stops with one
+// line and writes nothing. A checkpoint whose recorded range is tiny makes every prior's MAP leave
+// it in masked voxels; one with a wide range gives 0; one with none, null.
+TEST(DenoiseSettings, RunawayIsCountedAndWarnOrRefuse) {
+  const Preprocessing pre{PreprocessTransform::log1p, -0.1, 0.5};
+  const std::string tight = checkpoint_file("log1p_tight.h5", pre, 0.02, 64.0, -0.05, 0.05);
+  const std::string wide = checkpoint_file("log1p_wide.h5", pre, 0.02, 64.0, -50.0, 50.0);
+  const fs::path dir = scratch() / "runaway";
+  const std::string out = (dir / "r.h5").string(), truth = truth_file(16, 3);
+  const std::string json = (dir / "r_summary.json").string();
+  auto settings = [&](const std::string& checkpoint, const std::vector<std::string>& set) {
+    return settings_of(base_yaml(checkpoint, truth, out), set);
+  };
+  const fs::path log_path = dir / "log.txt";
+  fs::create_directories(dir);
+  std::FILE* log = std::fopen(log_path.c_str(), "w");
+  const DenoiseSummary warned = run_denoise(settings(tight, {}), log);
+  std::fclose(log);
+  EXPECT_GT(warned.map_masked_beyond_training, 0);
+  const std::vector<double> y = read_cube(out, "map_y"), mask = read_cube(out, "mask");
+  long count = 0;
+  for (size_t i = 0; i < y.size(); ++i) count += mask[i] == 0 && std::fabs(y[i]) > 0.05;
+  EXPECT_NEAR(double(warned.map_masked_beyond_training), double(count), 2.0);  // float32 y
+  EXPECT_NE(read_text(json).find("\"masked_voxels_beyond_training\": " +
+                                 std::to_string(warned.map_masked_beyond_training)),
+            std::string::npos);
+  {
+    h5::File f = h5::File::open(out);
+    EXPECT_EQ(f.root().open_dataset("map").read_attribute<long>("masked_voxels_beyond_training"),
+              warned.map_masked_beyond_training);
+  }
+  EXPECT_NE(read_text(log_path.string())
+                .find("denoise: warning: " + std::to_string(warned.map_masked_beyond_training) +
+                      " masked voxel(s) of the MAP beyond the training "
+                      "fields' range y in [-0.05, 0.05]"),
+            std::string::npos)
+      << read_text(log_path.string());
+
+  fs::remove(out);
+  try {
+    run_denoise(settings(tight, {"denoise.map.runaway=refuse"}), nullptr);
+    ADD_FAILURE() << "map.runaway: refuse did not refuse";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("denoise.map.runaway: refuse: "), std::string::npos)
+        << e.what();
+  }
+  EXPECT_FALSE(fs::exists(out));
+
+  EXPECT_EQ(run_denoise(settings(wide, {"denoise.map.runaway=refuse"}), nullptr)
+                .map_masked_beyond_training,
+            0);
+  EXPECT_NE(read_text(json).find("\"masked_voxels_beyond_training\": 0,"), std::string::npos);
+  EXPECT_EQ(run_denoise(settings(log1p_checkpoint(), {}), nullptr).map_masked_beyond_training, -1);
+  EXPECT_NE(read_text(json).find("\"masked_voxels_beyond_training\": null,"), std::string::npos);
 }
 
 // Every key changes what comes out.

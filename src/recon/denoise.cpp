@@ -80,6 +80,10 @@ SettingsTable<MapSettings> map_table() {
               "the prior's fixed range in y, low end")
       .number("y_max", &M::y_max, MapSettings{}.y_max, Range::any(),
               "the prior's fixed range in y, high end")
+      .choice("runaway", &M::runaway, MapSettings{}.runaway, {"warn", "refuse"},
+              "masked voxels of the MAP beyond the training fields' recorded range of y (no "
+              "margin; the prior alone acts there): warn (a warning line, counted in the "
+              "outputs) or refuse (one error line, no output)")
       .check([](const M& m, const Reject& reject) {
         if (!(m.y_min < m.y_max)) reject("y_max", "must be above y_min");
       });
@@ -533,6 +537,17 @@ Reconstruction reconstruct(const Observation& o, const std::vector<double>& eige
   return r;
 }
 
+// Masked voxels (no data: the prior alone acts) whose y lies outside the training fields' range;
+// -1 when the checkpoint records no range.
+long masked_beyond_training(const std::vector<double>& y, const Observation& o,
+                            const TrainingData& data) {
+  if (!(std::isfinite(data.y_min) && std::isfinite(data.y_max))) return -1;
+  long count = 0;
+  for (size_t i = 0; i < y.size(); ++i)
+    count += o.mask[i] <= 0 && (y[i] < data.y_min || y[i] > data.y_max);
+  return count;
+}
+
 // Everything before the posterior sampling, the same on every process: the checks, the
 // observation, the prior's P(k), the split, the WF, the MAP and their combination.
 struct Prepared {
@@ -542,6 +557,7 @@ struct Prepared {
   Observation obs;
   DenoiseSettings resolved;  // the settings with the prior's range in y resolved
   std::string range_source;
+  long masked_beyond_training = -1;  // the MAP's, masked_beyond_training()
   PriorTable prior;
   double k_split = 0.0;
   std::string k_split_source;
@@ -667,6 +683,17 @@ Prepared prepare(const DenoiseSettings& s, const DenoiseSummary& summary, std::F
   }
 
   p.rec = reconstruct(obs, lambda, flow, *ckpt.flow, ckpt.preprocessing, resolved, log);
+  p.masked_beyond_training = masked_beyond_training(p.rec.map.y, obs, ckpt.data);
+  if (p.masked_beyond_training > 0) {
+    const std::string what =
+        std::to_string(p.masked_beyond_training) +
+        " masked voxel(s) of the MAP beyond the training fields' range y in [" +
+        format_number(ckpt.data.y_min) + ", " + format_number(ckpt.data.y_max) +
+        "]: the prior's density runs away where no data constrain it (docs/denoise.md, "
+        "\"Runaway\")";
+    if (s.map.runaway == "refuse") throw Error(s.source, "denoise.map.runaway: refuse: " + what);
+    if (log) std::fprintf(log, "denoise: warning: %s\n", what.c_str());
+  }
   p.combined =
       combine_by_wavenumber(p.rec.wf.x, p.rec.map.delta, obs.n, obs.box_size_mpch, k_split);
   return p;
@@ -755,6 +782,7 @@ DenoiseSummary run_denoise(const DenoiseSettings& s, std::FILE* log, const Chain
   summary.map_iterations = rec.map.iterations;
   summary.map_seconds = rec.map.seconds;
   summary.map_stop = rec.map.stop;
+  summary.map_masked_beyond_training = prepared->masked_beyond_training;
   summary.k_split_hmpc = k_split;
 
   // Posterior samples, the chains shared over the ranks, from the MAP.
@@ -804,6 +832,9 @@ DenoiseSummary run_denoise(const DenoiseSettings& s, std::FILE* log, const Chain
     h5::Dataset md = root.open_dataset("map");
     md.write_attribute("iterations", int64_t(rec.map.iterations));
     md.write_attribute_string("stop", rec.map.stop);
+    if (prepared->masked_beyond_training >= 0)
+      md.write_attribute("masked_voxels_beyond_training",
+                         int64_t(prepared->masked_beyond_training));
     std::vector<double> table;
     for (size_t i = 0; i < prior.k_hmpc.size(); ++i) {
       table.push_back(prior.k_hmpc[i]);
@@ -839,8 +870,11 @@ DenoiseSummary run_denoise(const DenoiseSettings& s, std::FILE* log, const Chain
        << ", \"objective\": " << json_number(rec.map.objective)
        << ", \"gradient_rms\": " << json_number(rec.map.gradient_rms)
        << ", \"restarts\": " << rec.map.restarts
-       << ", \"voxels_beyond_range\": " << rec.map.beyond_range << ", \"range_y\": ["
-       << json_number(prepared->resolved.map.y_min) << ", "
+       << ", \"voxels_beyond_range\": " << rec.map.beyond_range
+       << ", \"masked_voxels_beyond_training\": "
+       << (prepared->masked_beyond_training >= 0 ? std::to_string(prepared->masked_beyond_training)
+                                                 : "null")
+       << ", \"range_y\": [" << json_number(prepared->resolved.map.y_min) << ", "
        << json_number(prepared->resolved.map.y_max)
        << "], \"range_source\": " << json_string(prepared->range_source)
        << ", \"seconds\": " << json_number(rec.map.seconds)

@@ -123,6 +123,10 @@ Result read_result(const std::string& path) {
                " iterations",
            std::to_string(d.read_attribute<long>("iterations"))});
   }
+  const h5::Dataset map = f.root().open_dataset("map");
+  if (map.has_attribute("masked_voxels_beyond_training"))
+    r.solver.push_back({"MAP masked voxels beyond the training range of y (docs/denoise.md)",
+                        std::to_string(map.read_attribute<long>("masked_voxels_beyond_training"))});
   return r;
 }
 

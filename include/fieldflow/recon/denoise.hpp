@@ -78,6 +78,9 @@ struct DenoiseSummary {
   int map_iterations = 0;
   double map_seconds = 0.0;
   std::string map_stop;
+  // Masked voxels of the MAP beyond the training fields' range of y (map.runaway); -1: the
+  // checkpoint records no range.
+  long map_masked_beyond_training = -1;
   double k_split_hmpc = 0.0;
   std::string metrics_path, summary_path;
   bool posterior = false;  // sampled

@@ -131,6 +131,11 @@ struct MapSettings {
   std::string range = "training";  // training | fixed
   double range_margin_y = 0.5;
   double y_min = -5.7, y_max = 6.6;
+  // A MAP with masked voxels (the prior alone acts there) beyond the training fields' recorded
+  // range of y (itself, no margin): a sound prior keeps them inside the range of millions of
+  // training voxels; a flow whose density rises again out there puts peaks into them. warn: a
+  // warning line, the count in the outputs; refuse: one error line, no output.
+  std::string runaway = "warn";  // warn | refuse
 };
 
 struct MapResult {
