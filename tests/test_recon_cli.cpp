@@ -284,6 +284,18 @@ TEST(DenoiseSettings, RunawayIsCountedAndWarnOrRefuse) {
         << e.what();
   }
   EXPECT_FALSE(fs::exists(out));
+  // The validation fields that choose k_split are checked too.
+  try {
+    run_denoise(
+        settings(tight, {"denoise.map.runaway=refuse", "denoise.combined.k_split_hmpc=0",
+                         "denoise.combined.validation={grid: " + truth + ", indices: [2]}"}),
+        nullptr);
+    ADD_FAILURE() << "map.runaway: refuse did not refuse on a validation field";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("denoise.map.runaway: refuse: validation field 2: "),
+              std::string::npos)
+        << e.what();
+  }
 
   EXPECT_EQ(run_denoise(settings(wide, {"denoise.map.runaway=refuse"}), nullptr)
                 .map_masked_beyond_training,

@@ -537,14 +537,23 @@ Reconstruction reconstruct(const Observation& o, const std::vector<double>& eige
   return r;
 }
 
-// Masked voxels (no data: the prior alone acts) whose y lies outside the training fields' range;
-// -1 when the checkpoint records no range.
-long masked_beyond_training(const std::vector<double>& y, const Observation& o,
-                            const TrainingData& data) {
+// Masked voxels (no data: the prior alone acts) of a MAP whose y lies outside the training
+// fields' range: counted (-1 when the checkpoint records no range), then warned about or, with
+// map.runaway refuse, refused. `which` names the field in messages ("" for the observation).
+long check_runaway(const std::vector<double>& y, const Observation& o, const TrainingData& data,
+                   const DenoiseSettings& s, const std::string& which, std::FILE* log) {
   if (!(std::isfinite(data.y_min) && std::isfinite(data.y_max))) return -1;
   long count = 0;
   for (size_t i = 0; i < y.size(); ++i)
     count += o.mask[i] <= 0 && (y[i] < data.y_min || y[i] > data.y_max);
+  if (count == 0) return 0;
+  const std::string what = which + std::to_string(count) +
+                           " masked voxel(s) of the MAP beyond the training fields' range y in [" +
+                           format_number(data.y_min) + ", " + format_number(data.y_max) +
+                           "]: the prior's density runs away where no data constrain it "
+                           "(docs/denoise.md, \"Runaway\")";
+  if (s.map.runaway == "refuse") throw Error(s.source, "denoise.map.runaway: refuse: " + what);
+  if (log) std::fprintf(log, "denoise: warning: %s\n", what.c_str());
   return count;
 }
 
@@ -557,7 +566,7 @@ struct Prepared {
   Observation obs;
   DenoiseSettings resolved;  // the settings with the prior's range in y resolved
   std::string range_source;
-  long masked_beyond_training = -1;  // the MAP's, masked_beyond_training()
+  long masked_beyond_training = -1;  // the MAP's, check_runaway()
   PriorTable prior;
   double k_split = 0.0;
   std::string k_split_source;
@@ -671,6 +680,8 @@ Prepared prepare(const DenoiseSettings& s, const DenoiseSummary& summary, std::F
       if (log) std::fprintf(log, "denoise: validation field %ld\n", index);
       Reconstruction vr =
           reconstruct(vo, lambda, flow, *ckpt.flow, ckpt.preprocessing, resolved, log);
+      check_runaway(vr.map.y, vo, ckpt.data, s, "validation field " + std::to_string(index) + ": ",
+                    log);
       vw.push_back(std::move(vr.wf.x));
       vm.push_back(std::move(vr.map.delta));
       vt.push_back(truth.values);
@@ -683,17 +694,7 @@ Prepared prepare(const DenoiseSettings& s, const DenoiseSummary& summary, std::F
   }
 
   p.rec = reconstruct(obs, lambda, flow, *ckpt.flow, ckpt.preprocessing, resolved, log);
-  p.masked_beyond_training = masked_beyond_training(p.rec.map.y, obs, ckpt.data);
-  if (p.masked_beyond_training > 0) {
-    const std::string what =
-        std::to_string(p.masked_beyond_training) +
-        " masked voxel(s) of the MAP beyond the training fields' range y in [" +
-        format_number(ckpt.data.y_min) + ", " + format_number(ckpt.data.y_max) +
-        "]: the prior's density runs away where no data constrain it (docs/denoise.md, "
-        "\"Runaway\")";
-    if (s.map.runaway == "refuse") throw Error(s.source, "denoise.map.runaway: refuse: " + what);
-    if (log) std::fprintf(log, "denoise: warning: %s\n", what.c_str());
-  }
+  p.masked_beyond_training = check_runaway(p.rec.map.y, obs, ckpt.data, s, "", log);
   p.combined =
       combine_by_wavenumber(p.rec.wf.x, p.rec.map.delta, obs.n, obs.box_size_mpch, k_split);
   return p;
