@@ -313,15 +313,15 @@ std::vector<CalibrationPass> fit_base(
     MultiScaleFlow<float>& flow, const Preprocessing& preprocessing,
     const std::vector<GridF>& fields, int iterations,
     const std::function<void(int, const CalibrationPass&)>& progress) {
-  LatentPower latent;
+  PowerSpectrum binning;
+  std::vector<double> rows;
   for (const GridF& field : fields) {
     const LatentPower p = latent_power_spectrum(flow, preprocessing, field);
-    if (latent.pk.k.empty())
-      latent.pk = PowerSpectrum{p.pk.k, std::vector<double>(p.pk.k.size()), p.pk.nmodes};
-    for (size_t b = 0; b < p.pk.pk.size(); ++b)
-      latent.pk.pk[b] += p.pk.pk[b] / double(fields.size());
-    latent.pk0 += p.pk0 / double(fields.size());
+    binning = p.pk;
+    rows.insert(rows.end(), p.pk.pk.begin(), p.pk.pk.end());
+    rows.push_back(p.pk0);
   }
+  const LatentPower latent = mean_latent_power(binning, rows);
   std::vector<CalibrationPass> passes;
   const int updates = std::min(iterations, 1);
   for (int it = 0; it <= updates; ++it) {
@@ -366,6 +366,18 @@ LatentPower latent_power_spectrum(MultiScaleFlow<float>& flow, const Preprocessi
   options.k_max_over_nyquist = std::sqrt(3.0);
   const double mean = g.mean();
   return {measure_power_spectrum(g, options), std::pow(g.box_size_mpch, 3) * mean * mean};
+}
+
+LatentPower mean_latent_power(const PowerSpectrum& binning, const std::vector<double>& rows) {
+  const size_t bins = binning.k.size(), fields = rows.size() / (bins + 1);
+  LatentPower mean{binning};
+  std::fill(mean.pk.pk.begin(), mean.pk.pk.end(), 0.0);
+  for (size_t i = 0; i < fields; ++i) {
+    const double* row = rows.data() + i * (bins + 1);
+    for (size_t b = 0; b < bins; ++b) mean.pk.pk[b] += row[b] / double(fields);
+    mean.pk0 += row[bins] / double(fields);
+  }
+  return mean;
 }
 
 std::vector<double> set_base_to_latent_power(MultiScaleFlow<float>& flow, const LatentPower& latent,

@@ -561,8 +561,9 @@ TrainSummary Trainer::run() {
     const size_t M = s.train_index.size();
     PowerSpectrumOptions every_mode;
     every_mode.k_max_over_nyquist = std::sqrt(3.0);
-    LatentPower mean{measure_power_spectrum(GridF(s.n, s.train_set.box_size_mpch), every_mode)};
-    const size_t bins = mean.pk.k.size(), row = bins + 1;  // per field: P(k > 0), then P(0)
+    const PowerSpectrum binning =
+        measure_power_spectrum(GridF(s.n, s.train_set.box_size_mpch), every_mode);
+    const size_t bins = binning.k.size(), row = bins + 1;  // per field: P(k > 0), then P(0)
     std::vector<double> spectra(M * row, 0.0);
     comm.guarded([&] {
       GridF field(s.n, s.train_set.box_size_mpch);
@@ -575,12 +576,8 @@ TrainSummary Trainer::run() {
       }
     });
     comm.sum(spectra.data(), spectra.size());
-    std::fill(mean.pk.pk.begin(), mean.pk.pk.end(), 0.0);
-    for (size_t i = 0; i < M; ++i) {
-      for (size_t b = 0; b < bins; ++b) mean.pk.pk[b] += spectra[i * row + b] / double(M);
-      mean.pk0 += spectra[i * row + bins] / double(M);
-    }
-    const std::vector<double> ratio = set_base_to_latent_power(*s.flow, mean, M);
+    const std::vector<double> ratio =
+        set_base_to_latent_power(*s.flow, mean_latent_power(binning, spectra), M);
     if (rank == 0)
       std::fprintf(stdout,
                    "fieldflow train: step %ld: base refitted to the training fields' latents "

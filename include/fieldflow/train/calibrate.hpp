@@ -127,6 +127,9 @@ struct LatentPower {
 };
 LatentPower latent_power_spectrum(MultiScaleFlow<float>& flow, const Preprocessing& preprocessing,
                                   const GridF& field);
+// The mean of per-field latent spectra given as rows (per field: P of each bin of `binning`, then
+// P at k = 0), summed in field order: the same for any split of the fields over ranks.
+LatentPower mean_latent_power(const PowerSpectrum& binning, const std::vector<double>& rows);
 // Replaces the flow's correlated base P(k) table by `latent` (a mean of the above over `fields`
 // fields: the maximum-likelihood base given the rest of the flow); a bin without a positive finite
 // value keeps the current table's. P at k = 0 takes the fields' mean too, floored at 1% of the
