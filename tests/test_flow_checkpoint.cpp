@@ -554,6 +554,8 @@ TEST(FlowCheckpoint, ArchitectureYamlRoundTrips) {
   s.base_pk = {1e3, 500.5, 1.0 / 3};
   s.base_pk0 = 12.25;
   s.negative_slope = 0.05;
+  s.mixing = MixingKind::lu;
+  s.mixing_identity = true;
   Config c = Config::parse(flow_spec_yaml(s), "yaml");
   const FlowSpec back = read_flow_spec(c.root().section("flow"));
   c.finish();
@@ -561,6 +563,7 @@ TEST(FlowCheckpoint, ArchitectureYamlRoundTrips) {
   EXPECT_EQ(back.base_k_hmpc, s.base_k_hmpc);
   EXPECT_EQ(back.base_pk, s.base_pk);
   EXPECT_EQ(back.base_pk0, s.base_pk0);
+  EXPECT_TRUE(back.mixing_identity);
 }
 
 TEST(FlowConfig, BadValuesAreNamed) {
@@ -574,6 +577,7 @@ TEST(FlowConfig, BadValuesAreNamed) {
     }
   };
   fails("flow:\n  mixing: shuffle\n", "flow.mixing");
+  fails("flow:\n  mixing: orthogonal\n  mixing_init: identity\n", "flow.mixing_init");
   fails("flow:\n  activation: leaky_relu\n  leaky_slope: 1.5\n", "flow.leaky_slope");
   fails("flow:\n  grid: 6\n", "cannot be squeezed");
   fails("flow:\n  levels:\n    checkerboard_couplings: [2, 2]\n    hidden_checkerboard: [4]\n",

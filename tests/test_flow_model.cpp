@@ -537,6 +537,50 @@ TEST(MultiScaleFlow, CorrelatedBaseWithIdentityFlowIsTheGaussianPrior) {
   }
 }
 
+// flow.mixing_init identity: every lu mixing starts at W = I, so the zero-initialised flow over
+// the correlated base is the Gaussian prior itself (the same log p as without mixing, dense
+// truth above); Glow's rotation start is not. Refused with a fixed mixing.
+TEST(MultiScaleFlow, LuMixingStartsAtTheIdentityWhenAsked) {
+  auto spec = [](MixingKind mixing, bool identity) {
+    FlowSpec s = small_spec(8, mixing, false, ScaleBound::tanh);
+    s.base = BaseKind::correlated_gaussian;
+    s.base_k_hmpc = power_law_k();
+    s.base_pk = power_law_pk();
+    s.base_box_size_mpch = 50.0;
+    s.mixing_identity = identity;
+    return s;
+  };
+  Tensor<double> x(2, 8, 1);
+  fill_normal(x, 5, 2.0);
+  MultiScaleFlow<double> plain(spec(MixingKind::none, false));
+  MultiScaleFlow<double> identity(spec(MixingKind::lu, true));
+  MultiScaleFlow<double> rotation(spec(MixingKind::lu, false));
+  ASSERT_FALSE(identity.mixings().empty());
+  for (ChannelMixing<double>* m : identity.mixings()) {
+    const std::vector<double> w = m->matrix();
+    const int C = int(std::lround(std::sqrt(double(w.size()))));
+    for (int r = 0; r < C; ++r)
+      for (int c = 0; c < C; ++c) EXPECT_EQ(w[size_t(r) * C + c], r == c ? 1.0 : 0.0);
+  }
+  const std::vector<double> expected = plain.log_prob(x), got = identity.log_prob(x),
+                            rotated = rotation.log_prob(x);
+  for (int b = 0; b < 2; ++b) {
+    EXPECT_NEAR(got[b], expected[b], 1e-9 * std::abs(expected[b]));
+    EXPECT_GT(std::abs(rotated[b] - expected[b]), 1e-3 * std::abs(expected[b]));
+  }
+  // Its factors are parameters: moved, the mixing is no longer the identity.
+  const std::vector<double> start = identity.mixings()[0]->matrix();
+  identity.perturb(4, 0.1);
+  EXPECT_NE(identity.mixings()[0]->matrix(), start);
+  FlowSpec fixed = spec(MixingKind::orthogonal, true);
+  try {
+    validate(fixed);
+    ADD_FAILURE() << "mixing_init identity with a fixed mixing was not refused";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("flow.mixing_init"), std::string::npos) << e.what();
+  }
+}
+
 // Samples are finite, reproducible from the seed, and the identity flow's samples have the
 // base's variance times temperature^2.
 TEST(MultiScaleFlow, SamplingIsReproducibleAndTempered) {

@@ -105,6 +105,9 @@ const SettingsTable<FlowSettings>& flow_settings_table() {
                    {"orthogonal", MixingKind::orthogonal},
                    {"lu", MixingKind::lu}},
                   "1x1x1 channel mixing before each coupling")
+          .choice("mixing_init", &F::mixing_init, "rotation", {"rotation", "identity"},
+                  "lu's start: rotation (Glow: the LU of a random rotation) or identity (W = I: "
+                  "the flow starts as the identity, over a correlated base as the Gaussian)")
           .flag("actnorm", &F::actnorm, false, "an actnorm before each coupling")
           .choice("scale_bound", &F::scale_bound, ScaleBound::tanh,
                   {{"tanh", ScaleBound::tanh},
@@ -142,6 +145,7 @@ FlowSpec read_flow_spec(ConfigNode node) {
     spec.levels.push_back(ls);
   }
   spec.mixing = f.mixing;
+  spec.mixing_identity = f.mixing_init == "identity";
   spec.actnorm = f.actnorm;
   spec.scale_bound = f.scale_bound;
   spec.clamp = f.clamp;
@@ -193,6 +197,7 @@ std::string flow_spec_yaml(const FlowSpec& spec) {
     f.levels.hidden_channel.push_back(l.hidden_channel);
   }
   f.mixing = spec.mixing;
+  f.mixing_init = spec.mixing_identity ? "identity" : "rotation";
   f.actnorm = spec.actnorm;
   f.scale_bound = spec.scale_bound;
   f.clamp = spec.clamp;

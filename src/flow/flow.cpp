@@ -38,6 +38,8 @@ void validate(const FlowSpec& spec) {
         level.hidden_checkerboard < 1 || (level.channel_couplings > 0 && level.hidden_channel < 1))
       throw Error("flow.levels", "coupling counts must be >= 0 and hidden channels positive");
   if (spec.calibration_bins < 0) throw Error("flow.calibration_bins", "must be >= 0");
+  if (spec.mixing_identity && spec.mixing != MixingKind::lu)
+    throw Error("flow.mixing_init", "identity needs mixing lu (a fixed mixing would be no mixing)");
   if (spec.base == BaseKind::correlated_gaussian && !spec.base_power_measured &&
       spec.base_box_size_mpch <= 0)
     throw Error("flow.base", "correlated_gaussian needs a positive box_size_mpch");
@@ -88,7 +90,8 @@ MultiScaleFlow<T>::MultiScaleFlow(const FlowSpec& spec) : spec_(spec) {
       if (spec_.actnorm) steps.push_back(std::make_unique<ActNorm<T>>(name + ".actnorm", channels));
       if (spec_.mixing != MixingKind::none && channels > 1)
         steps.push_back(std::make_unique<ChannelMixing<T>>(name + ".mixing", channels, spec_.mixing,
-                                                           spec_.seed * 1000003 + stream++));
+                                                           spec_.seed * 1000003 + stream++,
+                                                           spec_.mixing_identity));
       auto coupling = std::make_unique<AffineCoupling<T>>(
           name, mask, channels, hidden, spec_.kernel, i % 2, spec_.scale_bound, spec_.clamp,
           scratch_, spec_.negative_slope);

@@ -206,7 +206,8 @@ MatrixD random_orthogonal(int C, uint64_t seed) {
 }  // namespace
 
 template <typename T>
-ChannelMixing<T>::ChannelMixing(std::string name, int channels, MixingKind kind, uint64_t seed)
+ChannelMixing<T>::ChannelMixing(std::string name, int channels, MixingKind kind, uint64_t seed,
+                                bool identity)
     : name_(std::move(name)), channels_(channels), kind_(kind) {
   const int C = channels;
   if (kind == MixingKind::none) throw Error(name_, "mixing kind none is not a step");
@@ -221,7 +222,7 @@ ChannelMixing<T>::ChannelMixing(std::string name, int channels, MixingKind kind,
     const MatrixD q = random_orthogonal(C, seed);
     fixed.assign(q.data(), q.data() + size_t(C) * C);
   } else {
-    const MatrixD q = random_orthogonal(C, seed);
+    const MatrixD q = identity ? MatrixD::Identity(C, C) : random_orthogonal(C, seed);
     Eigen::PartialPivLU<MatrixD> lu(q);
     const MatrixD m = lu.matrixLU();
     const auto& idx = lu.permutationP().indices();

@@ -28,6 +28,7 @@ struct FlowSettings {
     std::vector<int> hidden_channel{32, 64, 0};
   } levels;
   MixingKind mixing = MixingKind::none;
+  std::string mixing_init = "rotation";
   bool actnorm = false;
   ScaleBound scale_bound = ScaleBound::tanh;
   double clamp = 2.0;

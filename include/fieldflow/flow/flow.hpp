@@ -33,6 +33,9 @@ struct FlowSpec {
   std::vector<FlowLevelSpec> levels;  // the last one is the final, unsqueezed level
   int kernel = 3;                     // first and last conv of each coupling net
   MixingKind mixing = MixingKind::none;
+  // lu mixing's start: false, Glow's LU of a random rotation; true, W = I (the flow then starts
+  // as the identity, over the correlated base the Gaussian). Only lu.
+  bool mixing_identity = false;
   bool actnorm = false;
   ScaleBound scale_bound = ScaleBound::tanh;
   double clamp = 2.0;           // soft clamp bound

@@ -226,11 +226,13 @@ const char* to_string(MixingKind kind);
 
 // y(v) = W x(v) at every voxel, log|det| = voxels * log|det W|. permutation and orthogonal are
 // fixed matrices (a random permutation; Q of the QR of a Gaussian matrix); lu is Glow's learned
-// invertible 1x1x1 convolution W = P L (U + diag(sign exp(log_s))), P fixed.
+// invertible 1x1x1 convolution W = P L (U + diag(sign exp(log_s))), P fixed, started at the LU of
+// a random rotation or (identity) at W = I.
 template <typename T>
 class ChannelMixing : public FlowStep<T> {
  public:
-  ChannelMixing(std::string name, int channels, MixingKind kind, uint64_t seed);
+  ChannelMixing(std::string name, int channels, MixingKind kind, uint64_t seed,
+                bool identity = false);
   std::string name() const override { return name_; }
   void forward(const Tensor<T>& x, Tensor<T>& y, T* logdet) override;
   void inverse(const Tensor<T>& y, Tensor<T>& x) override;
