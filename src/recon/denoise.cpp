@@ -543,9 +543,9 @@ Reconstruction reconstruct(const Observation& o, const std::vector<double>& eige
 long check_runaway(const std::vector<double>& y, const Observation& o, const TrainingData& data,
                    const DenoiseSettings& s, const std::string& which, std::FILE* log) {
   if (!(std::isfinite(data.y_min) && std::isfinite(data.y_max))) return -1;
+  const PriorRange trained{data.y_min, data.y_max};
   long count = 0;
-  for (size_t i = 0; i < y.size(); ++i)
-    count += o.mask[i] <= 0 && (y[i] < data.y_min || y[i] > data.y_max);
+  for (size_t i = 0; i < y.size(); ++i) count += o.mask[i] <= 0 && !trained.contains(y[i]);
   if (count == 0) return 0;
   const std::string what = which + std::to_string(count) +
                            " masked voxel(s) of the MAP beyond the training fields' range y in [" +

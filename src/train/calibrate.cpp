@@ -317,7 +317,7 @@ std::vector<CalibrationPass> fit_base(
   std::vector<double> rows;
   for (const GridF& field : fields) {
     const LatentPower p = latent_power_spectrum(flow, preprocessing, field);
-    binning = p.pk;
+    if (rows.empty()) binning = p.pk;  // the same bins for every field
     rows.insert(rows.end(), p.pk.pk.begin(), p.pk.pk.end());
     rows.push_back(p.pk0);
   }
