@@ -44,6 +44,7 @@ FlowSpec spec() {
   s.scale_bound = ScaleBound::softclamp;
   s.clamp = 1.5;
   s.seed = 7;
+  s.global_context = true;  // its G arrays go through the round trip too
   return s;
 }
 
@@ -111,12 +112,15 @@ TEST(FlowCheckpoint, RoundTripIsBitExact) {
   EXPECT_EQ(flow_spec_yaml(loaded.flow->spec()), flow_spec_yaml(saved->flow.spec()));
   const auto a = saved->flow.params(), b = loaded.flow->params();
   ASSERT_EQ(a.size(), b.size());
+  size_t global_arrays = 0;
   for (size_t k = 0; k < a.size(); ++k) {
+    global_arrays += a[k]->name.ends_with(".global");
     EXPECT_EQ(a[k]->name, b[k]->name);
     ASSERT_EQ(a[k]->size(), b[k]->size());
     EXPECT_EQ(std::memcmp(a[k]->value.data(), b[k]->value.data(), a[k]->size() * sizeof(float)), 0)
         << a[k]->name;
   }
+  EXPECT_EQ(global_arrays, 6u);  // one per coupling
   for (ActNorm<float>* an : loaded.flow->actnorms()) EXPECT_TRUE(an->initialized);
   EXPECT_EQ(loaded.preprocessing.transform, PreprocessTransform::log1p);
   EXPECT_EQ(loaded.preprocessing.mean, 0.25);
@@ -564,6 +568,7 @@ TEST(FlowCheckpoint, ArchitectureYamlRoundTrips) {
   EXPECT_EQ(back.base_pk, s.base_pk);
   EXPECT_EQ(back.base_pk0, s.base_pk0);
   EXPECT_TRUE(back.mixing_identity);
+  EXPECT_TRUE(back.global_context);
 }
 
 TEST(FlowConfig, BadValuesAreNamed) {

@@ -43,9 +43,10 @@ struct StepCase {
 
 template <typename T>
 std::unique_ptr<FlowStep<T>> make_coupling(CouplingMask mask, int channels, int hidden, int parity,
-                                           ScaleBound bound, double negative_slope = 0.0) {
+                                           ScaleBound bound, double negative_slope = 0.0,
+                                           bool global_context = false) {
   auto c = std::make_unique<AffineCoupling<T>>("c", mask, channels, hidden, 3, parity, bound, 2.0,
-                                               nullptr, negative_slope);
+                                               nullptr, negative_slope, global_context);
   c->conv1.init_default(1, 1);
   c->conv2.init_default(1, 2);
   return c;
@@ -95,6 +96,27 @@ std::vector<StepCase> cases() {
        [] {
          return make_coupling<double>(CouplingMask::channel, 2, 3, 1, ScaleBound::softclamp, 0.1);
        }});
+  // flow.global_context: the pooled path (perturbed away from its zero start like every parameter).
+  for (int parity : {0, 1}) {
+    out.push_back({"checker_global" + std::to_string(parity), 2,
+                   [=] {
+                     return make_coupling<float>(CouplingMask::checkerboard, 2, 3, parity,
+                                                 ScaleBound::tanh_scale, 0.0, true);
+                   },
+                   [=] {
+                     return make_coupling<double>(CouplingMask::checkerboard, 2, 3, parity,
+                                                  ScaleBound::tanh_scale, 0.0, true);
+                   }});
+    out.push_back({"channel_global" + std::to_string(parity), 4,
+                   [=] {
+                     return make_coupling<float>(CouplingMask::channel, 4, 3, parity,
+                                                 ScaleBound::softclamp, 0.1, true);
+                   },
+                   [=] {
+                     return make_coupling<double>(CouplingMask::channel, 4, 3, parity,
+                                                  ScaleBound::softclamp, 0.1, true);
+                   }});
+  }
   out.push_back({"squeeze", 1, [] { return std::make_unique<Squeeze<float>>("s"); },
                  [] { return std::make_unique<Squeeze<double>>("s"); }});
   out.push_back({"actnorm", 2, [] { return initialized_actnorm<float>(); },
@@ -304,6 +326,42 @@ TEST(AffineCoupling, StartsAsIdentity) {
   c.forward(x, y, ld.data());
   EXPECT_EQ(ld[0], 0.f);
   for (size_t i = 0; i < x.size(); ++i) EXPECT_EQ(y.data[i], x.data[i]);
+}
+
+// flow.global_context: zero at start (the coupling is the identity), and once G is non-zero a
+// transformed voxel responds to a conditioning voxel beyond the nets' 5-voxel receptive field,
+// which it cannot without the pooled path. Per field: another field of the batch has no effect.
+TEST(AffineCoupling, GlobalContextSeesTheWholeBox) {
+  auto make = [](bool global) {
+    auto c =
+        make_coupling<double>(CouplingMask::checkerboard, 1, 4, 0, ScaleBound::tanh, 0.0, global);
+    return std::unique_ptr<AffineCoupling<double>>(
+        static_cast<AffineCoupling<double>*>(c.release()));
+  };
+  const int n = 16;
+  Tensor<double> x(2, n, 1), y;
+  fill_normal(x, 4);
+  auto global = make(true);
+  ASSERT_EQ(global->global.size(), size_t(2 * 4));
+  std::vector<double> ld(2, 0.0);
+  global->forward(x, y, ld.data());
+  EXPECT_EQ(ld[0], 0.0);
+  for (size_t i = 0; i < x.size(); ++i) EXPECT_EQ(y.data[i], x.data[i]);
+
+  // Voxel (0,0,0) is transformed (parity 0); (8,8,9) conditions and lies 8 voxels away.
+  auto response = [&](AffineCoupling<double>& c, int field) {
+    perturb(c, 9, 0.3);
+    Tensor<double> moved = x, y0, y1;
+    std::vector<double> l0(2, 0.0), l1(2, 0.0);
+    c.forward(x, y0, l0.data());
+    moved.at(field, 8, 8, 9, 0) += 1.0;
+    c.forward(moved, y1, l1.data());
+    return std::abs(y1.at(0, 0, 0, 0, 0) - y0.at(0, 0, 0, 0, 0));
+  };
+  auto local = make(false);
+  EXPECT_EQ(response(*local, 0), 0.0);
+  EXPECT_GT(response(*make(true), 0), 1e-6);
+  EXPECT_EQ(response(*make(true), 1), 0.0);
 }
 
 // Data-dependent initialisation, explicit: from the statistics of a batch, that batch comes out

@@ -27,8 +27,10 @@ void fill_normal(Tensor<T>& t, uint64_t seed, double scale = 1.0) {
 }
 
 FlowSpec small_spec(int grid, MixingKind mixing, bool actnorm, ScaleBound bound,
-                    double negative_slope = 0.0, int calibration_bins = 0) {
+                    double negative_slope = 0.0, int calibration_bins = 0,
+                    bool global_context = false) {
   FlowSpec s;
+  s.global_context = global_context;
   s.calibration_bins = calibration_bins;
   s.grid = grid;
   s.channels = 1;
@@ -48,13 +50,15 @@ struct Variant {
   ScaleBound bound;
   double negative_slope = 0.0;
   int calibration_bins = 0;
+  bool global_context = false;
 };
 
 class FlowVariant : public ::testing::TestWithParam<Variant> {
  protected:
   FlowSpec spec(int grid) const {
     const Variant& v = GetParam();
-    return small_spec(grid, v.mixing, v.actnorm, v.bound, v.negative_slope, v.calibration_bins);
+    return small_spec(grid, v.mixing, v.actnorm, v.bound, v.negative_slope, v.calibration_bins,
+                      v.global_context);
   }
 };
 
@@ -210,7 +214,10 @@ INSTANTIATE_TEST_SUITE_P(
                       Variant{"leaky_actnorm_lu", MixingKind::lu, true, ScaleBound::tanh, 0.2},
                       // The spectral calibration in front (scales perturbed with the rest):
                       // sampling, the density gradient (MAP) and inverse_vjp (latent HMC).
-                      Variant{"calibrated", MixingKind::lu, true, ScaleBound::tanh, 0.0, 2}),
+                      Variant{"calibrated", MixingKind::lu, true, ScaleBound::tanh, 0.0, 2},
+                      // flow.global_context: every coupling's pooled path (G perturbed too).
+                      Variant{"global_context", MixingKind::lu, true, ScaleBound::tanh, 0.0, 0,
+                              true}),
     [](const ::testing::TestParamInfo<Variant>& info) { return info.param.label; });
 
 // With a standard normal base, shifting the input periodically by a multiple of the coarsest

@@ -109,6 +109,10 @@ const SettingsTable<FlowSettings>& flow_settings_table() {
                   "lu's start: rotation (Glow: the LU of a random rotation) or identity (W = I: "
                   "the flow starts as the identity, over a correlated base as the Gaussian)")
           .flag("actnorm", &F::actnorm, false, "an actnorm before each coupling")
+          .flag("global_context", &F::global_context, false,
+                "each coupling's net also sees the box mean of its hidden features (a learned "
+                "linear map, zero at start): box-wide statistics such as the abundance of dense "
+                "cells, which its convolutions cannot see")
           .choice("scale_bound", &F::scale_bound, ScaleBound::tanh,
                   {{"tanh", ScaleBound::tanh},
                    {"tanh_scale", ScaleBound::tanh_scale},
@@ -147,6 +151,7 @@ FlowSpec read_flow_spec(ConfigNode node) {
   spec.mixing = f.mixing;
   spec.mixing_identity = f.mixing_init == "identity";
   spec.actnorm = f.actnorm;
+  spec.global_context = f.global_context;
   spec.scale_bound = f.scale_bound;
   spec.clamp = f.clamp;
   spec.negative_slope = f.activation == "leaky_relu" ? f.leaky_slope : 0.0;
@@ -199,6 +204,7 @@ std::string flow_spec_yaml(const FlowSpec& spec) {
   f.mixing = spec.mixing;
   f.mixing_init = spec.mixing_identity ? "identity" : "rotation";
   f.actnorm = spec.actnorm;
+  f.global_context = spec.global_context;
   f.scale_bound = spec.scale_bound;
   f.clamp = spec.clamp;
   f.activation = spec.negative_slope > 0 ? "leaky_relu" : "relu";

@@ -49,7 +49,7 @@ template <typename T>
 AffineCoupling<T>::AffineCoupling(std::string name, CouplingMask mask, int channels, int hidden,
                                   int kernel, int parity, ScaleBound bound, double clamp,
                                   std::shared_ptr<CouplingScratch<T>> scratch,
-                                  double negative_slope)
+                                  double negative_slope, bool global_context)
     : name_(std::move(name)),
       mask_(mask),
       channels_(channels),
@@ -77,6 +77,7 @@ AffineCoupling<T>::AffineCoupling(std::string name, CouplingMask mask, int chann
   conv3.init_zero();
   scale = Param<T>(name_ + ".scale", bound == ScaleBound::tanh_scale ? trans_channels_ : 0);
   for (auto& s : scale.value) s = T(1);
+  global = Param<T>(name_ + ".global", global_context ? size_t(2 * trans_channels_) * hidden : 0);
   if (!scratch_) scratch_ = std::make_shared<CouplingScratch<T>>();
 }
 
@@ -85,6 +86,7 @@ std::vector<Param<T>*> AffineCoupling<T>::params() {
   std::vector<Param<T>*> p{&conv1.weight, &conv1.bias,   &conv2.weight,
                            &conv2.bias,   &conv3.weight, &conv3.bias};
   if (bound_ == ScaleBound::tanh_scale) p.push_back(&scale);
+  if (!global.value.empty()) p.push_back(&global);
   return p;
 }
 
@@ -142,6 +144,53 @@ void AffineCoupling<T>::run_net(const Tensor<T>& x) {
   conv1.forward(cond_, h1_, act);
   conv2.forward(h1_, h2_, act);
   conv3.forward(h2_, out_);
+  if (global.value.empty()) return;
+  // out += G g per field, g the box mean of h2 (summed in double: 32^3 voxels).
+  const int H = h2_.channels, O = out_.channels;
+  const size_t voxels = size_t(n) * n * n;
+  pooled_.assign(size_t(x.batch) * H, T(0));
+#pragma omp parallel for schedule(static) if (h2_.size() > kParallelMinWork)
+  for (int b = 0; b < x.batch; ++b) {
+    std::vector<double> sum(size_t(H), 0.0);
+    const T* h = &h2_.at(b, 0, 0, 0, 0);
+    for (size_t v = 0; v < voxels; ++v)
+      for (int c = 0; c < H; ++c) sum[c] += double(h[v * H + c]);
+    T* g = &pooled_[size_t(b) * H];
+    for (int c = 0; c < H; ++c) g[c] = T(sum[c] / double(voxels));
+    std::vector<T> shift(size_t(O), T(0));
+    for (int o = 0; o < O; ++o)
+      for (int c = 0; c < H; ++c) shift[o] += global.value[size_t(o) * H + c] * g[c];
+    T* out = &out_.at(b, 0, 0, 0, 0);
+    for (size_t v = 0; v < voxels; ++v)
+      for (int o = 0; o < O; ++o) out[v * O + o] += shift[o];
+  }
+}
+
+template <typename T>
+void AffineCoupling<T>::global_backward(bool params) {
+  CouplingScratch<T>& s = *scratch_;
+  const int batch = h2_.batch, n = h2_.n, H = h2_.channels, O = out_.channels;
+  const size_t voxels = size_t(n) * n * n;
+  std::vector<double> dshift(size_t(batch) * O, 0.0);  // dL/d(G g) per field: dout summed
+#pragma omp parallel for schedule(static) if (h2_.size() > kParallelMinWork)
+  for (int b = 0; b < batch; ++b) {
+    const T* d = &s.dout.at(b, 0, 0, 0, 0);
+    double* ds = &dshift[size_t(b) * O];
+    for (size_t v = 0; v < voxels; ++v)
+      for (int o = 0; o < O; ++o) ds[o] += double(d[v * O + o]);
+    std::vector<T> dg(size_t(H), T(0));  // dL/dg / voxels: each voxel's share of dL/dh2
+    for (int o = 0; o < O; ++o)
+      for (int c = 0; c < H; ++c) dg[c] += global.value[size_t(o) * H + c] * T(ds[o]);
+    for (int c = 0; c < H; ++c) dg[c] /= T(voxels);
+    T* dh = &s.dh2.at(b, 0, 0, 0, 0);
+    for (size_t v = 0; v < voxels; ++v)
+      for (int c = 0; c < H; ++c) dh[v * H + c] += dg[c];
+  }
+  if (!params) return;
+  for (int b = 0; b < batch; ++b)
+    for (int o = 0; o < O; ++o)
+      for (int c = 0; c < H; ++c)
+        global.grad[size_t(o) * H + c] += T(dshift[size_t(b) * O + o]) * pooled_[size_t(b) * H + c];
 }
 
 template <typename T>
@@ -284,12 +333,14 @@ void AffineCoupling<T>::net_backward(bool params, bool input, Tensor<T>& d) {
   CouplingScratch<T>& s = *scratch_;
   if (params) {
     conv3.backward(h2_, s.dout, &s.dh2);
+    if (!global.value.empty()) global_backward(true);
     relu_backward(h2_, s.dh2, negative_slope_);
     conv2.backward(h1_, s.dh2, &s.dh1);
     relu_backward(h1_, s.dh1, negative_slope_);
     conv1.backward(cond_, s.dh1, input ? &s.dcond : nullptr);
   } else {
     conv3.backward_input(s.dout, s.dh2);
+    if (!global.value.empty()) global_backward(false);
     relu_backward(h2_, s.dh2, negative_slope_);
     conv2.backward_input(s.dh2, s.dh1);
     relu_backward(h1_, s.dh1, negative_slope_);

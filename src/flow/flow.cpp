@@ -94,7 +94,7 @@ MultiScaleFlow<T>::MultiScaleFlow(const FlowSpec& spec) : spec_(spec) {
                                                            spec_.mixing_identity));
       auto coupling = std::make_unique<AffineCoupling<T>>(
           name, mask, channels, hidden, spec_.kernel, i % 2, spec_.scale_bound, spec_.clamp,
-          scratch_, spec_.negative_slope);
+          scratch_, spec_.negative_slope, spec_.global_context);
       coupling->conv1.init_default(spec_.seed, stream++);
       coupling->conv2.init_default(spec_.seed, stream++);
       steps.push_back(std::move(coupling));

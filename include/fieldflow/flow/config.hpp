@@ -30,6 +30,7 @@ struct FlowSettings {
   MixingKind mixing = MixingKind::none;
   std::string mixing_init = "rotation";
   bool actnorm = false;
+  bool global_context = false;
   ScaleBound scale_bound = ScaleBound::tanh;
   double clamp = 2.0;
   std::string activation = "relu";

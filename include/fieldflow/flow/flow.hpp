@@ -37,6 +37,8 @@ struct FlowSpec {
   // as the identity, over the correlated base the Gaussian). Only lu.
   bool mixing_identity = false;
   bool actnorm = false;
+  // Each coupling's net also sees its hidden features' box mean (AffineCoupling; zero at start).
+  bool global_context = false;
   ScaleBound scale_bound = ScaleBound::tanh;
   double clamp = 2.0;           // soft clamp bound
   double negative_slope = 0.0;  // coupling nets' activation: 0 = ReLU, > 0 = LeakyReLU

@@ -61,12 +61,17 @@ struct CouplingScratch {
 // learned per-channel scale (init 1), or the soft clamp (2c/pi) atan(raw / c).
 // Checkerboard: the net sees b*x with b = (x+y+z+parity) mod 2 and transforms all channels where
 // b = 0. Channel: the first half conditions the second (swapped when parity is 1).
+// With global_context the net's outputs also get G g, g (H) the box mean of its second hidden
+// layer and G (2 C_out x H) zero-initialised: a coupling then sees box-wide statistics of its
+// conditioning part (convolutions alone see a few voxels), e.g. how much of the box's mass the
+// other half already holds. The box is the field the flow runs on (a tile, in tiled denoising).
 template <typename T>
 class AffineCoupling : public FlowStep<T> {
  public:
   AffineCoupling(std::string name, CouplingMask mask, int channels, int hidden, int kernel,
                  int parity, ScaleBound bound, double clamp,
-                 std::shared_ptr<CouplingScratch<T>> scratch, double negative_slope);
+                 std::shared_ptr<CouplingScratch<T>> scratch, double negative_slope,
+                 bool global_context = false);
   std::string name() const override { return name_; }
   void forward(const Tensor<T>& x, Tensor<T>& y, T* logdet) override;
   void inverse(const Tensor<T>& y, Tensor<T>& x) override;
@@ -76,12 +81,16 @@ class AffineCoupling : public FlowStep<T> {
   std::vector<Param<T>*> params() override;
 
   Conv3d<T> conv1, conv2, conv3;
-  Param<T> scale;  // per transformed channel, used by ScaleBound::tanh_scale only
+  Param<T> scale;   // per transformed channel, used by ScaleBound::tanh_scale only
+  Param<T> global;  // G [out][hidden] of global_context (empty without)
   CouplingMask mask() const { return mask_; }
   int parity() const { return parity_; }
 
  private:
-  void run_net(const Tensor<T>& x);  // fills cond_, h1_, h2_, out_
+  void run_net(const Tensor<T>& x);  // fills cond_, h1_, h2_, out_ (and pooled_)
+  // global_context: dL/dh2 += the pooled path's share, from the net's cotangent in scratch dout;
+  // accumulates dL/dG when params.
+  void global_backward(bool params);
   // From dL/dnet in scratch dout back through the net of the latest run_net: accumulates the
   // parameter gradients when params, and when input adds dL/dcond to the conditioning part of d.
   void net_backward(bool params, bool input, Tensor<T>& d);
@@ -104,6 +113,7 @@ class AffineCoupling : public FlowStep<T> {
   T negative_slope_;  // 0: ReLU; > 0: LeakyReLU
   std::shared_ptr<CouplingScratch<T>> scratch_;
   Tensor<T> cond_, h1_, h2_, out_;
+  std::vector<T> pooled_;  // global_context: per field, the box mean of h2_ [batch][hidden]
   std::vector<double> plane_sums_;  // per (field, x-plane) partial sums
 };
 
