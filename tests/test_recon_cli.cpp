@@ -275,6 +275,43 @@ TEST(DenoiseSettings, RunawayIsCountedAndWarnOrRefuse) {
             std::string::npos)
       << read_text(log_path.string());
 
+  // The posterior's kept draws are counted too (a warning, never refused): against the count
+  // recomputed from the written draws and mask.
+  log = std::fopen(log_path.c_str(), "w");
+  const DenoiseSummary sampled = run_denoise(
+      settings(tight, {"denoise.posterior={samples: 6, warmup: 4, chains: 1, leapfrog_steps: 2, "
+                       "thin: 2, seed: 3}"}),
+      log);
+  std::fclose(log);
+  ASSERT_TRUE(sampled.posterior);
+  {
+    const std::vector<double> draws = read_cube(out, "posterior_samples");
+    const std::vector<double> m = read_cube(out, "mask");
+    long draws_beyond = 0, most = 0;
+    for (size_t d = 0; d < draws.size() / m.size(); ++d) {
+      long c = 0;
+      for (size_t i = 0; i < m.size(); ++i)
+        c += m[i] == 0 && std::fabs(pre.forward(draws[d * m.size() + i])) > 0.05;
+      draws_beyond += c > 0;
+      most = std::max(most, c);
+    }
+    ASSERT_GT(most, 0);
+    h5::File f = h5::File::open(out);
+    h5::Dataset mean = f.root().open_dataset("posterior_mean");
+    EXPECT_EQ(mean.read_attribute<long>("kept_draws_beyond_training"), draws_beyond);
+    EXPECT_EQ(mean.read_attribute<long>("most_masked_voxels_beyond_training"), most);
+    EXPECT_NE(
+        read_text(json).find("\"kept_draws_beyond_training\": " + std::to_string(draws_beyond) +
+                             ", \"most_masked_voxels_beyond_training\": " + std::to_string(most)),
+        std::string::npos);
+    EXPECT_NE(read_text(log_path.string())
+                  .find("denoise: warning: " + std::to_string(draws_beyond) +
+                        " of 3 kept posterior "
+                        "draws have masked voxels beyond the training fields' range"),
+              std::string::npos)
+        << read_text(log_path.string());
+  }
+
   fs::remove(out);
   try {
     run_denoise(settings(tight, {"denoise.map.runaway=refuse"}), nullptr);
@@ -303,6 +340,12 @@ TEST(DenoiseSettings, RunawayIsCountedAndWarnOrRefuse) {
   EXPECT_NE(read_text(json).find("\"masked_voxels_beyond_training\": 0,"), std::string::npos);
   EXPECT_EQ(run_denoise(settings(log1p_checkpoint(), {}), nullptr).map_masked_beyond_training, -1);
   EXPECT_NE(read_text(json).find("\"masked_voxels_beyond_training\": null,"), std::string::npos);
+  run_denoise(settings(log1p_checkpoint(), {"denoise.posterior={samples: 2, warmup: 1, chains: 1, "
+                                            "leapfrog_steps: 1, seed: 3}"}),
+              nullptr);
+  EXPECT_NE(read_text(json).find("\"kept_draws_beyond_training\": null, "
+                                 "\"most_masked_voxels_beyond_training\": null"),
+            std::string::npos);
 }
 
 // Every key changes what comes out.

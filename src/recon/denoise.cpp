@@ -540,12 +540,21 @@ Reconstruction reconstruct(const Observation& o, const std::vector<double>& eige
 // Masked voxels (no data: the prior alone acts) of a MAP whose y lies outside the training
 // fields' range: counted (-1 when the checkpoint records no range), then warned about or, with
 // map.runaway refuse, refused. `which` names the field in messages ("" for the observation).
-long check_runaway(const std::vector<double>& y, const Observation& o, const TrainingData& data,
-                   const DenoiseSettings& s, const std::string& which, std::FILE* log) {
-  if (!(std::isfinite(data.y_min) && std::isfinite(data.y_max))) return -1;
+bool records_range(const TrainingData& data) {
+  return std::isfinite(data.y_min) && std::isfinite(data.y_max);
+}
+long masked_beyond_training(const std::vector<double>& y, const Observation& o,
+                            const TrainingData& data) {
   const PriorRange trained{data.y_min, data.y_max};
   long count = 0;
   for (size_t i = 0; i < y.size(); ++i) count += o.mask[i] <= 0 && !trained.contains(y[i]);
+  return count;
+}
+
+long check_runaway(const std::vector<double>& y, const Observation& o, const TrainingData& data,
+                   const DenoiseSettings& s, const std::string& which, std::FILE* log) {
+  if (!records_range(data)) return -1;
+  const long count = masked_beyond_training(y, o, data);
   if (count == 0) return 0;
   const std::string what = which + std::to_string(count) +
                            " masked voxel(s) of the MAP beyond the training fields' range y in [" +
@@ -555,6 +564,36 @@ long check_runaway(const std::vector<double>& y, const Observation& o, const Tra
   if (s.map.runaway == "refuse") throw Error(s.source, "denoise.map.runaway: refuse: " + what);
   if (log) std::fprintf(log, "denoise: warning: %s\n", what.c_str());
   return count;
+}
+
+// The same count on the posterior's kept draws (delta, mapped back to y): a warning only, since
+// a posterior draw may rightly exceed the training fields' extremes where a MAP's spike may not.
+void check_runaway_draws(PosteriorResult& post, const Observation& o, const FlowCheckpoint& ckpt,
+                         std::FILE* log) {
+  if (!records_range(ckpt.data)) return;
+  post.kept_beyond_training = post.most_masked_beyond_training = 0;
+  const Preprocessing& pre = ckpt.preprocessing;
+  std::vector<double> y(o.size());
+  for (const std::vector<float>& draw : post.kept) {
+    for (size_t i = 0; i < y.size(); ++i) {
+      // float rounding may put a draw's emptiest voxel at log1p's pole: beyond any range.
+      const double delta = draw[i];
+      y[i] = pre.transform == PreprocessTransform::log1p && !(delta > -1 - pre.eps)
+                 ? -std::numeric_limits<double>::infinity()
+                 : pre.forward(delta);
+    }
+    const long count = masked_beyond_training(y, o, ckpt.data);
+    post.kept_beyond_training += count > 0;
+    post.most_masked_beyond_training = std::max(post.most_masked_beyond_training, count);
+  }
+  if (log && post.kept_beyond_training > 0)
+    std::fprintf(log,
+                 "denoise: warning: %ld of %zu kept posterior draws have masked voxels beyond the "
+                 "training fields' range y in [%s, %s] (at most %ld in one draw; docs/denoise.md, "
+                 "\"Runaway\")\n",
+                 post.kept_beyond_training, post.kept.size(),
+                 format_number(ckpt.data.y_min).c_str(), format_number(ckpt.data.y_max).c_str(),
+                 post.most_masked_beyond_training);
 }
 
 // Everything before the posterior sampling, the same on every process: the checks, the
@@ -791,6 +830,7 @@ DenoiseSummary run_denoise(const DenoiseSettings& s, std::FILE* log, const Chain
   if (s.posterior.samples > 0) {
     post =
         sample_flow_posterior(flow, ckpt.preprocessing, obs, rec.map.y, s.posterior, sharing, log);
+    check_runaway_draws(*post, obs, ckpt, log);
     summary.posterior = true;
     summary.posterior_acceptance = post->acceptance_rate;
     summary.posterior_divergences = post->divergences;

@@ -71,6 +71,11 @@ void write_posterior_datasets(h5::Group& root, const PosteriorResult& r,
   mean.write_attribute("acceptance_rate", r.acceptance_rate);
   mean.write_attribute("divergences", int64_t(r.divergences));
   mean.write_attribute("warmup_divergences", int64_t(r.warmup_divergences));
+  if (r.kept_beyond_training >= 0) {
+    mean.write_attribute("kept_draws_beyond_training", int64_t(r.kept_beyond_training));
+    mean.write_attribute("most_masked_voxels_beyond_training",
+                         int64_t(r.most_masked_beyond_training));
+  }
   std::vector<double> steps;
   for (const auto& c : r.chains) steps.push_back(c.stats.step_size);
   mean.write_attribute_array("step_sizes", steps);
@@ -145,6 +150,9 @@ std::string posterior_json(const PosteriorResult& r, const PosteriorSettings& s)
     j << ", \"coverage68\": " << json_number(*r.coverage68)
       << ", \"coverage95\": " << json_number(*r.coverage95)
       << ", \"pk_in_central95\": " << json_number(*r.pk_coverage95);
+  const auto count = [](long v) { return v >= 0 ? std::to_string(v) : std::string("null"); };
+  j << ", \"kept_draws_beyond_training\": " << count(r.kept_beyond_training)
+    << ", \"most_masked_voxels_beyond_training\": " << count(r.most_masked_beyond_training);
   j << "}";
   return j.str();
 }

@@ -187,6 +187,9 @@ struct PosteriorResult {
   long gradient_evaluations = 0;     // summed over chains
   double ess_per_second_kmax = 0.0;  // ESS of P(k) in the highest bin per chain-second
   std::string space;
+  // Filled by the caller that knows the training fields' range of y (denoise): how many kept
+  // draws have masked voxels beyond it, and the most such voxels in one draw; -1: not counted.
+  long kept_beyond_training = -1, most_masked_beyond_training = -1;
 };
 
 // Runs settings.chains chains from y_start (chain c on rank c mod size, its randomness a function
