@@ -8,6 +8,7 @@
 //
 //   build-flow/bench/bench_flow --threads 1 [--batch 8 --grid 32 --steps 20 --warmup 3]
 //   build-flow/bench/bench_flow --convs-only --shape 32:16:2:3   # one conv shape (repeatable)
+//   build-flow/bench/bench_flow --no-convs --global-context      # bench-32 with global_context
 #include <omp.h>
 #include <sys/resource.h>
 
@@ -60,7 +61,7 @@ double cpu_ghz() {
 
 int main(int argc, char** argv) {
   int threads = 1, batch = 8, grid = 32, steps = 20, warmup = 3;
-  bool convs = true, flow_timings = true;
+  bool convs = true, flow_timings = true, global_context = false;
   struct Shape {
     int n, in, out, k, count;  // count: how many such convs bench-32 has
   };
@@ -84,6 +85,8 @@ int main(int argc, char** argv) {
       flow_timings = false;
     else if (a == "--cpu-time")
       bench_clock = BenchClock::cpu;
+    else if (a == "--global-context")
+      global_context = true;
     else if (Shape s{}; a == "--shape" && i + 1 < argc &&
                         std::sscanf(argv[++i], "%d:%d:%d:%d", &s.n, &s.in, &s.out, &s.k) == 4 &&
                         s.n > 0 && s.in > 0 && s.out > 0 && (s.k == 1 || s.k == 3)) {
@@ -92,7 +95,8 @@ int main(int argc, char** argv) {
     } else {
       std::fprintf(stderr,
                    "usage: bench_flow [--threads T] [--batch B] [--grid N] [--steps S] [--warmup "
-                   "W] [--no-convs | --convs-only] [--cpu-time] [--shape N:IN:OUT:K ...]\n");
+                   "W] [--no-convs | --convs-only] [--cpu-time] [--global-context] [--shape "
+                   "N:IN:OUT:K ...]\n");
       return 2;
     }
   }
@@ -103,7 +107,8 @@ int main(int argc, char** argv) {
   if (flow_timings) {
     FlowSpec spec = bench32_flow_spec();
     spec.grid = grid;
-    {  // Inversion check on a perturbed flow, as the peer does.
+    spec.global_context = global_context;  // flow.global_context's cost
+    {                                      // Inversion check on a perturbed flow, as the peer does.
       MultiScaleFlow<float> flow(spec);
       flow.perturb(1, 0.02);
       Tensor<float> x(batch, grid, 1), back;
