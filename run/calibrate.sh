@@ -12,6 +12,9 @@
 #
 #   run/calibrate.sh CHECKPOINT OUT TRAIN_FIELDS [TRAIN_FIELDS ...]
 #
+# MEAN_TOL (default 0): both fits draw their samples as `fieldflow sample` with
+# sample.mean_tolerance MEAN_TOL does (only draws whose mean delta lies within +-MEAN_TOL), so
+# calibrate with the tolerance the samples will be drawn with.
 # FIELDFLOW_BIN (default build/fieldflow) chooses the binary. Writes OUT, the intermediate
 # checkpoint OUT-stem_power.h5 and the two configs (OUT-stem_power.yaml, _marginal.yaml).
 set -euo pipefail
@@ -20,6 +23,7 @@ here=$(cd "$(dirname "$0")/.." && pwd)
 bin=${FIELDFLOW_BIN:-$here/build/fieldflow}
 k_max=${K_MAX:-0.38}
 samples=${SAMPLES:-1024}
+mean_tol=${MEAN_TOL:-0}
 checkpoint=$1 out=$2
 shift 2
 fields=$(printf '"%s", ' "$@")
@@ -36,6 +40,7 @@ calibrate:
   samples: $samples
   iterations: 8
   k_max_hmpc: $k_max
+  mean_tolerance: $mean_tol
 EOF2
 cat > "${stem}_marginal.yaml" << EOF2
 calibrate:
@@ -44,6 +49,7 @@ calibrate:
   out: "$out"
   method: marginal
   samples: $samples
+  mean_tolerance: $mean_tol
 EOF2
 "$bin" calibrate "${stem}_power.yaml"
 "$bin" calibrate "${stem}_marginal.yaml"

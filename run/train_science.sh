@@ -15,18 +15,21 @@
 #
 # TRAIN_SOURCES is data.train (a file, stack or quoted glob). FIELDFLOW_BIN (default
 # build/fieldflow) and RANKS (default: the number of cores) choose the binary and mpirun's ranks;
-# SAMPLES (default 64) the number of samples. Then (unless CALIBRATE=0) it calibrates the trained
+# SAMPLES (default 64) the number of samples; MEAN_TOL (default 0) their sample.mean_tolerance
+# (> 0: the flow conditioned on the box's mean density, docs/flow.md), passed on to the
+# calibration too. Then (unless CALIBRATE=0) it calibrates the trained
 # flow on the training sources with run/calibrate.sh (K_MAX and CALIBRATE_SAMPLES pass on as its
 # K_MAX and SAMPLES) into RUN_DIR/calibrated.h5 and checks that on the test set the same way.
 # Example, the lead's science run (docs/train.md):
 #   run/train_science.sh configs/train.yaml sims/train.h5 sims/test.h5 runs/science
 # (sims/: `mpirun -np 2 build/fieldflow simulate configs/simulate.yaml --set output_dir=sims`)
 set -euo pipefail
-[ $# -ge 4 ] || { sed -n 2,23p "$0"; exit 2; }
+[ $# -ge 4 ] || { sed -n 2,25p "$0"; exit 2; }
 here=$(cd "$(dirname "$0")/.." && pwd)
 bin=${FIELDFLOW_BIN:-$here/build/fieldflow}
 ranks=${RANKS:-$(nproc)}
 samples=${SAMPLES:-64}
+mean_tol=${MEAN_TOL:-0}
 config=$1 train_sources=$2 test_h5=$3 run=$4
 shift 4
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMPI_MCA_rmaps_base_oversubscribe=1
@@ -61,6 +64,7 @@ sample:
   count: $samples
   seed: 7
   temperature: 1.0
+  mean_tolerance: $mean_tol
   out: $run/$2.h5
 EOF2
   "$bin" sample "$run/$2.yaml" > /dev/null
@@ -90,11 +94,11 @@ if [ "${CALIBRATE:-1}" != 0 ]; then
   echo "== calibration (run/calibrate.sh on the training sources)"
   # The sources unquoted: a glob expands to the files.
   # shellcheck disable=SC2086
-  FIELDFLOW_BIN=$bin SAMPLES=${CALIBRATE_SAMPLES:-1024} "$here/run/calibrate.sh" "$best" \
+  FIELDFLOW_BIN=$bin SAMPLES=${CALIBRATE_SAMPLES:-1024} MEAN_TOL=$mean_tol "$here/run/calibrate.sh" "$best" \
     "$run/calibrated.h5" $train_sources
   draw "$run/calibrated.h5" samples_t1_calibrated
   {
-    echo "calibrated: $run/calibrated.h5 (run/calibrate.sh, K_MAX ${K_MAX:-default}, samples ${CALIBRATE_SAMPLES:-1024})"
+    echo "calibrated: $run/calibrated.h5 (run/calibrate.sh, K_MAX ${K_MAX:-default}, samples ${CALIBRATE_SAMPLES:-1024}, mean_tolerance $mean_tol)"
     echo "  test NLL over delta, bits per voxel: $(nll "$run/calibrated.h5")"
     /usr/bin/python3 "$here/run/compare_fields.py" "$bin" "$run/samples_t1_calibrated.h5" "$test_h5" \
       "$run/calibrated.h5"

@@ -66,6 +66,21 @@ FIELDFLOW_BIN="$bin" K_MAX=0.15 SAMPLES=2 "$src/run/calibrate.sh" "$tmp/ref/best
   && ok || bad "SAMPLES did not change the marginal map"
 [ "$(array "$tmp/cal/samples_power.h5" param.calibration.log_scale)" != "$(array "$tmp/cal/calibrated_power.h5" param.calibration.log_scale)" ] \
   && ok || bad "SAMPLES did not change the power fit"
+# MEAN_TOL: both fits draw as `fieldflow sample` with that mean_tolerance (here the median |mean
+# delta| of 20 draws, so about half are kept): another power fit and another map.
+printf 'sample:\n  checkpoint: %s\n  count: 20\n  zero_mean: false\n  out: %s\n' \
+  "$tmp/ref/best.h5" "$tmp/cal/draws.h5" > "$tmp/cal/draws.yaml"
+"$bin" sample "$tmp/cal/draws.yaml" > /dev/null 2>&1
+tol=$(/usr/bin/python3 -c 'import h5py, numpy as np, sys
+d = np.asarray(h5py.File(sys.argv[1], "r")["delta"], dtype=np.float64)
+print(repr(float(np.median(np.abs(d.reshape(len(d), -1).mean(1))))))' "$tmp/cal/draws.h5")
+FIELDFLOW_BIN="$bin" K_MAX=0.15 SAMPLES=4 MEAN_TOL=$tol "$src/run/calibrate.sh" "$tmp/ref/best.h5" \
+  "$tmp/cal/tol.h5" "$tmp/sims/train.h5" > /dev/null 2>&1 < /dev/null
+grep -q "mean_tolerance: $tol" "$tmp/cal/tol_marginal.yaml" && ok || bad "MEAN_TOL not in the marginal config"
+[ -n "$(array "$tmp/cal/tol.h5" preprocessing.marginal.y)" ] \
+  && [ "$(array "$tmp/cal/tol.h5" preprocessing.marginal.y)" != "$(array "$tmp/cal/calibrated.h5" preprocessing.marginal.y)" ] \
+  && [ "$(array "$tmp/cal/tol_power.h5" param.calibration.log_scale)" != "$(array "$tmp/cal/calibrated_power.h5" param.calibration.log_scale)" ] \
+  && ok || bad "MEAN_TOL did not change the fits"
 "$bin" logp --checkpoint "$tmp/cal/calibrated.h5" "$tmp/sims/test.h5" > "$tmp/cal/logp.csv" 2>&1 \
   && [ "$(wc -l < "$tmp/cal/logp.csv")" -eq 2 ] && ok || bad "logp of the calibrated flow: $(cat "$tmp/cal/logp.csv")"
 # run/train_science.sh end to end (the check of docs/train.md, without calibration): the three
@@ -79,6 +94,8 @@ for line in "trained flow: .*(1 fields)" "Gaussian with measured P(k): .*(1 fiel
   "scatter: samples    test"; do
   grep -q "$line" "$tmp/sci/science.txt" && ok || bad "science.txt lacks '$line'"
 done
+grep -q "mean_tolerance: 0$" "$tmp/sci/samples_t1.yaml" && ok || bad "the samples' mean_tolerance (MEAN_TOL)"
+
 # print_every_s: 0 prints every step, a large value only the last line.
 n_lines=$(printf '%s\n' "$out" | grep -c "fieldflow train: step")
 quiet=$(train --set train.run_dir="$tmp/quiet" --set train.steps=12 --set train.print_every_s=1000 \

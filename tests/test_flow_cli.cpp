@@ -13,6 +13,7 @@
 
 #include "fieldflow/core/rng.hpp"
 #include "fieldflow/flow/checkpoint.hpp"
+#include "fieldflow/flow/fields.hpp"
 #include "fieldflow/io/grid_file.hpp"
 #include "fieldflow/io/provenance.hpp"
 #include "shell.hpp"
@@ -79,6 +80,64 @@ TEST(FlowCli, SampleThenLogp) {
       EXPECT_NEAR(grids[i].values[v], (1 + prep.eps + drawn[i].values[v]) * scale - 1 - prep.eps,
                   1e-5 * (1 + std::abs(grids[i].values[v])));
   }
+
+  // sample.mean_tolerance: the kept samples are, in order, the draws of the unconditioned stream
+  // whose mean delta lies within the tolerance (here the median |mean| of 40 draws).
+  const auto mean_of = [](const GridF& g) {
+    double m = 0;
+    for (float v : g.values) m += v;
+    return m / double(g.size());
+  };
+  ASSERT_EQ(run("sample " + config.string() + " --set sample.zero_mean=false --set " +
+                "sample.count=40 --set sample.out=" + (dir / "stream.h5").string())
+                .status,
+            0);
+  const auto stream = read_grid_stack_as<float>((dir / "stream.h5").string());
+  std::vector<double> size_of_mean;
+  for (const auto& g : stream) size_of_mean.push_back(std::abs(mean_of(g)));
+  std::vector<double> sorted = size_of_mean;
+  std::sort(sorted.begin(), sorted.end());
+  const double tolerance = sorted[20];
+  std::vector<size_t> within;
+  for (size_t i = 0; i < stream.size(); ++i)
+    if (size_of_mean[i] <= tolerance) within.push_back(i);
+  ASSERT_GE(within.size(), 5u);
+  char tolerance_text[64];
+  std::snprintf(tolerance_text, sizeof tolerance_text, "%.17g", tolerance);
+  const CommandResult conditioned =
+      run("sample " + config.string() + " --set sample.zero_mean=false --set sample.count=5" +
+          " --set sample.mean_tolerance=" + tolerance_text +
+          " --set sample.out=" + (dir / "conditioned.h5").string());
+  ASSERT_EQ(conditioned.status, 0) << conditioned.output;
+  EXPECT_NE(conditioned.output.find("(" + std::to_string(within[4] + 1) + " draws, "),
+            std::string::npos)
+      << conditioned.output;
+  const auto kept = read_grid_stack_as<float>((dir / "conditioned.h5").string());
+  ASSERT_EQ(kept.size(), 5u);
+  for (size_t j = 0; j < kept.size(); ++j) {
+    EXPECT_EQ(kept[j].values, stream[within[j]].values) << j;
+    EXPECT_LE(std::abs(mean_of(kept[j])), tolerance * (1 + 1e-9));
+  }
+  // With zero_mean as well, the same draws against their own mean density.
+  const CommandResult both = run("sample " + config.string() + " --set sample.count=5" +
+                                 " --set sample.mean_tolerance=" + tolerance_text +
+                                 " --set sample.out=" + (dir / "both.h5").string());
+  ASSERT_EQ(both.status, 0) << both.output;
+  const auto both_grids = read_grid_stack_as<float>((dir / "both.h5").string());
+  for (size_t j = 0; j < both_grids.size(); ++j) {
+    std::vector<float> expected = kept[j].values;
+    set_mean_delta_zero(expected, prep.eps);
+    EXPECT_EQ(both_grids[j].values, expected) << j;
+  }
+  // A tolerance no draw meets is refused in one line after 1000 + 100 count draws.
+  const CommandResult impossible =
+      run("sample " + config.string() + " --set sample.count=1 --set sample.mean_tolerance=1e-12" +
+          " --set sample.out=" + (dir / "none.h5").string());
+  EXPECT_NE(impossible.status, 0);
+  EXPECT_NE(impossible.output.find("sample.mean_tolerance 1e-12 kept 0 of 1100 draws"),
+            std::string::npos)
+      << impossible.output;
+  EXPECT_FALSE(fs::exists(dir / "none.h5"));
 
   const CommandResult logp =
       run("logp --checkpoint " + ckpt.string() + " " + (dir / "samples.h5").string() + " --out " +

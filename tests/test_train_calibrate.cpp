@@ -277,6 +277,21 @@ TEST_P(PowerOfDelta, MatchesAfterRanking) {
 INSTANTIATE_TEST_SUITE_P(SpectralCalibrationFit, PowerOfDelta, ::testing::Bool());
 
 // `fieldflow calibrate` end to end: every key changes the written scales.
+// calibrate.mean_tolerance for the flow in `checkpoint`: the median |mean delta| of the first 20
+// draws `fieldflow sample` makes with seed 0 (so about half of them are kept), or below the first
+// draw's so that it is not kept, as YAML text.
+std::string median_mean_delta(const fs::path& checkpoint) {
+  FlowCheckpoint loaded = load_flow_checkpoint(checkpoint.string());
+  std::vector<double> size;
+  for (int i = 0; i < 20; ++i)
+    size.push_back(std::abs(mean_delta(sample_field(loaded, 0, i, 1.0, false).values)));
+  const double first = size[0];
+  std::sort(size.begin(), size.end());
+  char text[64];
+  std::snprintf(text, sizeof text, "%.17g", std::min(size[10], 0.5 * first));
+  return text;
+}
+
 TEST(SpectralCalibrationFit, CommandKeysChangeTheResult) {
   const fs::path dir =
       fs::temp_directory_path() / ("ff_calibrate_cli_" + std::to_string(::getpid()));
@@ -302,6 +317,9 @@ TEST(SpectralCalibrationFit, CommandKeysChangeTheResult) {
   const std::vector<float> delta = run("match", "  samples: 3\n  match: delta\n");
   EXPECT_NE(delta, base);
   EXPECT_NE(run("zero_mean", "  samples: 3\n  match: delta\n  zero_mean: false\n"), delta);
+  EXPECT_NE(run("mean_tolerance", "  samples: 3\n  match: delta\n  mean_tolerance: " +
+                                      median_mean_delta(dir / "plain.h5") + "\n"),
+            delta);
   EXPECT_NE(run("iterations", "  method: likelihood\n  iterations: 1\n"),
             run("likelihood2", "  method: likelihood\n"));
   EXPECT_EQ(run("zero", "  iterations: 0\n"), std::vector<float>(7, 0.f));
@@ -334,7 +352,9 @@ TEST(SpectralCalibrationFit, CommandKeysChangeTheResult) {
            {"  method: marginal\n  iterations: 2\n", "calibrate.iterations"},
            {"  method: likelihood\n  match: delta\n", "calibrate.match"},
            {"  zero_mean: false\n", "calibrate.zero_mean"},
-           {"  method: marginal\n  zero_mean: false\n", "calibrate.zero_mean"}}) {
+           {"  method: marginal\n  zero_mean: false\n", "calibrate.zero_mean"},
+           {"  method: likelihood\n  mean_tolerance: 0.1\n", "calibrate.mean_tolerance"},
+           {"  method: base\n  mean_tolerance: 0.1\n", "calibrate.mean_tolerance"}}) {
     const CommandResult r =
         calibrate_command(dir, "unused", dir / "plain.h5", dir / "train.h5", extra);
     EXPECT_EQ(r.status, 1) << extra;
@@ -593,6 +613,10 @@ TEST(MarginalFit, CommandKeysChangeTheResult) {
   EXPECT_EQ(run("knots", "  knots: 9\n").preprocessing.marginal.t_knots().size(), 9u);
   EXPECT_NE(run("seed", "  seed: 5\n").preprocessing.marginal.y_knots(), map.y_knots());
   EXPECT_NE(run("samples", "  samples: 2\n").preprocessing.marginal.y_knots(), map.y_knots());
+  EXPECT_NE(
+      run("mean_tolerance", "  mean_tolerance: " + median_mean_delta(dir / "trained.h5") + "\n")
+          .preprocessing.marginal.y_knots(),
+      map.y_knots());
   fs::remove_all(dir);
 }
 

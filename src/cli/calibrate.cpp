@@ -53,8 +53,8 @@ void run_calibrate(const ConfigArgs& args) {
     std::fflush(stdout);
     MarginalFit fit;
     about_input(s.checkpoint, {"calibrate", "preprocessing", "flow"}, [&] {
-      fit =
-          fit_marginal_map(*loaded.flow, loaded.preprocessing, fields, s.knots, s.samples, s.seed);
+      fit = fit_marginal_map(*loaded.flow, loaded.preprocessing, fields, s.knots, s.samples, s.seed,
+                             s.mean_tolerance);
     });
     const MarginalMap& map = fit.preprocessing.marginal;
     std::printf("  %zu knots kept, normal scores %.3f to %.3f; NLL %.6f -> %.6f bits/voxel\n",
@@ -85,6 +85,7 @@ void run_calibrate(const ConfigArgs& args) {
   options.iterations = s.iterations;
   options.match_delta = s.match == "delta";
   options.zero_mean = s.zero_mean;
+  options.mean_tolerance = s.mean_tolerance;
   options.samples = s.samples;
   options.seed = s.seed;
   if (options.method == CalibrationMethod::base)

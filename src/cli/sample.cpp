@@ -1,5 +1,5 @@
 // fieldflow sample CONFIG.yaml [--set key=value ...]: draws fields from a trained flow.
-//   sample: {checkpoint, count, seed, temperature, zero_mean, out, precision}
+//   sample: {checkpoint, count, seed, temperature, zero_mean, mean_tolerance, out, precision}
 // (docs/flow.md). The grids carry the box and redshift of the flow's training data.
 #include <cmath>
 #include <cstdio>
@@ -22,7 +22,6 @@ void run_sample(const ConfigArgs& args) {
   const SampleSettings settings = read_sample_settings(config);
   const std::string& checkpoint = settings.checkpoint;
   const int count = settings.count;
-  const uint64_t seed = settings.seed;
   const double temperature = settings.temperature;
   const std::string& out = settings.out;
   refuse_output_that_is_input(out, {checkpoint, args.path});
@@ -31,14 +30,16 @@ void run_sample(const ConfigArgs& args) {
   loaded.require_initialized();
   const int n = loaded.flow->spec().grid;
   std::vector<GridF> grids;
-  // Drawn one at a time, so memory stays one field.
-  for (int i = 0; i < count; ++i)
-    about_input(checkpoint, {"preprocessing", "flow"}, [&] {
-      grids.push_back(sample_field(loaded, seed, i, temperature, settings.zero_mean));
-    });
+  long candidates = 0;
+  about_input(checkpoint, {"preprocessing", "flow"},
+              [&] { grids = sample_fields(loaded, settings, &candidates); });
   write_grid_stack(out, grids, settings.precision, provenance(sample_settings_yaml(settings)));
-  std::printf("wrote %d sample(s) of %d^3 at temperature %g to %s\n", count, n, temperature,
+  std::printf("wrote %d sample(s) of %d^3 at temperature %g to %s", count, n, temperature,
               printable(out).c_str());
+  if (settings.mean_tolerance > 0)
+    std::printf(" (%ld draws, %.1f%% of them with |mean delta| <= %g)", candidates,
+                100.0 * count / double(candidates), settings.mean_tolerance);
+  std::printf("\n");
 }
 
 }  // namespace

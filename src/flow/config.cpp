@@ -239,6 +239,10 @@ const SettingsTable<SampleSettings>& sample_settings_table() {
           .flag("zero_mean", &S::zero_mean, true,
                 "each sample's delta taken against its own mean density, so its mean is 0 as "
                 "in painted fields (false: as drawn; for sub-volumes, whose mean varies)")
+          .number("mean_tolerance", &S::mean_tolerance, 0.0, Range::non_negative(),
+                  "> 0: only draws whose mean delta lies within +-this are kept (the flow "
+                  "conditioned on the box's mean density, which painting fixes at delta = 0; "
+                  "docs/flow.md); 0: every draw")
           .text("out", &S::out, required, "the stacked grid file written")
           .choice("precision", &S::precision, GridPrecision::float32,
                   {{"float32", GridPrecision::float32}, {"float64", GridPrecision::float64}},

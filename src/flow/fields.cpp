@@ -8,10 +8,14 @@
 
 namespace ff {
 
-void set_mean_delta_zero(std::span<float> delta, double eps) {
+double mean_delta(std::span<const float> delta) {
   double sum = 0.0;
-  for (float v : delta) sum += 1.0 + eps + double(v);
-  const double mean = sum / double(delta.size());
+  for (float v : delta) sum += double(v);
+  return sum / double(delta.size());
+}
+
+void set_mean_delta_zero(std::span<float> delta, double eps) {
+  const double mean = mean_delta(delta) + 1.0 + eps;
   if (!(mean > eps) || !std::isfinite(mean))
     throw Error("mean density", "1 + mean delta is " + format_number(mean - eps) +
                                     ": delta cannot be taken against it");
@@ -43,6 +47,45 @@ GridF sample_field(FlowCheckpoint& loaded, uint64_t seed, int index, double temp
     throw Error(checkpoint_path, "sample " + std::to_string(index), e.problem());
   }
   return g;
+}
+
+MeanDeltaFilter::MeanDeltaFilter(double tolerance, int count, std::string input, std::string key)
+    : tolerance_(tolerance), count_(count), input_(std::move(input)), key_(std::move(key)) {}
+
+bool MeanDeltaFilter::keep(std::span<const float> delta) {
+  if (drawn_ == 1000 + 100 * long(count_) && kept_ < count_)
+    throw Error(input_, key_ + " " + format_number(tolerance_) + " kept " + std::to_string(kept_) +
+                            " of " + std::to_string(drawn_) +
+                            " draws (their mean delta scatters by " +
+                            format_number(std::sqrt(sum_squares_ / double(drawn_))) +
+                            " rms): raise it, or 0 to keep every draw");
+  ++drawn_;
+  const double m = mean_delta(delta);
+  sum_squares_ += m * m;
+  const bool kept = tolerance_ <= 0 || std::abs(m) <= tolerance_;
+  kept_ += kept;
+  return kept;
+}
+
+std::vector<GridF> sample_fields(FlowCheckpoint& loaded, const SampleSettings& s,
+                                 long* candidates) {
+  std::vector<GridF> kept;
+  MeanDeltaFilter filter(s.mean_tolerance, s.count, loaded.path, "sample.mean_tolerance");
+  while (int(kept.size()) < s.count) {
+    const long i = filter.drawn();
+    GridF g = sample_field(loaded, s.seed, int(i), s.temperature, false);
+    if (!filter.keep(g.values)) continue;
+    if (s.zero_mean) {
+      try {
+        set_mean_delta_zero(g.values, loaded.preprocessing.eps);
+      } catch (const Error& e) {
+        throw Error(loaded.path, "sample " + std::to_string(i), e.problem());
+      }
+    }
+    kept.push_back(std::move(g));
+  }
+  if (candidates) *candidates = filter.drawn();
+  return kept;
 }
 
 double field_log_density(FlowCheckpoint& loaded, const GridF& field) {

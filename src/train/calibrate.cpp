@@ -45,6 +45,10 @@ const SettingsTable<CalibrateSettings>& calibrate_settings_table() {
           .flag("zero_mean", &S::zero_mean, true,
                 "power with match delta: each ranked sample's delta taken against its own mean "
                 "density, as `fieldflow sample` gives it by default (false: as drawn)")
+          .number("mean_tolerance", &S::mean_tolerance, 0, Range::non_negative(),
+                  "power, marginal: > 0: only draws whose mean delta (under the checkpoint's "
+                  "preprocessing as it stands) lies within +-this are kept, as `fieldflow "
+                  "sample` with the same sample.mean_tolerance keeps them; 0: every draw")
           .number("k_max_hmpc", &S::k_max_hmpc, 0, Range::non_negative(),
                   "power, likelihood: only the bins that start below this k [h/Mpc] are fitted, "
                   "the others keep their scale (0: every bin)")
@@ -62,6 +66,8 @@ const SettingsTable<CalibrateSettings>& calibrate_settings_table() {
               reject("samples", "only methods power and marginal draw samples");
             if (!draws && c.seed != d.seed)
               reject("seed", "only methods power and marginal draw samples");
+            if (!draws && c.mean_tolerance != d.mean_tolerance)
+              reject("mean_tolerance", "only methods power and marginal draw samples");
             const bool scales = c.method == "power" || c.method == "likelihood";
             if (!scales && c.k_max_hmpc != d.k_max_hmpc)
               reject("k_max_hmpc", "only methods power and likelihood fit scales per k bin");
@@ -110,13 +116,24 @@ bool bin_fitted(size_t b, int bins_per_nyquist, double k_max_over_nyquist) {
   return b > 0 && (k_max_over_nyquist <= 0 || double(b) / bins_per_nyquist < k_max_over_nyquist);
 }
 
-// `count` samples at temperature 1: sample i is the one `fieldflow sample` draws with `seed`.
-Tensor<float> draw_samples(MultiScaleFlow<float>& flow, int count, uint64_t seed) {
+// `count` samples (y) at temperature 1: sample i is the one `fieldflow sample` draws with `seed`
+// and mean_tolerance (> 0: only draws whose delta under `preprocessing` has a mean within
+// +-mean_tolerance are kept).
+Tensor<float> draw_samples(MultiScaleFlow<float>& flow, const Preprocessing& preprocessing,
+                           int count, uint64_t seed, double mean_tolerance) {
   const int n = flow.spec().grid;
   Tensor<float> y(count, n, 1), one;
-  for (int i = 0; i < count; ++i) {
-    flow.sample(1, seed + uint64_t(i) * 0x9E3779B97F4A7C15ull, 1.0, one);
-    std::copy(one.data.begin(), one.data.end(), y.field(i));
+  MeanDeltaFilter filter(mean_tolerance, count, "calibrate", "calibrate.mean_tolerance");
+  std::vector<float> delta;
+  int kept = 0;
+  for (uint64_t i = 0; kept < count; ++i) {
+    flow.sample(1, seed + i * 0x9E3779B97F4A7C15ull, 1.0, one);
+    if (mean_tolerance > 0) {
+      delta.assign(one.data.begin(), one.data.end());
+      preprocessing.invert(delta.data(), delta.size());
+      if (!filter.keep(delta)) continue;
+    }
+    std::copy(one.data.begin(), one.data.end(), y.field(kept++));
   }
   return y;
 }
@@ -264,7 +281,8 @@ std::vector<CalibrationPass> fit_power(
   // F^-1(exp(t0 - t) F y0) (the rest of the flow is fixed), so each update costs FFTs only.
   // Sample i uses the seed `fieldflow sample` gives it.
   const std::vector<float> t0 = calibration.log_scale.value;
-  const Tensor<float> y0 = draw_samples(flow, options.samples, options.seed);
+  const Tensor<float> y0 =
+      draw_samples(flow, preprocessing, options.samples, options.seed, options.mean_tolerance);
   SpectralCalibration<float> change("change", calibration.bins_per_nyquist());
   std::vector<CalibrationPass> passes;
   Tensor<float> y;
@@ -421,7 +439,7 @@ double quantile_of_sorted(const std::vector<double>& sorted, double p) {
 
 MarginalFit fit_marginal_map(MultiScaleFlow<float>& flow, const Preprocessing& preprocessing,
                              const std::vector<GridF>& fields, int knots, int samples,
-                             uint64_t seed) {
+                             uint64_t seed, double mean_tolerance) {
   if (fields.empty()) throw Error("calibrate", "no fields");
   if (flow.spec().channels != 1) throw Error("calibrate", "the flow must be single-channel");
   if (knots < 2) throw Error("calibrate", "the marginal map needs at least 2 knots");
@@ -430,7 +448,7 @@ MarginalFit fit_marginal_map(MultiScaleFlow<float>& flow, const Preprocessing& p
   Preprocessing standard = preprocessing;
   standard.marginal = MarginalMap();
   const std::vector<double> u = sorted_values(fields, standard, n);  // standardised values
-  const Tensor<float> drawn = draw_samples(flow, samples, seed);
+  const Tensor<float> drawn = draw_samples(flow, preprocessing, samples, seed, mean_tolerance);
   std::vector<double> y(drawn.data.begin(), drawn.data.end());
   for (double v : y)
     if (!std::isfinite(v)) throw Error("calibrate", "a flow sample is not finite");

@@ -54,7 +54,8 @@ struct SampleSettings {
   int count = 1;
   uint64_t seed = 0;
   double temperature = 1.0;
-  bool zero_mean = true;  // each sample's delta taken against its own mean density
+  bool zero_mean = true;        // each sample's delta taken against its own mean density
+  double mean_tolerance = 0.0;  // > 0: only draws with |mean delta| <= this are kept
   std::string out;
   GridPrecision precision = GridPrecision::float32;
 };

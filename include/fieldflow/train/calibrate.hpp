@@ -33,6 +33,7 @@ struct CalibrateSettings {
   uint64_t seed = 0;                // power, marginal: the samples' seed
   std::string match = "y";          // power: the P(k) matched, of y | delta
   bool zero_mean = true;            // power, match delta: samples against their own mean density
+  double mean_tolerance = 0;        // power, marginal: keep draws with |mean delta| <= this (> 0)
   double k_max_hmpc = 0;            // power, likelihood: fit only bins starting below (0: all)
   int knots = 64;                   // marginal: knots of the map
 };
@@ -66,6 +67,7 @@ struct CalibrationOptions {
   double k_max_over_nyquist = 0;  // power, likelihood: bins starting at or above keep their scale
   bool match_delta = false;       // power: match P(k) of delta, not of y
   bool zero_mean = true;          // match_delta: each ranked sample's delta against its own mean
+  double mean_tolerance = 0;      // > 0: the samples as `fieldflow sample` with mean_tolerance
 };
 
 // base: no calibration is needed or touched; the correlated base's P(k) table is replaced by the
@@ -87,7 +89,9 @@ struct CalibrationOptions {
 //    with match_delta, of delta after the samples' values are put by rank onto the fields'
 //    one-point distribution of delta (the limit of the marginal map; a few updates) and, with
 //    zero_mean, each sample's delta then taken against its own mean density (set_mean_delta_zero
-//    with the preprocessing's eps), as `fieldflow sample` gives it.
+//    with the preprocessing's eps), as `fieldflow sample` gives it. With mean_tolerance > 0 the
+//    draws are those `fieldflow sample` keeps with that tolerance, each draw's mean delta taken
+//    under `preprocessing` as it stands (its marginal map included).
 std::vector<CalibrationPass> fit_spectral_calibration(
     MultiScaleFlow<float>& flow, const Preprocessing& preprocessing,
     const std::vector<GridF>& fields, const CalibrationOptions& options,
@@ -97,7 +101,8 @@ std::vector<CalibrationPass> fit_spectral_calibration(
 // preprocessing's map h of the standardised value u = (t(delta) - mean) / std, replaced by
 // h = Q_samples o F_fields (F_fields: the fields' distribution function of u over every voxel;
 // Q_samples: the quantile function of y over every voxel of `samples` samples at temperature 1,
-// those `fieldflow sample` draws with `seed`). Samples y then map to values of u with the
+// those `fieldflow sample` draws with `seed` and `mean_tolerance`, each draw's mean delta taken
+// under the given preprocessing, its map as it stands). Samples y then map to values of u with the
 // fields' one-point distribution (exactly at the knots), whatever the map was before, in one
 // update. Knots at the quantiles of `knots` normal scores evenly spaced in [-z, z], z = min(5,
 // the score with 10 of the fewer values beyond); knots closer than 1e-9 of the range are dropped.
@@ -108,7 +113,7 @@ struct MarginalFit {
 };
 MarginalFit fit_marginal_map(MultiScaleFlow<float>& flow, const Preprocessing& preprocessing,
                              const std::vector<GridF>& fields, int knots, int samples,
-                             uint64_t seed);
+                             uint64_t seed, double mean_tolerance = 0);
 // The range of y the training data recorded (data.y_min, y_max), carried from the map of `from`
 // to that of `to` (the same values of u). Unrecorded ranges stay unrecorded.
 void carry_training_range(const Preprocessing& from, const Preprocessing& to, TrainingData& data);
