@@ -23,6 +23,7 @@
 #include "fieldflow/core/settings.hpp"
 #include "fieldflow/flow/base.hpp"
 #include "fieldflow/flow/checkpoint.hpp"
+#include "fieldflow/flow/fields.hpp"
 #include "fieldflow/io/atomic_file.hpp"
 #include "fieldflow/io/csv.hpp"
 #include "fieldflow/io/grid_file.hpp"
@@ -468,6 +469,13 @@ TEST(Report, EveryKeyChangesTheResult) {
   EXPECT_NE(file("t0", "pk.csv"), file("temperature", "pk.csv"));
   variant("seed", [](auto& t) { t.samples.seed = 6; });
   EXPECT_NE(file("t0", "pk.csv"), file("seed", "pk.csv"));
+  {  // mean_tolerance: half the first draw's |mean delta|, so that draw is not kept
+    FlowCheckpoint run = load_flow_checkpoint((ws.dir / "run" / "best.h5").string());
+    const GridF first = sample_field(run, base_t.samples.seed, 0, 1.0, false);
+    const double tolerance = 0.5 * std::abs(mean_delta(first.values));
+    variant("mean_tolerance", [&](auto& t) { t.samples.mean_tolerance = tolerance; });
+    EXPECT_NE(file("t0", "pk.csv"), file("mean_tolerance", "pk.csv"));
+  }
   variant("max_fields", [](auto& t) { t.max_fields = 2; });
   EXPECT_NE(file("t0", "nll.csv"), file("max_fields", "nll.csv"));
   variant("gaussian", [&](auto& t) { t.gaussian_fields = (ws.dir / "train.h5").string(); });

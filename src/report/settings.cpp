@@ -35,7 +35,10 @@ const SettingsTable<SampleSettings>& samples_table() {
           .number("temperature", &S::temperature, 1.0, Range::positive(),
                   "of the base distribution")
           .integer("seed", &S::seed, 0, Range::non_negative(),
-                   "sample i is a pure function of (seed, i), as `fieldflow sample`");
+                   "sample i is a pure function of (seed, i), as `fieldflow sample`")
+          .number("mean_tolerance", &S::mean_tolerance, 0.0, Range::non_negative(),
+                  "> 0: only draws whose mean delta lies within +-this, as `fieldflow sample` "
+                  "with this sample.mean_tolerance (docs/flow.md)");
   return table;
 }
 

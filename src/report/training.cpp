@@ -111,13 +111,19 @@ void write_training_report(const TrainingReport& r) {
       " in a " + format_number(box) + " Mpc/h box; " + std::to_string(r.samples.count) +
       " flow samples at temperature " + format_number(r.samples.temperature) + " (seed " +
       std::to_string(r.samples.seed) +
-      "; δ against each sample's own mean density, as `fieldflow sample` by default). Bands "
-      "are ±1σ over fields.");
+      "; δ against each sample's own mean density, as `fieldflow sample` by default" +
+      (r.samples.mean_tolerance > 0
+           ? "; only draws with |mean δ| ≤ " + format_number(r.samples.mean_tolerance) + " kept"
+           : std::string()) +
+      "). Bands are ±1σ over fields.");
 
   progress("drawing " + std::to_string(r.samples.count) + " samples");
-  std::vector<GridF> samples;
-  for (int i = 0; i < r.samples.count; ++i)
-    samples.push_back(sample_field(loaded, r.samples.seed, i, r.samples.temperature, true));
+  ff::SampleSettings drawing;
+  drawing.count = r.samples.count;
+  drawing.seed = r.samples.seed;
+  drawing.temperature = r.samples.temperature;
+  drawing.mean_tolerance = r.samples.mean_tolerance;
+  const std::vector<GridF> samples = sample_fields(loaded, drawing);
 
   // ---- P(k) ----
   progress("power spectra");

@@ -35,6 +35,7 @@ struct SampleSettings {
   int count = 8;             // flow samples drawn for the training report
   double temperature = 1.0;  // of the base distribution
   uint64_t seed = 0;
+  double mean_tolerance = 0.0;  // > 0: as `fieldflow sample`'s (the flow conditioned on mean delta)
 };
 
 struct TrainingReport {
