@@ -167,7 +167,7 @@ TEST(SpectralCalibrationFit, PowerMatchesTheFieldsSpectrum) {
   std::vector<GridF> samples;
   for (int i = 0; i < power.samples; ++i) {
     Tensor<float> x;
-    flow->sample(1, power.seed + uint64_t(i) * 0x9E3779B97F4A7C15ull, 1.0, x);
+    flow->sample(1, sample_seed(power.seed, uint64_t(i)), 1.0, x);
     GridF g(kGrid, kBox);
     std::copy(x.data.begin(), x.data.end(), g.values.begin());
     samples.push_back(g);
@@ -242,7 +242,7 @@ TEST_P(PowerOfDelta, MatchesAfterRanking) {
   std::vector<std::pair<float, size_t>> ranked;
   for (int i = 0; i < power.samples; ++i) {
     Tensor<float> x;
-    flow->sample(1, power.seed + uint64_t(i) * 0x9E3779B97F4A7C15ull, 1.0, x);
+    flow->sample(1, sample_seed(power.seed, uint64_t(i)), 1.0, x);
     GridF g(kGrid, kBox);
     std::copy(x.data.begin(), x.data.end(), g.values.begin());
     for (size_t v = 0; v < g.size(); ++v) ranked.push_back({g.values[v], size_t(i) * g.size() + v});
@@ -527,7 +527,7 @@ TEST(MarginalFit, SamplesTakeTheFieldsOnePointDistribution) {
     std::vector<GridF> out;
     for (int i = 0; i < count; ++i) {
       Tensor<float> y;
-      flow.sample(1, seed + uint64_t(i) * 0x9E3779B97F4A7C15ull, 1.0, y);
+      flow.sample(1, sample_seed(seed, uint64_t(i)), 1.0, y);
       GridF g(kGrid, kBox);
       for (size_t v = 0; v < g.size(); ++v) g.values[v] = float(p.inverse(y.data[v]));
       out.push_back(g);

@@ -32,7 +32,7 @@ GridF sample_field(FlowCheckpoint& loaded, uint64_t seed, int index, double temp
                                      std::to_string(flow.spec().channels) + " channels");
   const int n = flow.spec().grid;
   Tensor<float> x;
-  flow.sample(1, seed + uint64_t(index) * 0x9E3779B97F4A7C15ull, temperature, x);
+  flow.sample(1, sample_seed(seed, uint64_t(index)), temperature, x);
   GridF g(n, loaded.data.box_size_mpch, loaded.data.redshift);
   std::copy(x.data.begin(), x.data.begin() + g.size(), g.values.begin());
   loaded.preprocessing.invert(g.values.data(), g.size());
@@ -53,17 +53,17 @@ MeanDeltaFilter::MeanDeltaFilter(double tolerance, int count, std::string input,
     : tolerance_(tolerance), count_(count), input_(std::move(input)), key_(std::move(key)) {}
 
 bool MeanDeltaFilter::keep(std::span<const float> delta) {
-  if (drawn_ == 1000 + 100 * long(count_) && kept_ < count_)
-    throw Error(input_, key_ + " " + format_number(tolerance_) + " kept " + std::to_string(kept_) +
-                            " of " + std::to_string(drawn_) +
-                            " draws (their mean delta scatters by " +
-                            format_number(std::sqrt(sum_squares_ / double(drawn_))) +
-                            " rms): raise it, or 0 to keep every draw");
   ++drawn_;
   const double m = mean_delta(delta);
   sum_squares_ += m * m;
   const bool kept = tolerance_ <= 0 || std::abs(m) <= tolerance_;
   kept_ += kept;
+  if (!kept && drawn_ >= 1000 + 100 * long(count_) && kept_ < count_)
+    throw Error(input_, key_ + " " + format_number(tolerance_) + " kept " + std::to_string(kept_) +
+                            " of " + std::to_string(drawn_) +
+                            " draws (their mean delta scatters by " +
+                            format_number(std::sqrt(sum_squares_ / double(drawn_))) +
+                            " rms): raise it, or 0 to keep every draw");
   return kept;
 }
 

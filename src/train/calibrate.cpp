@@ -127,7 +127,7 @@ Tensor<float> draw_samples(MultiScaleFlow<float>& flow, const Preprocessing& pre
   std::vector<float> delta;
   int kept = 0;
   for (uint64_t i = 0; kept < count; ++i) {
-    flow.sample(1, seed + i * 0x9E3779B97F4A7C15ull, 1.0, one);
+    flow.sample(1, sample_seed(seed, i), 1.0, one);
     if (mean_tolerance > 0) {
       delta.assign(one.data.begin(), one.data.end());
       preprocessing.invert(delta.data(), delta.size());

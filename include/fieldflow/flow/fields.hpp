@@ -12,6 +12,11 @@
 
 namespace ff {
 
+// The base draw's seed of sample `index` of `fieldflow sample` with `seed` (and of calibrate's).
+inline uint64_t sample_seed(uint64_t seed, uint64_t index) {
+  return seed + index * 0x9E3779B97F4A7C15ull;
+}
+
 // Field `index` drawn at `temperature` and mapped back through the preprocessing, in the box and
 // at the redshift of the flow's training data: a pure function of (seed, index). zero_mean: delta
 // taken against the sample's own mean density (set_mean_delta_zero). Non-finite values are an
@@ -34,7 +39,7 @@ double mean_delta(std::span<const float> delta);
 
 // sample.mean_tolerance (and calibrate's): of a stream of draws, keeps those whose mean delta
 // lies within +-tolerance (every one when tolerance is 0). keep() throws Error(input, ...) naming
-// `key` when it is called again after 1000 + 100 count draws with fewer than count kept.
+// `key` when a draw is not kept after 1000 + 100 count draws with fewer than count kept.
 class MeanDeltaFilter {
  public:
   MeanDeltaFilter(double tolerance, int count, std::string input, std::string key);
