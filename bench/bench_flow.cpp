@@ -107,8 +107,9 @@ int main(int argc, char** argv) {
   if (flow_timings) {
     FlowSpec spec = bench32_flow_spec();
     spec.grid = grid;
-    spec.global_context = global_context;  // flow.global_context's cost
-    {                                      // Inversion check on a perturbed flow, as the peer does.
+    spec.global_context = global_context;  // --global-context: flow.global_context's cost
+    // Inversion check on a perturbed flow, as the peer does.
+    {
       MultiScaleFlow<float> flow(spec);
       flow.perturb(1, 0.02);
       Tensor<float> x(batch, grid, 1), back;

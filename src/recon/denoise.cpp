@@ -537,12 +537,11 @@ Reconstruction reconstruct(const Observation& o, const std::vector<double>& eige
   return r;
 }
 
-// Masked voxels (no data: the prior alone acts) of a MAP whose y lies outside the training
-// fields' range: counted (-1 when the checkpoint records no range), then warned about or, with
-// map.runaway refuse, refused. `which` names the field in messages ("" for the observation).
+// Whether the checkpoint recorded the training fields' range of y.
 bool records_range(const TrainingData& data) {
   return std::isfinite(data.y_min) && std::isfinite(data.y_max);
 }
+// Masked voxels (no data: the prior alone acts) of y outside the training fields' range.
 long masked_beyond_training(const std::vector<double>& y, const Observation& o,
                             const TrainingData& data) {
   const PriorRange trained{data.y_min, data.y_max};
@@ -551,6 +550,9 @@ long masked_beyond_training(const std::vector<double>& y, const Observation& o,
   return count;
 }
 
+// Masked voxels of a MAP whose y lies outside the training fields' range: counted (-1 when the
+// checkpoint records no range), then warned about or, with map.runaway refuse, refused. `which`
+// names the field in messages ("" for the observation).
 long check_runaway(const std::vector<double>& y, const Observation& o, const TrainingData& data,
                    const DenoiseSettings& s, const std::string& which, std::FILE* log) {
   if (!records_range(data)) return -1;
